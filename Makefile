@@ -1,0 +1,35 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test install lint schema clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/cdp migrate
+	$(BIN)/cdp demo-data --if-empty
+	$(BIN)/cdp demo-tokens
+	$(BIN)/cdp serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check cdp tests migrations
+	$(BIN)/ruff format --check cdp tests migrations
+	$(BIN)/mypy
+
+schema: $(STAMP)
+	$(BIN)/cdp export-schema > schema/schema.graphql
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,63 @@
+"""The ASGI application: `/graphql`, `/healthz`, `/readyz`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from cdp.config import Settings, load_settings
+from cdp.db import Database
+from cdp.graphql.view import GraphQLEndpoint
+from cdp.logs import configure_logging
+from cdp.migrations import head_revision
+
+
+def create_app(settings: Settings, database: Database | None = None) -> Starlette:
+    """The app for `settings`; pass `database` to share an engine the caller owns."""
+    owns_database = database is None
+    db = database or Database(settings)
+    head = head_revision()
+    endpoint = GraphQLEndpoint(settings, db)
+
+    async def healthz(_request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> JSONResponse:
+        try:
+            async with db.engine.connect() as conn:
+                current = (
+                    await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+                ).scalar_one_or_none()
+        except Exception:
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        if current != head:
+            return JSONResponse({"status": "unavailable", "migrations": "not at head"}, 503)
+        return JSONResponse({"status": "ready", "revision": current})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            await db.dispose()
+
+    return Starlette(
+        routes=[
+            Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def app_from_environment() -> Starlette:
+    """Factory for uvicorn (`cdp serve`): settings from the environment."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

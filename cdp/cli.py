@@ -1,0 +1,172 @@
+"""The `cdp` command: serve, migrate, tokens, demo data, the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cdp.auth import Role, issue_token
+from cdp.config import ConfigError, Settings, load_settings
+from cdp.db import Database
+from cdp.profiles.models import Profile
+
+app = typer.Typer(help="cdp: the customer-data platform.", no_args_is_help=True)
+DEMO_SUBJECTS = {
+    Role.SUPPORT: "support-agent-001",
+    Role.ANALYST: "analyst-001",
+    Role.COMPLIANCE: "compliance-officer-001",
+    Role.SERVICE: "order-service",
+}
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        typer.echo(f"cdp: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Serve GraphQL on http://HOST:PORT/graphql."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    typer.echo(f"cdp: serving GraphQL on http://{host}:{port}/graphql ({settings.env.value})")
+    uvicorn.run(
+        "cdp.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the configured database to the newest schema (alembic upgrade head)."""
+    from cdp.migrations import upgrade_to_head
+
+    upgrade_to_head(settings_or_exit())
+    typer.echo("cdp: database is at the newest migration")
+
+
+@app.command()
+def token(
+    role: Annotated[Role, typer.Argument(help="customer, support, analyst, compliance, service")],
+    subject: Annotated[
+        str | None, typer.Option(help="Subject; a profile id for customers.")
+    ] = None,
+    ttl: Annotated[int, typer.Option(min=1, help="Lifetime in seconds.")] = 3600,
+) -> None:
+    """Print a signed bearer token (development and tests)."""
+    settings = settings_or_exit()
+    if subject is None:
+        if role is Role.CUSTOMER:
+            typer.echo("cdp: a customer token needs --subject <profile id>", err=True)
+            raise typer.Exit(2)
+        subject = DEMO_SUBJECTS[role]
+    try:
+        typer.echo(issue_token(settings, role=role, subject=subject, ttl_seconds=ttl))
+    except ValueError as exc:
+        typer.echo(f"cdp: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("demo-data")
+def demo_data(
+    profiles: Annotated[int, typer.Option(min=1, max=1_000_000, help="How many people.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same people).")] = 2026,
+    if_empty: Annotated[bool, typer.Option(help="Do nothing if profiles exist.")] = False,
+) -> None:
+    """Seed realistic demo profiles with identities across the brand's apps."""
+    from cdp.demo import seed_demo_data
+
+    settings = settings_or_exit()
+
+    async def run() -> None:
+        database = Database(settings)
+        try:
+            if if_empty and await count_profiles(database):
+                typer.echo("cdp: demo data present, nothing to seed")
+                return
+            columns = (
+                TextColumn("seeding profiles"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+            )
+            with Progress(*columns, transient=False) as bar:
+                task = bar.add_task("profiles", total=profiles)
+                await seed_demo_data(
+                    database,
+                    profiles=profiles,
+                    seed=seed,
+                    progress=lambda n: bar.advance(task, n),
+                )
+            typer.echo(f"cdp: seeded {profiles} profiles")
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+async def count_profiles(database: Database) -> int:
+    async with database.transaction() as session:
+        return int(
+            (await session.execute(sa.select(sa.func.count()).select_from(Profile))).scalar_one()
+        )
+
+
+@app.command("demo-tokens")
+def demo_tokens(
+    ttl: Annotated[int, typer.Option(min=60, help="Lifetime in seconds.")] = 12 * 3600,
+) -> None:
+    """Print one demo token per role; the customer is the oldest profile."""
+    settings = settings_or_exit()
+
+    async def first_profile() -> str | None:
+        database = Database(settings)
+        try:
+            async with database.transaction() as session:
+                return (
+                    await session.execute(
+                        sa.select(Profile.public_id).order_by(Profile.id).limit(1)
+                    )  # type: ignore[arg-type]
+                ).scalar_one_or_none()
+        finally:
+            await database.dispose()
+
+    customer = asyncio.run(first_profile())
+    typer.echo("Demo tokens (send as 'Authorization: Bearer <token>'):")
+    for role in Role:
+        subject = customer if role is Role.CUSTOMER else DEMO_SUBJECTS[role]
+        if subject is None:
+            typer.echo(f"  {role.value:<11} (no profile yet: run cdp demo-data)")
+            continue
+        signed = issue_token(settings, role=role, subject=subject, ttl_seconds=ttl)
+        typer.echo(f"  {role.value:<11} {signed}")
+
+
+@app.command("export-schema")
+def export_schema() -> None:
+    """Print the GraphQL SDL (committed as schema/schema.graphql)."""
+    from cdp.graphql.schema import sdl
+
+    sys.stdout.write(sdl())
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,90 @@
+"""Settings from `CDP_`-prefixed environment variables; bad configuration fails with one line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
+# Known to everyone who reads this file: fine for a laptop, refused in production.
+DEVELOPMENT_JWT_SECRET = "cdp-development-only-jwt-secret-do-not-use-in-production"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class ConfigError(Exception):
+    """Configuration that cannot run; the message is one line meant for an operator."""
+
+
+class Settings(BaseSettings):
+    """Frozen runtime configuration; secrets are SecretStr so they never show in repr or logs."""
+
+    model_config = SettingsConfigDict(env_prefix="CDP_", frozen=True, extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_VAR_DIR / 'cdp.db'}"
+    jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    jwt_issuer: str = "cdp"
+    keyring: Path = DEFAULT_VAR_DIR / "keyring.json"
+    # Tokens longer-lived than this are refused by `cdp token` and at verification.
+    max_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    sql_echo: bool = False
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers only)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _production_refuses_development_secrets(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            secret = self.jwt_secret.get_secret_value()
+            if secret == DEVELOPMENT_JWT_SECRET:
+                raise ValueError("CDP_JWT_SECRET is the development secret; set a real one")
+            if len(secret) < 32:
+                raise ValueError("CDP_JWT_SECRET must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from `environ` (the process environment when None) plus overrides."""
+    try:
+        if environ is None:
+            return Settings(**overrides)
+        values = {
+            key[len("CDP_") :].lower(): value
+            for key, value in environ.items()
+            if key.startswith("CDP_")
+        }
+        values.update(overrides)
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = (
+            "CDP_" + "_".join(str(part) for part in first["loc"]).upper() if first["loc"] else ""
+        )
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"bad configuration: {where + ': ' if where else ''}{message}") from None

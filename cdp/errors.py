@@ -1,0 +1,48 @@
+"""The error contract: every error a client sees carries one of these codes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    CONFLICT = "CONFLICT"
+    SUPPRESSED = "SUPPRESSED"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    INTERNAL = "INTERNAL"
+
+
+class CdpError(Exception):
+    """An expected failure with a client-facing message; never carries a personal value."""
+
+    def __init__(self, code: ErrorCode, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def extensions(self) -> dict[str, str]:
+        ext = {"code": self.code.value}
+        if self.field is not None:
+            ext["field"] = self.field
+        return ext
+
+
+def bad_input(message: str, *, field: str | None = None) -> CdpError:
+    return CdpError(ErrorCode.BAD_USER_INPUT, message, field=field)
+
+
+def forbidden(message: str = "Not allowed for this role") -> CdpError:
+    return CdpError(ErrorCode.FORBIDDEN, message)
+
+
+def not_found(message: str) -> CdpError:
+    return CdpError(ErrorCode.NOT_FOUND, message)
+
+
+def conflict(message: str) -> CdpError:
+    return CdpError(ErrorCode.CONFLICT, message)

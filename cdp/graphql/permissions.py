@@ -1,0 +1,94 @@
+"""The one mechanism that applies `cdp.policy`: a field extension on every gated field.
+
+`apply_policy` walks the types reachable from the roots before the schema is built, fails on
+any field without a row, and attaches `PolicyExtension` only where a row is not FULL for
+every role, so open fields cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from strawberry.extensions import FieldExtension
+from strawberry.types.base import StrawberryContainer, StrawberryObjectDefinition
+from strawberry.types.field import StrawberryField
+from strawberry.types.private import is_private
+
+from cdp.errors import CdpError, ErrorCode
+from cdp.policy import Access, Rule, rule_for
+
+
+class PolicyError(Exception):
+    """The schema has a field the policy table does not cover."""
+
+
+class PolicyExtension(FieldExtension):
+    def __init__(self, type_name: str, field_name: str, rule: Rule) -> None:
+        self.where = f"{type_name}.{field_name}"
+        self.rule = rule
+
+    def _decide(self, info: Any) -> Any:
+        role = info.context.principal.role
+        decision = self.rule.decide(role)
+        if decision is Access.DENY:
+            raise CdpError(
+                ErrorCode.FORBIDDEN, f"{self.where} is not available to the {role.value} role"
+            )
+        return decision
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
+        decision = self._decide(info)
+        value = next_(source, info, **kwargs)
+        if decision is Access.FULL or value is None:
+            return value
+        return decision(value)
+
+    async def resolve_async(
+        self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any
+    ) -> Any:
+        decision = self._decide(info)
+        value = await next_(source, info, **kwargs)
+        if decision is Access.FULL or value is None:
+            return value
+        return decision(value)
+
+
+def _object_definitions(type_: Any) -> Iterator[StrawberryObjectDefinition]:
+    while isinstance(type_, StrawberryContainer):
+        type_ = type_.of_type
+    definition = getattr(type_, "__strawberry_definition__", None)
+    if isinstance(definition, StrawberryObjectDefinition) and not definition.is_input:
+        yield definition
+
+
+def reachable_fields(*roots: type) -> Iterator[tuple[str, StrawberryField]]:
+    """(type name, field) for every output field reachable from the root types."""
+    seen: set[str] = set()
+    pending = [root.__strawberry_definition__ for root in roots]  # type: ignore[attr-defined]
+    while pending:
+        definition = pending.pop()
+        if definition.name in seen:
+            continue
+        seen.add(definition.name)
+        for field in definition.fields:
+            if is_private(field.type):
+                continue
+            yield definition.name, field
+            pending.extend(_object_definitions(field.type))
+
+
+def apply_policy(*roots: type, name_of: Callable[[StrawberryField], str]) -> None:
+    """Attach the policy to every reachable field; PolicyError for a field without a row."""
+    missing = []
+    for type_name, field in reachable_fields(*roots):
+        field_name = name_of(field)
+        rule = rule_for(type_name, field_name)
+        if rule is None:
+            missing.append(f"{type_name}.{field_name}")
+        elif not rule.full_for_everyone and not any(
+            isinstance(ext, PolicyExtension) for ext in field.extensions
+        ):
+            field.extensions.append(PolicyExtension(type_name, field_name, rule))
+    if missing:
+        raise PolicyError("fields without a policy row: " + ", ".join(sorted(missing)))

@@ -1,0 +1,50 @@
+"""The schema: every domain's queries and mutations, the policy attached, caches on."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+from strawberry.types.field import StrawberryField
+
+from cdp.graphql.permissions import apply_policy
+from cdp.graphql.profiles import ProfileMutations, ProfileQueries
+
+QUERIES: tuple[type, ...] = (ProfileQueries,)
+MUTATIONS: tuple[type, ...] = (ProfileMutations,)
+
+
+class CdpSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Errors are logged by the HTTP layer, which knows the request and never logs the
+        document or variables (they can carry personal values); strawberry's logger would."""
+
+
+@cache
+def build_schema() -> CdpSchema:
+    """Built once per process: the parser and validation caches live as long as the schema."""
+    config = StrawberryConfig(disable_field_suggestions=True)
+    query = merge_types("Query", QUERIES)
+    mutation = merge_types("Mutation", MUTATIONS)
+
+    def graphql_name(field: StrawberryField) -> str:
+        return config.name_converter.get_graphql_name(field)
+
+    apply_policy(query, mutation, name_of=graphql_name)
+    return CdpSchema(
+        query=query,
+        mutation=mutation,
+        config=config,
+        extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
+    )
+
+
+def sdl() -> str:
+    return build_schema().as_str() + "\n"

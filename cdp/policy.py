@@ -1,0 +1,115 @@
+"""Who sees what: the role x field table of the contract, as data, and the mask functions.
+
+Every field of every GraphQL type has a row (`POLICY[type][field]`); a missing row fails the
+schema build. A row maps each role to FULL, DENY, or a mask computed in memory from the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from enum import Enum
+from typing import Any
+
+from cdp.auth import Role
+from cdp.profiles.values import PostalAddress
+
+
+class Access(Enum):
+    FULL = "full"
+    DENY = "deny"
+
+
+Mask = Callable[[Any], Any]
+Decision = Access | Mask
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row of the table: what each role gets. Roles not named are denied."""
+
+    by_role: Mapping[Role, Decision]
+
+    def decide(self, role: Role) -> Decision:
+        return self.by_role.get(role, Access.DENY)
+
+    @property
+    def full_for_everyone(self) -> bool:
+        return all(self.decide(role) is Access.FULL for role in Role)
+
+
+def allow(*roles: Role, **masks: Mask) -> Rule:
+    """FULL for `roles`, a mask for each role named in `masks`, DENY for the rest."""
+    table: dict[Role, Decision] = dict.fromkeys(roles, Access.FULL)
+    table.update({Role(name): mask for name, mask in masks.items()})
+    return Rule(table)
+
+
+def mask_phone(value: str) -> str:
+    """`+8613812345678` -> `138****5678`: first three and last four national digits."""
+    digits = value[3:] if value.startswith("+86") else value.lstrip("+")
+    if len(digits) < 8:
+        return "*" * len(digits)
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+def mask_name(value: str) -> str:
+    """`张三丰` -> `张*`: the first character and one star."""
+    return f"{value[:1]}*" if value else value
+
+
+def mask_address(value: PostalAddress) -> PostalAddress:
+    """Province and city only."""
+    return replace(value, district=None, street=None)
+
+
+def birth_year(value: date | str) -> str:
+    return str(value)[:4]
+
+
+EVERYONE = allow(*Role)
+# Nested types are reachable only through a gated parent field; their own rows stay open so
+# the mechanism costs nothing per nested item.
+REACHABLE = EVERYONE
+PERSON = allow(Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.SERVICE)
+IDENTIFIERS = allow(Role.CUSTOMER, Role.COMPLIANCE, Role.SERVICE)
+LOOKUP = allow(Role.SUPPORT, Role.COMPLIANCE, Role.SERVICE)
+
+POLICY: dict[str, dict[str, Rule]] = {
+    "Query": {
+        "me": allow(Role.CUSTOMER),
+        "profile": LOOKUP,
+    },
+    "Mutation": {
+        "linkIdentity": allow(Role.SERVICE),
+    },
+    "Profile": {
+        "id": PERSON,
+        "tier": PERSON,
+        "createdAt": PERSON,
+        "updatedAt": PERSON,
+        "unionId": IDENTIFIERS,
+        "identities": IDENTIFIERS,
+        "phone": allow(Role.CUSTOMER, support=mask_phone, compliance=mask_phone),
+        "name": allow(Role.CUSTOMER, support=mask_name, compliance=mask_name),
+        "address": allow(Role.CUSTOMER, support=mask_address, compliance=mask_address),
+        "birthday": allow(Role.CUSTOMER, compliance=birth_year),
+    },
+    "Identity": {
+        "channel": REACHABLE,
+        "appId": REACHABLE,
+        "openId": REACHABLE,
+        "linkedAt": REACHABLE,
+    },
+    "Address": {
+        "province": REACHABLE,
+        "city": REACHABLE,
+        "district": REACHABLE,
+        "street": REACHABLE,
+    },
+}
+
+
+def rule_for(type_name: str, field_name: str) -> Rule | None:
+    return POLICY.get(type_name, {}).get(field_name)

@@ -1,0 +1,1 @@
+"""Profiles and the identity graph: one person, one account across a brand's apps."""

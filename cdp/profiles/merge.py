@@ -1,0 +1,93 @@
+"""Folding one profile into another when they turn out to be the same person.
+
+Each domain that keeps rows per profile registers a merge step here (in the module that
+`cdp.models` imports), so a merge moves everything: nothing lost, nothing duplicated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from cdp.db import utcnow
+from cdp.profiles.models import Identity, Profile, ProfileMerge
+
+
+class MergeStep(Protocol):
+    def __call__(
+        self, *, session: AsyncSession, survivor: Profile, loser: Profile
+    ) -> Awaitable[int]: ...
+
+
+_STEPS: dict[str, MergeStep] = {}
+
+
+def merge_step(name: str) -> Callable[[MergeStep], MergeStep]:
+    """Register `fn` to move the rows of table `name` from a loser to a survivor profile."""
+
+    def register(fn: MergeStep) -> MergeStep:
+        if name in _STEPS and _STEPS[name] is not fn:
+            raise RuntimeError(f"merge step {name!r} registered twice")
+        _STEPS[name] = fn
+        return fn
+
+    return register
+
+
+def registered_steps() -> tuple[str, ...]:
+    return tuple(_STEPS)
+
+
+async def reassign_rows(
+    session: AsyncSession, table: sa.Table, *, survivor: Profile, loser: Profile
+) -> int:
+    """The plain move for a table whose rows carry `profile_id` and nothing unique per profile."""
+    result = await session.execute(
+        sa.update(table).where(table.c.profile_id == loser.id).values(profile_id=survivor.id)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+@merge_step("identities")
+async def _move_identities(*, session: AsyncSession, survivor: Profile, loser: Profile) -> int:
+    return await reassign_rows(session, Identity.__table__, survivor=survivor, loser=loser)  # type: ignore[arg-type]
+
+
+async def merge_profiles(
+    *, session: AsyncSession, survivor: Profile, loser: Profile, reason: str
+) -> ProfileMerge:
+    """Move everything of `loser` to `survivor`, keep a merge record, delete `loser`.
+
+    The survivor keeps its own personal values and takes the loser's where it has none.
+    Callers hold the locks of both profiles' identifiers.
+    """
+    import cdp.models  # noqa: F401  (every domain's merge steps are registered by then)
+
+    assert survivor.id is not None and loser.id is not None and survivor.id != loser.id
+    moved = {}
+    for name, step in _STEPS.items():
+        moved[name] = await step(session=session, survivor=survivor, loser=loser)
+    for attr in ("phone", "name", "address", "birthday"):
+        if getattr(survivor, attr) is None and getattr(loser, attr) is not None:
+            setattr(survivor, attr, getattr(loser, attr))
+    survivor.updated_at = utcnow()
+    # Tokens and links naming an earlier loser of `loser` now lead straight to the survivor.
+    await session.execute(
+        sa.update(ProfileMerge)
+        .where(ProfileMerge.survivor_id == loser.id)  # type: ignore[arg-type]
+        .values(survivor_id=survivor.id)
+    )
+    record = ProfileMerge(
+        survivor_id=survivor.id,
+        loser_id=loser.id,
+        loser_public_id=loser.public_id,
+        reason=reason,
+        moved=moved,
+    )
+    session.add(record)
+    await session.delete(loser)
+    await session.flush()
+    return record

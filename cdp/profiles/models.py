@@ -1,0 +1,99 @@
+"""Tables of the identity graph: profiles, their app identities, and merge records."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from cdp.channels import Channel
+from cdp.db import UtcDateTime, enum_column_type, utcnow
+
+ID_MAX_LENGTH = 64  # OpenIDs and UnionIDs are 28-29 characters; app ids 18
+
+
+class Tier(StrEnum):
+    STANDARD = "STANDARD"
+    VIP = "VIP"
+    SUPREME = "SUPREME"
+
+
+def new_public_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Profile(SQLModel, table=True):
+    """One person. `id` is the internal surrogate; clients only ever see `public_id`."""
+
+    __tablename__ = "profiles"
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(
+        default_factory=new_public_id, max_length=36, unique=True, index=True, nullable=False
+    )
+    union_id: str | None = Field(
+        default=None, max_length=ID_MAX_LENGTH, unique=True, index=True, nullable=True
+    )
+    tier: Tier = Field(
+        default=Tier.STANDARD, sa_column=sa.Column(enum_column_type(Tier), nullable=False)
+    )
+    # Personal fields. Never logged, never in errors or audit records.
+    phone: str | None = Field(default=None, max_length=16, index=True, nullable=True)
+    name: str | None = Field(default=None, max_length=64, nullable=True)
+    address: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    birthday: date | None = Field(default=None, nullable=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
+    )
+
+
+class Identity(SQLModel, table=True):
+    """One app's view of a person: an OpenID under an app id."""
+
+    __tablename__ = "identities"
+    __table_args__ = (sa.UniqueConstraint("app_id", "open_id", name="uq_identities_app_open"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    channel: Channel = Field(sa_column=sa.Column(enum_column_type(Channel), nullable=False))
+    app_id: str = Field(max_length=ID_MAX_LENGTH, nullable=False)
+    open_id: str = Field(max_length=ID_MAX_LENGTH, nullable=False, index=True)
+    linked_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
+    )
+    last_seen_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
+    )
+
+
+class ProfileMerge(SQLModel, table=True):
+    """Record that `loser` turned out to be the same person as `survivor` and was folded in."""
+
+    __tablename__ = "profile_merges"
+
+    id: int | None = Field(default=None, primary_key=True)
+    survivor_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    loser_id: int = Field(nullable=False)
+    loser_public_id: str = Field(max_length=36, unique=True, index=True, nullable=False)
+    reason: str = Field(max_length=32, nullable=False)
+    moved: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    merged_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
+    )

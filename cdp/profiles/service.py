@@ -1,0 +1,262 @@
+"""The identity graph: linking app identities to profiles, and finding a profile.
+
+Keyword-only functions that take the session and never commit.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from cdp.auth import Principal
+from cdp.channels import APP_CHANNELS, Channel
+from cdp.db import lock_names, utcnow
+from cdp.errors import bad_input, conflict
+from cdp.profiles.merge import merge_profiles
+from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.profiles.values import (
+    PostalAddress,
+    clean_identifier,
+    normalize_phone,
+    optional_identifier,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkOutcome:
+    profile: Profile
+    created_profile: bool
+    created_identity: bool
+    merged_profile_ids: tuple[int, ...]
+
+
+async def link_identity(
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    channel: Channel,
+    app_id: str,
+    open_id: str,
+    union_id: str | None = None,
+) -> LinkOutcome:
+    """Attach an app identity to its person, creating, upgrading or merging profiles.
+
+    First sight creates a profile; a known UnionID attaches the OpenID to its profile; an
+    OpenID-only profile gains the UnionID when it arrives; a UnionID that shows two profiles
+    are one person merges them into the older one.
+    """
+    del actor  # the audit issue records it; the graph rules do not depend on who links
+    if channel not in APP_CHANNELS:
+        raise bad_input(f"{channel.value} is not an app channel", field="channel")
+    app_id = clean_identifier(app_id, field="appId")
+    open_id = clean_identifier(open_id, field="openId")
+    union_id = optional_identifier(union_id, field="unionId")
+
+    names = [("identity", app_id, open_id)] + ([("union", union_id)] if union_id else [])
+    await lock_names(session, names)
+
+    identity = (
+        await session.exec(
+            select(Identity).where(Identity.app_id == app_id, Identity.open_id == open_id)
+        )
+    ).one_or_none()
+    by_open = await session.get(Profile, identity.profile_id) if identity else None
+    by_union = (
+        (await session.exec(select(Profile).where(Profile.union_id == union_id))).one_or_none()
+        if union_id
+        else None
+    )
+    if identity is not None and identity.channel is not channel:
+        raise conflict(f"appId is registered as {identity.channel.value}, not {channel.value}")
+    if by_open is not None and union_id and by_open.union_id not in (None, union_id):
+        raise conflict("this OpenID already belongs to a different UnionID")
+
+    now = utcnow()
+    merged: tuple[int, ...] = ()
+    created_profile = False
+    if by_open is not None and by_union is not None and by_open.id != by_union.id:
+        survivor, loser = sorted((by_open, by_union), key=lambda p: p.id or 0)
+        merged = (loser.id or 0,)
+        await merge_profiles(session=session, survivor=survivor, loser=loser, reason="union_id")
+        profile = survivor
+    elif by_open is not None or by_union is not None:
+        profile = by_open or by_union  # type: ignore[assignment]
+    else:
+        profile = Profile(created_at=now, updated_at=now)
+        session.add(profile)
+        created_profile = True
+
+    if union_id and profile.union_id != union_id:
+        profile.union_id = union_id
+        profile.updated_at = now
+    await session.flush()
+
+    if identity is None:
+        assert profile.id is not None
+        session.add(
+            Identity(
+                profile_id=profile.id,
+                channel=channel,
+                app_id=app_id,
+                open_id=open_id,
+                linked_at=now,
+                last_seen_at=now,
+            )
+        )
+    else:
+        identity.last_seen_at = now
+    await session.flush()
+    return LinkOutcome(
+        profile=profile,
+        created_profile=created_profile,
+        created_identity=identity is None,
+        merged_profile_ids=merged,
+    )
+
+
+async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | None:
+    """The profile with this public id, following merges to the surviving profile."""
+    profile = (
+        await session.exec(select(Profile).where(Profile.public_id == public_id))
+    ).one_or_none()
+    if profile is not None:
+        return profile
+    return (
+        await session.exec(
+            select(Profile)
+            .join(ProfileMerge, ProfileMerge.survivor_id == Profile.id)  # type: ignore[arg-type]
+            .where(ProfileMerge.loser_public_id == public_id)
+        )
+    ).one_or_none()
+
+
+async def find_profile(
+    *,
+    session: AsyncSession,
+    public_id: str | None = None,
+    union_id: str | None = None,
+    open_id: str | None = None,
+    app_id: str | None = None,
+    phone: str | None = None,
+) -> Profile | None:
+    """The one profile matched by exactly one lookup key (`app_id` narrows `open_id`)."""
+    given = [
+        k
+        for k, v in (
+            ("id", public_id),
+            ("unionId", union_id),
+            ("openId", open_id),
+            ("phone", phone),
+        )
+        if v is not None
+    ]
+    if len(given) != 1:
+        raise bad_input("give exactly one of id, unionId, openId, phone")
+    if app_id is not None and open_id is None:
+        raise bad_input("appId narrows an openId lookup only", field="appId")
+    if public_id is not None:
+        return await get_profile(session=session, public_id=public_id.strip())
+    if union_id is not None:
+        union_id = clean_identifier(union_id, field="unionId")
+        query = select(Profile).where(Profile.union_id == union_id)
+    elif open_id is not None:
+        open_id = clean_identifier(open_id, field="openId")
+        query = (
+            select(Profile)
+            .join(Identity, Identity.profile_id == Profile.id)  # type: ignore[arg-type]
+            .where(Identity.open_id == open_id)
+        )
+        if app_id is not None:
+            query = query.where(Identity.app_id == clean_identifier(app_id, field="appId"))
+    else:
+        query = select(Profile).where(Profile.phone == normalize_phone(phone or ""))
+    rows = (await session.exec(query.distinct().limit(2))).all()
+    if len(rows) > 1:
+        raise conflict("the lookup matches more than one profile; narrow it (appId)")
+    return rows[0] if rows else None
+
+
+async def identities_of(
+    *, session: AsyncSession, profile_ids: list[int]
+) -> dict[int, list[Identity]]:
+    """Identities per profile, oldest first, for many profiles in one statement."""
+    rows = await session.exec(
+        select(Identity)
+        .where(Identity.profile_id.in_(profile_ids))  # type: ignore[attr-defined]
+        .order_by(Identity.profile_id, Identity.linked_at, Identity.id)  # type: ignore[arg-type]
+    )
+    grouped: dict[int, list[Identity]] = {pid: [] for pid in profile_ids}
+    for identity in rows:
+        grouped[identity.profile_id].append(identity)
+    return grouped
+
+
+NAME_MAX_LENGTH = 64
+ADDRESS_PART_MAX_LENGTH = 100
+UNSET: Any = object()
+
+
+def _clean_text(value: str, *, field: str, max_length: int) -> str:
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        raise bad_input(f"{field} must not be blank", field=field)
+    if len(cleaned) > max_length:
+        raise bad_input(f"{field} is longer than {max_length} characters", field=field)
+    if any(unicodedata.category(ch) == "Cc" for ch in cleaned):
+        raise bad_input(f"{field} must not contain control characters", field=field)
+    return cleaned
+
+
+def _clean_birthday(value: date, *, today: date) -> date:
+    if value > today or value < date(1900, 1, 1):
+        raise bad_input("birthday must be a real date in the past", field="birthday")
+    return value
+
+
+async def update_personal_fields(
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    profile: Profile,
+    phone: str | None = UNSET,
+    name: str | None = UNSET,
+    address: PostalAddress | None = UNSET,
+    birthday: date | None = UNSET,
+) -> Profile:
+    """Validate and set the personal fields given (None clears one; UNSET leaves it)."""
+    del actor
+    if phone is not UNSET:
+        profile.phone = None if phone is None else normalize_phone(phone, mainland_mobile=True)
+    if name is not UNSET:
+        profile.name = (
+            None if name is None else _clean_text(name, field="name", max_length=NAME_MAX_LENGTH)
+        )
+    if address is not UNSET:
+        if address is None:
+            profile.address = None
+        else:
+            parts = {
+                part: None
+                if value is None
+                else _clean_text(value, field=f"address.{part}", max_length=ADDRESS_PART_MAX_LENGTH)
+                for part, value in (
+                    ("province", address.province),
+                    ("city", address.city),
+                    ("district", address.district),
+                    ("street", address.street),
+                )
+            }
+            profile.address = PostalAddress(**parts).to_json()
+    if birthday is not UNSET:
+        profile.birthday = (
+            None if birthday is None else _clean_birthday(birthday, today=utcnow().date())
+        )
+    profile.updated_at = utcnow()
+    session.add(profile)
+    await session.flush()
+    return profile

@@ -1,0 +1,76 @@
+"""Validation and normal forms of the values a profile holds: identifiers, phones, addresses."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+
+import phonenumbers
+
+from cdp.errors import bad_input
+from cdp.profiles.models import ID_MAX_LENGTH
+
+# Values that client code sends when it has no identifier (JS `String(null)` and friends).
+_PLACEHOLDER_IDENTIFIERS = frozenset({"null", "undefined", "none", "nil", "nan", "0", "false"})
+_PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+
+
+def clean_identifier(value: str | None, *, field: str) -> str:
+    """An app id, OpenID or UnionID as stored; BAD_USER_INPUT naming `field` when unusable."""
+    if value is None:
+        raise bad_input(f"{field} is required", field=field)
+    cleaned = value.strip()
+    if not cleaned:
+        raise bad_input(f"{field} must not be blank", field=field)
+    if cleaned.lower() in _PLACEHOLDER_IDENTIFIERS:
+        raise bad_input(f"{field} is a placeholder, not an identifier", field=field)
+    if len(cleaned) > ID_MAX_LENGTH:
+        raise bad_input(f"{field} is longer than {ID_MAX_LENGTH} characters", field=field)
+    if cleaned != value or any(unicodedata.category(ch)[0] in "CZ" for ch in cleaned):
+        raise bad_input(f"{field} must not contain spaces or control characters", field=field)
+    return cleaned
+
+
+def optional_identifier(value: str | None, *, field: str) -> str | None:
+    return None if value is None else clean_identifier(value, field=field)
+
+
+def normalize_phone(raw: str, *, field: str = "phone", mainland_mobile: bool = False) -> str:
+    """E.164 form: `13812345678`, `138 1234 5678`, `+86 138-1234-5678`, `8613812345678` agree."""
+    compact = _PHONE_SEPARATORS.sub("", raw.strip())
+    if not compact or len(compact) > 20 or not compact.lstrip("+").isdigit():
+        raise bad_input("phone must be a phone number", field=field)
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    elif not compact.startswith("+") and len(compact) == 13 and compact.startswith("86"):
+        compact = "+" + compact
+    try:
+        number = phonenumbers.parse(compact, "CN")
+    except phonenumbers.NumberParseException:
+        raise bad_input("phone must be a phone number", field=field) from None
+    if not phonenumbers.is_valid_number(number):
+        raise bad_input("phone is not a valid number", field=field)
+    if mainland_mobile and (
+        number.country_code != 86
+        or phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE
+    ):
+        raise bad_input("phone must be a mainland China mobile number", field=field)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@dataclass(frozen=True, slots=True)
+class PostalAddress:
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    street: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> PostalAddress:
+        data = json.loads(text)
+        return cls(**{key: data.get(key) for key in ("province", "city", "district", "street")})
