@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
@@ -61,13 +61,13 @@ async def link_identity(
     await lock_names(session, names)
 
     identity = (
-        await session.exec(
+        await session.scalars(
             select(Identity).where(Identity.app_id == app_id, Identity.open_id == open_id)
         )
     ).one_or_none()
     by_open = await session.get(Profile, identity.profile_id) if identity else None
     by_union = (
-        (await session.exec(select(Profile).where(Profile.union_id == union_id))).one_or_none()
+        (await session.scalars(select(Profile).where(Profile.union_id == union_id))).one_or_none()
         if union_id
         else None
     )
@@ -122,12 +122,12 @@ async def link_identity(
 async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | None:
     """The profile with this public id, following merges to the surviving profile."""
     profile = (
-        await session.exec(select(Profile).where(Profile.public_id == public_id))
+        await session.scalars(select(Profile).where(Profile.public_id == public_id))
     ).one_or_none()
     if profile is not None:
         return profile
     return (
-        await session.exec(
+        await session.scalars(
             select(Profile)
             .join(ProfileMerge, ProfileMerge.survivor_id == Profile.id)  # type: ignore[arg-type]
             .where(ProfileMerge.loser_public_id == public_id)
@@ -175,7 +175,7 @@ async def find_profile(
             query = query.where(Identity.app_id == clean_identifier(app_id, field="appId"))
     else:
         query = select(Profile).where(Profile.phone == normalize_phone(phone or ""))
-    rows = (await session.exec(query.distinct().limit(2))).all()
+    rows = (await session.scalars(query.distinct().limit(2))).all()
     if len(rows) > 1:
         raise conflict("the lookup matches more than one profile; narrow it (appId)")
     return rows[0] if rows else None
@@ -185,7 +185,7 @@ async def identities_of(
     *, session: AsyncSession, profile_ids: list[int]
 ) -> dict[int, list[Identity]]:
     """Identities per profile, oldest first, for many profiles in one statement."""
-    rows = await session.exec(
+    rows = await session.scalars(
         select(Identity)
         .where(Identity.profile_id.in_(profile_ids))  # type: ignore[attr-defined]
         .order_by(Identity.profile_id, Identity.linked_at, Identity.id)  # type: ignore[arg-type]

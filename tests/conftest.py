@@ -1,0 +1,186 @@
+"""Fixtures: every database-facing test runs on SQLite and on a throwaway PostgreSQL 15."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import shutil
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from cdp.app import create_app
+from cdp.auth import Role, issue_token
+from cdp.config import Settings, load_settings
+from cdp.db import Database
+from cdp.migrations import upgrade_to_head
+from tests.pg_cluster import PgCluster, find_bin_dir
+
+TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+BACKENDS = ("sqlite", "postgresql")
+_counter = itertools.count()
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    return load_settings({}, database_url=database_url, jwt_secret=TEST_JWT_SECRET, **overrides)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster | None]:
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        message = (
+            "\n" + "!" * 78 + "\n!! PostgreSQL server binaries not found: PostgreSQL tests are "
+            "SKIPPED.\n!! Install postgresql-15 to test the production database.\n" + "!" * 78
+        )
+        warnings.warn(message, stacklevel=1)
+        print(message)
+        yield None
+        return
+    cluster = PgCluster.start(bin_dir)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade_to_head(make_settings(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_cluster: PgCluster | None) -> str | None:
+    if pg_cluster is None:
+        return None
+
+    async def create() -> None:
+        conn = await asyncpg.connect(host="127.0.0.1", port=pg_cluster.port, user="postgres")
+        try:
+            await conn.execute("CREATE DATABASE cdp_template")
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    upgrade_to_head(make_settings(pg_cluster.url("cdp_template")))
+    return "cdp_template"
+
+
+async def fresh_pg_database(cluster: PgCluster, template: str | None) -> str:
+    name = f"cdp_test_{next(_counter)}"
+    conn = await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres")
+    try:
+        await conn.execute(
+            f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "")
+        )
+    finally:
+        await conn.close()
+    return cluster.url(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, pg_cluster: PgCluster | None) -> str:
+    if request.param == "postgresql" and pg_cluster is None:
+        pytest.skip("PostgreSQL server binaries not found (see the warning above)")
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(
+    backend: str,
+    tmp_path: Path,
+    sqlite_template: Path,
+    pg_cluster: PgCluster | None,
+    pg_template: str | None,
+) -> str:
+    """A migrated, empty database of the test's backend, private to the test."""
+    if backend == "sqlite":
+        path = tmp_path / "cdp.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    assert pg_cluster is not None
+    return await fresh_pg_database(pg_cluster, pg_template)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    db = Database(settings)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+ClientFactory = Callable[..., httpx.AsyncClient]
+
+
+@pytest.fixture
+async def client_for(settings: Settings, database: Database) -> AsyncIterator[ClientFactory]:
+    """`client_for(role, subject=None)`: an HTTP client carrying that role's bearer token."""
+    app = create_app(settings, database)
+    clients: list[httpx.AsyncClient] = []
+
+    def make(role: Role | None, subject: str | None = None) -> httpx.AsyncClient:
+        headers = {}
+        if role is not None:
+            token = issue_token(settings, role=role, subject=subject or f"{role.value}-test")
+            headers["authorization"] = f"Bearer {token}"
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://cdp.test", headers=headers
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+@pytest.fixture
+def service_client(client_for: ClientFactory) -> httpx.AsyncClient:
+    return client_for(Role.SERVICE)
+
+
+@pytest.fixture
+def support_client(client_for: ClientFactory) -> httpx.AsyncClient:
+    return client_for(Role.SUPPORT)
+
+
+@pytest.fixture
+def compliance_client(client_for: ClientFactory) -> httpx.AsyncClient:
+    return client_for(Role.COMPLIANCE)
+
+
+@pytest.fixture
+def analyst_client(client_for: ClientFactory) -> httpx.AsyncClient:
+    return client_for(Role.ANALYST)
+
+
+Gql = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def gql(
+    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
+    *, status: int = 200,
+) -> dict[str, Any]:
+    """POST a GraphQL document; asserts the HTTP status and returns the JSON body."""
+    response = await client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def error_codes(body: dict[str, Any]) -> list[str]:
+    return [error["extensions"]["code"] for error in body.get("errors", [])]

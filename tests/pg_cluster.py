@@ -1,0 +1,82 @@
+"""A throwaway PostgreSQL 15 cluster for the suite: initdb, start, stop, remove.
+
+The server refuses to run as root, so as root every server command runs as `postgres`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+CANDIDATE_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/local/pgsql/bin")
+
+
+def find_bin_dir() -> Path | None:
+    configured = os.environ.get("CDP_TEST_PG_BIN")
+    for candidate in ([configured] if configured else []) + list(CANDIDATE_BIN_DIRS):
+        path = Path(candidate)
+        if (path / "initdb").exists() and (path / "pg_ctl").exists():
+            return path
+    found = shutil.which("pg_ctl")
+    return Path(found).parent if found and Path(found).with_name("initdb").exists() else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PgCluster:
+    bin_dir: Path
+    root: Path
+    port: int
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def url(self, database: str) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bin_dir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    @classmethod
+    def start(cls, bin_dir: Path) -> PgCluster:
+        root = Path(tempfile.mkdtemp(prefix="cdp-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres", "postgres")
+        cluster = cls(bin_dir=bin_dir, root=root, port=free_port())
+        cluster._run(
+            "initdb", "-D", str(cluster.data_dir), "-U", "postgres", "--auth=trust",
+            "--encoding=UTF8", "--locale=C", "--no-sync",
+        )
+        options = " ".join((
+            f"-p {cluster.port}",
+            f"-k {root}",
+            "-c listen_addresses=127.0.0.1",
+            "-c max_connections=200",
+            # A test cluster: durability is not what is being tested.
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        ))
+        cluster._run(
+            "pg_ctl", "-D", str(cluster.data_dir), "-o", options,
+            "-l", str(root / "server.log"), "-w", "-t", "60", "start",
+        )
+        return cluster
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
