@@ -71,7 +71,7 @@ def verify_token(settings: Settings, token: str) -> Principal:
     if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT_LENGTH:
         raise unauthenticated("Invalid token subject")
     try:
-        parsed_role = Role(role)
+        parsed_role = Role(str(role))
     except ValueError:
         raise unauthenticated("Unknown role in token") from None
     if claims["exp"] - claims.get("iat", claims["exp"]) > settings.max_token_ttl_seconds:

@@ -9,6 +9,7 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlmodel import col
 
 from cdp.auth import Role, issue_token
 from cdp.config import ConfigError, Settings, load_settings
@@ -141,11 +142,8 @@ def demo_tokens(
         database = Database(settings)
         try:
             async with database.transaction() as session:
-                return (
-                    await session.execute(
-                        sa.select(Profile.public_id).order_by(Profile.id).limit(1)
-                    )  # type: ignore[arg-type]
-                ).scalar_one_or_none()
+                query = sa.select(col(Profile.public_id)).order_by(col(Profile.id)).limit(1)
+                return (await session.execute(query)).scalar_one_or_none()
         finally:
             await database.dispose()
 

@@ -160,7 +160,7 @@ async def lock_names(session: AsyncSession, names: Iterable[tuple[str, ...]]) ->
     PostgreSQL takes transaction-scoped advisory locks in a fixed order (no deadlock between
     two callers); SQLite needs nothing, as BEGIN IMMEDIATE already serialises writers.
     """
-    if session.bind.dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql":
         return
     for key in sorted({lock_key(*name) for name in names}):
         await session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})

@@ -172,8 +172,11 @@ Gql = Callable[..., Awaitable[dict[str, Any]]]
 
 
 async def gql(
-    client: httpx.AsyncClient, query: str, variables: dict[str, Any] | None = None,
-    *, status: int = 200,
+    client: httpx.AsyncClient,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
 ) -> dict[str, Any]:
     """POST a GraphQL document; asserts the HTTP status and returns the JSON body."""
     response = await client.post("/graphql", json={"query": query, "variables": variables})

@@ -58,20 +58,38 @@ class PgCluster:
             shutil.chown(root, "postgres", "postgres")
         cluster = cls(bin_dir=bin_dir, root=root, port=free_port())
         cluster._run(
-            "initdb", "-D", str(cluster.data_dir), "-U", "postgres", "--auth=trust",
-            "--encoding=UTF8", "--locale=C", "--no-sync",
+            "initdb",
+            "-D",
+            str(cluster.data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
         )
-        options = " ".join((
-            f"-p {cluster.port}",
-            f"-k {root}",
-            "-c listen_addresses=127.0.0.1",
-            "-c max_connections=200",
-            # A test cluster: durability is not what is being tested.
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-        ))
+        options = " ".join(
+            (
+                f"-p {cluster.port}",
+                f"-k {root}",
+                "-c listen_addresses=127.0.0.1",
+                "-c max_connections=200",
+                # A test cluster: durability is not what is being tested.
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            )
+        )
         cluster._run(
-            "pg_ctl", "-D", str(cluster.data_dir), "-o", options,
-            "-l", str(root / "server.log"), "-w", "-t", "60", "start",
+            "pg_ctl",
+            "-D",
+            str(cluster.data_dir),
+            "-o",
+            options,
+            "-l",
+            str(root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
         )
         return cluster
 

@@ -40,13 +40,21 @@ async def link(
 
 async def count(database: Database, table: Any) -> int:
     async with database.transaction() as session:
-        return int((await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
+        return int(
+            (await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+        )
 
 
 async def test_first_sight_of_an_identity_creates_a_profile(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:
-    profile = await link(service_client, "MINI_PROGRAM", MINI, "oMini_first_sight_0000000001", "oUnion_first_00000000000001")
+    profile = await link(
+        service_client,
+        "MINI_PROGRAM",
+        MINI,
+        "oMini_first_sight_0000000001",
+        "oUnion_first_00000000000001",
+    )
     assert profile["unionId"] == "oUnion_first_00000000000001"
     assert profile["identities"] == [
         {"channel": "MINI_PROGRAM", "appId": MINI, "openId": "oMini_first_sight_0000000001"}
@@ -57,8 +65,20 @@ async def test_first_sight_of_an_identity_creates_a_profile(
 async def test_linking_the_same_identity_twice_changes_nothing(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:
-    first = await link(service_client, "MINI_PROGRAM", MINI, "oMini_repeat_000000000000001", "oUnion_repeat_0000000000001")
-    again = await link(service_client, "MINI_PROGRAM", MINI, "oMini_repeat_000000000000001", "oUnion_repeat_0000000000001")
+    first = await link(
+        service_client,
+        "MINI_PROGRAM",
+        MINI,
+        "oMini_repeat_000000000000001",
+        "oUnion_repeat_0000000000001",
+    )
+    again = await link(
+        service_client,
+        "MINI_PROGRAM",
+        MINI,
+        "oMini_repeat_000000000000001",
+        "oUnion_repeat_0000000000001",
+    )
     without_union = await link(service_client, "MINI_PROGRAM", MINI, "oMini_repeat_000000000000001")
     assert first == again == without_union
     assert await count(database, Profile) == 1
@@ -70,10 +90,18 @@ async def test_a_known_union_id_attaches_a_new_open_id_to_its_profile(
 ) -> None:
     union = "oUnion_attach_0000000000001"
     first = await link(service_client, "MINI_PROGRAM", MINI, "oMini_attach_000000000000001", union)
-    second = await link(service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oOffi_attach_000000000000001", union)
-    third = await link(service_client, "CHANNELS", CHANNELS_APP, "oChan_attach_000000000000001", union)
+    second = await link(
+        service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oOffi_attach_000000000000001", union
+    )
+    third = await link(
+        service_client, "CHANNELS", CHANNELS_APP, "oChan_attach_000000000000001", union
+    )
     assert first["id"] == second["id"] == third["id"]
-    assert [i["channel"] for i in third["identities"]] == ["MINI_PROGRAM", "OFFICIAL_ACCOUNT", "CHANNELS"]
+    assert [i["channel"] for i in third["identities"]] == [
+        "MINI_PROGRAM",
+        "OFFICIAL_ACCOUNT",
+        "CHANNELS",
+    ]
     assert await count(database, Profile) == 1
 
 
@@ -82,10 +110,22 @@ async def test_an_open_id_only_profile_is_upgraded_when_its_union_id_arrives(
 ) -> None:
     bare = await link(service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oOffi_upgrade_00000000000001")
     assert bare["unionId"] is None
-    upgraded = await link(service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oOffi_upgrade_00000000000001", "oUnion_upgrade_000000000001")
+    upgraded = await link(
+        service_client,
+        "OFFICIAL_ACCOUNT",
+        OFFICIAL,
+        "oOffi_upgrade_00000000000001",
+        "oUnion_upgrade_000000000001",
+    )
     assert upgraded["id"] == bare["id"]
     assert upgraded["unionId"] == "oUnion_upgrade_000000000001"
-    attached = await link(service_client, "MINI_PROGRAM", MINI, "oMini_upgrade_00000000000001", "oUnion_upgrade_000000000001")
+    attached = await link(
+        service_client,
+        "MINI_PROGRAM",
+        MINI,
+        "oMini_upgrade_00000000000001",
+        "oUnion_upgrade_000000000001",
+    )
     assert attached["id"] == bare["id"]
     assert await count(database, Profile) == 1
 
@@ -102,12 +142,18 @@ async def test_a_union_id_that_shows_two_profiles_are_one_person_merges_them(
     assert older["id"] != newer["id"]
     assert await count(database, Profile) == 2
 
-    merged = await link(service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oOffi_merge_0000000000000001", union)
+    merged = await link(
+        service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oOffi_merge_0000000000000001", union
+    )
 
     assert merged["id"] == older["id"], "the older profile survives"
     assert merged["unionId"] == union
     assert sorted(i["openId"] for i in merged["identities"]) == sorted(
-        ["oOffi_merge_0000000000000001", "oMini_merge_0000000000000001", "oWeb_merge_00000000000000001"]
+        [
+            "oOffi_merge_0000000000000001",
+            "oMini_merge_0000000000000001",
+            "oWeb_merge_00000000000000001",
+        ]
     )
     assert await count(database, Profile) == 1
     assert await count(database, Identity) == 3
@@ -130,16 +176,34 @@ async def test_merging_keeps_the_survivors_personal_fields_and_fills_gaps_from_t
 ) -> None:
     from cdp.auth import Principal, Role
 
-    older = await link(service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oOffi_fields_0000000000000001")
-    newer = await link(service_client, "MINI_PROGRAM", MINI, "oMini_fields_0000000000000001", "oUnion_fields_000000000001")
+    older = await link(
+        service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oOffi_fields_0000000000000001"
+    )
+    newer = await link(
+        service_client,
+        "MINI_PROGRAM",
+        MINI,
+        "oMini_fields_0000000000000001",
+        "oUnion_fields_000000000001",
+    )
     actor = Principal(subject="t", role=Role.SERVICE)
     async with database.transaction() as session:
-        for public_id, values in ((older["id"], {"name": "王小明"}),
-                                  (newer["id"], {"name": "王明", "phone": "13812345678"})):
+        for public_id, values in (
+            (older["id"], {"name": "王小明"}),
+            (newer["id"], {"name": "王明", "phone": "13812345678"}),
+        ):
             profile = await service.get_profile(session=session, public_id=public_id)
             assert profile is not None
-            await service.update_personal_fields(session=session, actor=actor, profile=profile, **values)
-    await link(service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oOffi_fields_0000000000000001", "oUnion_fields_000000000001")
+            await service.update_personal_fields(
+                session=session, actor=actor, profile=profile, **values
+            )
+    await link(
+        service_client,
+        "OFFICIAL_ACCOUNT",
+        OFFICIAL,
+        "oOffi_fields_0000000000000001",
+        "oUnion_fields_000000000001",
+    )
     customer = client_for(Role.CUSTOMER, subject=older["id"])
     body = await gql(customer, "{ me { name phone } }")
     assert body["data"]["me"] == {"name": "王小明", "phone": "+8613812345678"}
@@ -148,10 +212,25 @@ async def test_merging_keeps_the_survivors_personal_fields_and_fills_gaps_from_t
 async def test_an_open_id_bound_to_another_union_id_is_a_conflict(
     service_client: httpx.AsyncClient,
 ) -> None:
-    await link(service_client, "MINI_PROGRAM", MINI, "oMini_conflict_00000000000001", "oUnion_conflict_A0000000001")
-    body = await gql(service_client, LINK, {"input": {
-        "channel": "MINI_PROGRAM", "appId": MINI, "openId": "oMini_conflict_00000000000001",
-        "unionId": "oUnion_conflict_B0000000001"}})
+    await link(
+        service_client,
+        "MINI_PROGRAM",
+        MINI,
+        "oMini_conflict_00000000000001",
+        "oUnion_conflict_A0000000001",
+    )
+    body = await gql(
+        service_client,
+        LINK,
+        {
+            "input": {
+                "channel": "MINI_PROGRAM",
+                "appId": MINI,
+                "openId": "oMini_conflict_00000000000001",
+                "unionId": "oUnion_conflict_B0000000001",
+            }
+        },
+    )
     assert error_codes(body) == ["CONFLICT"]
     assert body["data"] is None
 
@@ -181,8 +260,12 @@ async def test_an_open_id_bound_to_another_union_id_is_a_conflict(
 async def test_unusable_identifiers_are_refused_with_bad_user_input(
     service_client: httpx.AsyncClient, database: Database, field: str, value: str
 ) -> None:
-    identity = {"channel": "MINI_PROGRAM", "appId": MINI, "openId": "oMini_valid_0000000000000001",
-                "unionId": "oUnion_valid_0000000000001"}
+    identity = {
+        "channel": "MINI_PROGRAM",
+        "appId": MINI,
+        "openId": "oMini_valid_0000000000000001",
+        "unionId": "oUnion_valid_0000000000001",
+    }
     identity[field] = value
     body = await gql(service_client, LINK, {"input": identity})
     assert error_codes(body) == ["BAD_USER_INPUT"]
@@ -193,8 +276,11 @@ async def test_unusable_identifiers_are_refused_with_bad_user_input(
 async def test_sms_is_not_an_app_and_cannot_carry_an_open_id(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:
-    body = await gql(service_client, LINK, {"input": {
-        "channel": "SMS", "appId": MINI, "openId": "oMini_valid_0000000000000001"}})
+    body = await gql(
+        service_client,
+        LINK,
+        {"input": {"channel": "SMS", "appId": MINI, "openId": "oMini_valid_0000000000000001"}},
+    )
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert await count(database, Profile) == 0
 
@@ -203,8 +289,11 @@ async def test_an_app_id_keeps_the_channel_it_was_first_seen_with(
     service_client: httpx.AsyncClient,
 ) -> None:
     await link(service_client, "MINI_PROGRAM", MINI, "oMini_channel_00000000000001")
-    body = await gql(service_client, LINK, {"input": {
-        "channel": "WEB", "appId": MINI, "openId": "oMini_channel_00000000000001"}})
+    body = await gql(
+        service_client,
+        LINK,
+        {"input": {"channel": "WEB", "appId": MINI, "openId": "oMini_channel_00000000000001"}},
+    )
     assert error_codes(body) == ["CONFLICT"]
 
 
@@ -214,8 +303,12 @@ async def test_concurrent_links_for_one_person_never_create_two_profiles(
     from cdp.auth import Role
 
     union = "oUnion_parallel_00000000001"
-    apps = [("MINI_PROGRAM", MINI), ("OFFICIAL_ACCOUNT", OFFICIAL), ("CHANNELS", CHANNELS_APP),
-            ("WEB", WEB_APP)]
+    apps = [
+        ("MINI_PROGRAM", MINI),
+        ("OFFICIAL_ACCOUNT", OFFICIAL),
+        ("CHANNELS", CHANNELS_APP),
+        ("WEB", WEB_APP),
+    ]
     # Each call on its own client, so each runs on its own connection and transaction.
     calls = []
     for n in range(16):
@@ -241,10 +334,12 @@ async def test_concurrent_first_sights_of_one_open_id_create_one_profile(
 ) -> None:
     from cdp.auth import Role
 
-    results = await asyncio.gather(*[
-        link(client_for(Role.SERVICE), "MINI_PROGRAM", MINI, "oMini_race_0000000000000001")
-        for _ in range(12)
-    ])
+    results = await asyncio.gather(
+        *[
+            link(client_for(Role.SERVICE), "MINI_PROGRAM", MINI, "oMini_race_0000000000000001")
+            for _ in range(12)
+        ]
+    )
     assert len({r["id"] for r in results}) == 1
     assert await count(database, Profile) == 1
     assert await count(database, Identity) == 1

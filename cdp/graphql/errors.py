@@ -41,7 +41,7 @@ def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:
     while isinstance(original, GraphQLError) and original.original_error is not None:
         original = original.original_error
     if isinstance(original, CdpError):
-        out = {"message": original.message, "extensions": original.extensions()}
+        out: dict[str, Any] = {"message": original.message, "extensions": original.extensions()}
     elif original is None or isinstance(original, GraphQLError):
         code = (error.extensions or {}).get("code") or ErrorCode.BAD_USER_INPUT.value
         if code not in ErrorCode.__members__:

@@ -7,17 +7,17 @@ from datetime import datetime
 
 import strawberry
 
-from cdp.channels import Channel as ChannelEnum
+from cdp.channels import Channel
 from cdp.errors import bad_input, not_found
 from cdp.graphql.context import Info
 from cdp.profiles import service
 from cdp.profiles.models import Identity as IdentityRow
 from cdp.profiles.models import Profile as ProfileRow
-from cdp.profiles.models import Tier as TierEnum
+from cdp.profiles.models import Tier
 from cdp.profiles.values import PostalAddress
 
-Channel = strawberry.enum(ChannelEnum, name="Channel", description="Where a person shows up.")
-Tier = strawberry.enum(TierEnum, name="Tier", description="Membership tier from paid spend.")
+strawberry.enum(Channel, name="Channel", description="Where a person shows up.")
+strawberry.enum(Tier, name="Tier", description="Membership tier from paid spend.")
 
 PURPOSE_MAX_LENGTH = 200
 
@@ -35,7 +35,7 @@ class IdentityType:
     row: strawberry.Private[IdentityRow]
 
     @strawberry.field
-    def channel(self) -> Channel:  # type: ignore[valid-type]
+    def channel(self) -> Channel:
         return self.row.channel
 
     @strawberry.field
@@ -69,7 +69,7 @@ class ProfileType:
         return strawberry.ID(self.row.public_id)
 
     @strawberry.field
-    def tier(self) -> Tier:  # type: ignore[valid-type]
+    def tier(self) -> Tier:
         return self.row.tier
 
     @strawberry.field
@@ -101,7 +101,10 @@ class ProfileType:
     def address(self) -> AddressType | None:
         if self.row.address is None:
             return None
-        return PostalAddress.from_json(self.row.address)  # type: ignore[return-value]
+        parts = PostalAddress.from_json(self.row.address)
+        return AddressType(
+            province=parts.province, city=parts.city, district=parts.district, street=parts.street
+        )
 
     @strawberry.field(description="ISO date; the year alone where only the year may be seen.")
     def birthday(self) -> str | None:
@@ -153,7 +156,7 @@ class ProfileQueries:
 
 @strawberry.input(description="An app identity as a backend service saw it.")
 class LinkIdentityInput:
-    channel: Channel  # type: ignore[valid-type]
+    channel: Channel
     app_id: str
     open_id: str
     union_id: str | None = None

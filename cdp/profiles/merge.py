@@ -11,6 +11,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from cdp.db import utcnow
 from cdp.profiles.models import Identity, Profile, ProfileMerge
@@ -53,7 +54,8 @@ async def reassign_rows(
 
 @merge_step("identities")
 async def _move_identities(*, session: AsyncSession, survivor: Profile, loser: Profile) -> int:
-    return await reassign_rows(session, Identity.__table__, survivor=survivor, loser=loser)  # type: ignore[arg-type]
+    table: sa.Table = Identity.__table__  # type: ignore[attr-defined]
+    return await reassign_rows(session, table, survivor=survivor, loser=loser)
 
 
 async def merge_profiles(
@@ -77,7 +79,7 @@ async def merge_profiles(
     # Tokens and links naming an earlier loser of `loser` now lead straight to the survivor.
     await session.execute(
         sa.update(ProfileMerge)
-        .where(ProfileMerge.survivor_id == loser.id)  # type: ignore[arg-type]
+        .where(col(ProfileMerge.survivor_id) == loser.id)
         .values(survivor_id=survivor.id)
     )
     record = ProfileMerge(

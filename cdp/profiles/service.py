@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import select
+from sqlmodel import col, select
 
 from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
@@ -129,7 +129,7 @@ async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | Non
     return (
         await session.scalars(
             select(Profile)
-            .join(ProfileMerge, ProfileMerge.survivor_id == Profile.id)  # type: ignore[arg-type]
+            .join(ProfileMerge, col(ProfileMerge.survivor_id) == col(Profile.id))
             .where(ProfileMerge.loser_public_id == public_id)
         )
     ).one_or_none()
@@ -168,7 +168,7 @@ async def find_profile(
         open_id = clean_identifier(open_id, field="openId")
         query = (
             select(Profile)
-            .join(Identity, Identity.profile_id == Profile.id)  # type: ignore[arg-type]
+            .join(Identity, col(Identity.profile_id) == col(Profile.id))
             .where(Identity.open_id == open_id)
         )
         if app_id is not None:
@@ -187,8 +187,8 @@ async def identities_of(
     """Identities per profile, oldest first, for many profiles in one statement."""
     rows = await session.scalars(
         select(Identity)
-        .where(Identity.profile_id.in_(profile_ids))  # type: ignore[attr-defined]
-        .order_by(Identity.profile_id, Identity.linked_at, Identity.id)  # type: ignore[arg-type]
+        .where(col(Identity.profile_id).in_(profile_ids))
+        .order_by(col(Identity.profile_id), col(Identity.linked_at), col(Identity.id))
     )
     grouped: dict[int, list[Identity]] = {pid: [] for pid in profile_ids}
     for identity in rows:
