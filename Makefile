@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/cdp keys init
 	$(BIN)/cdp migrate
 	$(BIN)/cdp demo-data --if-empty
 	$(BIN)/cdp demo-tokens

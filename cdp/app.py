@@ -14,16 +14,23 @@ from starlette.routing import Route
 from cdp.config import Settings, load_settings
 from cdp.db import Database
 from cdp.graphql.view import GraphQLEndpoint
+from cdp.keys.source import KeyringSource, load_keyring
 from cdp.logs import configure_logging
 from cdp.migrations import head_revision
 
 
-def create_app(settings: Settings, database: Database | None = None) -> Starlette:
-    """The app for `settings`; pass `database` to share an engine the caller owns."""
+def create_app(
+    settings: Settings, database: Database | None = None, keyring: KeyringSource | None = None
+) -> Starlette:
+    """The app for `settings`; pass `database` to share an engine the caller owns.
+
+    Raises ConfigError (one line) for a missing or unfit keyring in production.
+    """
+    keyring = keyring or load_keyring(settings)
     owns_database = database is None
     db = database or Database(settings)
     head = head_revision()
-    endpoint = GraphQLEndpoint(settings, db)
+    endpoint = GraphQLEndpoint(settings, db, keyring)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -48,7 +55,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Starlett
 
     return Starlette(
         routes=[
-            Route("/graphql", endpoint.handle, methods=["GET", "POST"]),
+            Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],

@@ -60,13 +60,14 @@ def verify_token(settings: Settings, token: str) -> Principal:
             token,
             settings.jwt_secret.get_secret_value(),
             algorithms=["HS256"],
-            issuer=settings.jwt_issuer,
             options={"require": ["sub", "role", "exp"]},
         )
     except jwt.ExpiredSignatureError:
         raise unauthenticated("Token expired") from None
     except jwt.InvalidTokenError:
         raise unauthenticated("Invalid token") from None
+    if claims.get("iss", settings.jwt_issuer) != settings.jwt_issuer:
+        raise unauthenticated("Invalid token issuer")
     subject, role = claims.get("sub"), claims.get("role")
     if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT_LENGTH:
         raise unauthenticated("Invalid token subject")
@@ -74,7 +75,12 @@ def verify_token(settings: Settings, token: str) -> Principal:
         parsed_role = Role(str(role))
     except ValueError:
         raise unauthenticated("Unknown role in token") from None
-    if claims["exp"] - claims.get("iat", claims["exp"]) > settings.max_token_ttl_seconds:
+    now = int(time.time())
+    issued = claims.get("iat", now)
+    if (
+        not isinstance(issued, int)
+        or claims["exp"] - min(issued, now) > settings.max_token_ttl_seconds
+    ):
         raise unauthenticated("Token lifetime exceeds the allowed maximum")
     return Principal(subject=subject, role=parsed_role)
 

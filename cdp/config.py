@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
@@ -59,6 +60,13 @@ class Settings(BaseSettings):
             if len(secret) < 32:
                 raise ValueError("CDP_JWT_SECRET must be at least 32 characters in production")
         return self
+
+    def __repr_args__(self) -> Any:
+        # A PostgreSQL URL may carry a password: show the URL with it hidden.
+        for name, value in super().__repr_args__():
+            if name == "database_url" and isinstance(value, str):
+                value = make_url(value).render_as_string(hide_password=True)
+            yield name, value
 
     @property
     def is_sqlite(self) -> bool:

@@ -12,6 +12,8 @@ from datetime import date, timedelta
 from cdp.auth import Principal, Role
 from cdp.channels import Channel
 from cdp.db import Database
+from cdp.keys.source import KeyringSource
+from cdp.keys.vault import Vault
 from cdp.profiles import service
 from cdp.profiles.values import PostalAddress
 
@@ -169,6 +171,7 @@ class DemoPeople:
 
 async def seed_demo_data(
     database: Database,
+    keyring: KeyringSource,
     *,
     profiles: int,
     seed: int = 2026,
@@ -180,12 +183,14 @@ async def seed_demo_data(
     created: list[str] = []
     while len(created) < profiles:
         async with database.transaction() as session:
+            vault = Vault(keyring)
             for _ in range(min(batch_size, profiles - len(created))):
                 union_id = people.union_id()
                 outcome = None
                 for channel in people.channels():
                     outcome = await service.link_identity(
                         session=session,
+                        vault=vault,
                         actor=SEEDER,
                         channel=channel,
                         app_id=people.brand.app_ids[channel],
@@ -195,6 +200,7 @@ async def seed_demo_data(
                 assert outcome is not None
                 await service.update_personal_fields(
                     session=session,
+                    vault=vault,
                     actor=SEEDER,
                     profile=outcome.profile,
                     phone=people.phone(),

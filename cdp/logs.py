@@ -29,6 +29,10 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Driver and ORM loggers can print statement parameters: keep them quiet.
+    quiet_drivers()
+
+
+def quiet_drivers() -> None:
+    """Driver and ORM loggers print statement parameters at DEBUG: keep them at WARNING."""
     for noisy in ("sqlalchemy", "aiosqlite", "asyncpg", "strawberry"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

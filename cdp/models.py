@@ -2,8 +2,9 @@
 
 from sqlmodel import SQLModel
 
+from cdp.keys.models import DataKey
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 
 metadata = SQLModel.metadata
 
-__all__ = ["Identity", "Profile", "ProfileMerge", "metadata"]
+__all__ = ["DataKey", "Identity", "Profile", "ProfileMerge", "metadata"]

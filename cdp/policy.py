@@ -83,6 +83,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     },
     "Mutation": {
         "linkIdentity": allow(Role.SERVICE),
+        "updateMyProfile": allow(Role.CUSTOMER),
     },
     "Profile": {
         "id": PERSON,

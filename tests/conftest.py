@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import itertools
 import shutil
+import tempfile
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -17,17 +19,27 @@ import pytest
 from cdp.app import create_app
 from cdp.auth import Role, issue_token
 from cdp.config import Settings, load_settings
+from cdp.crypto import Keyring
 from cdp.db import Database
+from cdp.keys.source import KeyringSource
+from cdp.keys.vault import Vault
 from cdp.migrations import upgrade_to_head
 from tests.pg_cluster import PgCluster, find_bin_dir
 
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+# One keyring for the whole run, written once to a private temporary file.
+TEST_KEYRING = Keyring.generate(development=False)
+_KEYRING_DIR = Path(tempfile.mkdtemp(prefix="cdp-test-keyring-"))
+TEST_KEYRING_PATH = _KEYRING_DIR / "keyring.json"
+TEST_KEYRING.save(TEST_KEYRING_PATH)
+atexit.register(shutil.rmtree, _KEYRING_DIR, ignore_errors=True)
 BACKENDS = ("sqlite", "postgresql")
 _counter = itertools.count()
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    return load_settings({}, database_url=database_url, jwt_secret=TEST_JWT_SECRET, **overrides)
+    values = {"jwt_secret": TEST_JWT_SECRET, "keyring": TEST_KEYRING_PATH, **overrides}
+    return load_settings({}, database_url=database_url, **values)
 
 
 @pytest.fixture(scope="session")
@@ -123,13 +135,19 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
         await db.dispose()
 
 
+@pytest.fixture
+def vault() -> Vault:
+    """A vault over the test keyring, for tests that call services directly."""
+    return Vault(KeyringSource.fixed(TEST_KEYRING))
+
+
 ClientFactory = Callable[..., httpx.AsyncClient]
 
 
 @pytest.fixture
 async def client_for(settings: Settings, database: Database) -> AsyncIterator[ClientFactory]:
     """`client_for(role, subject=None)`: an HTTP client carrying that role's bearer token."""
-    app = create_app(settings, database)
+    app = create_app(settings, database, KeyringSource.fixed(TEST_KEYRING))
     clients: list[httpx.AsyncClient] = []
 
     def make(role: Role | None, subject: str | None = None) -> httpx.AsyncClient:

@@ -12,15 +12,22 @@ import sqlalchemy as sa
 
 from cdp.auth import Role, verify_token
 from cdp.db import Database
+from cdp.keys.vault import Vault
 from cdp.profiles.models import Identity, Profile
-from tests.conftest import TEST_JWT_SECRET, make_settings
+from cdp.profiles.personal import PROFILE_FIELDS, read_field, read_open_id
+from tests.conftest import TEST_JWT_SECRET, TEST_KEYRING_PATH, make_settings
 
 CDP = [sys.executable, "-m", "cdp"]
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
 
 
 async def run_cdp(*args: str, database_url: str) -> tuple[int, str, str]:
-    env = {**os.environ, "CDP_DATABASE_URL": database_url, "CDP_JWT_SECRET": TEST_JWT_SECRET}
+    env = {
+        **os.environ,
+        "CDP_DATABASE_URL": database_url,
+        "CDP_JWT_SECRET": TEST_JWT_SECRET,
+        "CDP_KEYRING": str(TEST_KEYRING_PATH),
+    }
     process = await asyncio.create_subprocess_exec(
         *CDP, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
@@ -29,7 +36,7 @@ async def run_cdp(*args: str, database_url: str) -> tuple[int, str, str]:
 
 
 async def test_demo_data_seeds_realistic_people_seen_in_several_apps(
-    database_url: str, database: Database
+    database_url: str, database: Database, vault: Vault
 ) -> None:
     code, out, _ = await run_cdp("demo-data", "--profiles", "40", database_url=database_url)
     assert code == 0, out
@@ -37,18 +44,28 @@ async def test_demo_data_seeds_realistic_people_seen_in_several_apps(
     async with database.transaction() as session:
         profiles = (await session.scalars(sa.select(Profile))).all()
         identities = (await session.scalars(sa.select(Identity))).all()
+        people = [
+            {
+                field: await read_field(session=session, vault=vault, profile=p, field=field)
+                for field in PROFILE_FIELDS
+            }
+            for p in profiles
+        ]
+        open_ids = [
+            await read_open_id(session=session, vault=vault, identity=i) for i in identities
+        ]
     assert len(profiles) == 40
     per_profile = {p.id: 0 for p in profiles}
     for identity in identities:
         per_profile[identity.profile_id] += 1
     assert min(per_profile.values()) >= 2
-    for profile in profiles:
-        assert profile.union_id and len(profile.union_id) == 29
-        assert profile.phone and re.fullmatch(r"\+861[3-9]\d{9}", profile.phone)
-        assert profile.name and all("\u4e00" <= ch <= "\u9fff" for ch in profile.name)
-        assert profile.address and "市" in profile.address
-        assert profile.birthday is not None
-    assert all(len(i.open_id) == 28 and i.open_id.startswith("o") for i in identities)
+    for person in people:
+        assert person["union_id"] and len(person["union_id"]) == 29
+        assert person["phone"] and re.fullmatch(r"\+861[3-9]\d{9}", person["phone"])
+        assert person["name"] and all("\u4e00" <= ch <= "\u9fff" for ch in person["name"])
+        assert person["address"].city.endswith("市") and person["address"].street
+        assert person["birthday"] is not None
+    assert all(len(o) == 28 and o.startswith("o") for o in open_ids)
 
 
 async def test_demo_data_if_empty_leaves_a_seeded_database_alone(

@@ -140,11 +140,6 @@ async def test_graphiql_is_not_served_in_production(
     assert "graphiql" not in response.text.lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CONTRACT: production turns introspection off; build_schema() is one cached schema "
-    "for every environment, with no introspection-disabling extension or check in the view",
-)
 async def test_introspection_is_refused_in_production(
     production_client: httpx.AsyncClient,
 ) -> None:

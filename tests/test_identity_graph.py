@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from cdp.db import Database
+from cdp.keys.vault import Vault
 from cdp.profiles import service
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from tests.conftest import error_codes, gql
@@ -160,7 +161,7 @@ async def test_a_union_id_that_shows_two_profiles_are_one_person_merges_them(
     async with database.transaction() as session:
         record = (await session.scalars(sa.select(ProfileMerge))).one()
     assert record.loser_public_id == newer["id"]
-    assert record.moved == {"identities": 2}
+    assert record.moved == {"identities": 2, "data_keys": 1}
     assert record.reason == "union_id"
 
     # A customer holding a token for the merged-away profile reaches the survivor.
@@ -172,7 +173,7 @@ async def test_a_union_id_that_shows_two_profiles_are_one_person_merges_them(
 
 
 async def test_merging_keeps_the_survivors_personal_fields_and_fills_gaps_from_the_loser(
-    service_client: httpx.AsyncClient, database: Database, client_for: Any
+    service_client: httpx.AsyncClient, database: Database, client_for: Any, vault: Vault
 ) -> None:
     from cdp.auth import Principal, Role
 
@@ -195,7 +196,7 @@ async def test_merging_keeps_the_survivors_personal_fields_and_fills_gaps_from_t
             profile = await service.get_profile(session=session, public_id=public_id)
             assert profile is not None
             await service.update_personal_fields(
-                session=session, actor=actor, profile=profile, **values
+                session=session, vault=vault, actor=actor, profile=profile, **values
             )
     await link(
         service_client,
@@ -232,7 +233,7 @@ async def test_an_open_id_bound_to_another_union_id_is_a_conflict(
         },
     )
     assert error_codes(body) == ["CONFLICT"]
-    assert body["data"] is None
+    assert body["data"] == {"linkIdentity": None}
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 
 from cdp.auth import Principal, Role
 from cdp.db import Database
+from cdp.keys.vault import Vault
 from cdp.profiles import service
 from cdp.profiles.values import PostalAddress
 from tests.conftest import ClientFactory, error_codes, gql
@@ -24,7 +25,9 @@ query Find($purpose: String!, $id: ID, $unionId: String, $openId: String, $appId
 
 
 @pytest.fixture
-async def person(service_client: httpx.AsyncClient, database: Database) -> dict[str, Any]:
+async def person(
+    service_client: httpx.AsyncClient, database: Database, vault: Vault
+) -> dict[str, Any]:
     """A person seen in the mini-program and the official account, with personal fields."""
     await link(
         service_client,
@@ -45,6 +48,7 @@ async def person(service_client: httpx.AsyncClient, database: Database) -> dict[
         assert profile is not None
         await service.update_personal_fields(
             session=session,
+            vault=vault,
             actor=Principal(subject="t", role=Role.SERVICE),
             profile=profile,
             phone="13812345678",

@@ -12,6 +12,7 @@ from strawberry.types import Info as StrawberryInfo
 from cdp.auth import Principal
 from cdp.config import Settings
 from cdp.db import UnitOfWork
+from cdp.keys.vault import Vault
 
 
 @dataclass(slots=True)
@@ -19,6 +20,7 @@ class Context:
     settings: Settings
     principal: Principal
     uow: UnitOfWork
+    vault: Vault
     request_id: str
     _loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
 

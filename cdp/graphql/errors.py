@@ -8,6 +8,7 @@ their message; anything else is INTERNAL with a masked message, logged without i
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from typing import Any
 
@@ -17,6 +18,7 @@ from cdp.errors import CdpError, ErrorCode
 
 log = logging.getLogger("cdp.errors")
 INTERNAL_MESSAGE = "Internal server error"
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 
 
 def coded_error(code: ErrorCode, message: str, **extensions: Any) -> dict[str, Any]:
@@ -46,7 +48,9 @@ def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:
         code = (error.extensions or {}).get("code") or ErrorCode.BAD_USER_INPUT.value
         if code not in ErrorCode.__members__:
             code = ErrorCode.BAD_USER_INPUT.value
-        out = {"message": error.message, "extensions": {"code": code}}
+        # graphql-core suggests names ("Did you mean ...?") even with field suggestions off:
+        # they would map the schema for someone probing it.
+        out = {"message": _SUGGESTION.sub("", error.message), "extensions": {"code": code}}
     else:
         log_unexpected(original, request_id=request_id)
         out = coded_error(ErrorCode.INTERNAL, INTERNAL_MESSAGE, requestId=request_id)

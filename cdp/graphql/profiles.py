@@ -1,16 +1,17 @@
-"""Profile, Identity and Address types; the `me` and `profile` lookups; `linkIdentity`."""
+"""Profile, Identity and Address types; `me`, `profile`, `linkIdentity`, `updateMyProfile`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 import strawberry
 
 from cdp.channels import Channel
 from cdp.errors import bad_input, not_found
 from cdp.graphql.context import Info
-from cdp.profiles import service
+from cdp.profiles import personal, service
 from cdp.profiles.models import Identity as IdentityRow
 from cdp.profiles.models import Profile as ProfileRow
 from cdp.profiles.models import Tier
@@ -29,6 +30,21 @@ class AddressType:
     district: str | None
     street: str | None
 
+    @classmethod
+    def of(cls, value: PostalAddress | None) -> AddressType | None:
+        if value is None:
+            return None
+        return cls(
+            province=value.province, city=value.city, district=value.district, street=value.street
+        )
+
+
+async def _read(info: Info, row: ProfileRow, field: str) -> Any:
+    async with info.context.uow.session() as session:
+        return await personal.read_field(
+            session=session, vault=info.context.vault, profile=row, field=field
+        )
+
 
 @strawberry.type(name="Identity", description="One app's OpenID for this person.")
 class IdentityType:
@@ -43,8 +59,11 @@ class IdentityType:
         return self.row.app_id
 
     @strawberry.field
-    def open_id(self) -> str:
-        return self.row.open_id
+    async def open_id(self, info: Info) -> str:
+        async with info.context.uow.session() as session:
+            return await personal.read_open_id(
+                session=session, vault=info.context.vault, identity=self.row
+            )
 
     @strawberry.field
     def linked_at(self) -> datetime:
@@ -57,7 +76,8 @@ async def _load_identities(info: Info, profile_id: int) -> list[IdentityRow]:
             grouped = await service.identities_of(session=session, profile_ids=list(keys))
         return [grouped[key] for key in keys]
 
-    return await info.context.loader("identities", load).load(profile_id)  # type: ignore[no-any-return]
+    rows: list[IdentityRow] = await info.context.loader("identities", load).load(profile_id)
+    return rows
 
 
 @strawberry.type(name="Profile", description="One person across every app of the brand.")
@@ -81,8 +101,9 @@ class ProfileType:
         return self.row.updated_at
 
     @strawberry.field(description="The WeChat UnionID that ties the brand's apps together.")
-    def union_id(self) -> str | None:
-        return self.row.union_id
+    async def union_id(self, info: Info) -> str | None:
+        value: str | None = await _read(info, self.row, "union_id")
+        return value
 
     @strawberry.field(description="The person's OpenID in each app, oldest first.")
     async def identities(self, info: Info) -> list[IdentityType] | None:
@@ -90,25 +111,23 @@ class ProfileType:
         return [IdentityType(row=row) for row in await _load_identities(info, self.row.id)]
 
     @strawberry.field(description="E.164 phone number.")
-    def phone(self) -> str | None:
-        return self.row.phone
+    async def phone(self, info: Info) -> str | None:
+        value: str | None = await _read(info, self.row, "phone")
+        return value
 
     @strawberry.field
-    def name(self) -> str | None:
-        return self.row.name
+    async def name(self, info: Info) -> str | None:
+        value: str | None = await _read(info, self.row, "name")
+        return value
 
     @strawberry.field
-    def address(self) -> AddressType | None:
-        if self.row.address is None:
-            return None
-        parts = PostalAddress.from_json(self.row.address)
-        return AddressType(
-            province=parts.province, city=parts.city, district=parts.district, street=parts.street
-        )
+    async def address(self, info: Info) -> AddressType | None:
+        return AddressType.of(await _read(info, self.row, "address"))
 
     @strawberry.field(description="ISO date; the year alone where only the year may be seen.")
-    def birthday(self) -> str | None:
-        return None if self.row.birthday is None else self.row.birthday.isoformat()
+    async def birthday(self, info: Info) -> str | None:
+        value: date | None = await _read(info, self.row, "birthday")
+        return None if value is None else value.isoformat()
 
 
 def check_purpose(purpose: str) -> str:
@@ -118,17 +137,20 @@ def check_purpose(purpose: str) -> str:
     return cleaned
 
 
+async def own_profile(info: Info) -> ProfileRow:
+    """The signed-in customer's profile (following merges); NOT_FOUND when there is none."""
+    async with info.context.uow.session() as session:
+        row = await service.get_profile(session=session, public_id=info.context.principal.subject)
+    if row is None:
+        raise not_found("No profile for this customer")
+    return row
+
+
 @strawberry.type
 class ProfileQueries:
     @strawberry.field(description="The signed-in customer's own profile.")
     async def me(self, info: Info) -> ProfileType | None:
-        async with info.context.uow.session() as session:
-            row = await service.get_profile(
-                session=session, public_id=info.context.principal.subject
-            )
-        if row is None:
-            raise not_found("No profile for this customer")
-        return ProfileType(row=row)
+        return ProfileType(row=await own_profile(info))
 
     @strawberry.field(description="Look up one profile by exactly one key, for a stated purpose.")
     async def profile(
@@ -145,6 +167,7 @@ class ProfileQueries:
         async with info.context.uow.session() as session:
             row = await service.find_profile(
                 session=session,
+                vault=info.context.vault,
                 public_id=id,
                 union_id=union_id,
                 open_id=open_id,
@@ -162,13 +185,41 @@ class LinkIdentityInput:
     union_id: str | None = None
 
 
+@strawberry.input(name="AddressInput", description="Parts left out or null are cleared.")
+class AddressInput:
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    street: str | None = None
+
+
+@strawberry.input(description="Fields left out stay as they are; null clears a field.")
+class UpdateMyProfileInput:
+    phone: str | None = strawberry.UNSET
+    name: str | None = strawberry.UNSET
+    birthday: str | None = strawberry.UNSET
+    address: AddressInput | None = strawberry.UNSET
+
+
+def _parse_birthday(value: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise bad_input("birthday must be a real date, YYYY-MM-DD", field="birthday") from None
+
+
+def _given(value: Any) -> Any:
+    return service.UNSET if value is strawberry.UNSET else value
+
+
 @strawberry.type
 class ProfileMutations:
     @strawberry.mutation(description="Attach an app identity to its person (creates or merges).")
-    async def link_identity(self, info: Info, input: LinkIdentityInput) -> ProfileType:
+    async def link_identity(self, info: Info, input: LinkIdentityInput) -> ProfileType | None:
         async with info.context.uow.atomic() as session:
             outcome = await service.link_identity(
                 session=session,
+                vault=info.context.vault,
                 actor=info.context.principal,
                 channel=input.channel,
                 app_id=input.app_id,
@@ -178,3 +229,28 @@ class ProfileMutations:
         if outcome.merged_profile_ids:
             info.context.clear_loaders()
         return ProfileType(row=outcome.profile)
+
+    @strawberry.mutation(description="The customer corrects their own personal fields.")
+    async def update_my_profile(
+        self, info: Info, input: UpdateMyProfileInput
+    ) -> ProfileType | None:
+        row = await own_profile(info)
+        birthday, address = _given(input.birthday), _given(input.address)
+        if isinstance(birthday, str):
+            birthday = _parse_birthday(birthday)
+        if isinstance(address, AddressInput):
+            address = PostalAddress(
+                address.province, address.city, address.district, address.street
+            )
+        async with info.context.uow.atomic() as session:
+            await service.update_personal_fields(
+                session=session,
+                vault=info.context.vault,
+                actor=info.context.principal,
+                profile=row,
+                phone=_given(input.phone),
+                name=_given(input.name),
+                birthday=birthday,
+                address=address,
+            )
+        return ProfileType(row=row)

@@ -6,7 +6,8 @@ from functools import cache
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -15,6 +16,7 @@ from strawberry.types.field import StrawberryField
 from cdp.graphql.permissions import apply_policy
 from cdp.graphql.profiles import ProfileMutations, ProfileQueries
 
+NO_INTROSPECTION: list[type[ASTValidationRule]] = [NoSchemaIntrospectionCustomRule]
 QUERIES: tuple[type, ...] = (ProfileQueries,)
 MUTATIONS: tuple[type, ...] = (ProfileMutations,)
 
@@ -28,8 +30,9 @@ class CdpSchema(strawberry.Schema):
 
 
 @cache
-def build_schema() -> CdpSchema:
-    """Built once per process: the parser and validation caches live as long as the schema."""
+def build_schema(*, introspection: bool = True) -> CdpSchema:
+    """Built once per process and flag: the parser and validation caches live as long as the
+    schema, and the validation rules are the same classes on every request, so the cache hits."""
     config = StrawberryConfig(disable_field_suggestions=True)
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
@@ -42,7 +45,11 @@ def build_schema() -> CdpSchema:
         query=query,
         mutation=mutation,
         config=config,
-        extensions=[lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256)],
+        extensions=[
+            *([] if introspection else [lambda: AddValidationRules(NO_INTROSPECTION)]),
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+        ],
     )
 
 

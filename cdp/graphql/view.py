@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.exceptions import MissingQueryError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from cdp.auth import principal_from_header
@@ -20,11 +22,13 @@ from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.context import Context
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
 from cdp.graphql.schema import build_schema
+from cdp.keys.source import KeyringSource
+from cdp.keys.vault import Vault
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 GRAPHIQL_HTML = (Path(__file__).parent / "graphiql.html").read_text(encoding="utf-8")
-MAX_REQUEST_ID = 64
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 
 
 class GraphQLResponse(JSONResponse):
@@ -34,7 +38,7 @@ class GraphQLResponse(JSONResponse):
 
 def request_id_of(request: Request) -> str:
     given = request.headers.get("x-request-id", "")
-    if 0 < len(given) <= MAX_REQUEST_ID and given.replace("-", "").isalnum():
+    if _REQUEST_ID.fullmatch(given):
         return given
     return uuid.uuid4().hex
 
@@ -55,10 +59,12 @@ def negotiate(accept: str | None) -> str | None:
 class GraphQLEndpoint:
     """The `/graphql` route."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(self, settings: Settings, database: Database, keyring: KeyringSource) -> None:
         self.settings = settings
         self.database = database
-        self.schema = build_schema()
+        self.keyring = keyring
+        # Production turns introspection off (the contract); GraphiQL too, below.
+        self.schema = build_schema(introspection=not settings.is_production)
 
     def error_response(
         self,
@@ -69,8 +75,9 @@ class GraphQLEndpoint:
         media: str = JSON,
         headers: dict[str, str] | None = None,
     ) -> Response:
+        extensions = {"requestId": request_id} if code is ErrorCode.INTERNAL else {}
         return GraphQLResponse(
-            {"errors": [coded_error(code, message)]},
+            {"errors": [coded_error(code, message, **extensions)]},
             status_code=status,
             media_type=media,
             headers={"x-request-id": request_id, **(headers or {})},
@@ -78,6 +85,14 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         request_id = request_id_of(request)
+        if request.method not in ("GET", "POST"):
+            return self.error_response(
+                405,
+                ErrorCode.BAD_USER_INPUT,
+                "GraphQL requests must use POST",
+                request_id,
+                headers={"allow": "POST"},
+            )
         if request.method == "GET":
             accept = request.headers.get("accept", "")
             if "text/html" in accept and not self.settings.is_production:
@@ -102,23 +117,27 @@ class GraphQLEndpoint:
             params = await self.read_params(request)
         except CdpError as exc:
             status = 401 if exc.code is ErrorCode.UNAUTHENTICATED else 400
-            if exc.code is ErrorCode.UNAUTHENTICATED:
-                media = JSON if media == JSON else GRAPHQL_RESPONSE
             headers = {"www-authenticate": "Bearer"} if status == 401 else None
             return self.error_response(status, exc.code, exc.message, request_id, media, headers)
         context = Context(
             settings=self.settings,
             principal=principal,
             uow=UnitOfWork(self.database),
+            vault=Vault(self.keyring),
             request_id=request_id,
         )
         try:
             return await self.execute(context, params, media)
-        except InvalidOperationTypeError:
+        except (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError) as exc:
+            message = (
+                "Only queries and mutations are supported"
+                if isinstance(exc, InvalidOperationTypeError)
+                else "The document has no operation of that name"
+            )
             return self.error_response(
                 400 if media == GRAPHQL_RESPONSE else 200,
                 ErrorCode.BAD_USER_INPUT,
-                "Only queries and mutations are supported",
+                message,
                 request_id,
                 media,
             )

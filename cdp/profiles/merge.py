@@ -14,7 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from cdp.db import utcnow
+from cdp.keys.models import DataKey
+from cdp.keys.vault import Vault
 from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.profiles.personal import PROFILE_FIELDS, read_field, write_field
 
 
 class MergeStep(Protocol):
@@ -58,8 +61,16 @@ async def _move_identities(*, session: AsyncSession, survivor: Profile, loser: P
     return await reassign_rows(session, table, survivor=survivor, loser=loser)
 
 
+@merge_step("data_keys")
+async def _move_data_keys(*, session: AsyncSession, survivor: Profile, loser: Profile) -> int:
+    # Whatever the loser's keys sealed (identities, orders, ...) stays readable, and erasing
+    # the survivor later destroys these keys too.
+    table: sa.Table = DataKey.__table__  # type: ignore[attr-defined]
+    return await reassign_rows(session, table, survivor=survivor, loser=loser)
+
+
 async def merge_profiles(
-    *, session: AsyncSession, survivor: Profile, loser: Profile, reason: str
+    *, session: AsyncSession, vault: Vault, survivor: Profile, loser: Profile, reason: str
 ) -> ProfileMerge:
     """Move everything of `loser` to `survivor`, keep a merge record, delete `loser`.
 
@@ -72,9 +83,12 @@ async def merge_profiles(
     moved = {}
     for name, step in _STEPS.items():
         moved[name] = await step(session=session, survivor=survivor, loser=loser)
-    for attr in ("phone", "name", "address", "birthday"):
-        if getattr(survivor, attr) is None and getattr(loser, attr) is not None:
-            setattr(survivor, attr, getattr(loser, attr))
+    # Sealed values are bound to their row: take the loser's into the survivor by value.
+    inherited = {
+        field: await read_field(session=session, vault=vault, profile=loser, field=field)
+        for field, spec in PROFILE_FIELDS.items()
+        if getattr(survivor, spec.column) is None and getattr(loser, spec.column) is not None
+    }
     survivor.updated_at = utcnow()
     # Tokens and links naming an earlier loser of `loser` now lead straight to the survivor.
     await session.execute(
@@ -91,5 +105,8 @@ async def merge_profiles(
     )
     session.add(record)
     await session.delete(loser)
+    await session.flush()  # frees the loser's unique blind indexes for the survivor
+    for field, value in inherited.items():
+        await write_field(session=session, vault=vault, profile=survivor, field=field, value=value)
     await session.flush()
     return record

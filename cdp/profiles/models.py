@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -35,17 +35,22 @@ class Profile(SQLModel, table=True):
     public_id: str = Field(
         default_factory=new_public_id, max_length=36, unique=True, index=True, nullable=False
     )
-    union_id: str | None = Field(
-        default=None, max_length=ID_MAX_LENGTH, unique=True, index=True, nullable=True
+    # Personal fields and identifiers are stored sealed (see cdp.crypto); `*_bidx` are their
+    # blind indexes for equality lookups. Never logged, never in errors or audit records.
+    union_id_bidx: bytes | None = Field(
+        default=None, sa_column=sa.Column(sa.LargeBinary(32), unique=True, nullable=True)
     )
+    union_id_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     tier: Tier = Field(
         default=Tier.STANDARD, sa_column=sa.Column(enum_column_type(Tier), nullable=False)
     )
-    # Personal fields. Never logged, never in errors or audit records.
-    phone: str | None = Field(default=None, max_length=16, index=True, nullable=True)
-    name: str | None = Field(default=None, max_length=64, nullable=True)
-    address: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
-    birthday: date | None = Field(default=None, nullable=True)
+    phone_bidx: bytes | None = Field(
+        default=None, sa_column=sa.Column(sa.LargeBinary(32), index=True, nullable=True)
+    )
+    phone_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
+    name_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
+    address_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
+    birthday_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
     )
@@ -58,7 +63,7 @@ class Identity(SQLModel, table=True):
     """One app's view of a person: an OpenID under an app id."""
 
     __tablename__ = "identities"
-    __table_args__ = (sa.UniqueConstraint("app_id", "open_id", name="uq_identities_app_open"),)
+    __table_args__ = (sa.UniqueConstraint("app_id", "open_id_bidx", name="uq_identities_app_open"),)
 
     id: int | None = Field(default=None, primary_key=True)
     profile_id: int = Field(
@@ -68,7 +73,8 @@ class Identity(SQLModel, table=True):
     )
     channel: Channel = Field(sa_column=sa.Column(enum_column_type(Channel), nullable=False))
     app_id: str = Field(max_length=ID_MAX_LENGTH, nullable=False)
-    open_id: str = Field(max_length=ID_MAX_LENGTH, nullable=False, index=True)
+    open_id_bidx: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False, index=True))
+    open_id_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     linked_at: datetime = Field(
         default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
     )

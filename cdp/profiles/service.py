@@ -17,8 +17,10 @@ from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
+from cdp.keys.vault import Vault
 from cdp.profiles.merge import merge_profiles
 from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.profiles.personal import seal_open_id, write_field
 from cdp.profiles.values import (
     PostalAddress,
     clean_identifier,
@@ -38,6 +40,7 @@ class LinkOutcome:
 async def link_identity(
     *,
     session: AsyncSession,
+    vault: Vault,
     actor: Principal,
     channel: Channel,
     app_id: str,
@@ -57,23 +60,31 @@ async def link_identity(
     open_id = clean_identifier(open_id, field="openId")
     union_id = optional_identifier(union_id, field="unionId")
 
-    names = [("identity", app_id, open_id)] + ([("union", union_id)] if union_id else [])
+    open_bidx = vault.blind_index("open_id", open_id)
+    union_bidx = vault.blind_index("union", union_id) if union_id else None
+    names: list[tuple[str, ...]] = [("identity", app_id, open_bidx.hex())]
+    if union_bidx is not None:
+        names.append(("union", union_bidx.hex()))
     await lock_names(session, names)
 
     identity = (
         await session.scalars(
-            select(Identity).where(Identity.app_id == app_id, Identity.open_id == open_id)
+            select(Identity).where(
+                col(Identity.app_id) == app_id, col(Identity.open_id_bidx) == open_bidx
+            )
         )
     ).one_or_none()
     by_open = await session.get(Profile, identity.profile_id) if identity else None
     by_union = (
-        (await session.scalars(select(Profile).where(Profile.union_id == union_id))).one_or_none()
-        if union_id
+        (
+            await session.scalars(select(Profile).where(col(Profile.union_id_bidx) == union_bidx))
+        ).one_or_none()
+        if union_bidx is not None
         else None
     )
     if identity is not None and identity.channel is not channel:
         raise conflict(f"appId is registered as {identity.channel.value}, not {channel.value}")
-    if by_open is not None and union_id and by_open.union_id not in (None, union_id):
+    if by_open is not None and union_bidx and by_open.union_id_bidx not in (None, union_bidx):
         raise conflict("this OpenID already belongs to a different UnionID")
 
     now = utcnow()
@@ -82,7 +93,9 @@ async def link_identity(
     if by_open is not None and by_union is not None and by_open.id != by_union.id:
         survivor, loser = sorted((by_open, by_union), key=lambda p: p.id or 0)
         merged = (loser.id or 0,)
-        await merge_profiles(session=session, survivor=survivor, loser=loser, reason="union_id")
+        await merge_profiles(
+            session=session, vault=vault, survivor=survivor, loser=loser, reason="union_id"
+        )
         profile = survivor
     elif by_open is not None or by_union is not None:
         profile = by_open or by_union  # type: ignore[assignment]
@@ -90,31 +103,37 @@ async def link_identity(
         profile = Profile(created_at=now, updated_at=now)
         session.add(profile)
         created_profile = True
+        await session.flush()
 
-    if union_id and profile.union_id != union_id:
-        profile.union_id = union_id
+    if union_id and profile.union_id_bidx != union_bidx:
+        await write_field(
+            session=session, vault=vault, profile=profile, field="union_id", value=union_id
+        )
         profile.updated_at = now
     await session.flush()
 
     if identity is None:
         assert profile.id is not None
-        session.add(
-            Identity(
-                profile_id=profile.id,
-                channel=channel,
-                app_id=app_id,
-                open_id=open_id,
-                linked_at=now,
-                last_seen_at=now,
-            )
+        identity = Identity(
+            profile_id=profile.id,
+            channel=channel,
+            app_id=app_id,
+            open_id_bidx=open_bidx,
+            linked_at=now,
+            last_seen_at=now,
         )
+        session.add(identity)
+        await session.flush()
+        await seal_open_id(session=session, vault=vault, identity=identity, open_id=open_id)
+        created_identity = True
     else:
         identity.last_seen_at = now
+        created_identity = False
     await session.flush()
     return LinkOutcome(
         profile=profile,
         created_profile=created_profile,
-        created_identity=identity is None,
+        created_identity=created_identity,
         merged_profile_ids=merged,
     )
 
@@ -138,6 +157,7 @@ async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | Non
 async def find_profile(
     *,
     session: AsyncSession,
+    vault: Vault,
     public_id: str | None = None,
     union_id: str | None = None,
     open_id: str | None = None,
@@ -162,19 +182,20 @@ async def find_profile(
     if public_id is not None:
         return await get_profile(session=session, public_id=public_id.strip())
     if union_id is not None:
-        union_id = clean_identifier(union_id, field="unionId")
-        query = select(Profile).where(Profile.union_id == union_id)
+        bidx = vault.blind_index("union", clean_identifier(union_id, field="unionId"))
+        query = select(Profile).where(col(Profile.union_id_bidx) == bidx)
     elif open_id is not None:
-        open_id = clean_identifier(open_id, field="openId")
+        bidx = vault.blind_index("open_id", clean_identifier(open_id, field="openId"))
         query = (
             select(Profile)
             .join(Identity, col(Identity.profile_id) == col(Profile.id))
-            .where(Identity.open_id == open_id)
+            .where(col(Identity.open_id_bidx) == bidx)
         )
         if app_id is not None:
             query = query.where(Identity.app_id == clean_identifier(app_id, field="appId"))
     else:
-        query = select(Profile).where(Profile.phone == normalize_phone(phone or ""))
+        bidx = vault.blind_index("phone", normalize_phone(phone or ""))
+        query = select(Profile).where(col(Profile.phone_bidx) == bidx)
     rows = (await session.scalars(query.distinct().limit(2))).all()
     if len(rows) > 1:
         raise conflict("the lookup matches more than one profile; narrow it (appId)")
@@ -212,6 +233,20 @@ def _clean_text(value: str, *, field: str, max_length: int) -> str:
     return cleaned
 
 
+def _clean_address(address: PostalAddress) -> PostalAddress:
+    parts = {
+        part: None
+        if getattr(address, part) is None
+        else _clean_text(
+            getattr(address, part), field=f"address.{part}", max_length=ADDRESS_PART_MAX_LENGTH
+        )
+        for part in ("province", "city", "district", "street")
+    }
+    if not any(parts.values()):
+        raise bad_input("address needs at least one part", field="address")
+    return PostalAddress(**parts)
+
+
 def _clean_birthday(value: date, *, today: date) -> date:
     if value > today or value < date(1900, 1, 1):
         raise bad_input("birthday must be a real date in the past", field="birthday")
@@ -221,6 +256,7 @@ def _clean_birthday(value: date, *, today: date) -> date:
 async def update_personal_fields(
     *,
     session: AsyncSession,
+    vault: Vault,
     actor: Principal,
     profile: Profile,
     phone: str | None = UNSET,
@@ -228,34 +264,26 @@ async def update_personal_fields(
     address: PostalAddress | None = UNSET,
     birthday: date | None = UNSET,
 ) -> Profile:
-    """Validate and set the personal fields given (None clears one; UNSET leaves it)."""
+    """Validate and set the personal fields given (None clears one; UNSET leaves it).
+
+    Every value is validated before any is written: a bad one changes nothing.
+    """
     del actor
+    values: dict[str, Any] = {}
     if phone is not UNSET:
-        profile.phone = None if phone is None else normalize_phone(phone, mainland_mobile=True)
+        values["phone"] = None if phone is None else normalize_phone(phone, mainland_mobile=True)
     if name is not UNSET:
-        profile.name = (
+        values["name"] = (
             None if name is None else _clean_text(name, field="name", max_length=NAME_MAX_LENGTH)
         )
     if address is not UNSET:
-        if address is None:
-            profile.address = None
-        else:
-            parts = {
-                part: None
-                if value is None
-                else _clean_text(value, field=f"address.{part}", max_length=ADDRESS_PART_MAX_LENGTH)
-                for part, value in (
-                    ("province", address.province),
-                    ("city", address.city),
-                    ("district", address.district),
-                    ("street", address.street),
-                )
-            }
-            profile.address = PostalAddress(**parts).to_json()
+        values["address"] = None if address is None else _clean_address(address)
     if birthday is not UNSET:
-        profile.birthday = (
+        values["birthday"] = (
             None if birthday is None else _clean_birthday(birthday, today=utcnow().date())
         )
+    for field, value in values.items():
+        await write_field(session=session, vault=vault, profile=profile, field=field, value=value)
     profile.updated_at = utcnow()
     session.add(profile)
     await session.flush()

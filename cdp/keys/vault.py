@@ -1,0 +1,106 @@
+"""The vault: seals and opens personal values under per-profile data keys.
+
+One vault per unit of work: unwrapped keys live only as long as the request or command, so a
+key destroyed by erasure is never served from a cache afterwards.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from cdp.crypto import KEY_BYTES, CryptoError, Keyring, data_key_id_of, field_aad, open_sealed, seal
+from cdp.keys.models import DataKey
+from cdp.keys.source import KeyringSource
+
+
+class Vault:
+    def __init__(self, source: KeyringSource) -> None:
+        self.source = source
+        self._keys: dict[int, bytes] = {}
+        self._current: dict[int, int] = {}
+
+    @property
+    def keyring(self) -> Keyring:
+        return self.source.keyring
+
+    def blind_index(self, kind: str, normalized: str) -> bytes:
+        return self.keyring.blind_index(kind, normalized)
+
+    def forget(self) -> None:
+        """Drop every unwrapped key (after erasure destroyed some)."""
+        self._keys.clear()
+        self._current.clear()
+
+    async def _unwrap(self, row: DataKey) -> bytes:
+        assert row.id is not None
+        try:
+            return self.keyring.unwrap(row.wrapped, kek_version=row.kek_version, data_key_id=row.id)
+        except CryptoError:
+            if row.kek_version in self.keyring.keks:
+                raise
+            # Another process rotated: learn the new version and try once more.
+            return self.source.refresh().unwrap(
+                row.wrapped, kek_version=row.kek_version, data_key_id=row.id
+            )
+
+    async def _current_key(self, session: AsyncSession, profile_id: int) -> int:
+        if profile_id in self._current:
+            return self._current[profile_id]
+        row = await session.scalar(
+            sa.select(DataKey)
+            .where(col(DataKey.profile_id) == profile_id)
+            .order_by(col(DataKey.id).desc())
+            .limit(1)
+        )
+        if row is None:
+            key = secrets.token_bytes(KEY_BYTES)
+            row = DataKey(profile_id=profile_id, kek_version=0, wrapped=b"")
+            session.add(row)
+            await session.flush()  # the wrap is bound to the key's id
+            assert row.id is not None
+            row.kek_version, row.wrapped = self.keyring.wrap(key, data_key_id=row.id)
+            await session.flush()
+        else:
+            key = await self._unwrap(row)
+        assert row.id is not None
+        self._keys[row.id] = key
+        self._current[profile_id] = row.id
+        return row.id
+
+    async def _key(self, session: AsyncSession, data_key_id: int) -> bytes:
+        key = self._keys.get(data_key_id)
+        if key is None:
+            row = await session.get(DataKey, data_key_id)
+            if row is None:
+                raise CryptoError(f"data key {data_key_id} no longer exists (erased)")
+            key = self._keys[data_key_id] = await self._unwrap(row)
+        return key
+
+    async def encrypt(
+        self,
+        session: AsyncSession,
+        value: str,
+        *,
+        profile_id: int,
+        table: str,
+        column: str,
+        row_id: int,
+    ) -> bytes:
+        """Seal `value` under the profile's newest data key, bound to table, column and row."""
+        data_key_id = await self._current_key(session, profile_id)
+        return seal(
+            self._keys[data_key_id],
+            value.encode("utf-8"),
+            data_key_id=data_key_id,
+            aad=field_aad(table, column, row_id),
+        )
+
+    async def decrypt(
+        self, session: AsyncSession, blob: bytes, *, table: str, column: str, row_id: int
+    ) -> str:
+        key = await self._key(session, data_key_id_of(blob))
+        return open_sealed(key, blob, aad=field_aad(table, column, row_id)).decode("utf-8")

@@ -1,0 +1,98 @@
+"""Reading and writing a profile's sealed fields: the one place that knows which column holds
+which personal value, how it is encoded, and which values have a blind index."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cdp.keys.vault import Vault
+from cdp.profiles.models import Identity, Profile
+from cdp.profiles.values import PostalAddress
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    column: str
+    encode: Callable[[Any], str]
+    decode: Callable[[str], Any]
+    index: str | None = None  # blind-index kind, when the value is looked up by equality
+
+
+def _same(value: str) -> str:
+    return value
+
+
+PROFILE_FIELDS: dict[str, Sealed] = {
+    "union_id": Sealed("union_id_ct", _same, _same, index="union"),
+    "phone": Sealed("phone_ct", _same, _same, index="phone"),
+    "name": Sealed("name_ct", _same, _same),
+    "address": Sealed("address_ct", PostalAddress.to_json, PostalAddress.from_json),
+    "birthday": Sealed("birthday_ct", date.isoformat, date.fromisoformat),
+}
+PERSONAL_FIELDS = ("phone", "name", "address", "birthday")
+
+
+async def read_field(*, session: AsyncSession, vault: Vault, profile: Profile, field: str) -> Any:
+    """The decrypted value of one sealed profile field (None when unset)."""
+    spec = PROFILE_FIELDS[field]
+    blob = getattr(profile, spec.column)
+    if blob is None:
+        return None
+    assert profile.id is not None
+    text = await vault.decrypt(
+        session, blob, table="profiles", column=spec.column, row_id=profile.id
+    )
+    return spec.decode(text)
+
+
+async def write_field(
+    *, session: AsyncSession, vault: Vault, profile: Profile, field: str, value: Any
+) -> None:
+    """Seal `value` (already validated and normalised) into `profile`; None clears it."""
+    spec = PROFILE_FIELDS[field]
+    assert profile.id is not None, "flush a new profile before sealing its fields"
+    if value is None:
+        setattr(profile, spec.column, None)
+    else:
+        text = spec.encode(value)
+        setattr(
+            profile,
+            spec.column,
+            await vault.encrypt(
+                session,
+                text,
+                profile_id=profile.id,
+                table="profiles",
+                column=spec.column,
+                row_id=profile.id,
+            ),
+        )
+    if spec.index is not None:
+        bidx = None if value is None else vault.blind_index(spec.index, spec.encode(value))
+        setattr(profile, f"{field}_bidx", bidx)
+
+
+async def read_open_id(*, session: AsyncSession, vault: Vault, identity: Identity) -> str:
+    assert identity.id is not None and identity.open_id_ct is not None
+    return await vault.decrypt(
+        session, identity.open_id_ct, table="identities", column="open_id_ct", row_id=identity.id
+    )
+
+
+async def seal_open_id(
+    *, session: AsyncSession, vault: Vault, identity: Identity, open_id: str
+) -> None:
+    assert identity.id is not None, "flush a new identity before sealing its OpenID"
+    identity.open_id_ct = await vault.encrypt(
+        session,
+        open_id,
+        profile_id=identity.profile_id,
+        table="identities",
+        column="open_id_ct",
+        row_id=identity.id,
+    )

@@ -1,0 +1,252 @@
+"""Personal data at rest: sealed, found by blind index, corrected by its owner, never leaked."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from cdp.auth import Role
+from cdp.config import Settings
+from cdp.db import Database
+from cdp.keys.vault import Vault
+from cdp.logs import quiet_drivers
+from cdp.profiles.models import Profile
+from tests.conftest import ClientFactory, error_codes, gql
+from tests.test_identity_graph import MINI, OFFICIAL, link
+
+CANARY_PHONE = "13912340000"
+CANARY_NAME = "司马懿光"
+CANARY_UNION = "oCanaryUnion0000000000000001"
+CANARY_OPENID = "oCanaryOpenId000000000000001"
+UPDATE = """
+mutation Update($input: UpdateMyProfileInput!) {
+  updateMyProfile(input: $input) {
+    phone name birthday address { province city district street }
+  }
+}
+"""
+
+
+@pytest.fixture
+async def customer(
+    service_client: httpx.AsyncClient, client_for: ClientFactory
+) -> httpx.AsyncClient:
+    profile = await link(service_client, "MINI_PROGRAM", MINI, CANARY_OPENID, CANARY_UNION)
+    return client_for(Role.CUSTOMER, subject=profile["id"])
+
+
+async def test_a_customer_sets_their_personal_fields_and_reads_them_back(
+    customer: httpx.AsyncClient,
+) -> None:
+    body = await gql(
+        customer,
+        UPDATE,
+        {
+            "input": {
+                "phone": "139 1234 0000",
+                "name": CANARY_NAME,
+                "birthday": "1988-02-29",
+                "address": {
+                    "province": "浙江省",
+                    "city": "杭州市",
+                    "district": "西湖区",
+                    "street": "文三路 90 号",
+                },
+            }
+        },
+    )
+    assert body == {
+        "data": {
+            "updateMyProfile": {
+                "phone": "+8613912340000",
+                "name": CANARY_NAME,
+                "birthday": "1988-02-29",
+                "address": {
+                    "province": "浙江省",
+                    "city": "杭州市",
+                    "district": "西湖区",
+                    "street": "文三路 90 号",
+                },
+            }
+        }
+    }
+
+
+async def test_fields_left_out_stay_and_null_clears_a_field(customer: httpx.AsyncClient) -> None:
+    await gql(customer, UPDATE, {"input": {"phone": CANARY_PHONE, "name": CANARY_NAME}})
+    body = await gql(customer, UPDATE, {"input": {"name": None}})
+    assert body["data"]["updateMyProfile"]["phone"] == "+8613912340000"
+    assert body["data"]["updateMyProfile"]["name"] is None
+
+
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        ({"phone": "+1 202 555 0100"}, "phone"),
+        ({"phone": "010 1234 5678"}, "phone"),
+        ({"phone": "1391234"}, "phone"),
+        ({"phone": "not a phone"}, "phone"),
+        ({"birthday": "2023-02-30"}, "birthday"),
+        ({"birthday": "30/01/1990"}, "birthday"),
+        ({"birthday": "2999-01-01"}, "birthday"),
+        ({"birthday": "1850-01-01"}, "birthday"),
+        ({"name": "   "}, "name"),
+        ({"name": "张" * 65}, "name"),
+        ({"name": "张\x00三"}, "name"),
+        ({"address": {"province": "浙江省", "street": "路" * 101}}, "address.street"),
+        ({"address": {}}, "address"),
+    ],
+)
+async def test_invalid_personal_fields_are_bad_user_input_naming_the_field(
+    customer: httpx.AsyncClient, given: dict[str, Any], field: str
+) -> None:
+    await gql(customer, UPDATE, {"input": {"phone": CANARY_PHONE}})
+    body = await gql(customer, UPDATE, {"input": {"name": CANARY_NAME, **given}})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+    assert body["errors"][0]["extensions"]["field"] == field
+    after = await gql(customer, "{ me { phone name } }")
+    assert after["data"]["me"] == {"phone": "+8613912340000", "name": None}, "nothing written"
+
+
+async def test_a_changed_phone_moves_its_blind_index(
+    customer: httpx.AsyncClient, support_client: httpx.AsyncClient
+) -> None:
+    query = 'query F($p: String) { profile(phone: $p, purpose: "ticket 5") { id } }'
+    await gql(customer, UPDATE, {"input": {"phone": CANARY_PHONE}})
+    assert (await gql(support_client, query, {"p": CANARY_PHONE}))["data"]["profile"]
+    await gql(customer, UPDATE, {"input": {"phone": "13700001111"}})
+    assert (await gql(support_client, query, {"p": CANARY_PHONE}))["data"]["profile"] is None
+    assert (await gql(support_client, query, {"p": "+86 137-0000-1111"}))["data"]["profile"]
+
+
+async def test_a_phone_lookup_uses_the_blind_index_and_decrypts_nothing(
+    customer: httpx.AsyncClient,
+    support_client: httpx.AsyncClient,
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await gql(customer, UPDATE, {"input": {"phone": CANARY_PHONE}})
+    decrypted: list[str] = []
+    original = Vault.decrypt
+
+    async def counting(self: Vault, *args: Any, **kwargs: Any) -> str:
+        decrypted.append(kwargs["column"])
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Vault, "decrypt", counting)
+    statements: list[str] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        body = await gql(support_client, '{ profile(phone: "13912340000", purpose: "t") { id } }')
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", capture)
+    assert body["data"]["profile"]["id"]
+    assert decrypted == []
+    lookups = [s for s in statements if "FROM profiles" in s]
+    assert lookups and all("phone_bidx" in s for s in lookups)
+
+
+def raw_sqlite_bytes(settings: Settings) -> bytes:
+    path = Path(settings.database_url.split("///", 1)[1])
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+async def stored_postgres_values(database: Database) -> bytes:
+    """Every value of every text or binary column of every table, as stored."""
+    chunks: list[bytes] = []
+    async with database.transaction() as session:
+        columns = (
+            await session.execute(
+                sa.text(
+                    "SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'public' AND data_type IN "
+                    "('text', 'character varying', 'bytea', 'json', 'jsonb')"
+                )
+            )
+        ).all()
+        for table, column in columns:
+            rows = await session.execute(sa.text(f'SELECT "{column}"::text FROM "{table}"'))
+            chunks.extend(str(value).encode() for (value,) in rows if value is not None)
+    return b"\n".join(chunks)
+
+
+async def test_canary_personal_data_never_reaches_the_database_or_the_logs(
+    customer: httpx.AsyncClient,
+    support_client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    backend: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    quiet_drivers()  # as `cdp serve` configures logging; everything else at DEBUG
+    caplog.set_level(logging.DEBUG)
+    await gql(
+        customer,
+        UPDATE,
+        {
+            "input": {
+                "phone": CANARY_PHONE,
+                "name": CANARY_NAME,
+                "birthday": "1977-07-07",
+                "address": {"province": "四川省", "city": "成都市", "street": "春熙路金光大厦"},
+            }
+        },
+    )
+    await gql(customer, UPDATE, {"input": {"phone": "bad " + CANARY_PHONE}})  # an error path too
+    await gql(support_client, f'{{ profile(phone: "{CANARY_PHONE}", purpose: "t") {{ phone }} }}')
+    await gql(customer, "{ me { phone name unionId identities { openId } } }")
+    if backend == "sqlite":
+        stored = raw_sqlite_bytes(settings)
+    else:
+        stored = await stored_postgres_values(database)
+    logs = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records).encode()
+    assert MINI.encode() in stored, "the scan must see what is stored in the clear"
+    for canary in (
+        CANARY_PHONE,
+        CANARY_NAME,
+        "春熙路金光大厦",
+        "1977-07-07",
+        CANARY_UNION,
+        CANARY_OPENID,
+    ):
+        assert canary.encode() not in stored, f"{canary} stored in plaintext"
+        assert canary.encode() not in logs, f"{canary} logged"
+
+
+async def test_a_ciphertext_copied_into_another_profile_fails_loudly_not_with_garbage(
+    service_client: httpx.AsyncClient,
+    client_for: ClientFactory,
+    database: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    victim = await link(service_client, "MINI_PROGRAM", MINI, "oVictim00000000000000000001")
+    thief = await link(service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oThief000000000000000000001")
+    await gql(
+        client_for(Role.CUSTOMER, subject=victim["id"]), UPDATE, {"input": {"phone": CANARY_PHONE}}
+    )
+    await gql(
+        client_for(Role.CUSTOMER, subject=thief["id"]), UPDATE, {"input": {"phone": "13700001111"}}
+    )
+    async with database.transaction() as session:
+        stolen = await session.scalar(
+            sa.select(Profile.phone_ct).where(Profile.public_id == victim["id"])  # type: ignore[arg-type]
+        )
+        await session.execute(
+            sa.update(Profile).where(Profile.public_id == thief["id"]).values(phone_ct=stolen)  # type: ignore[arg-type]
+        )
+    caplog.set_level(logging.ERROR)
+    body = await gql(client_for(Role.CUSTOMER, subject=thief["id"]), "{ me { id phone } }")
+    assert body["data"]["me"] == {"id": thief["id"], "phone": None}
+    assert error_codes(body) == ["INTERNAL"]
+    assert CANARY_PHONE not in str(body)
+    assert any(getattr(r, "error_type", "").endswith("CryptoError") for r in caplog.records)
