@@ -14,7 +14,7 @@ from sqlmodel import col
 from cdp.auth import Role, issue_token
 from cdp.config import ConfigError, Settings, load_settings
 from cdp.db import Database
-from cdp.keys.rotation import KeyStatus, key_status, rewrap_pending
+from cdp.keys.rotation import KeyStatus, key_status, record_rotation, rewrap_pending
 from cdp.keys.source import KeyringSource, load_keyring
 from cdp.profiles.models import Profile
 
@@ -224,6 +224,7 @@ def keys_rotate(
             else:
                 keyring = keyring.with_new_version()
                 keyring.save(settings.keyring)
+                await record_rotation(database, keyring)
                 typer.echo(f"cdp: added KEK version {keyring.active_version}")
             total = sum(status.data_keys_by_version.values())
             with progress_bar("rewrapping data keys") as bar:

@@ -6,7 +6,6 @@ commits once, so audit rows land in the same transaction as what they record.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -112,40 +111,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-class UnitOfWork:
-    """A request's single session, serialised: GraphQL resolves sibling fields concurrently,
-    and one AsyncSession must never run two statements at once."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-        self._session: AsyncSession | None = None
-        self._lock = asyncio.Lock()
-
-    @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._lock:
-            if self._session is None:
-                self._session = self.database.sessions()
-            yield self._session
-
-    @asynccontextmanager
-    async def atomic(self) -> AsyncIterator[AsyncSession]:
-        """A savepoint: one mutation's writes land whole or not at all within the request."""
-        async with self.session() as session, session.begin_nested():
-            yield session
-
-    async def commit(self) -> None:
-        async with self._lock:
-            if self._session is not None and self._session.in_transaction():
-                await self._session.commit()
-
-    async def close(self) -> None:
-        async with self._lock:
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
 
 
 def lock_key(*parts: str) -> int:

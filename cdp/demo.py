@@ -16,6 +16,7 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
 from cdp.profiles import service
 from cdp.profiles.values import PostalAddress
+from cdp.unit_of_work import audited_transaction, operator_trail
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏"
@@ -182,7 +183,8 @@ async def seed_demo_data(
     people = DemoPeople(seed)
     created: list[str] = []
     while len(created) < profiles:
-        async with database.transaction() as session:
+        trail = operator_trail(keyring.keyring, "cli:demo-data")
+        async with audited_transaction(database, trail) as session:
             vault = Vault(keyring)
             for _ in range(min(batch_size, profiles - len(created))):
                 union_id = people.union_id()

@@ -30,13 +30,15 @@ class Rule:
     """One row of the table: what each role gets. Roles not named are denied."""
 
     by_role: Mapping[Role, Decision]
+    personal: bool = False  # reads are audited (one record per profile per request)
 
     def decide(self, role: Role) -> Decision:
         return self.by_role.get(role, Access.DENY)
 
     @property
-    def full_for_everyone(self) -> bool:
-        return all(self.decide(role) is Access.FULL for role in Role)
+    def needs_mechanism(self) -> bool:
+        """Whether the field pays for a check: gated, masked, or audited."""
+        return self.personal or not all(self.decide(role) is Access.FULL for role in Role)
 
 
 def allow(*roles: Role, **masks: Mask) -> Rule:
@@ -44,6 +46,11 @@ def allow(*roles: Role, **masks: Mask) -> Rule:
     table: dict[Role, Decision] = dict.fromkeys(roles, Access.FULL)
     table.update({Role(name): mask for name, mask in masks.items()})
     return Rule(table)
+
+
+def personal(rule: Rule) -> Rule:
+    """The same row for a field holding personal data: every read of it is audited."""
+    return Rule(rule.by_role, personal=True)
 
 
 def mask_phone(value: str) -> str:
@@ -90,12 +97,12 @@ POLICY: dict[str, dict[str, Rule]] = {
         "tier": PERSON,
         "createdAt": PERSON,
         "updatedAt": PERSON,
-        "unionId": IDENTIFIERS,
-        "identities": IDENTIFIERS,
-        "phone": allow(Role.CUSTOMER, support=mask_phone, compliance=mask_phone),
-        "name": allow(Role.CUSTOMER, support=mask_name, compliance=mask_name),
-        "address": allow(Role.CUSTOMER, support=mask_address, compliance=mask_address),
-        "birthday": allow(Role.CUSTOMER, compliance=birth_year),
+        "unionId": personal(IDENTIFIERS),
+        "identities": personal(IDENTIFIERS),
+        "phone": personal(allow(Role.CUSTOMER, support=mask_phone, compliance=mask_phone)),
+        "name": personal(allow(Role.CUSTOMER, support=mask_name, compliance=mask_name)),
+        "address": personal(allow(Role.CUSTOMER, support=mask_address, compliance=mask_address)),
+        "birthday": personal(allow(Role.CUSTOMER, compliance=birth_year)),
     },
     "Identity": {
         "channel": REACHABLE,

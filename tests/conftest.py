@@ -24,6 +24,7 @@ from cdp.db import Database
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
 from cdp.migrations import upgrade_to_head
+from cdp.unit_of_work import audited_transaction, operator_trail
 from tests.pg_cluster import PgCluster, find_bin_dir
 
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -133,6 +134,11 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+def audited(database: Database) -> Any:
+    """A transaction audited as a test operator, for tests that call services directly."""
+    return audited_transaction(database, operator_trail(TEST_KEYRING, "test-operator"))
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-import cdp.db
 import cdp.profiles.service
+import cdp.unit_of_work
 from cdp.app import create_app
 from cdp.auth import Role
 from cdp.db import Database
@@ -501,7 +501,7 @@ async def test_a_failing_commit_is_masked_and_logged_without_its_message(
     async def fail(_self: Any) -> None:
         raise RuntimeError(f"could not serialize access: phone={CANARY_PHONE}")
 
-    monkeypatch.setattr(cdp.db.UnitOfWork, "commit", fail)
+    monkeypatch.setattr(cdp.unit_of_work.UnitOfWork, "commit", fail)
     caplog.set_level(logging.DEBUG)
 
     response = await post(service_client, {"query": "{ __typename }"})
@@ -527,7 +527,7 @@ async def test_every_internal_error_names_its_request_id(
     async def fail(_self: Any) -> None:
         raise RuntimeError("commit failed")
 
-    monkeypatch.setattr(cdp.db.UnitOfWork, "commit", fail)
+    monkeypatch.setattr(cdp.unit_of_work.UnitOfWork, "commit", fail)
     response = await post(service_client, {"query": "{ __typename }"})
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "INTERNAL"

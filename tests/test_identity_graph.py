@@ -13,7 +13,7 @@ from cdp.db import Database
 from cdp.keys.vault import Vault
 from cdp.profiles import service
 from cdp.profiles.models import Identity, Profile, ProfileMerge
-from tests.conftest import error_codes, gql
+from tests.conftest import audited, error_codes, gql
 
 MINI = "wx1111111111111111"
 OFFICIAL = "wx2222222222222222"
@@ -188,7 +188,7 @@ async def test_merging_keeps_the_survivors_personal_fields_and_fills_gaps_from_t
         "oUnion_fields_000000000001",
     )
     actor = Principal(subject="t", role=Role.SERVICE)
-    async with database.transaction() as session:
+    async with audited(database) as session:
         for public_id, values in (
             (older["id"], {"name": "王小明"}),
             (newer["id"], {"name": "王明", "phone": "13812345678"}),

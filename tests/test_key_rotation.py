@@ -19,7 +19,7 @@ from cdp.keys.rotation import key_status, rewrap_pending
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
 from cdp.profiles import service
-from tests.conftest import TEST_JWT_SECRET, TEST_KEYRING, ClientFactory, gql
+from tests.conftest import TEST_JWT_SECRET, TEST_KEYRING, ClientFactory, audited, gql
 from tests.test_identity_graph import MINI, link
 
 ME = "{ me { phone name unionId identities { openId } } }"
@@ -87,7 +87,7 @@ async def test_values_written_before_and_after_rotation_read_back(
     from cdp.auth import Principal
     from cdp.channels import Channel
 
-    async with database.transaction() as session:
+    async with audited(database) as session:
         outcome = await service.link_identity(
             session=session,
             vault=vault,

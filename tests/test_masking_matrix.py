@@ -26,7 +26,7 @@ from cdp.graphql.schema import build_schema
 from cdp.keys.vault import Vault
 from cdp.profiles import service
 from cdp.profiles.values import PostalAddress
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, audited
 
 # The seeded person.
 MINI_APP = "wx5555555555555555"
@@ -152,7 +152,7 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
         body = response.json()
         assert "errors" not in body, body
         public_id = body["data"]["linkIdentity"]["id"]
-    async with database.transaction() as session:
+    async with audited(database) as session:
         profile = await service.get_profile(session=session, public_id=public_id)
         assert profile is not None
         await service.update_personal_fields(

@@ -12,7 +12,7 @@ from cdp.db import Database
 from cdp.keys.vault import Vault
 from cdp.profiles import service
 from cdp.profiles.values import PostalAddress
-from tests.conftest import ClientFactory, error_codes, gql
+from tests.conftest import ClientFactory, audited, error_codes, gql
 from tests.test_identity_graph import MINI, OFFICIAL, link
 
 PROFILE_BY = """
@@ -43,7 +43,7 @@ async def person(
         "oOffi_person_000000000000001",
         "oUnion_person_00000000000001",
     )
-    async with database.transaction() as session:
+    async with audited(database) as session:
         profile = await service.get_profile(session=session, public_id=linked["id"])
         assert profile is not None
         await service.update_personal_fields(

@@ -58,7 +58,7 @@ def test_the_mechanism_sits_only_on_fields_not_open_to_every_role() -> None:
         rule = rule_for(type_name, schema.config.name_converter.get_graphql_name(field))
         assert rule is not None
         attached = sum(isinstance(ext, PolicyExtension) for ext in field.extensions)
-        assert attached == (0 if rule.full_for_everyone else 1), f"{type_name}.{field.name}"
+        assert attached == (1 if rule.needs_mechanism else 0), f"{type_name}.{field.name}"
         checked += 1
     assert checked == len(schema_fields())
 

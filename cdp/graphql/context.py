@@ -11,8 +11,8 @@ from strawberry.types import Info as StrawberryInfo
 
 from cdp.auth import Principal
 from cdp.config import Settings
-from cdp.db import UnitOfWork
 from cdp.keys.vault import Vault
+from cdp.unit_of_work import UnitOfWork
 
 
 @dataclass(slots=True)

@@ -18,40 +18,63 @@ from strawberry.types.private import is_private
 from cdp.errors import CdpError, ErrorCode
 from cdp.policy import Access, Rule, rule_for
 
+ROOT_TYPES = frozenset({"Query", "Mutation"})
+
 
 class PolicyError(Exception):
     """The schema has a field the policy table does not cover."""
 
 
 class PolicyExtension(FieldExtension):
+    """Denies, masks and audits one field as its policy row says.
+
+    A denied field never runs its resolver (nothing is read or decrypted). A personal field
+    is audited against the profile its parent object belongs to (`audit_profile_id`).
+    """
+
     def __init__(self, type_name: str, field_name: str, rule: Rule) -> None:
+        self.type_name = type_name
+        self.field_name = field_name
         self.where = f"{type_name}.{field_name}"
         self.rule = rule
+        self.root = type_name in ROOT_TYPES
 
-    def _decide(self, info: Any) -> Any:
-        role = info.context.principal.role
+    def _decide(self, source: Any, info: Any) -> Any:
+        context = info.context
+        role = context.principal.role
         decision = self.rule.decide(role)
         if decision is Access.DENY:
+            self._audit(source, context, "denied")
             raise CdpError(
                 ErrorCode.FORBIDDEN, f"{self.where} is not available to the {role.value} role"
             )
         return decision
 
-    def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
-        decision = self._decide(info)
-        value = next_(source, info, **kwargs)
-        if decision is Access.FULL or value is None:
+    def _audit(self, source: Any, context: Any, access: str) -> None:
+        if self.root:
+            if access == "denied":
+                context.uow.trail.record(
+                    action=f"{self.type_name.lower()}.{self.field_name}", outcome="forbidden"
+                )
+        elif self.rule.personal:
+            context.uow.trail.read(source.audit_profile_id, self.field_name, access)
+
+    def _finish(self, decision: Any, value: Any, source: Any, info: Any) -> Any:
+        masked = decision is not Access.FULL
+        self._audit(source, info.context, "masked" if masked else "full")
+        if not masked or value is None:
             return value
         return decision(value)
+
+    def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
+        decision = self._decide(source, info)
+        return self._finish(decision, next_(source, info, **kwargs), source, info)
 
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any
     ) -> Any:
-        decision = self._decide(info)
-        value = await next_(source, info, **kwargs)
-        if decision is Access.FULL or value is None:
-            return value
-        return decision(value)
+        decision = self._decide(source, info)
+        return self._finish(decision, await next_(source, info, **kwargs), source, info)
 
 
 def _object_definitions(type_: Any) -> Iterator[StrawberryObjectDefinition]:
@@ -86,7 +109,7 @@ def apply_policy(*roots: type, name_of: Callable[[StrawberryField], str]) -> Non
         rule = rule_for(type_name, field_name)
         if rule is None:
             missing.append(f"{type_name}.{field_name}")
-        elif not rule.full_for_everyone and not any(
+        elif rule.needs_mechanism and not any(
             isinstance(ext, PolicyExtension) for ext in field.extensions
         ):
             field.extensions.append(PolicyExtension(type_name, field_name, rule))

@@ -84,6 +84,10 @@ async def _load_identities(info: Info, profile_id: int) -> list[IdentityRow]:
 class ProfileType:
     row: strawberry.Private[ProfileRow]
 
+    @property
+    def audit_profile_id(self) -> int | None:
+        return self.row.id
+
     @strawberry.field(description="The public profile id.")
     def id(self) -> strawberry.ID:
         return strawberry.ID(self.row.public_id)
@@ -150,7 +154,10 @@ async def own_profile(info: Info) -> ProfileRow:
 class ProfileQueries:
     @strawberry.field(description="The signed-in customer's own profile.")
     async def me(self, info: Info) -> ProfileType | None:
-        return ProfileType(row=await own_profile(info))
+        row = await own_profile(info)
+        assert row.id is not None
+        info.context.uow.trail.lookup(row.id, None)
+        return ProfileType(row=row)
 
     @strawberry.field(description="Look up one profile by exactly one key, for a stated purpose.")
     async def profile(
@@ -174,7 +181,13 @@ class ProfileQueries:
                 app_id=app_id,
                 phone=phone,
             )
-        return None if row is None else ProfileType(row=row)
+        trail = info.context.uow.trail
+        if row is None:
+            trail.record(action="profile.lookup", outcome="not_found", purpose=purpose.strip())
+            return None
+        assert row.id is not None
+        trail.lookup(row.id, purpose.strip())
+        return ProfileType(row=row)
 
 
 @strawberry.input(description="An app identity as a backend service saw it.")
@@ -216,7 +229,7 @@ def _given(value: Any) -> Any:
 class ProfileMutations:
     @strawberry.mutation(description="Attach an app identity to its person (creates or merges).")
     async def link_identity(self, info: Info, input: LinkIdentityInput) -> ProfileType | None:
-        async with info.context.uow.atomic() as session:
+        async with info.context.uow.atomic("identity.link") as session:
             outcome = await service.link_identity(
                 session=session,
                 vault=info.context.vault,
@@ -242,7 +255,7 @@ class ProfileMutations:
             address = PostalAddress(
                 address.province, address.city, address.district, address.street
             )
-        async with info.context.uow.atomic() as session:
+        async with info.context.uow.atomic("profile.update") as session:
             await service.update_personal_fields(
                 session=session,
                 vault=info.context.vault,

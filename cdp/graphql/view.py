@@ -15,15 +15,17 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
-from cdp.auth import principal_from_header
+from cdp.audit.trail import AuditTrail
+from cdp.auth import claimed_principal, principal_from_header
 from cdp.config import Settings
-from cdp.db import Database, UnitOfWork
+from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.context import Context
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
 from cdp.graphql.schema import build_schema
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
+from cdp.unit_of_work import UnitOfWork, audited_transaction
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -117,12 +119,22 @@ class GraphQLEndpoint:
             params = await self.read_params(request)
         except CdpError as exc:
             status = 401 if exc.code is ErrorCode.UNAUTHENTICATED else 400
+            if exc.code is ErrorCode.UNAUTHENTICATED:
+                await self.audit_refused_token(request, request_id, exc.message)
             headers = {"www-authenticate": "Bearer"} if status == 401 else None
             return self.error_response(status, exc.code, exc.message, request_id, media, headers)
         context = Context(
             settings=self.settings,
             principal=principal,
-            uow=UnitOfWork(self.database),
+            uow=UnitOfWork(
+                self.database,
+                AuditTrail(
+                    key=self.keyring.keyring.audit_key,
+                    actor_subject=principal.subject,
+                    actor_role=principal.role.value,
+                    request_id=request_id,
+                ),
+            ),
             vault=Vault(self.keyring),
             request_id=request_id,
         )
@@ -146,6 +158,25 @@ class GraphQLEndpoint:
             return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
         finally:
             await context.uow.close()
+
+    async def audit_refused_token(self, request: Request, request_id: str, reason: str) -> None:
+        """A refused token that names a plausible subject and role is audited under that
+        (unverified) claim: someone tried to act as them."""
+        claimed = claimed_principal(request.headers.get("authorization"))
+        if claimed is None:
+            return
+        trail = AuditTrail(
+            key=self.keyring.keyring.audit_key,
+            actor_subject=claimed.subject,
+            actor_role=claimed.role.value,
+            request_id=request_id,
+        )
+        trail.record(action="auth.token", outcome="unauthenticated", detail={"reason": reason})
+        try:
+            async with audited_transaction(self.database, trail):
+                pass
+        except Exception as exc:
+            log_unexpected(exc, request_id=request_id)
 
     async def read_params(self, request: Request) -> dict[str, Any]:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

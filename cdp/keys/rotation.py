@@ -16,6 +16,7 @@ from sqlmodel import col
 from cdp.crypto import Keyring
 from cdp.db import Database, utcnow
 from cdp.keys.models import DataKey
+from cdp.unit_of_work import audited_transaction, operator_trail
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,16 @@ class KeyStatus:
     def pending(self) -> int:
         """Data keys not yet wrapped by the active version."""
         return sum(n for v, n in self.data_keys_by_version.items() if v != self.active)
+
+
+async def record_rotation(
+    database: Database, keyring: Keyring, *, operator: str | None = None
+) -> None:
+    """Audit that a KEK version was added (the rewraps are audited batch by batch)."""
+    trail = operator_trail(keyring, operator)
+    trail.record(action="key.rotate", detail={"kekVersion": keyring.active_version})
+    async with audited_transaction(database, trail):
+        pass
 
 
 async def key_status(database: Database, keyring: Keyring) -> KeyStatus:
@@ -49,13 +60,15 @@ async def rewrap_pending(
     database: Database,
     keyring: Keyring,
     *,
+    operator: str | None = None,
     batch_size: int = 500,
     progress: Callable[[int], None] = lambda _n: None,
 ) -> int:
     """Rewrap every data key below the active version; how many were rewrapped."""
     active, done, after = keyring.active_version, 0, 0
     while True:
-        async with database.transaction() as session:
+        trail = operator_trail(keyring, operator)
+        async with audited_transaction(database, trail) as session:
             rows = (
                 await session.scalars(
                     sa.select(DataKey)
@@ -74,5 +87,6 @@ async def rewrap_pending(
                 row.kek_version, row.wrapped = keyring.wrap(key, data_key_id=row.id)
                 row.rewrapped_at = now
             after = rows[-1].id or after
+            trail.record(action="key.rewrap", detail={"kekVersion": active, "dataKeys": len(rows)})
         done += len(rows)
         progress(len(rows))

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from cdp.audit import trail as audit
 from cdp.db import utcnow
 from cdp.keys.models import DataKey
 from cdp.keys.vault import Vault
@@ -104,6 +105,12 @@ async def merge_profiles(
         moved=moved,
     )
     session.add(record)
+    audit.record(
+        session,
+        action="profile.merge",
+        profile_id=survivor.id,
+        detail={"mergedProfile": loser.id, "reason": reason, "moved": moved},
+    )
     await session.delete(loser)
     await session.flush()  # frees the loser's unique blind indexes for the survivor
     for field, value in inherited.items():

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.db import lock_names, utcnow
@@ -53,7 +54,7 @@ async def link_identity(
     OpenID-only profile gains the UnionID when it arrives; a UnionID that shows two profiles
     are one person merges them into the older one.
     """
-    del actor  # the audit issue records it; the graph rules do not depend on who links
+    del actor  # the session's audit trail names who acts
     if channel not in APP_CHANNELS:
         raise bad_input(f"{channel.value} is not an app channel", field="channel")
     app_id = clean_identifier(app_id, field="appId")
@@ -130,6 +131,18 @@ async def link_identity(
         identity.last_seen_at = now
         created_identity = False
     await session.flush()
+    audit.record(
+        session,
+        action="identity.link",
+        profile_id=profile.id,
+        detail={
+            "channel": channel.value,
+            "appId": app_id,
+            "createdProfile": created_profile,
+            "createdIdentity": created_identity,
+            "mergedProfiles": list(merged),
+        },
+    )
     return LinkOutcome(
         profile=profile,
         created_profile=created_profile,
@@ -284,6 +297,12 @@ async def update_personal_fields(
         )
     for field, value in values.items():
         await write_field(session=session, vault=vault, profile=profile, field=field, value=value)
+    audit.record(
+        session,
+        action="profile.update",
+        profile_id=profile.id,
+        fields=[{"field": field, "access": "write"} for field in sorted(values)],
+    )
     profile.updated_at = utcnow()
     session.add(profile)
     await session.flush()

@@ -1,0 +1,38 @@
+"""The audit table. No foreign key to profiles: the record of an access outlives the person's
+erasure (it holds the surrogate id only, never a personal value)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from cdp.db import UtcDateTime
+
+HASH_BYTES = 32
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of the chain: `hash` = HMAC(audit key, `prev_hash` + canonical record)."""
+
+    __tablename__ = "audit_events"
+
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False))
+    occurred_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False, index=True))
+    request_id: str | None = Field(default=None, max_length=64)
+    actor_subject: str = Field(max_length=128, index=True)
+    actor_role: str = Field(max_length=32)
+    action: str = Field(max_length=64, index=True)
+    profile_id: int | None = Field(default=None, index=True)
+    fields: list[dict[str, str]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    purpose: str | None = Field(default=None, max_length=200)
+    outcome: str = Field(max_length=32)
+    detail: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    prev_hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=False))
+    hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=False))

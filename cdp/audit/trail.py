@@ -1,0 +1,171 @@
+"""The audit trail of one unit of work: records gathered while it runs, appended to the chain
+in the same transaction just before it commits (a session event), or the commit fails.
+
+Services call `record(session, ...)`; the GraphQL policy mechanism calls `AuditTrail.read`.
+A transaction that commits without a trail attached while it has records to write cannot
+exist: `record` refuses to run without one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from cdp.audit.chain import GENESIS, link_hash
+from cdp.audit.models import AuditEvent
+from cdp.db import lock_key, utcnow
+
+_INFO_KEY = "cdp.audit_trail"
+CHAIN_LOCK = lock_key("audit", "chain")
+OPERATOR_ROLE = "operator"
+
+
+@dataclass
+class _ProfileAccess:
+    fields: dict[str, str] = field(default_factory=dict)  # field -> full | masked | denied
+    purpose: str | None = None
+    looked_up: bool = False
+
+
+class AuditTrail:
+    """Pending audit records for one actor and request."""
+
+    def __init__(
+        self, *, key: bytes, actor_subject: str, actor_role: str, request_id: str | None = None
+    ) -> None:
+        self.key = key
+        self.actor_subject = actor_subject
+        self.actor_role = actor_role
+        self.request_id = request_id
+        self._records: list[dict[str, Any]] = []
+        self._access: dict[int, _ProfileAccess] = {}
+
+    # --- gathering -------------------------------------------------------------------------
+
+    def read(self, profile_id: int, field_name: str, access: str) -> None:
+        """A personal field of a profile was resolved: `full`, `masked` or `denied`."""
+        seen = self._access.setdefault(profile_id, _ProfileAccess()).fields
+        if seen.get(field_name) != "denied":
+            seen[field_name] = access
+
+    def lookup(self, profile_id: int, purpose: str | None) -> None:
+        entry = self._access.setdefault(profile_id, _ProfileAccess())
+        entry.looked_up = True
+        entry.purpose = entry.purpose or purpose
+
+    def record(
+        self,
+        *,
+        action: str,
+        profile_id: int | None = None,
+        outcome: str = "ok",
+        fields: list[dict[str, str]] | None = None,
+        purpose: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        self._records.append(
+            {
+                "action": action,
+                "profile_id": profile_id,
+                "outcome": outcome,
+                "fields": fields or [],
+                "purpose": purpose,
+                "detail": detail or {},
+            }
+        )
+
+    def mark(self) -> int:
+        return len(self._records)
+
+    def discard_after(self, mark: int) -> None:
+        """Forget records of work that was rolled back (a failed mutation's savepoint)."""
+        del self._records[mark:]
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._records or self._access)
+
+    def take(self) -> list[dict[str, Any]]:
+        """The records to write, reads folded into one record per profile; then empty."""
+        rows = list(self._records)
+        for profile_id, access in self._access.items():
+            fields = [{"field": f, "access": a} for f, a in sorted(access.fields.items())]
+            denied = any(a == "denied" for a in access.fields.values())
+            rows.append(
+                {
+                    "action": "pii.read" if fields else "profile.lookup",
+                    "profile_id": profile_id,
+                    "outcome": "forbidden" if denied else "ok",
+                    "fields": fields,
+                    "purpose": access.purpose,
+                    "detail": {},
+                }
+            )
+        self._records.clear()
+        self._access.clear()
+        return rows
+
+
+def attach(session: AsyncSession | Session, trail: AuditTrail) -> None:
+    target = session.sync_session if isinstance(session, AsyncSession) else session
+    target.info[_INFO_KEY] = trail
+
+
+def trail_of(session: AsyncSession | Session) -> AuditTrail:
+    target = session.sync_session if isinstance(session, AsyncSession) else session
+    trail = target.info.get(_INFO_KEY)
+    if trail is None:
+        raise RuntimeError("this transaction has no audit trail attached")
+    return trail  # type: ignore[no-any-return]
+
+
+def record(session: AsyncSession, **values: Any) -> None:
+    """Add a record to the trail of the session's unit of work (written at commit)."""
+    trail_of(session).record(**values)
+
+
+def append_to_chain(session: Session, trail: AuditTrail) -> None:
+    """Write the trail's records as the next links of the chain (sync: runs in the commit)."""
+    rows = trail.take()
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # One writer at a time extends the chain, until this transaction ends: never a fork.
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
+    last = session.execute(
+        sa.select(col(AuditEvent.seq), col(AuditEvent.hash))
+        .order_by(col(AuditEvent.seq).desc())
+        .limit(1)
+    ).first()
+    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    now = utcnow()
+    events = []
+    for row in rows:
+        seq += 1
+        values = {
+            "seq": seq,
+            "occurred_at": now,
+            "request_id": trail.request_id,
+            "actor_subject": trail.actor_subject,
+            "actor_role": trail.actor_role,
+            **row,
+        }
+        digest = link_hash(trail.key, prev, values)
+        events.append({**values, "prev_hash": prev, "hash": digest})
+        prev = digest
+    session.execute(sa.insert(AuditEvent), events)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_trail(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint is released, not the transaction committed
+    trail = session.info.get(_INFO_KEY)
+    if trail is not None and trail.pending:
+        append_to_chain(session, trail)

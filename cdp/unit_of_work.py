@@ -1,0 +1,93 @@
+"""Units of work: one transaction, one audit trail, committed once.
+
+`UnitOfWork` serves a GraphQL request (its resolvers run concurrently, so the one session is
+handed out under a lock); `audited_transaction` serves CLI commands and direct service calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cdp.audit.trail import OPERATOR_ROLE, AuditTrail, attach
+from cdp.crypto import Keyring
+from cdp.db import Database
+from cdp.errors import CdpError
+
+
+def operator_trail(keyring: Keyring, subject: str | None = None) -> AuditTrail:
+    """The trail of someone running `cdp` on a server: recorded as an operator."""
+    return AuditTrail(
+        key=keyring.audit_key,
+        actor_subject=subject or f"cli:{getpass.getuser()}",
+        actor_role=OPERATOR_ROLE,
+    )
+
+
+@asynccontextmanager
+async def audited_transaction(database: Database, trail: AuditTrail) -> AsyncIterator[AsyncSession]:
+    """One transaction whose audit records are written with it, or not at all."""
+    async with database.sessions() as session:
+        attach(session, trail)
+        async with session.begin():
+            yield session
+
+
+class UnitOfWork:
+    """A request's single session, serialised: GraphQL resolves sibling fields concurrently,
+    and one AsyncSession must never run two statements at once."""
+
+    def __init__(self, database: Database, trail: AuditTrail) -> None:
+        self.database = database
+        self.trail = trail
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+
+    def _open(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self.database.sessions()
+            attach(self._session, self.trail)
+        return self._session
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._lock:
+            yield self._open()
+
+    @asynccontextmanager
+    async def atomic(self, action: str) -> AsyncIterator[AsyncSession]:
+        """A savepoint for one mutation: its writes land whole or not at all. A refused
+        attempt is audited as `action` with the error code as its outcome."""
+        async with self.session() as session:
+            mark = self.trail.mark()
+            try:
+                async with session.begin_nested():
+                    yield session
+            except CdpError as exc:
+                self.trail.discard_after(mark)
+                self.trail.record(action=action, outcome=exc.code.value.lower())
+                raise
+            except BaseException:
+                self.trail.discard_after(mark)
+                self.trail.record(action=action, outcome="error")
+                raise
+
+    async def commit(self) -> None:
+        """Commit the request's transaction; the audit records go with it (or it fails)."""
+        async with self._lock:
+            if self._session is None and not self.trail.pending:
+                return
+            session = self._open()
+            if not session.in_transaction():
+                await session.begin()
+            await session.commit()
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._session is not None:
+                await self._session.close()
+                self._session = None
