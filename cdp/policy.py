@@ -87,6 +87,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     "Query": {
         "me": allow(Role.CUSTOMER),
         "profile": LOOKUP,
+        "auditEvents": allow(Role.COMPLIANCE),
     },
     "Mutation": {
         "linkIdentity": allow(Role.SERVICE),
@@ -110,6 +111,25 @@ POLICY: dict[str, dict[str, Rule]] = {
         "openId": REACHABLE,
         "linkedAt": REACHABLE,
     },
+    "AuditEventPage": {"items": REACHABLE, "pageInfo": REACHABLE},
+    "PageInfo": {"endCursor": REACHABLE, "hasNextPage": REACHABLE},
+    "AuditEvent": dict.fromkeys(
+        (
+            "seq",
+            "occurredAt",
+            "requestId",
+            "actorSubject",
+            "actorRole",
+            "action",
+            "profileSurrogateId",
+            "fields",
+            "purpose",
+            "outcome",
+            "detail",
+        ),
+        REACHABLE,
+    ),
+    "AuditField": {"field": REACHABLE, "access": REACHABLE},
     "Address": {
         "province": REACHABLE,
         "city": REACHABLE,

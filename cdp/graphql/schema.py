@@ -13,11 +13,12 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
+from cdp.graphql.audit import AuditQueries
 from cdp.graphql.permissions import apply_policy
 from cdp.graphql.profiles import ProfileMutations, ProfileQueries
 
 NO_INTROSPECTION: list[type[ASTValidationRule]] = [NoSchemaIntrospectionCustomRule]
-QUERIES: tuple[type, ...] = (ProfileQueries,)
+QUERIES: tuple[type, ...] = (ProfileQueries, AuditQueries)
 MUTATIONS: tuple[type, ...] = (ProfileMutations,)
 
 

@@ -1,4 +1,4 @@
-"""The `cdp` command: serve, migrate, tokens, demo data, the schema."""
+"""Serving, migrating, tokens, demo data and the schema."""
 
 from __future__ import annotations
 
@@ -8,47 +8,19 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlmodel import col
 
 from cdp.auth import Role, issue_token
-from cdp.config import ConfigError, Settings, load_settings
+from cdp.cli.common import app, keyring_or_exit, progress_bar, settings_or_exit
 from cdp.db import Database
-from cdp.keys.rotation import KeyStatus, key_status, record_rotation, rewrap_pending
-from cdp.keys.source import KeyringSource, load_keyring
 from cdp.profiles.models import Profile
 
-app = typer.Typer(help="cdp: the customer-data platform.", no_args_is_help=True)
-keys_app = typer.Typer(help="The keyring and the per-profile data keys.", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
 DEMO_SUBJECTS = {
     Role.SUPPORT: "support-agent-001",
     Role.ANALYST: "analyst-001",
     Role.COMPLIANCE: "compliance-officer-001",
     Role.SERVICE: "order-service",
 }
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        typer.echo(f"cdp: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
-def keyring_or_exit(settings: Settings) -> KeyringSource:
-    try:
-        return load_keyring(settings)
-    except ConfigError as exc:
-        typer.echo(f"cdp: {exc}", err=True)
-        raise typer.Exit(2) from None
-
-
-def progress_bar(label: str) -> Progress:
-    return Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
-    )
 
 
 @app.command()
@@ -173,84 +145,9 @@ def demo_tokens(
         typer.echo(f"  {role.value:<11} {signed}")
 
 
-@keys_app.command("init")
-def keys_init() -> None:
-    """Create a development keyring at CDP_KEYRING (mode 0600) if there is none."""
-    settings = settings_or_exit()
-    existed = settings.keyring.exists()
-    keyring_or_exit(settings)
-    typer.echo(f"cdp: keyring {'present' if existed else 'created'} at {settings.keyring}")
-
-
-@keys_app.command("status")
-def keys_status() -> None:
-    """Key versions in the keyring and how many data keys each one wraps."""
-    settings = settings_or_exit()
-    keyring = keyring_or_exit(settings).keyring
-
-    async def run() -> KeyStatus:
-        database = Database(settings)
-        try:
-            return await key_status(database, keyring)
-        finally:
-            await database.dispose()
-
-    status = asyncio.run(run())
-    kind = "development" if status.development else "production"
-    typer.echo(f"keyring: {settings.keyring} ({kind}), active KEK version {status.active}")
-    for version in status.versions:
-        count = status.data_keys_by_version.get(version, 0)
-        typer.echo(
-            f"  v{version}: {count} data keys{'  (active)' if version == status.active else ''}"
-        )
-    typer.echo(f"pending rewrap: {status.pending}")
-
-
-@keys_app.command("rotate")
-def keys_rotate(
-    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Keys per transaction.")] = 500,
-) -> None:
-    """Add a KEK version and rewrap every data key under it (resumes an interrupted run)."""
-    settings = settings_or_exit()
-    source = keyring_or_exit(settings)
-
-    async def run() -> None:
-        database = Database(settings)
-        try:
-            keyring = source.keyring
-            status = await key_status(database, keyring)
-            if status.pending:
-                typer.echo(f"cdp: resuming: {status.pending} data keys still to rewrap")
-            else:
-                keyring = keyring.with_new_version()
-                keyring.save(settings.keyring)
-                await record_rotation(database, keyring)
-                typer.echo(f"cdp: added KEK version {keyring.active_version}")
-            total = sum(status.data_keys_by_version.values())
-            with progress_bar("rewrapping data keys") as bar:
-                task = bar.add_task("rewrap", total=total if not status.pending else status.pending)
-                done = await rewrap_pending(
-                    database,
-                    keyring,
-                    batch_size=batch_size,
-                    progress=lambda n: bar.advance(task, n),
-                )
-            typer.echo(
-                f"cdp: rewrapped {done} data keys under KEK version {keyring.active_version}"
-            )
-        finally:
-            await database.dispose()
-
-    asyncio.run(run())
-
-
 @app.command("export-schema")
 def export_schema() -> None:
     """Print the GraphQL SDL (committed as schema/schema.graphql)."""
     from cdp.graphql.schema import sdl
 
     sys.stdout.write(sdl())
-
-
-def main() -> None:
-    app()

@@ -1,0 +1,37 @@
+"""What every `cdp` command shares: the app, settings and keyring or a one-line exit."""
+
+from __future__ import annotations
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cdp.config import ConfigError, Settings, load_settings
+from cdp.keys.source import KeyringSource, load_keyring
+
+app = typer.Typer(help="cdp: the customer-data platform.", no_args_is_help=True)
+keys_app = typer.Typer(help="The keyring and the per-profile data keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        typer.echo(f"cdp: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def keyring_or_exit(settings: Settings) -> KeyringSource:
+    try:
+        return load_keyring(settings)
+    except ConfigError as exc:
+        typer.echo(f"cdp: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def progress_bar(label: str) -> Progress:
+    return Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+    )
