@@ -94,7 +94,7 @@ def claimed_principal(header: str | None) -> Principal | None:
         subject, role = claims.get("sub"), Role(str(claims.get("role")))
     except (jwt.InvalidTokenError, ValueError):
         return None
-    if not isinstance(subject, str) or not 0 < len(subject.strip()) <= MAX_SUBJECT_LENGTH:
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT_LENGTH:
         return None
     return Principal(subject=subject, role=role)
 

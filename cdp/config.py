@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,9 @@ class Settings(BaseSettings):
     max_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     sql_echo: bool = False
+    points_lifetime_days: int = Field(default=365, ge=1, le=3650)
+    tier_vip_fen: int = Field(default=100_000, ge=1)  # ¥1,000 paid in 12 months
+    tier_supreme_fen: int = Field(default=500_000, ge=1)  # ¥5,000
     log_level: str = "INFO"
 
     @field_validator("database_url")
@@ -50,6 +54,16 @@ class Settings(BaseSettings):
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers only)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _tiers_ascend(self) -> Settings:
+        if self.tier_supreme_fen <= self.tier_vip_fen:
+            raise ValueError("CDP_TIER_SUPREME_FEN must be above CDP_TIER_VIP_FEN")
+        return self
+
+    @property
+    def points_lifetime(self) -> timedelta:
+        return timedelta(days=self.points_lifetime_days)
 
     @model_validator(mode="after")
     def _production_refuses_development_secrets(self) -> Settings:

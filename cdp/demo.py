@@ -193,6 +193,7 @@ async def seed_demo_data(
                     outcome = await service.link_identity(
                         session=session,
                         vault=vault,
+                        settings=database.settings,
                         actor=SEEDER,
                         channel=channel,
                         app_id=people.brand.app_ids[channel],

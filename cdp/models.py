@@ -1,11 +1,32 @@
-"""Every table of every domain, imported in one place for Alembic and the merge registry."""
+"""Every table of every domain, and every domain's merge step, imported in one place: for
+Alembic's metadata and so that a merge moves everything."""
 
 from sqlmodel import SQLModel
 
+import cdp.loyalty.coupons
+import cdp.loyalty.points
+import cdp.orders.service
+import cdp.tags.service  # noqa: F401  (merge steps register on import)
 from cdp.audit.models import AuditEvent
 from cdp.keys.models import DataKey
+from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
+from cdp.orders.models import Order, OrderItem
 from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.tags.models import ProfileTag
 
 metadata = SQLModel.metadata
 
-__all__ = ["AuditEvent", "DataKey", "Identity", "Profile", "ProfileMerge", "metadata"]
+__all__ = [
+    "AuditEvent",
+    "Coupon",
+    "DataKey",
+    "Identity",
+    "Order",
+    "OrderItem",
+    "PointsEntry",
+    "PointsLot",
+    "Profile",
+    "ProfileMerge",
+    "ProfileTag",
+    "metadata",
+]

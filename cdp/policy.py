@@ -83,15 +83,30 @@ PERSON = allow(Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.SERVICE)
 IDENTIFIERS = allow(Role.CUSTOMER, Role.COMPLIANCE, Role.SERVICE)
 LOOKUP = allow(Role.SUPPORT, Role.COMPLIANCE, Role.SERVICE)
 
+
+def open_fields(*names: str) -> dict[str, Rule]:
+    """Rows for a nested type's fields: open, as the type is reached through a gated field."""
+    return dict.fromkeys(names, REACHABLE)
+
+
 POLICY: dict[str, dict[str, Rule]] = {
     "Query": {
         "me": allow(Role.CUSTOMER),
         "profile": LOOKUP,
         "auditEvents": allow(Role.COMPLIANCE),
+        "profilesByTag": allow(Role.SERVICE),
     },
     "Mutation": {
         "linkIdentity": allow(Role.SERVICE),
         "updateMyProfile": allow(Role.CUSTOMER),
+        "earnPoints": allow(Role.SERVICE),
+        "spendPoints": allow(Role.SERVICE),
+        "adjustPoints": allow(Role.SERVICE),
+        "issueCoupon": allow(Role.SERVICE),
+        "redeemCoupon": allow(Role.SERVICE),
+        "recordOrder": allow(Role.SERVICE),
+        "tagProfile": allow(Role.SERVICE),
+        "untagProfile": allow(Role.SERVICE),
     },
     "Profile": {
         "id": PERSON,
@@ -104,15 +119,66 @@ POLICY: dict[str, dict[str, Rule]] = {
         "name": personal(allow(Role.CUSTOMER, support=mask_name, compliance=mask_name)),
         "address": personal(allow(Role.CUSTOMER, support=mask_address, compliance=mask_address)),
         "birthday": personal(allow(Role.CUSTOMER, compliance=birth_year)),
+        "points": PERSON,
+        "coupons": PERSON,
+        "orders": PERSON,
+        "tags": PERSON,
     },
+    # An order's shipping address follows the profile's address row.
+    "Order": {
+        **open_fields(
+            "id",
+            "channel",
+            "externalId",
+            "status",
+            "itemsFen",
+            "discountFen",
+            "shippingFen",
+            "totalFen",
+            "entryFrom",
+            "entryParams",
+            "paidAt",
+            "updatedAt",
+            "items",
+        ),
+        "shippingAddress": personal(
+            allow(Role.CUSTOMER, support=mask_address, compliance=mask_address)
+        ),
+    },
+    "OrderItem": open_fields("sku", "name", "quantity", "unitPriceFen", "amountFen"),
+    "OrderPage": open_fields("items", "pageInfo"),
+    "Points": open_fields("balance", "history"),
+    "PointsHistoryPage": open_fields("items", "pageInfo"),
+    "PointsEntry": open_fields(
+        "id", "kind", "points", "balanceAfter", "reason", "channel", "createdAt", "expiresAt"
+    ),
+    "Coupon": open_fields(
+        "id",
+        "title",
+        "kind",
+        "discountFen",
+        "percentOff",
+        "minSpendFen",
+        "channels",
+        "validFrom",
+        "validUntil",
+        "status",
+        "issuedAt",
+        "redeemedAt",
+        "redeemedChannel",
+    ),
+    "CouponPage": open_fields("items", "pageInfo"),
+    "Tag": open_fields("name", "source", "taggedAt"),
+    "TagPage": open_fields("items", "pageInfo"),
+    "ProfilePage": open_fields("items", "pageInfo"),
     "Identity": {
         "channel": REACHABLE,
         "appId": REACHABLE,
         "openId": REACHABLE,
         "linkedAt": REACHABLE,
     },
-    "AuditEventPage": {"items": REACHABLE, "pageInfo": REACHABLE},
-    "PageInfo": {"endCursor": REACHABLE, "hasNextPage": REACHABLE},
+    "AuditEventPage": open_fields("items", "pageInfo"),
+    "PageInfo": open_fields("endCursor", "hasNextPage"),
     "AuditEvent": dict.fromkeys(
         (
             "seq",

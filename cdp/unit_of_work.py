@@ -64,16 +64,14 @@ class UnitOfWork:
         attempt is audited as `action` with the error code as its outcome."""
         async with self.session() as session:
             mark = self.trail.mark()
+            self.trail.target = None
             try:
                 async with session.begin_nested():
                     yield session
-            except CdpError as exc:
+            except BaseException as exc:
                 self.trail.discard_after(mark)
-                self.trail.record(action=action, outcome=exc.code.value.lower())
-                raise
-            except BaseException:
-                self.trail.discard_after(mark)
-                self.trail.record(action=action, outcome="error")
+                outcome = exc.code.value.lower() if isinstance(exc, CdpError) else "error"
+                self.trail.record(action=action, outcome=outcome, profile_id=self.trail.target)
                 raise
 
     async def commit(self) -> None:

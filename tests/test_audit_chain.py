@@ -385,13 +385,6 @@ async def test_a_tail_rewritten_after_a_checkpoint_is_found_against_it(
     assert verdict.problem.seq == 13, str(verdict.problem)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a checkpoint of an empty log (seq 0, what `cdp audit checkpoint` prints on a "
-    "fresh deployment) never verifies: ChainVerifier only sets watched_hash when it feeds "
-    "record `watch`, and there is no record 0, so verify_chain reports 'record 0: differs "
-    "from the checkpoint kept for it' for the untouched log and for every log grown from it",
-)
 async def test_a_checkpoint_of_an_empty_log_verifies_the_log_grown_from_it(
     database: Database,
 ) -> None:

@@ -468,12 +468,6 @@ async def test_a_rejected_update_is_one_bad_user_input_record_and_writes_nothing
     assert after["data"]["me"] == {"phone": "+8613700000001", "name": "审计1"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: UnitOfWork.atomic records a refused mutation with profile_id=None, although "
-    "updateMyProfile knows the customer's profile before it starts: auditEvents(profileId:) "
-    "never shows refused attempts to change that person's data",
-)
 async def test_a_rejected_update_names_the_profile_it_targeted(
     database: Database, alice: Person
 ) -> None:

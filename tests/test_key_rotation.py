@@ -91,6 +91,7 @@ async def test_values_written_before_and_after_rotation_read_back(
         outcome = await service.link_identity(
             session=session,
             vault=vault,
+            settings=database.settings,
             actor=Principal("t", Role.SERVICE),
             channel=Channel.WEB,
             app_id="wxweb",

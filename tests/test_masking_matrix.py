@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,20 @@ import pytest
 import sqlalchemy as sa
 
 from cdp.auth import Principal, Role
+from cdp.channels import Channel
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.graphql.schema import build_schema
 from cdp.keys.vault import Vault
+from cdp.loyalty import coupons, points
+from cdp.loyalty.models import EntryKind
+from cdp.orders import service as orders
+from cdp.orders.models import OrderStatus
+from cdp.orders.tiers import TierThresholds
 from cdp.profiles import service
 from cdp.profiles.values import PostalAddress
+from cdp.tags import service as tags
+from cdp.tags.models import TagSource
 from tests.conftest import ClientFactory, audited
 
 # The seeded person.
@@ -100,16 +108,24 @@ EXPECTED: dict[str, dict[Role, Outcome]] = {
     "name": row(FULL, MASKED_NAME, MASKED_NAME, DENIED),
     "address": row(FULL, MASKED_ADDRESS, MASKED_ADDRESS, DENIED),
     "birthday": row(FULL, DENIED, BIRTH_YEAR, DENIED),
+    "points": row(FULL, FULL, FULL, FULL),
+    "coupons": row(FULL, FULL, FULL, FULL),
+    "orders": row(FULL, FULL, FULL, FULL),
+    "tags": row(FULL, FULL, FULL, FULL),
 }
-# Rows of the contract's table the schema does not serve yet (`points`, `coupons`, `orders`,
-# `tags`, `consents`: full for every role but analyst). When one appears on Profile, the
-# schema test below fails until its row is added to EXPECTED.
-NOT_YET_SERVED = frozenset({"points", "coupons", "orders", "tags", "consents"})
+# Rows of the contract's table the schema does not serve yet (`consents`: full for every role
+# but analyst). When one appears on Profile, the schema test below fails until its row is
+# added to EXPECTED.
+NOT_YET_SERVED = frozenset({"consents"})
 
 ROLES = (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.SERVICE, Role.ANALYST)
 SELECTION = {
     "address": "address { province city district street }",
     "identities": "identities { channel appId openId }",
+    "points": "points { balance }",
+    "coupons": "coupons { items { title discountFen } }",
+    "orders": "orders { items { externalId totalFen status } }",
+    "tags": "tags { items { name } }",
 }
 # Strings that betray a field's full value; none may appear when a role does not get it.
 BETRAYING = {
@@ -165,6 +181,45 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
             address=PostalAddress(PROVINCE, CITY, DISTRICT, STREET),
             birthday=date(1990, 5, 12),
         )
+        actor = Principal(subject="seed", role=Role.SERVICE)
+        await points.record_entry(
+            session=session,
+            actor=actor,
+            profile=profile,
+            kind=EntryKind.EARN,
+            points=120,
+            idempotency_key="matrix-earn",
+            lifetime=timedelta(days=365),
+        )
+        await coupons.issue_coupon(
+            session=session,
+            actor=actor,
+            profile=profile,
+            title="满100减20",
+            discount_fen=2000,
+            idempotency_key="matrix-coupon",
+        )
+        await orders.record_order(
+            session=session,
+            vault=vault,
+            actor=actor,
+            profile=profile,
+            order=orders.OrderInput(
+                channel=Channel.MINI_PROGRAM,
+                external_id="WX20261122001",
+                status=OrderStatus.PAID,
+                items=[orders.LineItem("SKU-1", "拿铁", 2, 3200)],
+                shipping_address=PostalAddress(PROVINCE, CITY, DISTRICT, STREET),
+            ),
+            tiers=TierThresholds.of(database.settings),
+        )
+        await tags.tag_profile(
+            session=session,
+            actor=actor,
+            profile=profile,
+            tag="咖啡爱好者",
+            source=TagSource.RULE,
+        )
     async with database.transaction() as session:
         stored = await service.get_profile(session=session, public_id=public_id)
         assert stored is not None
@@ -184,6 +239,10 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
         "name": NAME,
         "address": {"province": PROVINCE, "city": CITY, "district": DISTRICT, "street": STREET},
         "birthday": BIRTHDAY,
+        "points": {"balance": 120},
+        "coupons": {"items": [{"title": "满100减20", "discountFen": 2000}]},
+        "orders": {"items": [{"externalId": "WX20261122001", "totalFen": 6400, "status": "PAID"}]},
+        "tags": {"items": [{"name": "咖啡爱好者"}]},
     }
 
 
@@ -725,3 +784,34 @@ async def test_masked_values_are_computed_in_memory_and_never_stored(
     assert MINI_APP.encode() in raw
     for needle in ("138****5678", "张*", PHONE_DIGITS, NAME, STREET, BIRTHDAY):
         assert needle.encode("utf-8") not in raw, needle
+
+
+SHIPPING = "orders { items { externalId shippingAddress { province city district street } } }"
+
+
+@pytest.mark.parametrize("role", ROLES, ids=[r.value for r in ROLES])
+async def test_an_orders_shipping_address_follows_the_address_row(
+    client_for: ClientFactory, person: dict[str, Any], role: Role
+) -> None:
+    reply = await post(
+        client(client_for, role, person), f"{{ {root(role, person)} {{ {SHIPPING} }} }}"
+    )
+    key = root_key(role)
+    if role is Role.ANALYST:
+        assert reply.body["data"] == {key: None}
+        assert [e["extensions"]["code"] for e in reply.body["errors"]] == ["FORBIDDEN"]
+        return
+    order = reply.body["data"][key]["orders"]["items"][0]
+    assert order["externalId"] == "WX20261122001", "support sees full order details"
+    full = {"province": PROVINCE, "city": CITY, "district": DISTRICT, "street": STREET}
+    if role is Role.CUSTOMER:
+        assert order["shippingAddress"] == full
+    elif role in (Role.SUPPORT, Role.COMPLIANCE):
+        assert order["shippingAddress"] == MASKED_ADDRESS.value
+    else:
+        assert order["shippingAddress"] is None
+        [error] = reply.body["errors"]
+        assert error["path"] == [key, "orders", "items", 0, "shippingAddress"]
+        assert error["extensions"]["code"] == "FORBIDDEN"
+    if role is not Role.CUSTOMER:
+        assert STREET not in reply.text and DISTRICT not in reply.text

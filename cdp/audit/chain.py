@@ -53,7 +53,8 @@ class ChainVerifier:
     def __init__(self, key: bytes, *, watch: int | None = None) -> None:
         self.key = key
         self.watch = watch
-        self.watched_hash: bytes | None = None
+        # A checkpoint of the empty log names the genesis link.
+        self.watched_hash: bytes | None = GENESIS if watch == 0 else None
         self.expected_seq = 1
         self.prev_hash = GENESIS
         self.checked = 0

@@ -24,13 +24,19 @@ from cdp.db import lock_key, utcnow
 _INFO_KEY = "cdp.audit_trail"
 CHAIN_LOCK = lock_key("audit", "chain")
 OPERATOR_ROLE = "operator"
+PURPOSE_MAX = 200
 
 
 @dataclass
 class _ProfileAccess:
     fields: dict[str, str] = field(default_factory=dict)  # field -> full | masked | denied
-    purpose: str | None = None
+    purposes: list[str] = field(default_factory=list)
     looked_up: bool = False
+
+    @property
+    def purpose(self) -> str | None:
+        """Every purpose stated for this profile in the request (usually one)."""
+        return " | ".join(self.purposes)[:PURPOSE_MAX] if self.purposes else None
 
 
 class AuditTrail:
@@ -45,6 +51,7 @@ class AuditTrail:
         self.request_id = request_id
         self._records: list[dict[str, Any]] = []
         self._access: dict[int, _ProfileAccess] = {}
+        self.target: int | None = None  # the profile the current mutation works on
 
     # --- gathering -------------------------------------------------------------------------
 
@@ -57,7 +64,8 @@ class AuditTrail:
     def lookup(self, profile_id: int, purpose: str | None) -> None:
         entry = self._access.setdefault(profile_id, _ProfileAccess())
         entry.looked_up = True
-        entry.purpose = entry.purpose or purpose
+        if purpose and purpose not in entry.purposes:
+            entry.purposes.append(purpose)
 
     def record(
         self,

@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from cdp.audit.models import AuditEvent
 from cdp.audit.query import AuditFilter, list_events
 from cdp.graphql.context import Info
+from cdp.graphql.pages import PageInfo
 from cdp.profiles import service
 
 
@@ -67,12 +68,6 @@ class AuditEventType:
     @strawberry.field(description="Non-personal particulars of the action.")
     def detail(self) -> JSON:
         return self.row.detail  # type: ignore[return-value]
-
-
-@strawberry.type
-class PageInfo:
-    end_cursor: str | None
-    has_next_page: bool
 
 
 @strawberry.type

@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
+import cdp.graphql.enums  # noqa: F401  (enums registered before any type uses them)
 from cdp.auth import Principal
 from cdp.config import Settings
 from cdp.keys.vault import Vault

@@ -13,6 +13,7 @@ from typing import Any
 from strawberry.extensions import FieldExtension
 from strawberry.types.base import StrawberryContainer, StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
+from strawberry.types.lazy_type import LazyType
 from strawberry.types.private import is_private
 
 from cdp.errors import CdpError, ErrorCode
@@ -78,8 +79,8 @@ class PolicyExtension(FieldExtension):
 
 
 def _object_definitions(type_: Any) -> Iterator[StrawberryObjectDefinition]:
-    while isinstance(type_, StrawberryContainer):
-        type_ = type_.of_type
+    while isinstance(type_, StrawberryContainer | LazyType):
+        type_ = type_.resolve_type() if isinstance(type_, LazyType) else type_.of_type
     definition = getattr(type_, "__strawberry_definition__", None)
     if isinstance(definition, StrawberryObjectDefinition) and not definition.is_input:
         yield definition

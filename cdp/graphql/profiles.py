@@ -4,21 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
 from cdp.channels import Channel
 from cdp.errors import bad_input, not_found
 from cdp.graphql.context import Info
+from cdp.graphql.pages import DEFAULT_FIRST, MAX_FIRST
 from cdp.profiles import personal, service
 from cdp.profiles.models import Identity as IdentityRow
 from cdp.profiles.models import Profile as ProfileRow
 from cdp.profiles.models import Tier
 from cdp.profiles.values import PostalAddress
 
-strawberry.enum(Channel, name="Channel", description="Where a person shows up.")
-strawberry.enum(Tier, name="Tier", description="Membership tier from paid spend.")
+if TYPE_CHECKING:
+    from cdp.graphql.loyalty import CouponPage, PointsType
+    from cdp.graphql.orders import OrderPage
+    from cdp.graphql.tags import TagPage
+    from cdp.loyalty.coupons import CouponStatus
+    from cdp.orders.models import OrderStatus
+
 
 PURPOSE_MAX_LENGTH = 200
 
@@ -133,6 +139,50 @@ class ProfileType:
         value: date | None = await _read(info, self.row, "birthday")
         return None if value is None else value.isoformat()
 
+    @strawberry.field(description="The points balance shared by every app, and its ledger.")
+    async def points(
+        self, info: Info
+    ) -> Annotated[PointsType, strawberry.lazy("cdp.graphql.loyalty")]:
+        from cdp.graphql.loyalty import points_of
+
+        assert self.row.id is not None
+        return await points_of(info, self.row.id)
+
+    @strawberry.field(description="Coupons, newest first.")
+    async def coupons(
+        self,
+        info: Info,
+        status: Annotated[CouponStatus, strawberry.lazy("cdp.graphql.loyalty")] | None = None,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+    ) -> Annotated[CouponPage, strawberry.lazy("cdp.graphql.loyalty")]:
+        from cdp.graphql.loyalty import coupons_of
+
+        assert self.row.id is not None
+        return await coupons_of(info, self.row.id, status, first, after)
+
+    @strawberry.field(description="Orders from every channel, newest first.")
+    async def orders(
+        self,
+        info: Info,
+        status: Annotated[OrderStatus, strawberry.lazy("cdp.graphql.orders")] | None = None,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+    ) -> Annotated[OrderPage, strawberry.lazy("cdp.graphql.orders")]:
+        from cdp.graphql.orders import orders_of
+
+        assert self.row.id is not None
+        return await orders_of(info, self.row.id, status, first, after)
+
+    @strawberry.field
+    async def tags(
+        self, info: Info, first: int = MAX_FIRST, after: str | None = None
+    ) -> Annotated[TagPage, strawberry.lazy("cdp.graphql.tags")]:
+        from cdp.graphql.tags import tags_of
+
+        assert self.row.id is not None
+        return await tags_of(info, self.row.id, first, after)
+
 
 def check_purpose(purpose: str) -> str:
     cleaned = purpose.strip()
@@ -233,6 +283,7 @@ class ProfileMutations:
             outcome = await service.link_identity(
                 session=session,
                 vault=info.context.vault,
+                settings=info.context.settings,
                 actor=info.context.principal,
                 channel=input.channel,
                 app_id=input.app_id,
@@ -248,14 +299,15 @@ class ProfileMutations:
         self, info: Info, input: UpdateMyProfileInput
     ) -> ProfileType | None:
         row = await own_profile(info)
-        birthday, address = _given(input.birthday), _given(input.address)
-        if isinstance(birthday, str):
-            birthday = _parse_birthday(birthday)
-        if isinstance(address, AddressInput):
-            address = PostalAddress(
-                address.province, address.city, address.district, address.street
-            )
         async with info.context.uow.atomic("profile.update") as session:
+            info.context.uow.trail.target = row.id
+            birthday, address = _given(input.birthday), _given(input.address)
+            if isinstance(birthday, str):
+                birthday = _parse_birthday(birthday)
+            if isinstance(address, AddressInput):
+                address = PostalAddress(
+                    address.province, address.city, address.district, address.street
+                )
             await service.update_personal_fields(
                 session=session,
                 vault=info.context.vault,

@@ -14,12 +14,20 @@ from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
 from cdp.graphql.audit import AuditQueries
+from cdp.graphql.loyalty import LoyaltyMutations
+from cdp.graphql.orders import OrderMutations
 from cdp.graphql.permissions import apply_policy
 from cdp.graphql.profiles import ProfileMutations, ProfileQueries
+from cdp.graphql.tags import TagMutations, TagQueries
 
 NO_INTROSPECTION: list[type[ASTValidationRule]] = [NoSchemaIntrospectionCustomRule]
-QUERIES: tuple[type, ...] = (ProfileQueries, AuditQueries)
-MUTATIONS: tuple[type, ...] = (ProfileMutations,)
+QUERIES: tuple[type, ...] = (ProfileQueries, TagQueries, AuditQueries)
+MUTATIONS: tuple[type, ...] = (
+    ProfileMutations,
+    LoyaltyMutations,
+    OrderMutations,
+    TagMutations,
+)
 
 
 class CdpSchema(strawberry.Schema):

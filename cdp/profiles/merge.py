@@ -7,13 +7,15 @@ Each domain that keeps rows per profile registers a merge step here (in the modu
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from cdp.audit import trail as audit
+from cdp.config import Settings
 from cdp.db import utcnow
 from cdp.keys.models import DataKey
 from cdp.keys.vault import Vault
@@ -21,10 +23,19 @@ from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.personal import PROFILE_FIELDS, read_field, write_field
 
 
+@dataclass(frozen=True)
+class Merge:
+    """What a merge step works with: the loser's rows go to the survivor."""
+
+    session: AsyncSession
+    vault: Vault
+    settings: Settings
+    survivor: Profile
+    loser: Profile
+
+
 class MergeStep(Protocol):
-    def __call__(
-        self, *, session: AsyncSession, survivor: Profile, loser: Profile
-    ) -> Awaitable[int]: ...
+    def __call__(self, merge: Merge) -> Awaitable[int]: ...
 
 
 _STEPS: dict[str, MergeStep] = {}
@@ -46,32 +57,37 @@ def registered_steps() -> tuple[str, ...]:
     return tuple(_STEPS)
 
 
-async def reassign_rows(
-    session: AsyncSession, table: sa.Table, *, survivor: Profile, loser: Profile
-) -> int:
+async def reassign_rows(merge: Merge, table: Any) -> int:
     """The plain move for a table whose rows carry `profile_id` and nothing unique per profile."""
-    result = await session.execute(
-        sa.update(table).where(table.c.profile_id == loser.id).values(profile_id=survivor.id)
+    table = getattr(table, "__table__", table)
+    result = await merge.session.execute(
+        sa.update(table)
+        .where(table.c.profile_id == merge.loser.id)
+        .values(profile_id=merge.survivor.id)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 @merge_step("identities")
-async def _move_identities(*, session: AsyncSession, survivor: Profile, loser: Profile) -> int:
-    table: sa.Table = Identity.__table__  # type: ignore[attr-defined]
-    return await reassign_rows(session, table, survivor=survivor, loser=loser)
+async def _move_identities(merge: Merge) -> int:
+    return await reassign_rows(merge, Identity)
 
 
 @merge_step("data_keys")
-async def _move_data_keys(*, session: AsyncSession, survivor: Profile, loser: Profile) -> int:
+async def _move_data_keys(merge: Merge) -> int:
     # Whatever the loser's keys sealed (identities, orders, ...) stays readable, and erasing
     # the survivor later destroys these keys too.
-    table: sa.Table = DataKey.__table__  # type: ignore[attr-defined]
-    return await reassign_rows(session, table, survivor=survivor, loser=loser)
+    return await reassign_rows(merge, DataKey)
 
 
 async def merge_profiles(
-    *, session: AsyncSession, vault: Vault, survivor: Profile, loser: Profile, reason: str
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    settings: Settings,
+    survivor: Profile,
+    loser: Profile,
+    reason: str,
 ) -> ProfileMerge:
     """Move everything of `loser` to `survivor`, keep a merge record, delete `loser`.
 
@@ -82,8 +98,9 @@ async def merge_profiles(
 
     assert survivor.id is not None and loser.id is not None and survivor.id != loser.id
     moved = {}
+    merge = Merge(session=session, vault=vault, settings=settings, survivor=survivor, loser=loser)
     for name, step in _STEPS.items():
-        moved[name] = await step(session=session, survivor=survivor, loser=loser)
+        moved[name] = await step(merge)
     # Sealed values are bound to their row: take the loser's into the survivor by value.
     inherited = {
         field: await read_field(session=session, vault=vault, profile=loser, field=field)

@@ -16,6 +16,7 @@ from sqlmodel import col, select
 from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
+from cdp.config import Settings
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
 from cdp.keys.vault import Vault
@@ -42,6 +43,7 @@ async def link_identity(
     *,
     session: AsyncSession,
     vault: Vault,
+    settings: Settings,
     actor: Principal,
     channel: Channel,
     app_id: str,
@@ -95,7 +97,12 @@ async def link_identity(
         survivor, loser = sorted((by_open, by_union), key=lambda p: p.id or 0)
         merged = (loser.id or 0,)
         await merge_profiles(
-            session=session, vault=vault, survivor=survivor, loser=loser, reason="union_id"
+            session=session,
+            vault=vault,
+            settings=settings,
+            survivor=survivor,
+            loser=loser,
+            reason="union_id",
         )
         profile = survivor
     elif by_open is not None or by_union is not None:
@@ -246,7 +253,7 @@ def _clean_text(value: str, *, field: str, max_length: int) -> str:
     return cleaned
 
 
-def _clean_address(address: PostalAddress) -> PostalAddress:
+def clean_address(address: PostalAddress) -> PostalAddress:
     parts = {
         part: None
         if getattr(address, part) is None
@@ -290,7 +297,7 @@ async def update_personal_fields(
             None if name is None else _clean_text(name, field="name", max_length=NAME_MAX_LENGTH)
         )
     if address is not UNSET:
-        values["address"] = None if address is None else _clean_address(address)
+        values["address"] = None if address is None else clean_address(address)
     if birthday is not UNSET:
         values["birthday"] = (
             None if birthday is None else _clean_birthday(birthday, today=utcnow().date())

@@ -1,0 +1,22 @@
+"""Every domain enum the schema exposes, registered once before any type uses it."""
+
+from __future__ import annotations
+
+import strawberry
+
+from cdp.channels import Channel
+from cdp.loyalty.coupons import CouponStatus
+from cdp.loyalty.models import CouponKind, EntryKind
+from cdp.orders.models import OrderStatus
+from cdp.profiles.models import Tier
+from cdp.tags.models import TagSource
+
+strawberry.enum(Channel, name="Channel", description="Where a person shows up.")
+strawberry.enum(Tier, name="Tier", description="Membership tier from paid spend.")
+strawberry.enum(EntryKind, name="PointsEntryKind")
+strawberry.enum(CouponKind, name="CouponKind")
+strawberry.enum(CouponStatus, name="CouponStatus")
+strawberry.enum(OrderStatus, name="OrderStatus")
+strawberry.enum(TagSource, name="TagSource")
+
+__all__ = ["Channel", "CouponKind", "CouponStatus", "EntryKind", "OrderStatus", "TagSource", "Tier"]

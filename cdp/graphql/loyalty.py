@@ -1,0 +1,307 @@
+"""Points and coupons in GraphQL: the `points` and `coupons` of a profile, and the service
+mutations that earn, spend, adjust, issue and redeem."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import strawberry
+
+from cdp.channels import Channel
+from cdp.db import utcnow
+from cdp.graphql.context import Info
+from cdp.graphql.lookups import profile_by_id
+from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_cursor, encode_cursor
+from cdp.loyalty import coupons, points
+from cdp.loyalty.coupons import CouponStatus
+from cdp.loyalty.models import Coupon, CouponKind, EntryKind, PointsEntry
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@strawberry.type(name="PointsEntry", description="One movement of points in the ledger.")
+class PointsEntryType:
+    row: strawberry.Private[PointsEntry]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def kind(self) -> EntryKind:
+        return self.row.kind
+
+    @strawberry.field(description="Signed: what this entry added to the balance.")
+    def points(self) -> int:
+        return self.row.points
+
+    @strawberry.field
+    def balance_after(self) -> int:
+        return self.row.balance_after
+
+    @strawberry.field
+    def reason(self) -> str | None:
+        return self.row.reason
+
+    @strawberry.field
+    def channel(self) -> Channel | None:
+        return self.row.channel
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="When earned points stop counting.")
+    def expires_at(self) -> datetime | None:
+        return self.row.expires_at
+
+
+@strawberry.type
+class PointsHistoryPage:
+    items: list[PointsEntryType]
+    page_info: PageInfo
+
+
+@strawberry.type(name="Points", description="The one balance shared by every app.")
+class PointsType:
+    profile_id: strawberry.Private[int]
+    balance: int
+
+    @strawberry.field(description="Ledger entries, newest first.")
+    async def history(
+        self, info: Info, first: int = DEFAULT_FIRST, after: str | None = None
+    ) -> PointsHistoryPage:
+        check_first(first)
+        cursor = decode_cursor(after, "points", 1)
+        before = int(cursor[0]) if cursor else None
+
+        async def load(keys: Sequence[int]) -> list[list[PointsEntry]]:
+            async with info.context.uow.session() as session:
+                rows = await points.history(
+                    session=session, profile_ids=list(keys), limit=first + 1, before=before
+                )
+            return [rows[key] for key in keys]
+
+        loader = info.context.loader(f"points-history:{first}:{before}", load)
+        rows: list[PointsEntry] = await loader.load(self.profile_id)
+        page = rows[:first]
+        return PointsHistoryPage(
+            items=[PointsEntryType(row=row) for row in page],
+            page_info=PageInfo(
+                end_cursor=encode_cursor("points", page[-1].id) if page else None,
+                has_next_page=len(rows) > first,
+            ),
+        )
+
+
+async def points_of(info: Info, profile_id: int) -> PointsType:
+    async def load(keys: Sequence[int]) -> list[int]:
+        async with info.context.uow.session() as session:
+            found = await points.current_balances(
+                session=session, profile_ids=list(keys), now=utcnow()
+            )
+        return [found[key] for key in keys]
+
+    balance: int = await info.context.loader("points-balance", load).load(profile_id)
+    return PointsType(profile_id=profile_id, balance=balance)
+
+
+@strawberry.type(name="Coupon")
+class CouponType:
+    row: strawberry.Private[Coupon]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(self.row.public_id)
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.row.title
+
+    @strawberry.field
+    def kind(self) -> CouponKind:
+        return self.row.kind
+
+    @strawberry.field(description="Amount off (AMOUNT), or the most a PERCENT coupon takes off.")
+    def discount_fen(self) -> int:
+        return self.row.discount_fen
+
+    @strawberry.field
+    def percent_off(self) -> int | None:
+        return self.row.percent_off
+
+    @strawberry.field
+    def min_spend_fen(self) -> int:
+        return self.row.min_spend_fen
+
+    @strawberry.field(description="Where it may be used; empty means every channel.")
+    def channels(self) -> list[Channel]:
+        return [Channel(c) for c in self.row.channels]
+
+    @strawberry.field
+    def valid_from(self) -> datetime:
+        return self.row.valid_from
+
+    @strawberry.field
+    def valid_until(self) -> datetime | None:
+        return self.row.valid_until
+
+    @strawberry.field
+    def status(self) -> CouponStatus:
+        return coupons.status_of(self.row, utcnow())
+
+    @strawberry.field
+    def issued_at(self) -> datetime:
+        return self.row.issued_at
+
+    @strawberry.field
+    def redeemed_at(self) -> datetime | None:
+        return self.row.redeemed_at
+
+    @strawberry.field
+    def redeemed_channel(self) -> Channel | None:
+        return self.row.redeemed_channel
+
+
+@strawberry.type
+class CouponPage:
+    items: list[CouponType]
+    page_info: PageInfo
+
+
+async def coupons_of(
+    info: Info, profile_id: int, status: CouponStatus | None, first: int, after: str | None
+) -> CouponPage:
+    check_first(first)
+    cursor = decode_cursor(after, "coupons", 1)
+    skip = int(cursor[0]) if cursor else 0
+
+    async def load(keys: Sequence[int]) -> list[list[Coupon]]:
+        async with info.context.uow.session() as session:
+            found = await coupons.coupons_of(
+                session=session, profile_ids=list(keys), status=status, now=utcnow()
+            )
+        return [found[key] for key in keys]
+
+    rows: list[Coupon] = await info.context.loader(f"coupons:{status}", load).load(profile_id)
+    page = rows[skip : skip + first]
+    return CouponPage(
+        items=[CouponType(row=row) for row in page],
+        page_info=PageInfo(
+            end_cursor=encode_cursor("coupons", skip + len(page)) if page else None,
+            has_next_page=len(rows) > skip + first,
+        ),
+    )
+
+
+@strawberry.input
+class EarnPointsInput:
+    profile_id: strawberry.ID
+    points: int
+    idempotency_key: str
+    reason: str | None = None
+    channel: Channel | None = None
+
+
+@strawberry.input
+class SpendPointsInput(EarnPointsInput):
+    pass
+
+
+@strawberry.input(description="A correction by staff or a backend; points may be negative.")
+class AdjustPointsInput(EarnPointsInput):
+    pass
+
+
+@strawberry.input
+class IssueCouponInput:
+    profile_id: strawberry.ID
+    title: str
+    discount_fen: int
+    idempotency_key: str
+    kind: CouponKind = CouponKind.AMOUNT
+    percent_off: int | None = None
+    min_spend_fen: int = 0
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    channels: list[Channel] | None = None
+
+
+@strawberry.input
+class RedeemCouponInput:
+    coupon_id: strawberry.ID
+    channel: Channel | None = None
+
+
+async def _entry(info: Info, given: EarnPointsInput, kind: EntryKind, sign: int) -> PointsEntryType:
+    action = f"points.{kind.value.lower()}"
+    async with info.context.uow.atomic(action) as session:
+        if kind is not EntryKind.ADJUST:
+            points.check_positive(given.points)
+        profile = await profile_by_id(session, given.profile_id)
+        entry = await points.record_entry(
+            session=session,
+            actor=info.context.principal,
+            profile=profile,
+            kind=kind,
+            points=sign * given.points if kind is not EntryKind.ADJUST else given.points,
+            idempotency_key=given.idempotency_key,
+            reason=given.reason,
+            channel=given.channel,
+            lifetime=info.context.settings.points_lifetime,
+        )
+    info.context.clear_loaders()
+    return PointsEntryType(row=entry)
+
+
+@strawberry.type
+class LoyaltyMutations:
+    @strawberry.mutation(description="Add points; the same idempotencyKey twice adds once.")
+    async def earn_points(self, info: Info, input: EarnPointsInput) -> PointsEntryType | None:
+        return await _entry(info, input, EntryKind.EARN, 1)
+
+    @strawberry.mutation(description="Take points; CONFLICT when the balance is too low.")
+    async def spend_points(self, info: Info, input: SpendPointsInput) -> PointsEntryType | None:
+        return await _entry(info, input, EntryKind.SPEND, -1)
+
+    @strawberry.mutation(description="Correct a balance up or down (never below zero).")
+    async def adjust_points(self, info: Info, input: AdjustPointsInput) -> PointsEntryType | None:
+        return await _entry(info, input, EntryKind.ADJUST, 1)
+
+    @strawberry.mutation
+    async def issue_coupon(self, info: Info, input: IssueCouponInput) -> CouponType | None:
+        async with info.context.uow.atomic("coupon.issue") as session:
+            profile = await profile_by_id(session, input.profile_id)
+            coupon = await coupons.issue_coupon(
+                session=session,
+                actor=info.context.principal,
+                profile=profile,
+                title=input.title,
+                discount_fen=input.discount_fen,
+                idempotency_key=input.idempotency_key,
+                kind=input.kind,
+                percent_off=input.percent_off,
+                min_spend_fen=input.min_spend_fen,
+                valid_from=_utc(input.valid_from),
+                valid_until=_utc(input.valid_until),
+                channels=input.channels or (),
+            )
+        info.context.clear_loaders()
+        return CouponType(row=coupon)
+
+    @strawberry.mutation(description="Use a coupon, exactly once.")
+    async def redeem_coupon(self, info: Info, input: RedeemCouponInput) -> CouponType | None:
+        async with info.context.uow.atomic("coupon.redeem") as session:
+            coupon = await coupons.redeem_coupon(
+                session=session,
+                actor=info.context.principal,
+                coupon_id=input.coupon_id,
+                channel=input.channel,
+            )
+        info.context.clear_loaders()
+        return CouponType(row=coupon)

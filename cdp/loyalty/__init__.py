@@ -1,0 +1,1 @@
+"""Points and coupons: the same balance and the same coupons in every app."""

@@ -1,0 +1,202 @@
+"""Coupons: issued idempotently, redeemed exactly once, inside their window and channels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from cdp.audit import trail as audit
+from cdp.auth import Principal
+from cdp.channels import Channel
+from cdp.db import lock_names, utcnow
+from cdp.errors import bad_input, conflict, not_found
+from cdp.loyalty.models import Coupon, CouponKind
+from cdp.loyalty.validation import clean_key, clean_text
+from cdp.profiles.merge import Merge, merge_step, reassign_rows
+from cdp.profiles.models import Profile
+
+MAX_FEN = 100_000_000  # ¥1,000,000
+TITLE_MAX = 100
+
+
+class CouponStatus(StrEnum):
+    AVAILABLE = "AVAILABLE"
+    UPCOMING = "UPCOMING"
+    REDEEMED = "REDEEMED"
+    EXPIRED = "EXPIRED"
+
+
+def status_of(coupon: Coupon, now: datetime) -> CouponStatus:
+    if coupon.redeemed_at is not None:
+        return CouponStatus.REDEEMED
+    if coupon.valid_until is not None and now >= coupon.valid_until:
+        return CouponStatus.EXPIRED
+    if now < coupon.valid_from:
+        return CouponStatus.UPCOMING
+    return CouponStatus.AVAILABLE
+
+
+def _check_terms(
+    *,
+    kind: CouponKind,
+    discount_fen: int,
+    percent_off: int | None,
+    min_spend_fen: int,
+    valid_from: datetime,
+    valid_until: datetime | None,
+) -> None:
+    if not 1 <= discount_fen <= MAX_FEN:
+        raise bad_input(f"discountFen must be 1-{MAX_FEN}", field="discountFen")
+    if kind is CouponKind.PERCENT and (percent_off is None or not 1 <= percent_off <= 99):
+        raise bad_input("a PERCENT coupon needs percentOff 1-99", field="percentOff")
+    if kind is CouponKind.AMOUNT and percent_off is not None:
+        raise bad_input("percentOff is for PERCENT coupons", field="percentOff")
+    if not 0 <= min_spend_fen <= MAX_FEN:
+        raise bad_input(f"minSpendFen must be 0-{MAX_FEN}", field="minSpendFen")
+    if valid_until is not None and valid_until <= valid_from:
+        raise bad_input("validUntil must be after validFrom", field="validUntil")
+
+
+async def issue_coupon(
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    profile: Profile,
+    title: str,
+    discount_fen: int,
+    idempotency_key: str,
+    kind: CouponKind = CouponKind.AMOUNT,
+    percent_off: int | None = None,
+    min_spend_fen: int = 0,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    channels: Sequence[Channel] = (),
+) -> Coupon:
+    """Issue a coupon to a person; the same key again returns the same coupon."""
+    del actor
+    assert profile.id is not None
+    title = clean_text(title, field="title", max_length=TITLE_MAX)
+    key = clean_key(idempotency_key)
+    valid_from = valid_from or utcnow()
+    _check_terms(
+        kind=kind,
+        discount_fen=discount_fen,
+        percent_off=percent_off,
+        min_spend_fen=min_spend_fen,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
+    await lock_names(session, [("coupon-key", key)])
+    existing = await session.scalar(sa.select(Coupon).where(col(Coupon.idempotency_key) == key))
+    if existing is not None:
+        if (existing.profile_id, existing.title, existing.discount_fen) != (
+            profile.id,
+            title,
+            discount_fen,
+        ):
+            raise conflict("idempotencyKey was already used for a different coupon")
+        return existing
+    coupon = Coupon(
+        profile_id=profile.id,
+        title=title,
+        kind=kind,
+        discount_fen=discount_fen,
+        percent_off=percent_off,
+        min_spend_fen=min_spend_fen,
+        channels=sorted({c.value for c in channels}),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        idempotency_key=key,
+    )
+    session.add(coupon)
+    await session.flush()
+    audit.record(
+        session,
+        action="coupon.issue",
+        profile_id=profile.id,
+        detail={"coupon": coupon.public_id, "discountFen": discount_fen},
+    )
+    return coupon
+
+
+async def redeem_coupon(
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    coupon_id: str,
+    channel: Channel | None = None,
+    now: datetime | None = None,
+) -> Coupon:
+    """Mark a coupon used, exactly once: a second redemption, concurrent or not, is CONFLICT."""
+    del actor
+    now = now or utcnow()
+    coupon = await session.scalar(sa.select(Coupon).where(col(Coupon.public_id) == coupon_id))
+    if coupon is None:
+        raise not_found("No such coupon")
+    status = status_of(coupon, now)
+    if status is CouponStatus.REDEEMED:
+        raise conflict("coupon already used")
+    if status is CouponStatus.EXPIRED:
+        raise conflict("coupon has expired")
+    if status is CouponStatus.UPCOMING:
+        raise conflict("coupon is not valid yet")
+    if coupon.channels and (channel is None or channel.value not in coupon.channels):
+        raise conflict(f"coupon is usable only in {', '.join(coupon.channels)}")
+    # The condition makes the update the arbiter: of concurrent redemptions one row changes.
+    changed = await session.execute(
+        sa.update(Coupon)
+        .where(col(Coupon.id) == coupon.id, col(Coupon.redeemed_at).is_(None))
+        .values(redeemed_at=now, redeemed_channel=channel)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise conflict("coupon already used")
+    await session.refresh(coupon)
+    audit.record(
+        session,
+        action="coupon.redeem",
+        profile_id=coupon.profile_id,
+        detail={"coupon": coupon.public_id, "channel": channel.value if channel else None},
+    )
+    return coupon
+
+
+async def coupons_of(
+    *,
+    session: AsyncSession,
+    profile_ids: Sequence[int],
+    status: CouponStatus | None,
+    now: datetime,
+) -> dict[int, list[Coupon]]:
+    """Coupons per profile, newest first, filtered by status as of `now`."""
+    query = (
+        sa.select(Coupon)
+        .where(col(Coupon.profile_id).in_(profile_ids))
+        .order_by(col(Coupon.profile_id), col(Coupon.id).desc())
+    )
+    if status is CouponStatus.REDEEMED:
+        query = query.where(col(Coupon.redeemed_at).is_not(None))
+    elif status is not None:
+        query = query.where(col(Coupon.redeemed_at).is_(None))
+        if status is CouponStatus.EXPIRED:
+            query = query.where(col(Coupon.valid_until) <= now)
+        elif status is CouponStatus.UPCOMING:
+            query = query.where(col(Coupon.valid_from) > now)
+        else:
+            query = query.where(
+                col(Coupon.valid_from) <= now,
+                sa.or_(col(Coupon.valid_until).is_(None), col(Coupon.valid_until) > now),
+            )
+    grouped: dict[int, list[Coupon]] = {pid: [] for pid in profile_ids}
+    for coupon in (await session.scalars(query)).all():
+        grouped[coupon.profile_id].append(coupon)
+    return grouped
+
+
+@merge_step("coupons")
+async def _move_coupons(merge: Merge) -> int:
+    return await reassign_rows(merge, Coupon)

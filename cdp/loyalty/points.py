@@ -1,0 +1,256 @@
+"""The points ledger: earn, spend, adjust, expire. Idempotent writes; never below zero.
+
+Every write takes the profile's points lock first (PostgreSQL advisory lock; SQLite writers
+are serialised anyway), so concurrent spends see each other and the balance cannot go negative.
+The balance is what remains of unexpired lots; expired lots are written to the ledger as
+EXPIRE entries whenever the profile's points are touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from cdp.audit import trail as audit
+from cdp.auth import Principal
+from cdp.channels import Channel
+from cdp.db import lock_names, utcnow
+from cdp.errors import bad_input, conflict
+from cdp.loyalty.models import EntryKind, PointsEntry, PointsLot
+from cdp.loyalty.validation import clean_key, clean_reason
+from cdp.profiles.merge import Merge, merge_step, reassign_rows
+from cdp.profiles.models import Profile
+
+MAX_POINTS_PER_ENTRY = 10_000_000
+
+
+def check_positive(points: int) -> int:
+    """Points as a caller gives them to earn or spend: 1 to the per-entry maximum."""
+    if not 1 <= points <= MAX_POINTS_PER_ENTRY:
+        raise bad_input(f"points must be 1-{MAX_POINTS_PER_ENTRY}", field="points")
+    return points
+
+
+def _check_signed(kind: EntryKind, points: int) -> None:
+    check_positive(abs(points))
+    if (kind is EntryKind.EARN and points < 0) or (kind is EntryKind.SPEND and points > 0):
+        raise bad_input(f"a {kind.value} entry cannot move points that way", field="points")
+    if kind is EntryKind.EXPIRE:
+        raise bad_input("points expire by themselves", field="kind")
+
+
+async def _lock(session: AsyncSession, profile_id: int) -> None:
+    await lock_names(session, [("points", str(profile_id))])
+
+
+async def balances_of(
+    session: AsyncSession, profile_ids: Sequence[int], now: datetime
+) -> dict[int, tuple[int, bool]]:
+    """Per profile: (points in unexpired lots, whether any lot is due to be written off)."""
+    rows = await session.execute(
+        sa.select(
+            col(PointsLot.profile_id),
+            sa.func.coalesce(
+                sa.func.sum(col(PointsLot.remaining)).filter(col(PointsLot.expires_at) > now), 0
+            ),
+            sa.func.count().filter(col(PointsLot.expires_at) <= now),
+        )
+        .where(col(PointsLot.profile_id).in_(profile_ids), col(PointsLot.remaining) > 0)
+        .group_by(col(PointsLot.profile_id))
+    )
+    found = {int(pid): (int(total), bool(due)) for pid, total, due in rows}
+    return {pid: found.get(pid, (0, False)) for pid in profile_ids}
+
+
+async def balance_of(session: AsyncSession, profile_id: int, now: datetime) -> tuple[int, bool]:
+    return (await balances_of(session, [profile_id], now))[profile_id]
+
+
+async def expire_due(*, session: AsyncSession, profile_id: int, now: datetime) -> int:
+    """Write EXPIRE entries for lots past their date (the caller holds the points lock)."""
+    due = (
+        await session.scalars(
+            sa.select(PointsLot)
+            .where(
+                col(PointsLot.profile_id) == profile_id,
+                col(PointsLot.remaining) > 0,
+                col(PointsLot.expires_at) <= now,
+            )
+            .order_by(col(PointsLot.expires_at), col(PointsLot.id))
+        )
+    ).all()
+    if not due:
+        return 0
+    balance, _ = await balance_of(session, profile_id, now)
+    expired = sum(lot.remaining for lot in due)
+    for lot in due:
+        session.add(
+            PointsEntry(
+                profile_id=profile_id,
+                kind=EntryKind.EXPIRE,
+                points=-lot.remaining,
+                balance_after=balance,
+                reason="points expired",
+                idempotency_key=f"cdp:expire:lot:{lot.id}",
+                created_at=now,
+            )
+        )
+        lot.remaining = 0
+    await session.flush()
+    audit.record(
+        session,
+        action="points.expire",
+        profile_id=profile_id,
+        detail={"points": expired, "lots": len(due)},
+    )
+    return expired
+
+
+async def current_balances(
+    *, session: AsyncSession, profile_ids: Sequence[int], now: datetime
+) -> dict[int, int]:
+    """Balances, after writing off whatever expired (locking only profiles with lots due)."""
+    balances = await balances_of(session, profile_ids, now)
+    for profile_id, (_, due) in balances.items():
+        if due:
+            await _lock(session, profile_id)
+            await expire_due(session=session, profile_id=profile_id, now=now)
+    return {pid: balance for pid, (balance, _) in balances.items()}
+
+
+async def _replayed(
+    session: AsyncSession, key: str, *, profile_id: int, kind: EntryKind, points: int
+) -> PointsEntry | None:
+    entry = await session.scalar(
+        sa.select(PointsEntry).where(col(PointsEntry.idempotency_key) == key)
+    )
+    if entry is None:
+        return None
+    if (entry.profile_id, entry.kind, entry.points) != (profile_id, kind, points):
+        raise conflict("idempotencyKey was already used for a different points request")
+    return entry
+
+
+async def _consume(session: AsyncSession, profile_id: int, points: int, now: datetime) -> None:
+    """Take `points` from the soonest-expiring lots (the caller checked the balance)."""
+    lots = (
+        await session.scalars(
+            sa.select(PointsLot)
+            .where(
+                col(PointsLot.profile_id) == profile_id,
+                col(PointsLot.remaining) > 0,
+                col(PointsLot.expires_at) > now,
+            )
+            .order_by(col(PointsLot.expires_at), col(PointsLot.id))
+        )
+    ).all()
+    for lot in lots:
+        taken = min(points, lot.remaining)
+        lot.remaining -= taken
+        points -= taken
+        if points == 0:
+            return
+    raise AssertionError("balance checked before consuming")
+
+
+async def record_entry(
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    profile: Profile,
+    kind: EntryKind,
+    points: int,
+    idempotency_key: str,
+    reason: str | None = None,
+    channel: Channel | None = None,
+    lifetime: timedelta,
+    now: datetime | None = None,
+) -> PointsEntry:
+    """Add `points` (signed) to the profile's balance; the same key again returns the same
+    entry. CONFLICT when the balance would go below zero."""
+    del actor
+    assert profile.id is not None
+    now = now or utcnow()
+    key = clean_key(idempotency_key)
+    reason = clean_reason(reason)
+    _check_signed(kind, points)
+    await _lock(session, profile.id)
+    replay = await _replayed(session, key, profile_id=profile.id, kind=kind, points=points)
+    if replay is not None:
+        return replay
+    await expire_due(session=session, profile_id=profile.id, now=now)
+    balance, _ = await balance_of(session, profile.id, now)
+    if balance + points < 0:
+        raise conflict(f"not enough points: balance {balance}, needs {-points}")
+    expires_at = now + lifetime if points > 0 else None
+    entry = PointsEntry(
+        profile_id=profile.id,
+        kind=kind,
+        points=points,
+        balance_after=balance + points,
+        reason=reason,
+        channel=channel,
+        idempotency_key=key,
+        expires_at=expires_at,
+        created_at=now,
+    )
+    session.add(entry)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise conflict("idempotencyKey was already used for another profile") from None
+    assert entry.id is not None
+    if expires_at is not None:
+        session.add(
+            PointsLot(
+                profile_id=profile.id, entry_id=entry.id, remaining=points, expires_at=expires_at
+            )
+        )
+    else:
+        await _consume(session, profile.id, -points, now)
+    await session.flush()
+    audit.record(
+        session,
+        action=f"points.{kind.value.lower()}",
+        profile_id=profile.id,
+        detail={"points": points, "entry": entry.id},
+    )
+    return entry
+
+
+async def history(
+    *, session: AsyncSession, profile_ids: Sequence[int], limit: int, before: int | None
+) -> dict[int, list[PointsEntry]]:
+    """Newest entries first, up to `limit` per profile, older than entry id `before`."""
+    ranked = sa.select(
+        PointsEntry,
+        sa.func.row_number()
+        .over(partition_by=col(PointsEntry.profile_id), order_by=col(PointsEntry.id).desc())
+        .label("rank"),
+    ).where(col(PointsEntry.profile_id).in_(profile_ids))
+    if before is not None:
+        ranked = ranked.where(col(PointsEntry.id) < before)
+    sub = ranked.subquery()
+    entry = aliased(PointsEntry, sub)
+    rows = (
+        await session.scalars(
+            sa.select(entry).where(sub.c.rank <= limit).order_by(sub.c.profile_id, sub.c.id.desc())
+        )
+    ).all()
+    grouped: dict[int, list[PointsEntry]] = {pid: [] for pid in profile_ids}
+    for row in rows:
+        grouped[row.profile_id].append(row)
+    return grouped
+
+
+@merge_step("points")
+async def _move_points(merge: Merge) -> int:
+    """Ledger entries and lots move as they are; the balance is their sum, so it adds up."""
+    await reassign_rows(merge, PointsLot)
+    return await reassign_rows(merge, PointsEntry)

@@ -1,0 +1,303 @@
+"""Recording orders from every channel: idempotent by (channel, external id), status moving
+only forward, the shipping address sealed like the profile's, tiers kept in step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from cdp.audit import trail as audit
+from cdp.auth import Principal
+from cdp.channels import APP_CHANNELS, Channel
+from cdp.db import lock_names, utcnow
+from cdp.errors import bad_input, conflict
+from cdp.keys.vault import Vault
+from cdp.loyalty.validation import clean_text
+from cdp.orders.entry import parse_entry
+from cdp.orders.models import Order, OrderItem, OrderStatus
+from cdp.orders.tiers import TierThresholds, recompute_tier
+from cdp.profiles.merge import Merge, merge_step, reassign_rows
+from cdp.profiles.models import Profile
+from cdp.profiles.service import clean_address
+from cdp.profiles.values import PostalAddress, clean_identifier
+
+MAX_FEN = 10**10  # ¥100,000,000: far beyond any one order, far below overflow
+MAX_ITEMS = 200
+MAX_QUANTITY = 10_000
+CLOCK_SKEW = timedelta(minutes=5)
+TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.PAID: frozenset({OrderStatus.SHIPPED, OrderStatus.COMPLETED, OrderStatus.REFUNDED}),
+    OrderStatus.SHIPPED: frozenset({OrderStatus.COMPLETED, OrderStatus.REFUNDED}),
+    OrderStatus.COMPLETED: frozenset({OrderStatus.REFUNDED}),
+    OrderStatus.REFUNDED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class LineItem:
+    sku: str
+    name: str
+    quantity: int
+    unit_price_fen: int
+
+
+@dataclass(frozen=True)
+class OrderInput:
+    channel: Channel
+    external_id: str
+    status: OrderStatus
+    items: Sequence[LineItem]
+    discount_fen: int = 0
+    shipping_fen: int = 0
+    paid_at: datetime | None = None
+    entry: str | None = None
+    shipping_address: PostalAddress | None = None
+
+
+def _fen(value: int, name: str) -> int:
+    if not 0 <= value <= MAX_FEN:
+        raise bad_input(f"{name} must be 0-{MAX_FEN} fen", field=name)
+    return value
+
+
+def _clean_items(items: Sequence[LineItem]) -> list[LineItem]:
+    if not 1 <= len(items) <= MAX_ITEMS:
+        raise bad_input(f"an order has 1-{MAX_ITEMS} items", field="items")
+    cleaned = []
+    for n, item in enumerate(items):
+        if not 1 <= item.quantity <= MAX_QUANTITY:
+            raise bad_input(f"quantity must be 1-{MAX_QUANTITY}", field=f"items.{n}.quantity")
+        cleaned.append(
+            LineItem(
+                sku=clean_text(item.sku, field=f"items.{n}.sku", max_length=64),
+                name=clean_text(item.name, field=f"items.{n}.name", max_length=100),
+                quantity=item.quantity,
+                unit_price_fen=_fen(item.unit_price_fen, f"items.{n}.unitPriceFen"),
+            )
+        )
+    return cleaned
+
+
+def _same_terms(
+    order: Order,
+    items: list[OrderItem],
+    given: OrderInput,
+    paid_at: datetime,
+    entry: tuple[str | None, dict[str, str]],
+    lines: list[LineItem],
+) -> bool:
+    stored = [LineItem(i.sku, i.name, i.quantity, i.unit_price_fen) for i in items]
+    return (
+        stored == lines
+        and (order.discount_fen, order.shipping_fen) == (given.discount_fen, given.shipping_fen)
+        and (given.paid_at is None or order.paid_at == paid_at)
+        and (order.entry_from, order.entry_params) == entry
+    )
+
+
+async def record_order(
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    actor: Principal,
+    profile: Profile,
+    order: OrderInput,
+    tiers: TierThresholds,
+    now: datetime | None = None,
+) -> Order:
+    """Record an order, or replay it: the same (channel, external id) with the same terms
+    changes nothing but may move the status forward; anything else is CONFLICT."""
+    del actor
+    assert profile.id is not None
+    now = now or utcnow()
+    if order.channel not in APP_CHANNELS:
+        raise bad_input(f"{order.channel.value} does not take orders", field="channel")
+    external_id = clean_identifier(order.external_id, field="externalId")
+    lines = _clean_items(order.items)
+    items_fen = sum(item.quantity * item.unit_price_fen for item in lines)
+    discount = _fen(order.discount_fen, "discountFen")
+    shipping = _fen(order.shipping_fen, "shippingFen")
+    total = items_fen - discount + shipping
+    if not 0 <= total <= MAX_FEN or items_fen > MAX_FEN:
+        raise bad_input("the discount exceeds what the order costs", field="discountFen")
+    paid_at = order.paid_at or now
+    if paid_at > now + CLOCK_SKEW:
+        raise bad_input("paidAt is in the future", field="paidAt")
+    entry = parse_entry(order.entry)
+    address = None if order.shipping_address is None else clean_address(order.shipping_address)
+
+    await lock_names(session, [("order", order.channel.value, external_id)])
+    existing = await session.scalar(
+        sa.select(Order).where(
+            col(Order.channel) == order.channel, col(Order.external_id) == external_id
+        )
+    )
+    if existing is not None:
+        await _replay(session, existing, order, profile, paid_at, entry, lines, now)
+    else:
+        existing = Order(
+            profile_id=profile.id,
+            channel=order.channel,
+            external_id=external_id,
+            status=order.status,
+            items_fen=items_fen,
+            discount_fen=discount,
+            shipping_fen=shipping,
+            total_fen=total,
+            entry_from=entry[0],
+            entry_params=entry[1],
+            paid_at=paid_at,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(existing)
+        await session.flush()
+        assert existing.id is not None
+        session.add_all(
+            OrderItem(
+                order_id=existing.id,
+                position=n,
+                sku=i.sku,
+                name=i.name,
+                quantity=i.quantity,
+                unit_price_fen=i.unit_price_fen,
+            )
+            for n, i in enumerate(lines)
+        )
+        if address is not None:
+            existing.shipping_address_ct = await vault.encrypt(
+                session,
+                address.to_json(),
+                profile_id=profile.id,
+                table="orders",
+                column="shipping_address_ct",
+                row_id=existing.id,
+            )
+        await session.flush()
+        audit.record(
+            session,
+            action="order.record",
+            profile_id=profile.id,
+            detail={"order": existing.public_id, "status": order.status.value, "totalFen": total},
+        )
+    await recompute_tier(session=session, profile=profile, thresholds=tiers, now=now)
+    return existing
+
+
+async def _replay(
+    session: AsyncSession,
+    existing: Order,
+    given: OrderInput,
+    profile: Profile,
+    paid_at: datetime,
+    entry: tuple[str | None, dict[str, str]],
+    lines: list[LineItem],
+    now: datetime,
+) -> None:
+    if existing.profile_id != profile.id:
+        raise conflict("this channel's externalId is already recorded for another person")
+    items = (await items_of(session=session, order_ids=[existing.id or 0]))[existing.id or 0]
+    if not _same_terms(existing, items, given, paid_at, entry, lines):
+        raise conflict("this order was recorded with different items, amounts or time")
+    if given.status is existing.status:
+        return
+    if given.status not in TRANSITIONS[existing.status]:
+        raise conflict(f"an order cannot go from {existing.status.value} to {given.status.value}")
+    audit.record(
+        session,
+        action="order.status",
+        profile_id=profile.id,
+        detail={
+            "order": existing.public_id,
+            "from": existing.status.value,
+            "to": given.status.value,
+        },
+    )
+    existing.status = given.status
+    existing.updated_at = now
+    await session.flush()
+
+
+async def items_of(
+    *, session: AsyncSession, order_ids: Sequence[int]
+) -> dict[int, list[OrderItem]]:
+    rows = await session.scalars(
+        sa.select(OrderItem)
+        .where(col(OrderItem.order_id).in_(order_ids))
+        .order_by(col(OrderItem.order_id), col(OrderItem.position))
+    )
+    grouped: dict[int, list[OrderItem]] = {oid: [] for oid in order_ids}
+    for item in rows:
+        grouped[item.order_id].append(item)
+    return grouped
+
+
+async def orders_of(
+    *,
+    session: AsyncSession,
+    profile_ids: Sequence[int],
+    status: OrderStatus | None,
+    limit: int,
+    before: tuple[datetime, int] | None,
+) -> dict[int, list[Order]]:
+    """Newest orders first (by payment time), up to `limit` per profile."""
+    ranked = sa.select(
+        Order,
+        sa.func.row_number()
+        .over(
+            partition_by=col(Order.profile_id),
+            order_by=(col(Order.paid_at).desc(), col(Order.id).desc()),
+        )
+        .label("rank"),
+    ).where(col(Order.profile_id).in_(profile_ids))
+    if status is not None:
+        ranked = ranked.where(col(Order.status) == status)
+    if before is not None:
+        ranked = ranked.where(sa.tuple_(col(Order.paid_at), col(Order.id)) < before)
+    sub = ranked.subquery()
+    order = aliased(Order, sub)
+    rows = await session.scalars(
+        sa.select(order)
+        .where(sub.c.rank <= limit)
+        .order_by(sub.c.profile_id, sub.c.paid_at.desc(), sub.c.id.desc())
+    )
+    grouped: dict[int, list[Order]] = {pid: [] for pid in profile_ids}
+    for row in rows:
+        assert row.profile_id is not None
+        grouped[row.profile_id].append(row)
+    return grouped
+
+
+async def shipping_address(
+    *, session: AsyncSession, vault: Vault, order: Order
+) -> PostalAddress | None:
+    if order.shipping_address_ct is None or order.id is None:
+        return None
+    text = await vault.decrypt(
+        session,
+        order.shipping_address_ct,
+        table="orders",
+        column="shipping_address_ct",
+        row_id=order.id,
+    )
+    return PostalAddress.from_json(text)
+
+
+@merge_step("orders")
+async def _move_orders(merge: Merge) -> int:
+    """Orders move (their sealed addresses stay readable: the loser's data keys move too);
+    the survivor's tier then counts both people's spend."""
+    moved = await reassign_rows(merge, Order)
+    await recompute_tier(
+        session=merge.session,
+        profile=merge.survivor,
+        thresholds=TierThresholds.of(merge.settings),
+        now=utcnow(),
+    )
+    return moved

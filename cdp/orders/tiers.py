@@ -1,0 +1,63 @@
+"""Membership tiers from paid spend over the last twelve months."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from cdp.audit import trail as audit
+from cdp.config import Settings
+from cdp.orders.models import COUNTS_AS_SPEND, Order
+from cdp.profiles.models import Profile, Tier
+
+WINDOW = timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class TierThresholds:
+    vip_fen: int
+    supreme_fen: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> TierThresholds:
+        return cls(vip_fen=settings.tier_vip_fen, supreme_fen=settings.tier_supreme_fen)
+
+    def tier_for(self, spend_fen: int) -> Tier:
+        if spend_fen >= self.supreme_fen:
+            return Tier.SUPREME
+        if spend_fen >= self.vip_fen:
+            return Tier.VIP
+        return Tier.STANDARD
+
+
+async def paid_spend(session: AsyncSession, profile_id: int, now: datetime) -> int:
+    total = await session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(col(Order.total_fen)), 0)).where(
+            col(Order.profile_id) == profile_id,
+            col(Order.status).in_(COUNTS_AS_SPEND),
+            col(Order.paid_at) > now - WINDOW,
+        )
+    )
+    return int(total or 0)
+
+
+async def recompute_tier(
+    *, session: AsyncSession, profile: Profile, thresholds: TierThresholds, now: datetime
+) -> Tier:
+    """Set the profile's tier from its spend; a refund or time can lower it."""
+    assert profile.id is not None
+    tier = thresholds.tier_for(await paid_spend(session, profile.id, now))
+    if tier is not profile.tier:
+        audit.record(
+            session,
+            action="tier.change",
+            profile_id=profile.id,
+            detail={"from": profile.tier.value, "to": tier.value},
+        )
+        profile.tier = tier
+        await session.flush()
+    return tier

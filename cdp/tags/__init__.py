@@ -1,0 +1,1 @@
+"""Tags on profiles: set by hand, by rules, or by imports."""

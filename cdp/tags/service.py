@@ -1,0 +1,127 @@
+"""Tagging profiles and finding profiles by tag."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from cdp.audit import trail as audit
+from cdp.auth import Principal
+from cdp.db import lock_names, utcnow
+from cdp.loyalty.validation import clean_text
+from cdp.profiles.merge import Merge, merge_step
+from cdp.profiles.models import Profile
+from cdp.tags.models import TAG_MAX, ProfileTag, TagSource
+
+
+def clean_tag(value: str) -> str:
+    return clean_text(value, field="tag", max_length=TAG_MAX)
+
+
+async def tag_profile(
+    *, session: AsyncSession, actor: Principal, profile: Profile, tag: str, source: TagSource
+) -> ProfileTag:
+    """Tag a profile; tagging it again with the same tag keeps the first tagging."""
+    assert profile.id is not None
+    tag = clean_tag(tag)
+    await lock_names(session, [("tag", str(profile.id), tag)])
+    existing = await session.scalar(
+        sa.select(ProfileTag).where(
+            col(ProfileTag.profile_id) == profile.id, col(ProfileTag.tag) == tag
+        )
+    )
+    if existing is not None:
+        return existing
+    row = ProfileTag(
+        profile_id=profile.id, tag=tag, source=source, tagged_by=actor.subject, tagged_at=utcnow()
+    )
+    session.add(row)
+    await session.flush()
+    audit.record(
+        session,
+        action="tag.add",
+        profile_id=profile.id,
+        detail={"tag": tag, "source": source.value},
+    )
+    return row
+
+
+async def untag_profile(
+    *, session: AsyncSession, actor: Principal, profile: Profile, tag: str
+) -> bool:
+    """Remove a tag; False when the profile did not have it."""
+    del actor
+    tag = clean_tag(tag)
+    removed = await session.execute(
+        sa.delete(ProfileTag).where(
+            col(ProfileTag.profile_id) == profile.id, col(ProfileTag.tag) == tag
+        )
+    )
+    if removed.rowcount:  # type: ignore[attr-defined]
+        audit.record(session, action="tag.remove", profile_id=profile.id, detail={"tag": tag})
+        return True
+    return False
+
+
+async def tags_of(
+    *, session: AsyncSession, profile_ids: Sequence[int]
+) -> dict[int, list[ProfileTag]]:
+    rows = await session.scalars(
+        sa.select(ProfileTag)
+        .where(col(ProfileTag.profile_id).in_(profile_ids))
+        .order_by(col(ProfileTag.profile_id), col(ProfileTag.tag))
+    )
+    grouped: dict[int, list[ProfileTag]] = {pid: [] for pid in profile_ids}
+    for row in rows:
+        grouped[row.profile_id].append(row)
+    return grouped
+
+
+async def profiles_with_tag(
+    *, session: AsyncSession, tag: str, limit: int, after_profile_id: int | None
+) -> list[Profile]:
+    """Profiles carrying `tag`, in a stable order (by internal id), `limit` at a time."""
+    query = (
+        sa.select(Profile)
+        .join(ProfileTag, col(ProfileTag.profile_id) == col(Profile.id))
+        .where(col(ProfileTag.tag) == clean_tag(tag))
+        .order_by(col(Profile.id))
+        .limit(limit)
+    )
+    if after_profile_id is not None:
+        query = query.where(col(Profile.id) > after_profile_id)
+    return list((await session.scalars(query)).all())
+
+
+@merge_step("profile_tags")
+async def _merge_tags(merge: Merge) -> int:
+    """Move the loser's tags; a tag both carry is kept once, the earlier tagging."""
+    session, survivor, loser = merge.session, merge.survivor, merge.loser
+    both = sa.select(col(ProfileTag.tag)).where(col(ProfileTag.profile_id) == survivor.id)
+    loser_rows = (
+        await session.scalars(
+            sa.select(ProfileTag).where(
+                col(ProfileTag.profile_id) == loser.id, col(ProfileTag.tag).in_(both)
+            )
+        )
+    ).all()
+    for row in loser_rows:
+        kept = await session.scalar(
+            sa.select(ProfileTag).where(
+                col(ProfileTag.profile_id) == survivor.id, col(ProfileTag.tag) == row.tag
+            )
+        )
+        assert kept is not None
+        if row.tagged_at < kept.tagged_at:
+            kept.source, kept.tagged_at, kept.tagged_by = row.source, row.tagged_at, row.tagged_by
+        await session.delete(row)
+    await session.flush()
+    moved = await session.execute(
+        sa.update(ProfileTag)
+        .where(col(ProfileTag.profile_id) == loser.id)
+        .values(profile_id=survivor.id)
+    )
+    return int(moved.rowcount or 0)  # type: ignore[attr-defined]
