@@ -8,7 +8,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -21,6 +28,18 @@ DEVELOPMENT_JWT_SECRET = "cdp-development-only-jwt-secret-do-not-use-in-producti
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+CONSENT_PURPOSES = ("MARKETING", "ACTIVITY_NOTIFICATIONS", "PERSONALIZATION", "ANALYTICS")
+
+
+class ContactCap(BaseModel):
+    """At most `limit` contacts for a purpose per channel within `hours`."""
+
+    model_config = {"frozen": True}
+
+    limit: int = Field(ge=1, le=1000)
+    hours: float = Field(gt=0, le=24 * 366)
 
 
 class ConfigError(Exception):
@@ -41,6 +60,10 @@ class Settings(BaseSettings):
     max_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     db_pool_size: int = Field(default=10, ge=1, le=200)
     sql_echo: bool = False
+    # JSON, e.g. {"MARKETING": {"limit": 1, "hours": 24}}; a purpose not named has no cap.
+    contact_caps: dict[str, ContactCap] = Field(
+        default_factory=lambda: {"MARKETING": ContactCap(limit=1, hours=24)}
+    )
     points_lifetime_days: int = Field(default=365, ge=1, le=3650)
     tier_vip_fen: int = Field(default=100_000, ge=1)  # ¥1,000 paid in 12 months
     tier_supreme_fen: int = Field(default=500_000, ge=1)  # ¥5,000
@@ -53,6 +76,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers only)"
             )
+        return value
+
+    @field_validator("contact_caps")
+    @classmethod
+    def _caps_name_purposes(cls, value: dict[str, ContactCap]) -> dict[str, ContactCap]:
+        unknown = sorted(set(value) - set(CONSENT_PURPOSES))
+        if unknown:
+            raise ValueError(f"unknown consent purposes {unknown}; use {list(CONSENT_PURPOSES)}")
         return value
 
     @model_validator(mode="after")

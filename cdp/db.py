@@ -140,3 +140,23 @@ def enum_column_type(enum_cls: type[Any]) -> sa.Enum:
         length=32,
         values_callable=lambda members: [member.value for member in members],
     )
+
+
+async def insert_ignoring_duplicates(
+    session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]], *, key: str
+) -> set[Any]:
+    """Insert `rows`, skipping any whose unique `key` exists (also when a concurrent
+    transaction inserts it first); the keys actually inserted."""
+    if not rows:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = (
+        insert(table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(table.c[key])
+    )
+    return set((await session.execute(statement)).scalars())

@@ -3,11 +3,15 @@ Alembic's metadata and so that a merge moves everything."""
 
 from sqlmodel import SQLModel
 
+import cdp.consent.service
+import cdp.events.service
 import cdp.loyalty.coupons
 import cdp.loyalty.points
 import cdp.orders.service
 import cdp.tags.service  # noqa: F401  (merge steps register on import)
 from cdp.audit.models import AuditEvent
+from cdp.consent.models import Consent, ConsentChange, Contact
+from cdp.events.models import Event
 from cdp.keys.models import DataKey
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
@@ -18,8 +22,12 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AuditEvent",
+    "Consent",
+    "ConsentChange",
+    "Contact",
     "Coupon",
     "DataKey",
+    "Event",
     "Identity",
     "Order",
     "OrderItem",

@@ -95,6 +95,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "profile": LOOKUP,
         "auditEvents": allow(Role.COMPLIANCE),
         "profilesByTag": allow(Role.SERVICE),
+        "canContact": allow(Role.SERVICE),
     },
     "Mutation": {
         "linkIdentity": allow(Role.SERVICE),
@@ -107,6 +108,10 @@ POLICY: dict[str, dict[str, Rule]] = {
         "recordOrder": allow(Role.SERVICE),
         "tagProfile": allow(Role.SERVICE),
         "untagProfile": allow(Role.SERVICE),
+        "updateMyConsents": allow(Role.CUSTOMER),
+        "recordContact": allow(Role.SERVICE),
+        "recordEvent": allow(Role.SERVICE),
+        "recordEvents": allow(Role.SERVICE),
     },
     "Profile": {
         "id": PERSON,
@@ -123,7 +128,25 @@ POLICY: dict[str, dict[str, Rule]] = {
         "coupons": PERSON,
         "orders": PERSON,
         "tags": PERSON,
+        "consents": PERSON,
     },
+    "Consents": open_fields("current", "history"),
+    "ConsentState": open_fields(
+        "purpose", "channel", "granted", "explicit", "noticeVersion", "sourceChannel", "updatedAt"
+    ),
+    "ConsentHistoryPage": open_fields("items", "pageInfo"),
+    "ConsentChange": open_fields(
+        "purpose",
+        "channel",
+        "granted",
+        "noticeVersion",
+        "sourceChannel",
+        "changedBy",
+        "changedAt",
+    ),
+    "ContactDecision": open_fields("allowed", "reason"),
+    "Contact": open_fields("id", "purpose", "channel", "sentAt"),
+    "EventResult": open_fields("index", "eventId", "status", "code", "message", "field"),
     # An order's shipping address follows the profile's address row.
     "Order": {
         **open_fields(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from cdp.channels import Channel
+from cdp.consent.models import ConsentPurpose
+from cdp.events.service import EventStatus
 from cdp.loyalty.coupons import CouponStatus
 from cdp.loyalty.models import CouponKind, EntryKind
 from cdp.orders.models import OrderStatus
@@ -18,5 +20,17 @@ strawberry.enum(CouponKind, name="CouponKind")
 strawberry.enum(CouponStatus, name="CouponStatus")
 strawberry.enum(OrderStatus, name="OrderStatus")
 strawberry.enum(TagSource, name="TagSource")
+strawberry.enum(ConsentPurpose, name="ConsentPurpose")
+strawberry.enum(EventStatus, name="EventStatus")
 
-__all__ = ["Channel", "CouponKind", "CouponStatus", "EntryKind", "OrderStatus", "TagSource", "Tier"]
+__all__ = [
+    "Channel",
+    "ConsentPurpose",
+    "CouponKind",
+    "CouponStatus",
+    "EntryKind",
+    "EventStatus",
+    "OrderStatus",
+    "TagSource",
+    "Tier",
+]

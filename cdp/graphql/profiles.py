@@ -19,6 +19,7 @@ from cdp.profiles.models import Tier
 from cdp.profiles.values import PostalAddress
 
 if TYPE_CHECKING:
+    from cdp.graphql.consent import ConsentsType
     from cdp.graphql.loyalty import CouponPage, PointsType
     from cdp.graphql.orders import OrderPage
     from cdp.graphql.tags import TagPage
@@ -173,6 +174,15 @@ class ProfileType:
 
         assert self.row.id is not None
         return await orders_of(info, self.row.id, status, first, after)
+
+    @strawberry.field(description="Consent per purpose and channel, and its history.")
+    async def consents(
+        self, info: Info
+    ) -> Annotated[ConsentsType, strawberry.lazy("cdp.graphql.consent")]:
+        from cdp.graphql.consent import consents_of
+
+        assert self.row.id is not None
+        return await consents_of(info, self.row.id)
 
     @strawberry.field
     async def tags(

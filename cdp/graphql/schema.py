@@ -14,6 +14,8 @@ from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
 from cdp.graphql.audit import AuditQueries
+from cdp.graphql.consent import ConsentMutations, ConsentQueries
+from cdp.graphql.events import EventMutations
 from cdp.graphql.loyalty import LoyaltyMutations
 from cdp.graphql.orders import OrderMutations
 from cdp.graphql.permissions import apply_policy
@@ -21,12 +23,14 @@ from cdp.graphql.profiles import ProfileMutations, ProfileQueries
 from cdp.graphql.tags import TagMutations, TagQueries
 
 NO_INTROSPECTION: list[type[ASTValidationRule]] = [NoSchemaIntrospectionCustomRule]
-QUERIES: tuple[type, ...] = (ProfileQueries, TagQueries, AuditQueries)
+QUERIES: tuple[type, ...] = (ProfileQueries, TagQueries, ConsentQueries, AuditQueries)
 MUTATIONS: tuple[type, ...] = (
     ProfileMutations,
     LoyaltyMutations,
     OrderMutations,
     TagMutations,
+    ConsentMutations,
+    EventMutations,
 )
 
 

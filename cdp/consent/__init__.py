@@ -1,0 +1,1 @@
+"""Consent per purpose and channel, honoured everywhere at once; contact frequency caps."""

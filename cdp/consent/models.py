@@ -1,0 +1,104 @@
+"""Consent state (one row per profile, purpose and channel), its append-only history, and
+the contacts sent (for frequency caps enforced in the database, across every instance)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from cdp.channels import Channel
+from cdp.db import UtcDateTime, enum_column_type, utcnow
+
+
+class ConsentPurpose(StrEnum):
+    MARKETING = "MARKETING"
+    ACTIVITY_NOTIFICATIONS = "ACTIVITY_NOTIFICATIONS"
+    PERSONALIZATION = "PERSONALIZATION"
+    ANALYTICS = "ANALYTICS"
+
+
+# Without a recorded choice: marketing and personalisation need an opt-in; service
+# notifications about the person's own activity and de-identified analytics are on until
+# switched off.
+DEFAULT_GRANTED: dict[ConsentPurpose, bool] = {
+    ConsentPurpose.MARKETING: False,
+    ConsentPurpose.ACTIVITY_NOTIFICATIONS: True,
+    ConsentPurpose.PERSONALIZATION: False,
+    ConsentPurpose.ANALYTICS: True,
+}
+
+
+def profile_fk() -> Any:
+    return sa.Column(
+        sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+
+class Consent(SQLModel, table=True):
+    __tablename__ = "consents"
+    __table_args__ = (
+        sa.UniqueConstraint("profile_id", "purpose", "channel", name="uq_consents_choice"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: int = Field(sa_column=profile_fk())
+    purpose: ConsentPurpose = Field(
+        sa_column=sa.Column(enum_column_type(ConsentPurpose), nullable=False)
+    )
+    channel: Channel = Field(sa_column=sa.Column(enum_column_type(Channel), nullable=False))
+    granted: bool = Field(nullable=False)
+    notice_version: str | None = Field(default=None, max_length=32)
+    source_channel: Channel | None = Field(
+        default=None, sa_column=sa.Column(enum_column_type(Channel), nullable=True)
+    )
+    updated_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
+    )
+
+
+class ConsentChange(SQLModel, table=True):
+    """One choice as made: `channel` null means every channel. Never updated."""
+
+    __tablename__ = "consent_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: int = Field(sa_column=profile_fk())
+    purpose: ConsentPurpose = Field(
+        sa_column=sa.Column(enum_column_type(ConsentPurpose), nullable=False)
+    )
+    channel: Channel | None = Field(
+        default=None, sa_column=sa.Column(enum_column_type(Channel), nullable=True)
+    )
+    granted: bool = Field(nullable=False)
+    notice_version: str | None = Field(default=None, max_length=32)
+    source_channel: Channel | None = Field(
+        default=None, sa_column=sa.Column(enum_column_type(Channel), nullable=True)
+    )
+    changed_by: str = Field(max_length=128, nullable=False)
+    changed_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
+    )
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+    __table_args__ = (sa.Index("ix_contacts_cap", "profile_id", "purpose", "channel", "sent_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    profile_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    purpose: ConsentPurpose = Field(
+        sa_column=sa.Column(enum_column_type(ConsentPurpose), nullable=False)
+    )
+    channel: Channel = Field(sa_column=sa.Column(enum_column_type(Channel), nullable=False))
+    idempotency_key: str | None = Field(default=None, max_length=128, unique=True)
+    sent_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
+    )

@@ -1,0 +1,276 @@
+"""Consent choices, the contact decision, and recording contacts under frequency caps.
+
+A choice made without a channel covers every channel. The state is one row per
+(profile, purpose, channel); every choice is also appended to the history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from cdp.audit import trail as audit
+from cdp.auth import Principal
+from cdp.channels import Channel
+from cdp.config import ContactCap
+from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
+from cdp.db import lock_names, utcnow
+from cdp.errors import bad_input, conflict
+from cdp.loyalty.validation import clean_key, clean_text
+from cdp.profiles.merge import Merge, merge_step, reassign_rows
+from cdp.profiles.models import Profile
+
+MAX_CHOICES = 50
+NOTICE_VERSION_MAX = 32
+
+
+@dataclass(frozen=True)
+class Choice:
+    purpose: ConsentPurpose
+    channel: Channel | None
+    granted: bool
+
+
+class Reason(StrEnum):
+    CONSENTED = "CONSENTED"  # the person said yes
+    DEFAULT = "DEFAULT"  # no choice recorded, and the purpose is on by default
+    NO_CONSENT = "NO_CONSENT"  # no choice recorded, and the purpose needs an opt-in
+    OPTED_OUT = "OPTED_OUT"
+    FREQUENCY_CAP = "FREQUENCY_CAP"
+    SUPPRESSED = "SUPPRESSED"  # the person was erased
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: Reason
+
+
+async def update_consents(
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    profile: Profile,
+    choices: Sequence[Choice],
+    notice_version: str | None = None,
+    source_channel: Channel | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Apply choices in order (a later one overrides an earlier one it overlaps)."""
+    assert profile.id is not None
+    now = now or utcnow()
+    if not 1 <= len(choices) <= MAX_CHOICES:
+        raise bad_input(f"give 1-{MAX_CHOICES} consent choices", field="consents")
+    if len({(c.purpose, c.channel) for c in choices}) != len(choices):
+        raise bad_input("a purpose and channel appear twice", field="consents")
+    if notice_version is not None:
+        notice_version = clean_text(
+            notice_version, field="noticeVersion", max_length=NOTICE_VERSION_MAX
+        )
+    await lock_names(session, [("consent", str(profile.id))])
+    current = {
+        (row.purpose, row.channel): row
+        for row in (
+            await session.scalars(sa.select(Consent).where(col(Consent.profile_id) == profile.id))
+        ).all()
+    }
+    for choice in choices:
+        session.add(
+            ConsentChange(
+                profile_id=profile.id,
+                purpose=choice.purpose,
+                channel=choice.channel,
+                granted=choice.granted,
+                notice_version=notice_version,
+                source_channel=source_channel,
+                changed_by=actor.subject,
+                changed_at=now,
+            )
+        )
+        for channel in [choice.channel] if choice.channel else list(Channel):
+            row = current.get((choice.purpose, channel))
+            if row is None:
+                row = current[(choice.purpose, channel)] = Consent(
+                    profile_id=profile.id,
+                    purpose=choice.purpose,
+                    channel=channel,
+                    granted=choice.granted,
+                )
+                session.add(row)
+            row.granted, row.notice_version = choice.granted, notice_version
+            row.source_channel, row.updated_at = source_channel, now
+    await session.flush()
+    audit.record(
+        session,
+        action="consent.update",
+        profile_id=profile.id,
+        detail={
+            "choices": [
+                {
+                    "purpose": c.purpose.value,
+                    "channel": c.channel.value if c.channel else None,
+                    "granted": c.granted,
+                }
+                for c in choices
+            ],
+            "noticeVersion": notice_version,
+        },
+    )
+
+
+async def consents_of(
+    *, session: AsyncSession, profile_ids: Sequence[int]
+) -> dict[int, dict[tuple[ConsentPurpose, Channel], Consent]]:
+    rows = await session.scalars(sa.select(Consent).where(col(Consent.profile_id).in_(profile_ids)))
+    found: dict[int, dict[tuple[ConsentPurpose, Channel], Consent]] = {p: {} for p in profile_ids}
+    for row in rows:
+        found[row.profile_id][(row.purpose, row.channel)] = row
+    return found
+
+
+async def history_of(
+    *, session: AsyncSession, profile_id: int, limit: int, before: int | None
+) -> list[ConsentChange]:
+    query = (
+        sa.select(ConsentChange)
+        .where(col(ConsentChange.profile_id) == profile_id)
+        .order_by(col(ConsentChange.id).desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(col(ConsentChange.id) < before)
+    return list((await session.scalars(query)).all())
+
+
+async def _sent_within(
+    session: AsyncSession,
+    profile_id: int,
+    purpose: ConsentPurpose,
+    channel: Channel,
+    since: datetime,
+) -> int:
+    return int(
+        await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Contact)
+            .where(
+                col(Contact.profile_id) == profile_id,
+                col(Contact.purpose) == purpose,
+                col(Contact.channel) == channel,
+                col(Contact.sent_at) > since,
+            )
+        )
+        or 0
+    )
+
+
+async def can_contact(
+    *,
+    session: AsyncSession,
+    profile: Profile,
+    purpose: ConsentPurpose,
+    channel: Channel,
+    caps: Mapping[str, ContactCap],
+    now: datetime | None = None,
+) -> Decision:
+    """May the brand contact this person for `purpose` in `channel` now, and why (not)."""
+    assert profile.id is not None
+    now = now or utcnow()
+    row = await session.scalar(
+        sa.select(Consent).where(
+            col(Consent.profile_id) == profile.id,
+            col(Consent.purpose) == purpose,
+            col(Consent.channel) == channel,
+        )
+    )
+    if row is None and not DEFAULT_GRANTED[purpose]:
+        return Decision(False, Reason.NO_CONSENT)
+    if row is not None and not row.granted:
+        return Decision(False, Reason.OPTED_OUT)
+    cap = caps.get(purpose.value)
+    if cap is not None:
+        since = now - timedelta(hours=cap.hours)
+        if await _sent_within(session, profile.id, purpose, channel, since) >= cap.limit:
+            return Decision(False, Reason.FREQUENCY_CAP)
+    return Decision(True, Reason.CONSENTED if row is not None else Reason.DEFAULT)
+
+
+async def record_contact(
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    profile: Profile,
+    purpose: ConsentPurpose,
+    channel: Channel,
+    caps: Mapping[str, ContactCap],
+    idempotency_key: str | None = None,
+    now: datetime | None = None,
+) -> Contact:
+    """Record a send, if it is allowed now; CONFLICT naming the reason otherwise. Sends to
+    one person, purpose and channel are serialised, so a cap holds across instances."""
+    del actor
+    assert profile.id is not None
+    now = now or utcnow()
+    key = None if idempotency_key is None else clean_key(idempotency_key)
+    await lock_names(session, [("contact", str(profile.id), purpose.value, channel.value)])
+    if key is not None:
+        replay = await session.scalar(sa.select(Contact).where(col(Contact.idempotency_key) == key))
+        if replay is not None:
+            if (replay.profile_id, replay.purpose, replay.channel) != (
+                profile.id,
+                purpose,
+                channel,
+            ):
+                raise conflict("idempotencyKey was already used for a different contact")
+            return replay
+    decision = await can_contact(
+        session=session, profile=profile, purpose=purpose, channel=channel, caps=caps, now=now
+    )
+    if not decision.allowed:
+        raise conflict(f"contact not allowed: {decision.reason.value}")
+    contact = Contact(
+        profile_id=profile.id, purpose=purpose, channel=channel, idempotency_key=key, sent_at=now
+    )
+    session.add(contact)
+    await session.flush()
+    audit.record(
+        session,
+        action="contact.record",
+        profile_id=profile.id,
+        detail={"purpose": purpose.value, "channel": channel.value},
+    )
+    return contact
+
+
+@merge_step("consents")
+async def _merge_consents(merge: Merge) -> int:
+    """Where both people chose differently, the more restrictive choice wins; both
+    histories are kept."""
+    session = merge.session
+    found = await consents_of(
+        session=session, profile_ids=[merge.survivor.id or 0, merge.loser.id or 0]
+    )
+    kept, taken = found[merge.survivor.id or 0], found[merge.loser.id or 0]
+    for choice, row in taken.items():
+        mine = kept.get(choice)
+        if mine is None:
+            row.profile_id = merge.survivor.id or 0
+            continue
+        if mine.granted and not row.granted:
+            mine.granted, mine.notice_version = False, row.notice_version
+            mine.source_channel, mine.updated_at = row.source_channel, row.updated_at
+        await session.delete(row)
+    await session.flush()
+    await reassign_rows(merge, ConsentChange)
+    return len(taken)
+
+
+@merge_step("contacts")
+async def _move_contacts(merge: Merge) -> int:
+    return await reassign_rows(merge, Contact)

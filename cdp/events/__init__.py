@@ -1,0 +1,1 @@
+"""Behaviour events (article reads, menu clicks, video views) with their entry parameters."""

@@ -1,0 +1,42 @@
+"""The event table: one row per event id, whatever number of times it was sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from cdp.channels import Channel
+from cdp.db import UtcDateTime, enum_column_type, utcnow
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__ = (sa.Index("ix_events_profile_occurred", "profile_id", "occurred_at"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    )
+    event_id: str = Field(max_length=64, unique=True, nullable=False)
+    profile_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    type: str = Field(max_length=64, index=True, nullable=False)
+    channel: Channel = Field(sa_column=sa.Column(enum_column_type(Channel), nullable=False))
+    app_id: str | None = Field(default=None, max_length=64)
+    entry_from: str | None = Field(default=None, max_length=32, index=True)
+    entry_params: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    properties: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    occurred_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False, index=True))
+    received_at: datetime = Field(
+        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
+    )

@@ -1,0 +1,218 @@
+"""Recording behaviour events in batches: a result per item, idempotent by event id, never
+creating a profile for an identity it does not know."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from cdp.audit import trail as audit
+from cdp.auth import Principal
+from cdp.channels import APP_CHANNELS, Channel
+from cdp.db import insert_ignoring_duplicates, utcnow
+from cdp.errors import CdpError, ErrorCode, bad_input, not_found
+from cdp.events.models import Event
+from cdp.keys.vault import Vault
+from cdp.orders.entry import parse_entry
+from cdp.profiles.merge import Merge, merge_step, reassign_rows
+from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.profiles.values import clean_identifier
+
+MAX_BATCH = 500
+MAX_PROPERTIES_BYTES = 4096
+MAX_DEPTH = 4
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_AGE = timedelta(days=366)
+_TYPE = re.compile(r"[a-z][a-z0-9_.]{0,63}")
+
+
+class EventStatus(StrEnum):
+    ACCEPTED = "ACCEPTED"
+    DUPLICATE = "DUPLICATE"  # this event id was recorded before: counted once
+    REJECTED = "REJECTED"
+
+
+@dataclass(frozen=True)
+class EventInput:
+    event_id: str
+    type: str
+    channel: Channel
+    occurred_at: datetime
+    app_id: str | None = None
+    open_id: str | None = None
+    profile_id: str | None = None
+    entry: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    index: int
+    event_id: str
+    status: EventStatus
+    code: ErrorCode | None = None
+    message: str | None = None
+    field: str | None = None
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _check(event: EventInput, now: datetime) -> dict[str, Any]:
+    """The row to insert (without profile), or CdpError naming what is wrong."""
+    event_id = clean_identifier(event.event_id, field="eventId")
+    if not _TYPE.fullmatch(event.type):
+        raise bad_input("type must be lowercase letters, digits, '_' or '.' (1-64)", field="type")
+    if event.channel not in APP_CHANNELS:
+        raise bad_input(f"{event.channel.value} is not an app channel", field="channel")
+    occurred = event.occurred_at
+    if occurred > now + FUTURE_TOLERANCE:
+        raise bad_input("occurredAt is in the future", field="occurredAt")
+    if occurred < now - MAX_AGE:
+        raise bad_input("occurredAt is more than a year ago", field="occurredAt")
+    if not isinstance(event.properties, dict):
+        raise bad_input("properties must be a JSON object", field="properties")
+    encoded = json.dumps(event.properties, ensure_ascii=False, separators=(",", ":"))
+    if len(encoded.encode()) > MAX_PROPERTIES_BYTES:
+        raise bad_input(f"properties exceed {MAX_PROPERTIES_BYTES} bytes", field="properties")
+    if _depth(event.properties) > MAX_DEPTH:
+        raise bad_input(f"properties nest deeper than {MAX_DEPTH}", field="properties")
+    if (event.profile_id is None) == (event.open_id is None) or (
+        event.open_id is not None and event.app_id is None
+    ):
+        raise bad_input("identify the person by appId and openId, or by profileId", field="openId")
+    entry_from, entry_params = parse_entry(event.entry)
+    return {
+        "event_id": event_id,
+        "type": event.type,
+        "channel": event.channel,
+        "app_id": event.app_id,
+        "entry_from": entry_from,
+        "entry_params": entry_params,
+        "properties": event.properties,
+        "occurred_at": occurred,
+        "received_at": now,
+    }
+
+
+async def _resolve_people(
+    session: AsyncSession, vault: Vault, events: Sequence[EventInput]
+) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+    """Profile ids for the identities and public ids the batch names (unknown ones absent)."""
+    by_identity: dict[tuple[str, str], int] = {}
+    wanted = {(e.app_id, e.open_id) for e in events if e.open_id and e.app_id}
+    hashes = {vault.blind_index("open_id", o): (a, o) for a, o in wanted}
+    if hashes:
+        rows = await session.execute(
+            sa.select(
+                col(Identity.app_id), col(Identity.open_id_bidx), col(Identity.profile_id)
+            ).where(col(Identity.open_id_bidx).in_(list(hashes)))
+        )
+        for app_id, bidx, profile_id in rows:
+            key = hashes.get(bidx)
+            if key is not None and key[0] == app_id:
+                by_identity[key] = profile_id
+    public_ids = {e.profile_id for e in events if e.profile_id}
+    by_public: dict[str, int] = {}
+    if public_ids:
+        found = await session.execute(
+            sa.select(col(Profile.public_id), col(Profile.id)).where(
+                col(Profile.public_id).in_(public_ids)
+            )
+        )
+        by_public = {pid: int(i or 0) for pid, i in found}
+        merged = await session.execute(
+            sa.select(col(ProfileMerge.loser_public_id), col(ProfileMerge.survivor_id)).where(
+                col(ProfileMerge.loser_public_id).in_(public_ids - set(by_public))
+            )
+        )
+        by_public.update({pid: int(i) for pid, i in merged})
+    return by_identity, by_public
+
+
+async def record_events(
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    actor: Principal,
+    events: Sequence[EventInput],
+    now: datetime | None = None,
+) -> list[EventOutcome]:
+    """Record up to 500 events; each gets its own outcome, a bad one never spoils the rest."""
+    del actor
+    now = now or utcnow()
+    if not 1 <= len(events) <= MAX_BATCH:
+        raise bad_input(f"send 1-{MAX_BATCH} events per call", field="events")
+    outcomes: dict[int, EventOutcome] = {}
+    rows: dict[int, dict[str, Any]] = {}
+    for index, event in enumerate(events):
+        try:
+            rows[index] = _check(event, now)
+        except CdpError as exc:
+            outcomes[index] = EventOutcome(
+                index, event.event_id, EventStatus.REJECTED, exc.code, exc.message
+            )
+    by_identity, by_public = await _resolve_people(session, vault, [events[i] for i in rows])
+    first_of: dict[str, int] = {}
+    for index, row in list(rows.items()):
+        event = events[index]
+        profile_id = (
+            by_public.get(event.profile_id)
+            if event.profile_id
+            else by_identity.get((event.app_id or "", event.open_id or ""))
+        )
+        if profile_id is None:
+            del rows[index]
+            outcomes[index] = EventOutcome(
+                index,
+                event.event_id,
+                EventStatus.REJECTED,
+                ErrorCode.NOT_FOUND,
+                "unknown identity: link it first (events never create a profile)",
+            )
+        elif row["event_id"] in first_of:
+            del rows[index]
+            outcomes[index] = EventOutcome(index, row["event_id"], EventStatus.DUPLICATE)
+        else:
+            row["profile_id"] = profile_id
+            first_of[row["event_id"]] = index
+    table: sa.Table = Event.__table__  # type: ignore[attr-defined]
+    inserted = await insert_ignoring_duplicates(session, table, list(rows.values()), key="event_id")
+    for index, row in rows.items():
+        status = EventStatus.ACCEPTED if row["event_id"] in inserted else EventStatus.DUPLICATE
+        outcomes[index] = EventOutcome(index, row["event_id"], status)
+    counts = {s.value: sum(o.status is s for o in outcomes.values()) for s in EventStatus}
+    audit.record(session, action="event.record", detail=counts)
+    return [outcomes[i] for i in range(len(events))]
+
+
+async def record_event(
+    *, session: AsyncSession, vault: Vault, actor: Principal, event: EventInput
+) -> EventOutcome:
+    """One event; its refusal is raised as the coded error."""
+    [outcome] = await record_events(session=session, vault=vault, actor=actor, events=[event])
+    if outcome.status is EventStatus.REJECTED:
+        assert outcome.code is not None and outcome.message is not None
+        if outcome.code is ErrorCode.NOT_FOUND:
+            raise not_found(outcome.message)
+        raise CdpError(outcome.code, outcome.message, field=outcome.field)
+    return outcome
+
+
+@merge_step("events")
+async def _move_events(merge: Merge) -> int:
+    return await reassign_rows(merge, Event)

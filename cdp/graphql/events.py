@@ -1,0 +1,102 @@
+"""Behaviour events in GraphQL: `recordEvent` and `recordEvents` for services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from cdp.channels import Channel
+from cdp.errors import bad_input
+from cdp.events import service
+from cdp.events.service import EventOutcome, EventStatus
+from cdp.graphql.context import Info
+
+
+@strawberry.type(description="What became of one event.")
+class EventResult:
+    index: int
+    event_id: str
+    status: EventStatus
+    code: str | None = None
+    message: str | None = None
+    field: str | None = None
+
+    @classmethod
+    def of(cls, outcome: EventOutcome) -> EventResult:
+        return cls(
+            index=outcome.index,
+            event_id=outcome.event_id,
+            status=outcome.status,
+            code=outcome.code.value if outcome.code else None,
+            message=outcome.message,
+            field=outcome.field,
+        )
+
+
+@strawberry.input(description="Name the person by appId and openId, or by profileId.")
+class RecordEventInput:
+    event_id: str = strawberry.field(description="The sender's id: replays count once.")
+    type: str = strawberry.field(description="e.g. article_read, menu_click, video_view")
+    channel: Channel
+    occurred_at: datetime
+    app_id: str | None = None
+    open_id: str | None = None
+    profile_id: strawberry.ID | None = None
+    entry: str | None = strawberry.field(default=None, description="e.g. from=menu&type=home")
+    properties: JSON | None = strawberry.field(
+        default=None, description=f"A JSON object of at most {service.MAX_PROPERTIES_BYTES} bytes."
+    )
+
+
+@strawberry.input
+class RecordEventsInput:
+    events: list[RecordEventInput]
+
+
+def _event(given: RecordEventInput) -> service.EventInput:
+    occurred = given.occurred_at
+    occurred = occurred.replace(tzinfo=UTC) if occurred.tzinfo is None else occurred
+    properties: Any = {} if given.properties is None else given.properties
+    return service.EventInput(
+        event_id=given.event_id,
+        type=given.type,
+        channel=given.channel,
+        occurred_at=occurred,
+        app_id=given.app_id,
+        open_id=given.open_id,
+        profile_id=given.profile_id,
+        entry=given.entry,
+        properties=properties,
+    )
+
+
+@strawberry.type
+class EventMutations:
+    @strawberry.mutation(description="Record one event (idempotent by eventId).")
+    async def record_event(self, info: Info, input: RecordEventInput) -> EventResult | None:
+        async with info.context.uow.atomic("event.record") as session:
+            outcome = await service.record_event(
+                session=session,
+                vault=info.context.vault,
+                actor=info.context.principal,
+                event=_event(input),
+            )
+        return EventResult.of(outcome)
+
+    @strawberry.mutation(
+        description=f"Record up to {service.MAX_BATCH} events, with a result per event."
+    )
+    async def record_events(self, info: Info, input: RecordEventsInput) -> list[EventResult] | None:
+        if not 1 <= len(input.events) <= service.MAX_BATCH:
+            raise bad_input(f"send 1-{service.MAX_BATCH} events per call", field="events")
+        async with info.context.uow.atomic("event.record") as session:
+            outcomes = await service.record_events(
+                session=session,
+                vault=info.context.vault,
+                actor=info.context.principal,
+                events=[_event(e) for e in input.events],
+            )
+        return [EventResult.of(o) for o in outcomes]
