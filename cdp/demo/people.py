@@ -1,22 +1,16 @@
-"""Realistic demo data: people who found the brand through its mini-program, official account,
-video account and website, with Chinese names, mainland mobile numbers and addresses."""
+"""Made-up people who found the brand through its mini-program, official account, video
+account and website: Chinese names, mainland mobile numbers, addresses, OpenIDs."""
 
 from __future__ import annotations
 
 import random
 import string
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from cdp.auth import Principal, Role
 from cdp.channels import Channel
-from cdp.db import Database
-from cdp.keys.source import KeyringSource
-from cdp.keys.vault import Vault
-from cdp.profiles import service
 from cdp.profiles.values import PostalAddress
-from cdp.unit_of_work import audited_transaction, operator_trail
 
 SURNAMES = (
     "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏"
@@ -168,49 +162,3 @@ class DemoPeople:
             seen = [c for c, reach in APP_REACH if self.rng.random() < reach]
             if len(seen) >= 2:
                 return seen
-
-
-async def seed_demo_data(
-    database: Database,
-    keyring: KeyringSource,
-    *,
-    profiles: int,
-    seed: int = 2026,
-    batch_size: int = 200,
-    progress: Callable[[int], None] = lambda _n: None,
-) -> list[str]:
-    """Create `profiles` people with their identities and personal fields; their public ids."""
-    people = DemoPeople(seed)
-    created: list[str] = []
-    while len(created) < profiles:
-        trail = operator_trail(keyring.keyring, "cli:demo-data")
-        async with audited_transaction(database, trail) as session:
-            vault = Vault(keyring)
-            for _ in range(min(batch_size, profiles - len(created))):
-                union_id = people.union_id()
-                outcome = None
-                for channel in people.channels():
-                    outcome = await service.link_identity(
-                        session=session,
-                        vault=vault,
-                        settings=database.settings,
-                        actor=SEEDER,
-                        channel=channel,
-                        app_id=people.brand.app_ids[channel],
-                        open_id=people.open_id(channel),
-                        union_id=union_id,
-                    )
-                assert outcome is not None
-                await service.update_personal_fields(
-                    session=session,
-                    vault=vault,
-                    actor=SEEDER,
-                    profile=outcome.profile,
-                    phone=people.phone(),
-                    name=people.name(),
-                    address=people.address(),
-                    birthday=people.birthday(),
-                )
-                created.append(outcome.profile.public_id)
-                progress(1)
-    return created

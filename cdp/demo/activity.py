@@ -1,0 +1,163 @@
+"""What demo people do: orders from every channel with the links that brought them, points,
+coupons, tags, consent choices and behaviour events, in the shape a coffee brand sees."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cdp.channels import Channel
+from cdp.consent.models import ConsentPurpose
+from cdp.consent.service import Choice
+from cdp.loyalty.models import CouponKind
+from cdp.orders.models import OrderStatus
+from cdp.orders.service import LineItem
+
+PRODUCTS = (
+    ("LATTE-M", "拿铁 中杯", 2800),
+    ("LATTE-L", "拿铁 大杯", 3200),
+    ("OAT-LATTE", "燕麦拿铁", 3400),
+    ("AMERICANO", "美式咖啡", 2400),
+    ("FLATWHITE", "澳白", 3300),
+    ("CROISSANT", "黄油可颂", 1600),
+    ("CHEESECAKE", "巴斯克芝士蛋糕", 3800),
+    ("DRIP-BOX", "挂耳咖啡礼盒 10 袋", 8900),
+    ("BEANS-250", "意式拼配咖啡豆 250g", 9800),
+    ("TUMBLER", "品牌随行杯", 12800),
+)
+# Where orders come from, and the entry parameters of the link that brought the buyer.
+ENTRIES = (
+    (Channel.MINI_PROGRAM, "from=menu&type=home", 30),
+    (Channel.MINI_PROGRAM, "from=article&id={article}", 20),
+    (Channel.MINI_PROGRAM, "from=moments&campaign=autumn", 8),
+    (Channel.MINI_PROGRAM, None, 15),
+    (Channel.OFFICIAL_ACCOUNT, "from=menu&type=member", 8),
+    (Channel.CHANNELS, "from=video&id={video}", 10),
+    (Channel.CHANNELS, "from=live&room={room}", 4),
+    (Channel.WEB, "from=search&kw=coffee", 5),
+)
+COUPONS = (
+    ("新人礼券 立减 20 元", CouponKind.AMOUNT, 2000, None, 0),
+    ("满 200 减 30", CouponKind.AMOUNT, 3000, None, 20000),
+    ("会员日 8.8 折", CouponKind.PERCENT, 5000, 12, 0),
+    ("生日月免费饮品", CouponKind.AMOUNT, 3400, None, 0),
+)
+EVENT_TYPES = (
+    ("article_read", Channel.OFFICIAL_ACCOUNT, "from=article&id={article}"),
+    ("menu_click", Channel.OFFICIAL_ACCOUNT, "from=menu&type=home"),
+    ("video_view", Channel.CHANNELS, "from=video&id={video}"),
+    ("page_view", Channel.MINI_PROGRAM, "from=menu&type=home"),
+    ("product_view", Channel.MINI_PROGRAM, None),
+    ("page_view", Channel.WEB, "from=search&kw=coffee"),
+)
+
+
+@dataclass(frozen=True)
+class DemoOrder:
+    channel: Channel
+    external_id: str
+    status: OrderStatus
+    items: list[LineItem]
+    paid_at: datetime
+    entry: str | None
+
+
+class DemoActivity:
+    """A deterministic source of what one person did since they were first seen."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.order_no = 0
+
+    def _fill(self, entry: str | None) -> str | None:
+        if entry is None:
+            return None
+        return entry.format(
+            article=self.rng.randint(100, 180),
+            video=self.rng.randint(1, 40),
+            room=self.rng.randint(1, 9),
+        )
+
+    def first_seen(self, now: datetime) -> datetime:
+        return now - timedelta(days=self.rng.randrange(400), minutes=self.rng.randrange(1440))
+
+    def orders(self, first_seen: datetime, now: datetime) -> list[DemoOrder]:
+        rng = self.rng
+        count = rng.choices((0, 1, 2, 3, 5, 8), weights=(30, 30, 15, 12, 8, 5))[0]
+        span = max((now - first_seen).total_seconds(), 3600.0)
+        orders = []
+        for _ in range(count):
+            channel, entry, _w = rng.choices(ENTRIES, weights=[e[2] for e in ENTRIES])[0]
+            paid_at = first_seen + timedelta(seconds=rng.uniform(600, span))
+            lines = [
+                LineItem(sku, name, rng.choice((1, 1, 1, 2)), price)
+                for sku, name, price in rng.sample(PRODUCTS, rng.choice((1, 1, 2, 3)))
+            ]
+            age = now - paid_at
+            status = (
+                OrderStatus.REFUNDED
+                if rng.random() < 0.04
+                else OrderStatus.PAID
+                if age < timedelta(days=1)
+                else OrderStatus.SHIPPED
+                if age < timedelta(days=4)
+                else OrderStatus.COMPLETED
+            )
+            self.order_no += 1
+            orders.append(
+                DemoOrder(
+                    channel=channel,
+                    external_id=f"{paid_at:%Y%m%d}{self.order_no:08d}",
+                    status=status,
+                    items=lines,
+                    paid_at=paid_at,
+                    entry=self._fill(entry),
+                )
+            )
+        return sorted(orders, key=lambda o: o.paid_at)
+
+    def coupons(self) -> list[tuple[str, CouponKind, int, int | None, int]]:
+        return self.rng.sample(COUPONS, self.rng.choice((0, 1, 1, 2)))
+
+    def tags(self, orders: list[DemoOrder]) -> list[str]:
+        tags = []
+        if any(
+            i.sku.startswith(("LATTE", "OAT", "FLAT", "AMERICANO")) for o in orders for i in o.items
+        ):
+            tags.append("咖啡爱好者")
+        if len(orders) >= 2:
+            tags.append("复购用户")
+        if any(o.channel is Channel.CHANNELS for o in orders):
+            tags.append("视频号来源")
+        if self.rng.random() < 0.1:
+            tags.append("门店自提偏好")
+        return tags
+
+    def consents(self) -> list[Choice]:
+        rng, choices = self.rng, []
+        if rng.random() < 0.55:
+            choices.append(Choice(ConsentPurpose.MARKETING, None, True))
+        if rng.random() < 0.1:
+            choices.append(Choice(ConsentPurpose.MARKETING, Channel.SMS, False))
+        if rng.random() < 0.08:
+            choices.append(Choice(ConsentPurpose.ACTIVITY_NOTIFICATIONS, None, False))
+        if rng.random() < 0.3:
+            choices.append(Choice(ConsentPurpose.PERSONALIZATION, None, True))
+        if rng.random() < 0.05:
+            choices.append(Choice(ConsentPurpose.ANALYTICS, None, False))
+        return choices
+
+    def events(
+        self, first_seen: datetime, now: datetime
+    ) -> list[tuple[str, Channel, str | None, datetime]]:
+        span = max((now - first_seen).total_seconds(), 60.0)
+        return [
+            (
+                kind,
+                channel,
+                self._fill(entry),
+                first_seen + timedelta(seconds=self.rng.uniform(0, span)),
+            )
+            for kind, channel, entry in self.rng.choices(EVENT_TYPES, k=self.rng.randrange(9))
+        ]
