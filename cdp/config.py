@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     contact_caps: dict[str, ContactCap] = Field(
         default_factory=lambda: {"MARKETING": ContactCap(limit=1, hours=24)}
     )
+    erasure_due_days: int = Field(default=15, ge=1, le=90)  # PIPL practice: 15 working days
     points_lifetime_days: int = Field(default=365, ge=1, le=3650)
     tier_vip_fen: int = Field(default=100_000, ge=1)  # ¥1,000 paid in 12 months
     tier_supreme_fen: int = Field(default=500_000, ge=1)  # ¥5,000

@@ -11,6 +11,7 @@ import cdp.orders.service
 import cdp.tags.service  # noqa: F401  (merge steps register on import)
 from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
+from cdp.erasure.models import ErasureRequest, Suppression
 from cdp.events.models import Event
 from cdp.keys.models import DataKey
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
@@ -27,6 +28,7 @@ __all__ = [
     "Contact",
     "Coupon",
     "DataKey",
+    "ErasureRequest",
     "Event",
     "Identity",
     "Order",
@@ -36,5 +38,6 @@ __all__ = [
     "Profile",
     "ProfileMerge",
     "ProfileTag",
+    "Suppression",
     "metadata",
 ]

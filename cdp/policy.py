@@ -96,6 +96,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "auditEvents": allow(Role.COMPLIANCE),
         "profilesByTag": allow(Role.SERVICE),
         "canContact": allow(Role.SERVICE),
+        "erasureRequests": allow(Role.COMPLIANCE),
     },
     "Mutation": {
         "linkIdentity": allow(Role.SERVICE),
@@ -112,6 +113,10 @@ POLICY: dict[str, dict[str, Rule]] = {
         "recordContact": allow(Role.SERVICE),
         "recordEvent": allow(Role.SERVICE),
         "recordEvents": allow(Role.SERVICE),
+        "requestErasure": allow(Role.COMPLIANCE),
+        "approveErasure": allow(Role.COMPLIANCE),
+        "exportProfile": allow(Role.COMPLIANCE),
+        "liftSuppression": allow(Role.COMPLIANCE),
     },
     "Profile": {
         "id": PERSON,
@@ -146,6 +151,24 @@ POLICY: dict[str, dict[str, Rule]] = {
     ),
     "ContactDecision": open_fields("allowed", "reason"),
     "Contact": open_fields("id", "purpose", "channel", "sentAt"),
+    "ErasureRequest": open_fields(
+        "id",
+        "profileSurrogateId",
+        "mode",
+        "status",
+        "reason",
+        "requestedBy",
+        "requestedAt",
+        "dueAt",
+        "approvedBy",
+        "approvedAt",
+        "completedAt",
+        "step",
+        "receipt",
+    ),
+    "ErasureRequestPage": open_fields("items", "pageInfo"),
+    "ProfileExport": open_fields("generatedAt", "document"),
+    "SuppressionLift": open_fields("kind", "lifted"),
     "EventResult": open_fields("index", "eventId", "status", "code", "message", "field"),
     # An order's shipping address follows the profile's address row.
     "Order": {

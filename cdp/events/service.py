@@ -19,6 +19,8 @@ from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.db import insert_ignoring_duplicates, utcnow
+from cdp.erasure.models import SuppressionKind
+from cdp.erasure.suppression import any_suppressed, hash_of, suppressed_error
 from cdp.errors import CdpError, ErrorCode, bad_input, not_found
 from cdp.events.models import Event
 from cdp.keys.vault import Vault
@@ -144,6 +146,21 @@ async def _resolve_people(
     return by_identity, by_public
 
 
+async def refuse_or_unknown(session: AsyncSession, vault: Vault, event: EventInput) -> CdpError:
+    """Why an event names nobody: the person was erased (SUPPRESSED), or never linked."""
+    if event.profile_id:
+        hashes = [
+            (SuppressionKind.PROFILE, hash_of(vault, SuppressionKind.PROFILE, event.profile_id))
+        ]
+    else:
+        hashes = [
+            (SuppressionKind.OPEN_ID, hash_of(vault, SuppressionKind.OPEN_ID, event.open_id or ""))
+        ]
+    if await any_suppressed(session, hashes):
+        return suppressed_error()
+    return not_found("unknown identity: link it first (events never create a profile)")
+
+
 async def record_events(
     *,
     session: AsyncSession,
@@ -177,12 +194,9 @@ async def record_events(
         )
         if profile_id is None:
             del rows[index]
+            refused = await refuse_or_unknown(session, vault, event)
             outcomes[index] = EventOutcome(
-                index,
-                event.event_id,
-                EventStatus.REJECTED,
-                ErrorCode.NOT_FOUND,
-                "unknown identity: link it first (events never create a profile)",
+                index, event.event_id, EventStatus.REJECTED, refused.code, refused.message
             )
         elif row["event_id"] in first_of:
             del rows[index]
@@ -207,8 +221,6 @@ async def record_event(
     [outcome] = await record_events(session=session, vault=vault, actor=actor, events=[event])
     if outcome.status is EventStatus.REJECTED:
         assert outcome.code is not None and outcome.message is not None
-        if outcome.code is ErrorCode.NOT_FOUND:
-            raise not_found(outcome.message)
         raise CdpError(outcome.code, outcome.message, field=outcome.field)
     return outcome
 

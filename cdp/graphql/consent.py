@@ -12,6 +12,7 @@ import strawberry
 from cdp.channels import Channel
 from cdp.consent import service
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
+from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.context import Info
 from cdp.graphql.lookups import profile_by_id
 from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_cursor, encode_cursor
@@ -185,7 +186,12 @@ class ConsentQueries:
         self, info: Info, profile_id: strawberry.ID, purpose: ConsentPurpose, channel: Channel
     ) -> ContactDecision | None:
         async with info.context.uow.session() as session:
-            profile = await profile_by_id(session, profile_id)
+            try:
+                profile = await profile_by_id(session, info.context.vault, profile_id)
+            except CdpError as exc:
+                if exc.code is not ErrorCode.SUPPRESSED:
+                    raise
+                return ContactDecision(allowed=False, reason=service.Reason.SUPPRESSED.value)
             decision = await service.can_contact(
                 session=session,
                 profile=profile,
@@ -221,7 +227,7 @@ class ConsentMutations:
     @strawberry.mutation(description="Record a send; CONFLICT when consent or a cap forbids it.")
     async def record_contact(self, info: Info, input: RecordContactInput) -> ContactType | None:
         async with info.context.uow.atomic("contact.record") as session:
-            profile = await profile_by_id(session, input.profile_id)
+            profile = await profile_by_id(session, info.context.vault, input.profile_id)
             contact = await service.record_contact(
                 session=session,
                 actor=info.context.principal,

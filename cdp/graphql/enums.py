@@ -6,6 +6,7 @@ import strawberry
 
 from cdp.channels import Channel
 from cdp.consent.models import ConsentPurpose
+from cdp.erasure.models import ErasureMode, ErasureStatus, SuppressionKind
 from cdp.events.service import EventStatus
 from cdp.loyalty.coupons import CouponStatus
 from cdp.loyalty.models import CouponKind, EntryKind
@@ -22,6 +23,9 @@ strawberry.enum(OrderStatus, name="OrderStatus")
 strawberry.enum(TagSource, name="TagSource")
 strawberry.enum(ConsentPurpose, name="ConsentPurpose")
 strawberry.enum(EventStatus, name="EventStatus")
+strawberry.enum(ErasureMode, name="ErasureMode")
+strawberry.enum(ErasureStatus, name="ErasureStatus")
+strawberry.enum(SuppressionKind, name="SuppressionKind")
 
 __all__ = [
     "Channel",
@@ -29,8 +33,11 @@ __all__ = [
     "CouponKind",
     "CouponStatus",
     "EntryKind",
+    "ErasureMode",
+    "ErasureStatus",
     "EventStatus",
     "OrderStatus",
+    "SuppressionKind",
     "TagSource",
     "Tier",
 ]

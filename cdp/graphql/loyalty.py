@@ -243,7 +243,7 @@ async def _entry(info: Info, given: EarnPointsInput, kind: EntryKind, sign: int)
     async with info.context.uow.atomic(action) as session:
         if kind is not EntryKind.ADJUST:
             points.check_positive(given.points)
-        profile = await profile_by_id(session, given.profile_id)
+        profile = await profile_by_id(session, info.context.vault, given.profile_id)
         entry = await points.record_entry(
             session=session,
             actor=info.context.principal,
@@ -276,7 +276,7 @@ class LoyaltyMutations:
     @strawberry.mutation
     async def issue_coupon(self, info: Info, input: IssueCouponInput) -> CouponType | None:
         async with info.context.uow.atomic("coupon.issue") as session:
-            profile = await profile_by_id(session, input.profile_id)
+            profile = await profile_by_id(session, info.context.vault, input.profile_id)
             coupon = await coupons.issue_coupon(
                 session=session,
                 actor=info.context.principal,

@@ -204,7 +204,7 @@ class OrderMutations:
             else PostalAddress(address.province, address.city, address.district, address.street),
         )
         async with info.context.uow.atomic("order.record") as session:
-            profile = await profile_by_id(session, input.profile_id)
+            profile = await profile_by_id(session, info.context.vault, input.profile_id)
             order = await service.record_order(
                 session=session,
                 vault=info.context.vault,

@@ -15,6 +15,7 @@ from strawberry.types.field import StrawberryField
 
 from cdp.graphql.audit import AuditQueries
 from cdp.graphql.consent import ConsentMutations, ConsentQueries
+from cdp.graphql.erasure import ErasureMutations, ErasureQueries
 from cdp.graphql.events import EventMutations
 from cdp.graphql.loyalty import LoyaltyMutations
 from cdp.graphql.orders import OrderMutations
@@ -23,7 +24,13 @@ from cdp.graphql.profiles import ProfileMutations, ProfileQueries
 from cdp.graphql.tags import TagMutations, TagQueries
 
 NO_INTROSPECTION: list[type[ASTValidationRule]] = [NoSchemaIntrospectionCustomRule]
-QUERIES: tuple[type, ...] = (ProfileQueries, TagQueries, ConsentQueries, AuditQueries)
+QUERIES: tuple[type, ...] = (
+    ProfileQueries,
+    TagQueries,
+    ConsentQueries,
+    AuditQueries,
+    ErasureQueries,
+)
 MUTATIONS: tuple[type, ...] = (
     ProfileMutations,
     LoyaltyMutations,
@@ -31,6 +38,7 @@ MUTATIONS: tuple[type, ...] = (
     TagMutations,
     ConsentMutations,
     EventMutations,
+    ErasureMutations,
 )
 
 

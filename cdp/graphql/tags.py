@@ -80,7 +80,7 @@ class TagMutations:
         from cdp.graphql.profiles import ProfileType
 
         async with info.context.uow.atomic("tag.add") as session:
-            profile = await profile_by_id(session, input.profile_id)
+            profile = await profile_by_id(session, info.context.vault, input.profile_id)
             await service.tag_profile(
                 session=session,
                 actor=info.context.principal,
@@ -96,7 +96,7 @@ class TagMutations:
         from cdp.graphql.profiles import ProfileType
 
         async with info.context.uow.atomic("tag.remove") as session:
-            profile = await profile_by_id(session, input.profile_id)
+            profile = await profile_by_id(session, info.context.vault, input.profile_id)
             await service.untag_profile(
                 session=session, actor=info.context.principal, profile=profile, tag=input.tag
             )

@@ -18,6 +18,8 @@ from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.config import Settings
 from cdp.db import lock_names, utcnow
+from cdp.erasure.models import SuppressionKind
+from cdp.erasure.suppression import refuse_if_suppressed
 from cdp.errors import bad_input, conflict
 from cdp.keys.vault import Vault
 from cdp.profiles.merge import merge_profiles
@@ -65,6 +67,11 @@ async def link_identity(
 
     open_bidx = vault.blind_index("open_id", open_id)
     union_bidx = vault.blind_index("union", union_id) if union_id else None
+    await refuse_if_suppressed(
+        session,
+        [(SuppressionKind.OPEN_ID, open_bidx)]
+        + ([(SuppressionKind.UNION_ID, union_bidx)] if union_bidx is not None else []),
+    )
     names: list[tuple[str, ...]] = [("identity", app_id, open_bidx.hex())]
     if union_bidx is not None:
         names.append(("union", union_bidx.hex()))

@@ -1,0 +1,188 @@
+"""Executing an approved erasure: a state machine of steps, each in its own transaction with
+its audit record, each safe to run again, so a crash at any point converges on a rerun."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from cdp.audit.trail import AuditTrail
+from cdp.db import Database, lock_names, utcnow
+from cdp.erasure import purge, suppression
+from cdp.erasure.models import ErasureRequest, ErasureStatus, SuppressionKind
+from cdp.keys.models import DataKey
+from cdp.keys.source import KeyringSource
+from cdp.keys.vault import Vault
+from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.unit_of_work import audited_transaction
+
+STEPS = ("collect", "suppress", "shred", "purge", "verify", "complete")
+Step = Callable[[AsyncSession, Vault, ErasureRequest], Awaitable[dict[str, Any]]]
+
+
+class ErasureIncomplete(Exception):
+    """The verification scan still found the person; the request stays EXECUTING."""
+
+
+async def _collect(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
+    """Note the person's identifiers (as blind-index hashes) before anything is removed."""
+    del vault
+    profile = await session.get(Profile, request.profile_id)
+    open_hashes = (
+        await session.scalars(
+            sa.select(col(Identity.open_id_bidx)).where(
+                col(Identity.profile_id) == request.profile_id
+            )
+        )
+    ).all()
+    merged_ids = (
+        await session.scalars(
+            sa.select(col(ProfileMerge.loser_public_id)).where(
+                col(ProfileMerge.survivor_id) == request.profile_id
+            )
+        )
+    ).all()
+    return {
+        "tombstone": str(uuid.uuid4()),
+        "publicIds": ([profile.public_id] if profile else []) + list(merged_ids),
+        "union": [profile.union_id_bidx.hex()] if profile and profile.union_id_bidx else [],
+        "phone": [profile.phone_bidx.hex()] if profile and profile.phone_bidx else [],
+        "openIds": [h.hex() for h in open_hashes],
+    }
+
+
+def _hashes(vault: Vault, found: dict[str, Any]) -> list[tuple[SuppressionKind, bytes]]:
+    return (
+        [(SuppressionKind.UNION_ID, bytes.fromhex(h)) for h in found["union"]]
+        + [(SuppressionKind.PHONE, bytes.fromhex(h)) for h in found["phone"]]
+        + [(SuppressionKind.OPEN_ID, bytes.fromhex(h)) for h in found["openIds"]]
+        + [
+            (SuppressionKind.PROFILE, suppression.hash_of(vault, SuppressionKind.PROFILE, p))
+            for p in found["publicIds"]
+        ]
+    )
+
+
+async def _suppress(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
+    assert request.id is not None
+    added = await suppression.suppress(
+        session, _hashes(vault, request.receipt["collect"]), request_id=request.id
+    )
+    return {"suppressions": added}
+
+
+async def _shred(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
+    """Destroy the data keys: every copy of the person's ciphertext, backups included, is
+    unreadable from now on."""
+    removed = await session.execute(
+        sa.delete(DataKey).where(col(DataKey.profile_id) == request.profile_id)
+    )
+    vault.forget()
+    return {"data_keys": int(removed.rowcount or 0)}  # type: ignore[attr-defined]
+
+
+async def _purge(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
+    del vault
+    return await purge.purge(
+        session,
+        profile_id=request.profile_id,
+        mode=request.mode,
+        tombstone=request.receipt["collect"]["tombstone"],
+    )
+
+
+async def _verify(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
+    del vault
+    found = request.receipt["collect"]
+    remaining = await purge.scan(
+        session,
+        profile_id=request.profile_id,
+        mode=request.mode,
+        public_ids=found["publicIds"],
+        union_hashes=[bytes.fromhex(h) for h in found["union"]],
+        phone_hashes=[bytes.fromhex(h) for h in found["phone"]],
+        open_hashes=[bytes.fromhex(h) for h in found["openIds"]],
+    )
+    if any(remaining.values()):
+        raise ErasureIncomplete(sorted(k for k, v in remaining.items() if v))
+    return {"clean": True, "checked": sorted(remaining)}
+
+
+async def _complete(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
+    del session, vault
+    request.status = ErasureStatus.COMPLETED
+    request.completed_at = utcnow()
+    # The identifiers were needed to suppress and to verify; the suppression list keeps them.
+    request.receipt = {
+        **request.receipt,
+        "collect": {
+            "identifiers": {
+                k: len(v) for k, v in request.receipt["collect"].items() if isinstance(v, list)
+            },
+        },
+    }
+    assert request.approved_at is not None
+    return {
+        "mode": request.mode.value,
+        "requestedBy": request.requested_by,
+        "requestedAt": request.requested_at.isoformat(),
+        "approvedBy": request.approved_by,
+        "approvedAt": request.approved_at.isoformat(),
+        "completedAt": request.completed_at.isoformat(),
+    }
+
+
+RUN: dict[str, Step] = {
+    "collect": _collect,
+    "suppress": _suppress,
+    "shred": _shred,
+    "purge": _purge,
+    "verify": _verify,
+    "complete": _complete,
+}
+
+
+async def execute_erasure(
+    database: Database,
+    keyring: KeyringSource,
+    *,
+    request_id: int,
+    trail: Callable[[], AuditTrail],
+) -> ErasureRequest:
+    """Run the remaining steps of an approved request until it is COMPLETED."""
+    while True:
+        current = trail()
+        async with audited_transaction(database, current) as session:
+            await lock_names(session, [("erasure", str(request_id))])
+            request = await session.scalar(
+                sa.select(ErasureRequest)
+                .where(col(ErasureRequest.id) == request_id)
+                .with_for_update()
+            )
+            assert request is not None
+            if request.status is ErasureStatus.COMPLETED:
+                return request
+            if request.status is not ErasureStatus.EXECUTING:
+                raise ValueError(f"erasure request is {request.status.value}, not approved")
+            step = STEPS[STEPS.index(request.step) + 1] if request.step in STEPS else STEPS[0]
+            vault = Vault(keyring)
+            result = await RUN[step](session, vault, request)
+            request.receipt = {**request.receipt, step: result}
+            request.step = step
+            current.record(
+                action="erasure.execute" if step == "complete" else f"erasure.{step}",
+                profile_id=request.profile_id,
+                detail={
+                    "request": request.public_id,
+                    "step": step,
+                    **({} if step == "collect" else {"result": result}),
+                },
+            )
+            await session.flush()
+        if step == "complete":
+            return request

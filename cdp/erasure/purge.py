@@ -1,0 +1,179 @@
+"""What erasure removes, table by table, and the scan that proves nothing is left.
+
+Every table with a `profile_id` column must appear in PURGED or KEPT below; a test checks the
+metadata against them, so a new domain cannot be forgotten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col
+
+from cdp.consent.models import Consent, ConsentChange, Contact
+from cdp.erasure.models import ErasureMode
+from cdp.events.models import Event
+from cdp.keys.models import DataKey
+from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
+from cdp.orders.models import Order
+from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.tags.models import ProfileTag
+
+# Removed in both modes (lots before the ledger they point at).
+PURGED: tuple[type[SQLModel], ...] = (
+    Identity,
+    Consent,
+    ConsentChange,
+    Contact,
+    ProfileTag,
+    PointsLot,
+    PointsEntry,
+    Coupon,
+)
+# Kept for accounting or aggregates, stripped of what is personal (see `purge`).
+KEPT: tuple[type[SQLModel], ...] = (Order, Event)
+# Tables that hold a profile's id but are handled on their own: the data keys (shredded),
+# merge records (by survivor), the profile itself.
+SPECIAL = ("data_keys", "profile_merges", "profiles")
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+async def _delete(session: AsyncSession, model: type[SQLModel], profile_id: int) -> int:
+    table = table_of(model)
+    result = await session.execute(sa.delete(table).where(table.c.profile_id == profile_id))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def purge(
+    session: AsyncSession, *, profile_id: int, mode: ErasureMode, tombstone: str
+) -> dict[str, Any]:
+    """Remove the person's rows; counts per table. Rerunnable: a second run counts zeros."""
+    counts: dict[str, Any] = {}
+    for model in PURGED:
+        counts[table_of(model).name] = await _delete(session, model, profile_id)
+    merges = await session.execute(
+        sa.delete(ProfileMerge).where(col(ProfileMerge.survivor_id) == profile_id)
+    )
+    counts["profile_merges"] = int(merges.rowcount or 0)  # type: ignore[attr-defined]
+    profile = await session.get(Profile, profile_id)
+    if mode is ErasureMode.DELETE:
+        # Orders stay for accounting (amounts, dates, items): no address, no link to the person.
+        kept = await session.execute(
+            sa.update(Order)
+            .where(col(Order.profile_id) == profile_id)
+            .values(profile_id=None, buyer_tombstone=tombstone, shipping_address_ct=None)
+        )
+        counts["orders_tombstoned"] = int(kept.rowcount or 0)  # type: ignore[attr-defined]
+        counts["events"] = await _delete(session, Event, profile_id)
+        if profile is not None:
+            await session.delete(profile)
+        counts["profiles"] = int(profile is not None)
+    else:
+        stripped = await session.execute(
+            sa.update(Order)
+            .where(col(Order.profile_id) == profile_id)
+            .values(shipping_address_ct=None)
+        )
+        counts["orders_anonymized"] = int(stripped.rowcount or 0)  # type: ignore[attr-defined]
+        cleared = await session.execute(
+            sa.update(Event).where(col(Event.profile_id) == profile_id).values(properties={})
+        )
+        counts["events_anonymized"] = int(cleared.rowcount or 0)  # type: ignore[attr-defined]
+        if profile is not None:
+            for column in (
+                "union_id_bidx",
+                "union_id_ct",
+                "phone_bidx",
+                "phone_ct",
+                "name_ct",
+                "address_ct",
+                "birthday_ct",
+            ):
+                setattr(profile, column, None)
+            profile.public_id = tombstone  # the old id leads nowhere
+        counts["profiles_anonymized"] = int(profile is not None)
+    await session.flush()
+    return counts
+
+
+async def scan(
+    session: AsyncSession,
+    *,
+    profile_id: int,
+    mode: ErasureMode,
+    public_ids: list[str],
+    union_hashes: list[bytes],
+    phone_hashes: list[bytes],
+    open_hashes: list[bytes],
+) -> dict[str, int]:
+    """Rows that still name the person, per check; all zero when the erasure is complete."""
+
+    async def count(query: Any) -> int:
+        return int(await session.scalar(query) or 0)
+
+    def rows_of(model: type[SQLModel]) -> Any:
+        table = table_of(model)
+        return sa.select(sa.func.count()).select_from(table).where(table.c.profile_id == profile_id)
+
+    found = {table_of(m).name: await count(rows_of(m)) for m in PURGED}
+    found["data_keys"] = await count(rows_of(DataKey))
+    found["profile_merges"] = await count(
+        sa.select(sa.func.count())
+        .select_from(ProfileMerge)
+        .where(
+            sa.or_(
+                col(ProfileMerge.survivor_id) == profile_id,
+                col(ProfileMerge.loser_public_id).in_(public_ids),
+            )
+        )
+    )
+    found["profiles.public_id"] = await count(
+        sa.select(sa.func.count())
+        .select_from(Profile)
+        .where(col(Profile.public_id).in_(public_ids))
+    )
+    found["profiles.union_id_bidx"] = await count(
+        sa.select(sa.func.count())
+        .select_from(Profile)
+        .where(col(Profile.union_id_bidx).in_(union_hashes))
+    )
+    found["profiles.phone_bidx"] = await count(
+        sa.select(sa.func.count())
+        .select_from(Profile)
+        .where(col(Profile.phone_bidx).in_(phone_hashes))
+    )
+    found["identities.open_id_bidx"] = await count(
+        sa.select(sa.func.count())
+        .select_from(Identity)
+        .where(col(Identity.open_id_bidx).in_(open_hashes))
+    )
+    found["profiles.personal_fields"] = await count(
+        sa.select(sa.func.count())
+        .select_from(Profile)
+        .where(
+            col(Profile.id) == profile_id,
+            sa.or_(
+                *(
+                    col(getattr(Profile, c)).is_not(None)
+                    for c in ("union_id_ct", "phone_ct", "name_ct", "address_ct", "birthday_ct")
+                )
+            ),
+        )
+    )
+    found["orders.shipping_address"] = await count(
+        sa.select(sa.func.count())
+        .select_from(Order)
+        .where(col(Order.profile_id) == profile_id, col(Order.shipping_address_ct).is_not(None))
+    )
+    if mode is ErasureMode.DELETE:
+        found["orders"] = await count(rows_of(Order))
+        found["events"] = await count(rows_of(Event))
+        found["profiles"] = await count(
+            sa.select(sa.func.count()).select_from(Profile).where(col(Profile.id) == profile_id)
+        )
+    return found

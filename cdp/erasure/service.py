@@ -1,0 +1,100 @@
+"""Erasure requests: requested by one compliance officer, approved by another, then executed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from cdp.audit import trail as audit
+from cdp.auth import Principal
+from cdp.db import lock_names, utcnow
+from cdp.erasure.models import ErasureMode, ErasureRequest, ErasureStatus
+from cdp.errors import conflict, not_found
+from cdp.loyalty.validation import clean_text
+from cdp.profiles.models import Profile
+
+REASON_MAX = 500
+
+
+async def request_erasure(
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    profile: Profile,
+    mode: ErasureMode,
+    reason: str,
+    due_in: timedelta,
+) -> ErasureRequest:
+    """Open a request with its legal due date; one open request per person."""
+    assert profile.id is not None
+    reason = clean_text(reason, field="reason", max_length=REASON_MAX)
+    await lock_names(session, [("erasure-profile", str(profile.id))])
+    open_request = await session.scalar(
+        sa.select(ErasureRequest).where(
+            col(ErasureRequest.profile_id) == profile.id,
+            col(ErasureRequest.status) != ErasureStatus.COMPLETED,
+        )
+    )
+    if open_request is not None:
+        raise conflict(f"erasure request {open_request.public_id} is already open for this person")
+    now = utcnow()
+    request = ErasureRequest(
+        profile_id=profile.id,
+        mode=mode,
+        status=ErasureStatus.PENDING,
+        reason=reason,
+        requested_by=actor.subject,
+        requested_at=now,
+        due_at=now + due_in,
+    )
+    session.add(request)
+    await session.flush()
+    audit.record(
+        session,
+        action="erasure.request",
+        profile_id=profile.id,
+        detail={"request": request.public_id, "mode": mode.value},
+    )
+    return request
+
+
+async def approve_erasure(
+    *, session: AsyncSession, actor: Principal, request_id: str
+) -> ErasureRequest:
+    """The second officer's approval; execution follows (see cdp.erasure.execution)."""
+    request = await session.scalar(
+        sa.select(ErasureRequest)
+        .where(col(ErasureRequest.public_id) == request_id.strip())
+        .with_for_update()
+    )
+    if request is None:
+        raise not_found("No such erasure request")
+    if request.requested_by == actor.subject:
+        raise conflict("an erasure must be approved by a different compliance officer")
+    if request.status is not ErasureStatus.PENDING:
+        raise conflict(f"the request is {request.status.value}, not waiting for approval")
+    request.status = ErasureStatus.EXECUTING
+    request.approved_by, request.approved_at = actor.subject, utcnow()
+    await session.flush()
+    audit.record(
+        session,
+        action="erasure.approve",
+        profile_id=request.profile_id,
+        detail={"request": request.public_id, "mode": request.mode.value},
+    )
+    return request
+
+
+async def list_requests(
+    *, session: AsyncSession, status: ErasureStatus | None, limit: int, before: int | None
+) -> Sequence[ErasureRequest]:
+    query = sa.select(ErasureRequest).order_by(col(ErasureRequest.id).desc()).limit(limit)
+    if status is not None:
+        query = query.where(col(ErasureRequest.status) == status)
+    if before is not None:
+        query = query.where(col(ErasureRequest.id) < before)
+    return (await session.scalars(query)).all()
