@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     contact_caps: dict[str, ContactCap] = Field(
         default_factory=lambda: {"MARKETING": ContactCap(limit=1, hours=24)}
     )
+    # A cell of fewer distinct people than this is suppressed (never below 5).
+    analytics_min_group_size: int = Field(default=10, ge=5, le=1000)
+    analytics_timezone: str = "Asia/Shanghai"  # where a reporting day begins and ends
     erasure_due_days: int = Field(default=15, ge=1, le=90)  # PIPL practice: 15 working days
     points_lifetime_days: int = Field(default=365, ge=1, le=3650)
     tier_vip_fen: int = Field(default=100_000, ge=1)  # ¥1,000 paid in 12 months
@@ -77,6 +80,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers only)"
             )
+        return value
+
+    @field_validator("analytics_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
     @field_validator("contact_caps")

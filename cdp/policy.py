@@ -97,6 +97,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "profilesByTag": allow(Role.SERVICE),
         "canContact": allow(Role.SERVICE),
         "erasureRequests": allow(Role.COMPLIANCE),
+        "analytics": allow(Role.ANALYST),
     },
     "Mutation": {
         "linkIdentity": allow(Role.SERVICE),
@@ -169,6 +170,27 @@ POLICY: dict[str, dict[str, Rule]] = {
     "ErasureRequestPage": open_fields("items", "pageInfo"),
     "ProfileExport": open_fields("generatedAt", "document"),
     "SuppressionLift": open_fields("kind", "lifted"),
+    "Analytics": open_fields(
+        "minimumGroupSize",
+        "membersByTier",
+        "membersByFirstChannel",
+        "tagCounts",
+        "consentOptInRates",
+        "ordersBySource",
+        "conversionByChannel",
+        "repurchaseRate",
+        "retention",
+    ),
+    "CountBreakdown": open_fields("cells", "total", "totalSuppressed"),
+    "CountCell": open_fields("key", "count", "suppressed"),
+    "RateCell": open_fields("key", "channel", "numerator", "denominator", "rate", "suppressed"),
+    "OrderSourceBreakdown": open_fields(
+        "cells", "totalOrders", "totalRevenueFen", "totalSuppressed"
+    ),
+    "OrderSourceCell": open_fields(
+        "source", "channel", "orders", "revenueFen", "buyers", "suppressed"
+    ),
+    "Retention": open_fields("day7", "day30"),
     "EventResult": open_fields("index", "eventId", "status", "code", "message", "field"),
     # An order's shipping address follows the profile's address row.
     "Order": {

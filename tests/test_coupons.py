@@ -269,12 +269,6 @@ async def test_coupon_pages_walk_every_coupon_once(
     assert rest["pageInfo"]["hasNextPage"] is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the coupons cursor is an offset into a newest-first list "
-    "(cdp/graphql/loyalty.py coupons_of), so a coupon issued between two pages shifts "
-    "the list and the next page repeats an item already seen",
-)
 async def test_a_coupon_issued_while_paging_does_not_repeat_an_item(
     service_client: httpx.AsyncClient, client_for: ClientFactory
 ) -> None:
@@ -517,12 +511,6 @@ async def test_the_same_key_for_another_profile_is_a_conflict(
     assert len(await coupon_rows(database)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: issue_coupon compares only (profile, title, discountFen) on a replayed "
-    "idempotencyKey, so the same key with other terms (kind, percentOff, minSpendFen, "
-    "channels, validity window) silently returns the first coupon instead of CONFLICT",
-)
 @pytest.mark.parametrize(
     "different",
     [
@@ -679,12 +667,6 @@ async def test_issue_and_redeem_are_audited_and_a_refused_redemption_too(
     assert records[0][2] == records[1][2] == records[3][2] == profile.id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a refused redeemCoupon (CONFLICT: already used, expired, not yet valid, wrong "
-    "channel) is audited with profile_id NULL although the coupon's profile is known; "
-    "redeem_coupon never sets trail.target (refused spends and issues do name it)",
-)
 async def test_a_refused_redemption_is_audited_against_the_coupons_profile(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:

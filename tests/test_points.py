@@ -600,12 +600,6 @@ async def test_a_spend_after_expiry_sees_only_unexpired_points(
     assert sum(r.points for r in rows) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: expire_due writes one EXPIRE entry per lot but gives them all the final "
-    "balance as balanceAfter, so when two lots expire together the first entry's "
-    "balanceAfter is not the running sum of the ledger",
-)
 async def test_every_entry_balance_after_is_the_running_sum_when_lots_expire_together(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:

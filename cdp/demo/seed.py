@@ -73,7 +73,9 @@ async def _person(
     # Backdate the first sight: demo people arrived over the past year or so.
     first_seen = activity.first_seen(now)
     profile.created_at = first_seen
-    for offset, (_channel, app_id, _open_id) in enumerate(identities):
+    # The app a person met the brand in first varies: content first, or the mini-program.
+    arrival = activity.rng.sample(identities, len(identities))
+    for offset, (_channel, app_id, _open_id) in enumerate(arrival):
         await session.execute(
             sa.update(Identity)
             .where(col(Identity.profile_id) == profile.id, col(Identity.app_id) == app_id)

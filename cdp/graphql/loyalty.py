@@ -179,7 +179,7 @@ async def coupons_of(
 ) -> CouponPage:
     check_first(first)
     cursor = decode_cursor(after, "coupons", 1)
-    skip = int(cursor[0]) if cursor else 0
+    before = int(cursor[0]) if cursor else None
 
     async def load(keys: Sequence[int]) -> list[list[Coupon]]:
         async with info.context.uow.session() as session:
@@ -189,12 +189,14 @@ async def coupons_of(
         return [found[key] for key in keys]
 
     rows: list[Coupon] = await info.context.loader(f"coupons:{status}", load).load(profile_id)
-    page = rows[skip : skip + first]
+    # Newest first by id: a coupon issued while someone pages never repeats an item.
+    rest = [row for row in rows if before is None or (row.id or 0) < before]
+    page = rest[:first]
     return CouponPage(
         items=[CouponType(row=row) for row in page],
         page_info=PageInfo(
-            end_cursor=encode_cursor("coupons", skip + len(page)) if page else None,
-            has_next_page=len(rows) > skip + first,
+            end_cursor=encode_cursor("coupons", page[-1].id) if page else None,
+            has_next_page=len(rest) > first,
         ),
     )
 

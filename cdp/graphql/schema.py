@@ -13,6 +13,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
+from cdp.graphql.analytics import AnalyticsQueries
 from cdp.graphql.audit import AuditQueries
 from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
@@ -30,6 +31,7 @@ QUERIES: tuple[type, ...] = (
     ConsentQueries,
     AuditQueries,
     ErasureQueries,
+    AnalyticsQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     ProfileMutations,

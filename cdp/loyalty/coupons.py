@@ -82,7 +82,7 @@ async def issue_coupon(
     assert profile.id is not None
     title = clean_text(title, field="title", max_length=TITLE_MAX)
     key = clean_key(idempotency_key)
-    valid_from = valid_from or utcnow()
+    given_valid_from, valid_from = valid_from, valid_from or utcnow()
     _check_terms(
         kind=kind,
         discount_fen=discount_fen,
@@ -94,11 +94,29 @@ async def issue_coupon(
     await lock_names(session, [("coupon-key", key)])
     existing = await session.scalar(sa.select(Coupon).where(col(Coupon.idempotency_key) == key))
     if existing is not None:
-        if (existing.profile_id, existing.title, existing.discount_fen) != (
+        asked: tuple[object, ...] = (
             profile.id,
             title,
+            kind,
             discount_fen,
-        ):
+            percent_off,
+            min_spend_fen,
+            sorted({c.value for c in channels}),
+            valid_until,
+            valid_from if given_valid_from is not None else existing.valid_from,
+        )
+        held: tuple[object, ...] = (
+            existing.profile_id,
+            existing.title,
+            existing.kind,
+            existing.discount_fen,
+            existing.percent_off,
+            existing.min_spend_fen,
+            existing.channels,
+            existing.valid_until,
+            existing.valid_from,
+        )
+        if asked != held:
             raise conflict("idempotencyKey was already used for a different coupon")
         return existing
     coupon = Coupon(
@@ -138,6 +156,7 @@ async def redeem_coupon(
     coupon = await session.scalar(sa.select(Coupon).where(col(Coupon.public_id) == coupon_id))
     if coupon is None:
         raise not_found("No such coupon")
+    audit.trail_of(session).target = coupon.profile_id  # a refusal is recorded against them
     status = status_of(coupon, now)
     if status is CouponStatus.REDEEMED:
         raise conflict("coupon already used")

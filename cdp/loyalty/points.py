@@ -89,13 +89,15 @@ async def expire_due(*, session: AsyncSession, profile_id: int, now: datetime) -
         return 0
     balance, _ = await balance_of(session, profile_id, now)
     expired = sum(lot.remaining for lot in due)
+    running = balance + expired  # what the ledger summed to before these write-offs
     for lot in due:
+        running -= lot.remaining
         session.add(
             PointsEntry(
                 profile_id=profile_id,
                 kind=EntryKind.EXPIRE,
                 points=-lot.remaining,
-                balance_after=balance,
+                balance_after=running,
                 reason="points expired",
                 idempotency_key=f"cdp:expire:lot:{lot.id}",
                 created_at=now,

@@ -1,0 +1,1 @@
+"""De-identified aggregates for analysts: counted in the database, small groups suppressed."""

@@ -1,0 +1,238 @@
+"""The measures, as SQL aggregates over the people analysts may count.
+
+Nobody is loaded into Python: each measure is one aggregate query returning a handful of rows.
+People who deny ANALYTICS in any channel are left out of every measure; erased people's
+tombstoned orders (no profile) are left out too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cdp.consent.models import Consent, ConsentPurpose
+from cdp.events.models import Event
+from cdp.orders.models import COUNTS_AS_SPEND, Order
+from cdp.profiles.models import Identity, Profile
+from cdp.tags.models import ProfileTag
+
+P = Profile.__table__  # type: ignore[attr-defined]
+I = Identity.__table__  # type: ignore[attr-defined]  # noqa: E741
+O = Order.__table__  # type: ignore[attr-defined]  # noqa: E741
+E = Event.__table__  # type: ignore[attr-defined]
+T = ProfileTag.__table__  # type: ignore[attr-defined]
+C = Consent.__table__  # type: ignore[attr-defined]
+
+
+def bounds(start: date, end: date, zone: str) -> tuple[datetime, datetime]:
+    """[start 00:00, day after end 00:00) in the brand's time zone, as UTC instants."""
+    tz = ZoneInfo(zone)
+    return (
+        datetime.combine(start, time(), tz).astimezone(ZoneInfo("UTC")),
+        datetime.combine(end + timedelta(days=1), time(), tz).astimezone(ZoneInfo("UTC")),
+    )
+
+
+def counted(profile_id: Any) -> Any:
+    """The person may be counted: they have not denied ANALYTICS anywhere."""
+    denials = C.alias("analytics_denials")
+    return ~sa.exists().where(
+        denials.c.profile_id == profile_id,
+        denials.c.purpose == ConsentPurpose.ANALYTICS.value,
+        denials.c.granted.is_(False),
+    )
+
+
+def plus_days(session: AsyncSession, column: Any, days: int) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return column + sa.text(f"interval '{int(days)} days'")
+    return sa.func.datetime(column, f"+{int(days)} days")
+
+
+async def _rows(session: AsyncSession, query: Any) -> Sequence[Any]:
+    return (await session.execute(query)).all()
+
+
+async def members_by_tier(session: AsyncSession, lo: datetime, hi: datetime) -> Sequence[Any]:
+    return await _rows(
+        session,
+        sa.select(P.c.tier, sa.func.count())
+        .where(P.c.created_at >= lo, P.c.created_at < hi, counted(P.c.id))
+        .group_by(P.c.tier),
+    )
+
+
+def first_sight() -> Any:
+    """Each person's first identity (the app they were first seen in) and when."""
+    ranked = sa.select(
+        I.c.profile_id,
+        I.c.channel,
+        I.c.linked_at,
+        sa.func.row_number()
+        .over(partition_by=I.c.profile_id, order_by=(I.c.linked_at, I.c.id))
+        .label("rank"),
+    ).subquery()
+    return (
+        sa.select(ranked.c.profile_id, ranked.c.channel, ranked.c.linked_at)
+        .where(ranked.c.rank == 1)
+        .subquery()
+    )
+
+
+async def members_by_first_channel(
+    session: AsyncSession, lo: datetime, hi: datetime
+) -> Sequence[Any]:
+    first = first_sight()
+    return await _rows(
+        session,
+        sa.select(first.c.channel, sa.func.count())
+        .where(first.c.linked_at >= lo, first.c.linked_at < hi, counted(first.c.profile_id))
+        .group_by(first.c.channel),
+    )
+
+
+async def tag_counts(session: AsyncSession, lo: datetime, hi: datetime) -> Sequence[Any]:
+    return await _rows(
+        session,
+        sa.select(T.c.tag, sa.func.count(sa.distinct(T.c.profile_id)))
+        .where(T.c.tagged_at >= lo, T.c.tagged_at < hi, counted(T.c.profile_id))
+        .group_by(T.c.tag),
+    )
+
+
+async def population(session: AsyncSession, lo: datetime, hi: datetime) -> int:
+    return int(
+        await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(P)
+            .where(P.c.created_at >= lo, P.c.created_at < hi, counted(P.c.id))
+        )
+        or 0
+    )
+
+
+async def explicit_choices(session: AsyncSession, lo: datetime, hi: datetime) -> Sequence[Any]:
+    """(purpose, channel, granted, people) for the recorded choices of the period's members."""
+    return await _rows(
+        session,
+        sa.select(C.c.purpose, C.c.channel, C.c.granted, sa.func.count())
+        .join(P, P.c.id == C.c.profile_id)
+        .where(P.c.created_at >= lo, P.c.created_at < hi, counted(P.c.id))
+        .group_by(C.c.purpose, C.c.channel, C.c.granted),
+    )
+
+
+async def orders_by_source(session: AsyncSession, lo: datetime, hi: datetime) -> Sequence[Any]:
+    return await _rows(
+        session,
+        sa.select(
+            O.c.entry_from,
+            O.c.channel,
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(O.c.total_fen), 0),
+            sa.func.count(sa.distinct(O.c.profile_id)),
+        )
+        .where(
+            O.c.paid_at >= lo,
+            O.c.paid_at < hi,
+            O.c.profile_id.is_not(None),
+            O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
+            counted(O.c.profile_id),
+        )
+        .group_by(O.c.entry_from, O.c.channel),
+    )
+
+
+async def order_totals(session: AsyncSession, lo: datetime, hi: datetime) -> Any:
+    return (
+        await session.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(O.c.total_fen), 0),
+                sa.func.count(sa.distinct(O.c.profile_id)),
+            ).where(
+                O.c.paid_at >= lo,
+                O.c.paid_at < hi,
+                O.c.profile_id.is_not(None),
+                O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
+                counted(O.c.profile_id),
+            )
+        )
+    ).one()
+
+
+async def conversion(session: AsyncSession, lo: datetime, hi: datetime, days: int) -> Sequence[Any]:
+    """Per channel: people first seen in it in the period, and those whose first order
+    followed within `days`."""
+    ordered = sa.exists().where(
+        O.c.profile_id == I.c.profile_id,
+        O.c.paid_at >= I.c.linked_at,
+        O.c.paid_at <= plus_days(session, I.c.linked_at, days),
+    )
+    return await _rows(
+        session,
+        sa.select(
+            I.c.channel,
+            sa.func.count(sa.distinct(I.c.profile_id)),
+            sa.func.count(sa.distinct(sa.case((ordered, I.c.profile_id)))),
+        )
+        .where(I.c.linked_at >= lo, I.c.linked_at < hi, counted(I.c.profile_id))
+        .group_by(I.c.channel),
+    )
+
+
+async def repurchase(session: AsyncSession, lo: datetime, hi: datetime) -> tuple[int, int]:
+    """(people with at least one paid order in the period, those with two or more)."""
+    per_person = (
+        sa.select(O.c.profile_id, sa.func.count().label("orders"))
+        .where(
+            O.c.paid_at >= lo,
+            O.c.paid_at < hi,
+            O.c.profile_id.is_not(None),
+            O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
+            counted(O.c.profile_id),
+        )
+        .group_by(O.c.profile_id)
+        .subquery()
+    )
+    row = (
+        await session.execute(
+            sa.select(
+                sa.func.count(), sa.func.count().filter(per_person.c.orders >= 2)
+            ).select_from(per_person)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def retention(session: AsyncSession, lo: datetime, hi: datetime) -> tuple[int, int, int]:
+    """(new members in the period, those active again within 7 days, within 30 days): active
+    means an event or an order after their first day."""
+
+    def active_within(days: int) -> Any:
+        start, stop = (
+            plus_days(session, P.c.created_at, 1),
+            plus_days(session, P.c.created_at, days),
+        )
+        return sa.or_(
+            sa.exists().where(
+                E.c.profile_id == P.c.id, E.c.occurred_at > start, E.c.occurred_at <= stop
+            ),
+            sa.exists().where(O.c.profile_id == P.c.id, O.c.paid_at > start, O.c.paid_at <= stop),
+        )
+
+    row = (
+        await session.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.count().filter(active_within(7)),
+                sa.func.count().filter(active_within(30)),
+            ).where(P.c.created_at >= lo, P.c.created_at < hi, counted(P.c.id))
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])

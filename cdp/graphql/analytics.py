@@ -1,0 +1,255 @@
+"""`analytics` for analysts: de-identified aggregates, each over a date range, with cells of
+fewer than k people suppressed (a flag and a null count) together with their complements."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import strawberry
+
+from cdp.analytics import queries
+from cdp.analytics.suppression import Breakdown, Cell, Rate, rate, suppress_group
+from cdp.channels import APP_CHANNELS, Channel
+from cdp.consent.models import DEFAULT_GRANTED, ConsentPurpose
+from cdp.errors import bad_input
+from cdp.graphql.context import Info
+from cdp.profiles.models import Tier
+
+MAX_RANGE_DAYS = 3660
+From = Annotated[date, strawberry.argument(name="from")]
+
+
+@strawberry.type
+class CountCell:
+    key: str
+    count: int | None
+    suppressed: bool
+
+
+@strawberry.type
+class CountBreakdown:
+    cells: list[CountCell]
+    total: int | None
+    total_suppressed: bool
+
+
+@strawberry.type
+class RateCell:
+    key: str
+    channel: Channel | None
+    numerator: int | None
+    denominator: int | None
+    rate: float | None
+    suppressed: bool
+
+
+@strawberry.type
+class OrderSourceCell:
+    source: str | None = strawberry.field(description="The `from` entry parameter; null: none.")
+    channel: Channel
+    orders: int | None
+    revenue_fen: int | None
+    buyers: int | None
+    suppressed: bool
+
+
+@strawberry.type
+class OrderSourceBreakdown:
+    cells: list[OrderSourceCell]
+    total_orders: int | None
+    total_revenue_fen: int | None
+    total_suppressed: bool
+
+
+@strawberry.type
+class Retention:
+    day7: RateCell
+    day30: RateCell
+
+
+def _counts(result: Breakdown) -> CountBreakdown:
+    return CountBreakdown(
+        cells=[
+            CountCell(
+                key=str(c.key[0]), count=None if c.suppressed else c.people, suppressed=c.suppressed
+            )
+            for c in result.cells
+        ],
+        total=None if result.total_suppressed else result.total_people,
+        total_suppressed=result.total_suppressed,
+    )
+
+
+def _rate(value: Rate, channel: Channel | None = None) -> RateCell:
+    hidden = value.suppressed
+    return RateCell(
+        key=str(value.key[0]),
+        channel=channel,
+        numerator=None if hidden else value.numerator,
+        denominator=None if hidden else value.denominator,
+        rate=value.value,
+        suppressed=hidden,
+    )
+
+
+async def _range(info: Info, start: date, end: date) -> tuple[datetime, datetime]:
+    if end < start or (end - start).days > MAX_RANGE_DAYS:
+        raise bad_input(f"to must be on or after from, at most {MAX_RANGE_DAYS} days", field="to")
+    return queries.bounds(start, end, info.context.settings.analytics_timezone)
+
+
+def _k(info: Info) -> int:
+    return info.context.settings.analytics_min_group_size
+
+
+@strawberry.type(description="De-identified aggregates; never one person.")
+class Analytics:
+    @strawberry.field(description="Cells under this many people are suppressed.")
+    def minimum_group_size(self, info: Info) -> int:
+        return _k(info)
+
+    @strawberry.field(description="New members in the period, by current tier.")
+    async def members_by_tier(self, info: Info, from_: From, to: date) -> CountBreakdown:
+        lo, hi = await _range(info, from_, to)
+        async with info.context.uow.session() as session:
+            rows = {
+                str(getattr(t, "value", t)): int(n)
+                for t, n in await queries.members_by_tier(session, lo, hi)
+            }
+        cells = [Cell((t.value,), rows.get(t.value, 0)) for t in Tier]
+        return _counts(suppress_group(cells, k=_k(info), total_people=sum(c.people for c in cells)))
+
+    @strawberry.field(description="New members in the period, by the app they were first seen in.")
+    async def members_by_first_channel(self, info: Info, from_: From, to: date) -> CountBreakdown:
+        lo, hi = await _range(info, from_, to)
+        async with info.context.uow.session() as session:
+            rows = {
+                str(getattr(k, "value", k)): int(n)
+                for k, n in await queries.members_by_first_channel(session, lo, hi)
+            }
+        cells = [Cell((c.value,), rows.get(c.value, 0)) for c in Channel if c in APP_CHANNELS]
+        return _counts(suppress_group(cells, k=_k(info), total_people=sum(c.people for c in cells)))
+
+    @strawberry.field(description="People tagged in the period, per tag.")
+    async def tag_counts(self, info: Info, from_: From, to: date) -> CountBreakdown:
+        lo, hi = await _range(info, from_, to)
+        async with info.context.uow.session() as session:
+            rows = await queries.tag_counts(session, lo, hi)
+        cells = [Cell((str(tag),), int(n)) for tag, n in sorted(rows)]
+        # People can carry several tags: the cells do not add up to a total of people.
+        result = suppress_group(cells, k=_k(info), total_people=0)
+        return CountBreakdown(cells=_counts(result).cells, total=None, total_suppressed=True)
+
+    @strawberry.field(
+        description="Share of the period's new members opted in, per purpose and channel."
+    )
+    async def consent_opt_in_rates(self, info: Info, from_: From, to: date) -> list[RateCell]:
+        lo, hi = await _range(info, from_, to)
+        async with info.context.uow.session() as session:
+            people = await queries.population(session, lo, hi)
+            choices = await queries.explicit_choices(session, lo, hi)
+        said: dict[tuple[str, str, bool], int] = {}
+        for purpose, channel, granted, n in choices:
+            key = (str(getattr(purpose, "value", purpose)), str(getattr(channel, "value", channel)))
+            said[(*key, bool(granted))] = int(n)
+        cells = []
+        for purpose in ConsentPurpose:
+            for channel in Channel:
+                yes = said.get((purpose.value, channel.value, True), 0)
+                no = said.get((purpose.value, channel.value, False), 0)
+                opted_in = people - no if DEFAULT_GRANTED[purpose] else yes
+                cells.append(_rate(rate((purpose.value,), opted_in, people, k=_k(info)), channel))
+        return cells
+
+    @strawberry.field(description="Paid orders and revenue (fen) by entry source and channel.")
+    async def orders_by_source(self, info: Info, from_: From, to: date) -> OrderSourceBreakdown:
+        lo, hi = await _range(info, from_, to)
+        async with info.context.uow.session() as session:
+            rows = await queries.orders_by_source(session, lo, hi)
+            total_orders, total_fen, buyers = await queries.order_totals(session, lo, hi)
+        cells = [
+            Cell(
+                (source, str(getattr(channel, "value", channel))),
+                int(people),
+                (int(orders), int(revenue)),
+            )
+            for source, channel, orders, revenue, people in rows
+        ]
+        result = suppress_group(cells, k=_k(info), total_people=int(buyers))
+        return OrderSourceBreakdown(
+            cells=[
+                OrderSourceCell(
+                    source=c.key[0],
+                    channel=Channel(str(c.key[1])),
+                    orders=None if c.suppressed else c.values[0],
+                    revenue_fen=None if c.suppressed else c.values[1],
+                    buyers=None if c.suppressed else c.people,
+                    suppressed=c.suppressed,
+                )
+                for c in sorted(result.cells, key=lambda c: (c.key[0] or "", c.key[1] or ""))
+            ],
+            total_orders=None if result.total_suppressed else int(total_orders),
+            total_revenue_fen=None if result.total_suppressed else int(total_fen),
+            total_suppressed=result.total_suppressed,
+        )
+
+    @strawberry.field(
+        description="People first seen in each app in the period whose first "
+        "order followed within `days` (30)."
+    )
+    async def conversion_by_channel(
+        self, info: Info, from_: From, to: date, days: int = 30
+    ) -> list[RateCell]:
+        if not 1 <= days <= 365:
+            raise bad_input("days must be 1-365", field="days")
+        lo, hi = await _range(info, from_, to)
+        async with info.context.uow.session() as session:
+            rows = {
+                str(getattr(c, "value", c)): (int(n), int(m))
+                for c, n, m in await queries.conversion(session, lo, hi, days)
+            }
+        return [
+            _rate(
+                rate(
+                    (c.value,),
+                    rows.get(c.value, (0, 0))[1],
+                    rows.get(c.value, (0, 0))[0],
+                    k=_k(info),
+                ),
+                c,
+            )
+            for c in Channel
+            if c in APP_CHANNELS
+        ]
+
+    @strawberry.field(
+        description="People with two or more paid orders in the period over those "
+        "with at least one."
+    )
+    async def repurchase_rate(self, info: Info, from_: From, to: date) -> RateCell:
+        lo, hi = await _range(info, from_, to)
+        async with info.context.uow.session() as session:
+            buyers, repeat = await queries.repurchase(session, lo, hi)
+        return _rate(rate(("repurchase",), repeat, buyers, k=_k(info)))
+
+    @strawberry.field(
+        description="New members of the period active again (an event or an order "
+        "after their first day) within 7 and within 30 days."
+    )
+    async def retention(self, info: Info, from_: From, to: date) -> Retention:
+        lo, hi = await _range(info, from_, to)
+        async with info.context.uow.session() as session:
+            cohort, week, month = await queries.retention(session, lo, hi)
+        return Retention(
+            day7=_rate(rate(("day7",), week, cohort, k=_k(info))),
+            day30=_rate(rate(("day30",), month, cohort, k=_k(info))),
+        )
+
+
+@strawberry.type
+class AnalyticsQueries:
+    @strawberry.field(description="De-identified aggregates for analysts.")
+    def analytics(self, info: Info) -> Analytics | None:
+        info.context.uow.trail.record(action="analytics.read")
+        return Analytics()
