@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
@@ -16,7 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -137,18 +138,27 @@ class Settings(BaseSettings):
         return self.env is Environment.PRODUCTION
 
 
+STRUCTURED = ("contact_caps",)
+
+
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from `environ` (the process environment when None) plus overrides."""
     try:
         if environ is None:
             return Settings(**overrides)
-        values = {
-            key[len("CDP_") :].lower(): value
-            for key, value in environ.items()
-            if key.startswith("CDP_")
-        }
+        values: dict[str, Any] = {}
+        for key, value in environ.items():
+            name = key[len("CDP_") :].lower()
+            if not key.startswith("CDP_") or name not in Settings.model_fields:
+                continue
+            # Structured settings arrive as JSON, as pydantic-settings reads the environment.
+            values[name] = json.loads(value) if name in STRUCTURED else value
         values.update(overrides)
         return Settings.model_validate(values)
+    except (json.JSONDecodeError, SettingsError) as exc:
+        named = next((f for f in STRUCTURED if f.upper() in str(exc).upper()), None)
+        where = f"CDP_{named.upper()}" if named else "a CDP_ setting"
+        raise ConfigError(f"bad configuration: {where}: not valid JSON") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = (

@@ -695,17 +695,6 @@ async def test_concurrent_reuse_of_one_idempotency_key_in_other_channels_is_a_co
     backend: str,
     request: pytest.FixtureRequest,
 ) -> None:
-    request.applymarker(
-        pytest.mark.xfail(
-            backend == "postgresql",
-            strict=True,
-            reason=(
-                "BUG: record_contact locks (profile, purpose, channel), not the idempotency key; "
-                "concurrent sends reusing one key in different channels race to the unique "
-                "index on contacts.idempotency_key and fail with INTERNAL instead of CONFLICT"
-            ),
-        )
-    )
     person, customer = await new_person(service_client, client_for)
     await choose(customer, [{"purpose": "MARKETING", "granted": True}])
     results = await asyncio.gather(
@@ -787,14 +776,6 @@ def test_a_bad_contact_caps_setting_is_refused(monkeypatch: pytest.MonkeyPatch, 
         load_settings({"CDP_CONTACT_CAPS": caps})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: CDP_CONTACT_CAPS that is not JSON makes pydantic-settings raise SettingsError "
-        "from load_settings() (only ValidationError is turned into ConfigError), so start-up "
-        "dies with a traceback instead of one clear line"
-    ),
-)
 def test_a_contact_caps_setting_that_is_not_json_is_refused_with_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -811,14 +792,6 @@ def test_a_good_contact_caps_setting_from_the_environment_is_used(
     assert {p: (c.limit, c.hours) for p, c in caps.items()} == {"MARKETING": (2, 12)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: load_settings(environ) passes CDP_CONTACT_CAPS through as a raw string, so a "
-        "valid JSON value in an explicit environ mapping is refused ('Input should be a valid "
-        "dictionary'); only the process-environment path (load_settings()) decodes it"
-    ),
-)
 def test_a_good_contact_caps_setting_in_an_explicit_environ_is_used() -> None:
     caps = load_settings({"CDP_CONTACT_CAPS": '{"MARKETING": {"limit": 2, "hours": 12}}'})
     assert {p: (c.limit, c.hours) for p, c in caps.contact_caps.items()} == {"MARKETING": (2, 12)}

@@ -309,14 +309,6 @@ async def test_future_dated_and_oversized_events_are_refused(
     assert await count(database, Event) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: cdp.events.service.record_events builds the REJECTED outcome from the CdpError "
-        "without its `field` (EventOutcome(index, id, REJECTED, exc.code, exc.message)), so "
-        "recordEvent's error has no extensions.field and recordEvents items have field null"
-    ),
-)
 async def test_a_refused_event_names_the_field(service_client: httpx.AsyncClient) -> None:
     person = await new_person(service_client)
     named: dict[str, tuple[str | None, str | None]] = {}

@@ -218,7 +218,10 @@ async def record_contact(
     assert profile.id is not None
     now = now or utcnow()
     key = None if idempotency_key is None else clean_key(idempotency_key)
-    await lock_names(session, [("contact", str(profile.id), purpose.value, channel.value)])
+    names: list[tuple[str, ...]] = [("contact", str(profile.id), purpose.value, channel.value)]
+    if key is not None:
+        names.append(("contact-key", key))  # one key, one contact, whatever the channel
+    await lock_names(session, names)
     if key is not None:
         replay = await session.scalar(sa.select(Contact).where(col(Contact.idempotency_key) == key))
         if replay is not None:

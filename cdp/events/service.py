@@ -181,7 +181,7 @@ async def record_events(
             rows[index] = _check(event, now)
         except CdpError as exc:
             outcomes[index] = EventOutcome(
-                index, event.event_id, EventStatus.REJECTED, exc.code, exc.message
+                index, event.event_id, EventStatus.REJECTED, exc.code, exc.message, exc.field
             )
     by_identity, by_public = await _resolve_people(session, vault, [events[i] for i in rows])
     first_of: dict[str, int] = {}

@@ -186,8 +186,9 @@ async def record_entry(
     replay = await _replayed(session, key, profile_id=profile.id, kind=kind, points=points)
     if replay is not None:
         return replay
-    await expire_due(session=session, profile_id=profile.id, now=now)
-    balance, _ = await balance_of(session, profile.id, now)
+    balance, any_due = await balance_of(session, profile.id, now)
+    if any_due:  # expired lots do not count already; the ledger is told so first
+        await expire_due(session=session, profile_id=profile.id, now=now)
     if balance + points < 0:
         raise conflict(f"not enough points: balance {balance}, needs {-points}")
     expires_at = now + lifetime if points > 0 else None
