@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import event
 
 from cdp.auth import Principal, Role
@@ -276,13 +275,6 @@ async def test_a_page_of_profiles_costs_the_same_statements_for_two_as_for_twent
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (N+1): every profile listed with unionId / identities.openId costs one more "
-    "`SELECT ... FROM data_keys WHERE data_keys.id = ?` (Vault._key loads data keys one at a "
-    "time with session.get; there is no batched key loader): 14 statements for 2 profiles, "
-    "32 for 20",
-)
 async def test_a_page_of_profiles_with_sealed_identifiers_costs_the_same_for_two_as_for_twenty(
     service_client: httpx.AsyncClient, database: Database, vault: Vault
 ) -> None:

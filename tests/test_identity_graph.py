@@ -161,14 +161,8 @@ async def test_a_union_id_that_shows_two_profiles_are_one_person_merges_them(
     async with database.transaction() as session:
         record = (await session.scalars(sa.select(ProfileMerge))).one()
     assert record.loser_public_id == newer["id"]
-    assert record.moved == {
-        "identities": 2,
-        "data_keys": 1,
-        "coupons": 0,
-        "points": 0,
-        "orders": 0,
-        "profile_tags": 0,
-    }
+    assert record.moved["identities"] == 2 and record.moved["data_keys"] == 1
+    assert not any(n for name, n in record.moved.items() if name not in ("identities", "data_keys"))
     assert record.reason == "union_id"
 
     # A customer holding a token for the merged-away profile reaches the survivor.

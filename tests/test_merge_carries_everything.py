@@ -436,22 +436,9 @@ async def test_replays_after_the_merge_change_nothing(
     assert await count(database, ProfileTag) == 3
 
 
-RACE_BUG = (
-    "BUG (PostgreSQL): writes for the loser that commit while a merge runs are lost. The merge "
-    "moves rows with UPDATE ... WHERE profile_id = loser and then deletes the loser without "
-    "holding the loser's points/tag/order locks, so rows inserted in between are caught by the "
-    "foreign keys: points entries, coupons and tags are CASCADE-deleted after the caller was "
-    "told they succeeded, orders are orphaned (profile_id SET NULL); writers that lose the race "
-    "the other way get CONFLICT 'idempotencyKey was already used for another profile' (points) "
-    "or INTERNAL (orders)"
-)
-
-
 async def test_writes_racing_a_merge_land_on_the_survivor(
-    client_for: ClientFactory, database: Database, backend: str, request: pytest.FixtureRequest
+    client_for: ClientFactory, database: Database
 ) -> None:
-    if backend == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=RACE_BUG))
     lost: list[str] = []
     refused: list[str] = []
     for round_ in range(2):

@@ -293,13 +293,6 @@ async def test_the_first_argument_is_limited_to_one_hundred(
 # --- idempotency -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: recordOrder echoes paidAt in the caller's UTC offset (+08:00) when it first "
-    "records an order but in UTC on a replay or a read (cdp/graphql/orders.py keeps the given "
-    "tzinfo instead of converting to UTC as coupons' _utc does): the same call answers "
-    "differently",
-)
 async def test_a_replay_answers_exactly_as_the_first_call_did(
     service_client: httpx.AsyncClient, client_for: ClientFactory
 ) -> None:
@@ -598,12 +591,6 @@ async def test_bad_order_input_is_bad_user_input_naming_the_field(
     assert await count(database, OrderItem) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a bad shippingAddress is BAD_USER_INPUT naming field 'address' / "
-    "'address.street' (the profile's field, from cdp.profiles.service.clean_address) instead "
-    "of the recordOrder input field 'shippingAddress'",
-)
 @pytest.mark.parametrize(
     ("address", "field"),
     [
@@ -630,12 +617,6 @@ async def test_a_bad_shipping_address_is_bad_user_input_naming_shipping_address(
 GOLD_BAR = {"sku": "GOLD-1KG", "name": "金条 1kg", "quantity": 2, "unitPriceFen": 2_000_000_000}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: MAX_FEN is 10**10 but GraphQL Int is 32-bit: an order of 4,000,000,000 fen is "
-    "stored, recordOrder then fails serialising itemsFen (code BAD_USER_INPUT although the "
-    "order WAS recorded), and every later `me { orders { totalFen } }` nulls the whole `me`",
-)
 async def test_an_order_beyond_what_graphql_int_carries_is_refused_before_it_is_stored(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -648,12 +629,6 @@ async def test_an_order_beyond_what_graphql_int_carries_is_refused_before_it_is_
     assert await count(database, Order) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: line items worth more than MAX_FEN are refused as 'the discount exceeds what "
-    "the order costs' naming field discountFen (cdp/orders/service.py folds the items_fen "
-    "check into the discount check) instead of naming the items",
-)
 async def test_items_worth_too_much_are_refused_naming_the_items(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -778,12 +753,6 @@ async def test_every_record_order_leaves_an_audit_record(
     assert await audit_actions(database, request_id) == [("order.record", "bad_user_input")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a replayed recordOrder with the same terms and status writes no audit record "
-    "at all (cdp/orders/service.py _replay returns before audit.record; the unit of work only "
-    "records refused attempts), though issue 4 asks for a record of every mutation",
-)
 async def test_a_replay_that_changes_nothing_is_still_audited(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:

@@ -238,12 +238,6 @@ async def test_staff_and_services_see_the_tier(
         assert body == {"data": {"profile": {"tier": "VIP"}}}, role
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the tier is stored on the profile and recomputed only when an order is "
-    "recorded or profiles merge, so once a year has passed since the spend the profile still "
-    "reads VIP/SUPREME: `me { tier }` is not 'paid spend over the last 12 months'",
-)
 async def test_spend_that_ages_past_twelve_months_stops_counting(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:

@@ -231,6 +231,13 @@ async def record_contact(
                 channel,
             ):
                 raise conflict("idempotencyKey was already used for a different contact")
+            audit.record(
+                session,
+                action="contact.record",
+                profile_id=profile.id,
+                outcome="replayed",
+                detail={"purpose": purpose.value},
+            )
             return replay
     decision = await can_contact(
         session=session, profile=profile, purpose=purpose, channel=channel, caps=caps, now=now

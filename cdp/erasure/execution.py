@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from cdp.audit.trail import AuditTrail
-from cdp.db import Database, lock_names, utcnow
+from cdp.db import Database, lock_names, lock_profiles, utcnow
 from cdp.erasure import purge, suppression
 from cdp.erasure.models import ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.keys.models import DataKey
@@ -170,6 +170,7 @@ async def execute_erasure(
             if request.status is not ErasureStatus.EXECUTING:
                 raise ValueError(f"erasure request is {request.status.value}, not approved")
             step = STEPS[STEPS.index(request.step) + 1] if request.step in STEPS else STEPS[0]
+            await lock_profiles(session, [request.profile_id], exclusive=True)
             vault = Vault(keyring)
             result = await RUN[step](session, vault, request)
             request.receipt = {**request.receipt, step: result}

@@ -18,7 +18,7 @@ from sqlmodel import col
 from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
-from cdp.db import insert_ignoring_duplicates, utcnow
+from cdp.db import insert_ignoring_duplicates, lock_profiles, utcnow
 from cdp.erasure.models import SuppressionKind
 from cdp.erasure.suppression import any_suppressed, hash_of, suppressed_error
 from cdp.errors import CdpError, ErrorCode, bad_input, not_found
@@ -183,7 +183,13 @@ async def record_events(
             outcomes[index] = EventOutcome(
                 index, event.event_id, EventStatus.REJECTED, exc.code, exc.message, exc.field
             )
-    by_identity, by_public = await _resolve_people(session, vault, [events[i] for i in rows])
+    named = [events[i] for i in rows]
+    by_identity, by_public = await _resolve_people(session, vault, named)
+    found = set(by_identity.values()) | set(by_public.values())
+    if found:
+        # Held until commit: no merge folds these people away before the events land.
+        await lock_profiles(session, found, exclusive=False)
+        by_identity, by_public = await _resolve_people(session, vault, named)
     first_of: dict[str, int] = {}
     for index, row in list(rows.items()):
         event = events[index]

@@ -4,7 +4,7 @@ fewer than k people suppressed (a flag and a null count) together with their com
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, NewType
 
 import strawberry
 
@@ -17,6 +17,8 @@ from cdp.graphql.context import Info
 from cdp.profiles.models import Tier
 
 MAX_RANGE_DAYS = 3660
+# Sums of money over many orders outgrow GraphQL's 32-bit Int (see SCALARS in schema.py).
+BigInt = NewType("BigInt", int)
 From = Annotated[date, strawberry.argument(name="from")]
 
 
@@ -49,7 +51,7 @@ class OrderSourceCell:
     source: str | None = strawberry.field(description="The `from` entry parameter; null: none.")
     channel: Channel
     orders: int | None
-    revenue_fen: int | None
+    revenue_fen: BigInt | None
     buyers: int | None
     suppressed: bool
 
@@ -58,7 +60,7 @@ class OrderSourceCell:
 class OrderSourceBreakdown:
     cells: list[OrderSourceCell]
     total_orders: int | None
-    total_revenue_fen: int | None
+    total_revenue_fen: BigInt | None
     total_suppressed: bool
 
 
@@ -183,14 +185,14 @@ class Analytics:
                     source=c.key[0],
                     channel=Channel(str(c.key[1])),
                     orders=None if c.suppressed else c.values[0],
-                    revenue_fen=None if c.suppressed else c.values[1],
+                    revenue_fen=None if c.suppressed else BigInt(c.values[1]),
                     buyers=None if c.suppressed else c.people,
                     suppressed=c.suppressed,
                 )
                 for c in sorted(result.cells, key=lambda c: (c.key[0] or "", c.key[1] or ""))
             ],
             total_orders=None if result.total_suppressed else int(total_orders),
-            total_revenue_fen=None if result.total_suppressed else int(total_fen),
+            total_revenue_fen=None if result.total_suppressed else BigInt(int(total_fen)),
             total_suppressed=result.total_suppressed,
         )
 

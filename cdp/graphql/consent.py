@@ -210,7 +210,7 @@ class ConsentMutations:
     ) -> LazyProfile | None:
         from cdp.graphql.profiles import ProfileType, own_profile
 
-        row = await own_profile(info)
+        row = await own_profile(info, writing=True)
         async with info.context.uow.atomic("consent.update") as session:
             info.context.uow.trail.target = row.id
             await service.update_consents(

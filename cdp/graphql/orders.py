@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from cdp.channels import Channel
 from cdp.errors import bad_input
 from cdp.graphql.context import Info
-from cdp.graphql.lookups import profile_by_id
+from cdp.graphql.lookups import key_for, profile_by_id
 from cdp.graphql.pages import PageInfo, check_first, decode_cursor, encode_cursor
 from cdp.graphql.profiles import AddressInput, AddressType
 from cdp.orders import service
@@ -106,6 +106,7 @@ class OrderType:
 
     @strawberry.field(description="Personal data: masked like the profile's address.")
     async def shipping_address(self, info: Info) -> AddressType | None:
+        await key_for(info, self.row.shipping_address_ct)
         async with info.context.uow.session() as session:
             value = await service.shipping_address(
                 session=session, vault=info.context.vault, order=self.row
@@ -185,8 +186,10 @@ class OrderMutations:
     @strawberry.mutation
     async def record_order(self, info: Info, input: RecordOrderInput) -> OrderType | None:
         paid_at = input.paid_at
-        if paid_at is not None and paid_at.tzinfo is None:
-            paid_at = paid_at.replace(tzinfo=UTC)
+        if paid_at is not None:
+            paid_at = (
+                paid_at.replace(tzinfo=UTC) if paid_at.tzinfo is None else paid_at.astimezone(UTC)
+            )
         address = input.shipping_address
         given = service.OrderInput(
             channel=input.channel,

@@ -9,9 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from cdp.channels import Channel
+from cdp.db import utcnow
 from cdp.errors import bad_input, not_found
 from cdp.graphql.context import Info
+from cdp.graphql.lookups import key_for
 from cdp.graphql.pages import DEFAULT_FIRST, MAX_FIRST
+from cdp.orders.tiers import TierThresholds, paid_spends
 from cdp.profiles import personal, service
 from cdp.profiles.models import Identity as IdentityRow
 from cdp.profiles.models import Profile as ProfileRow
@@ -47,6 +50,7 @@ class AddressType:
 
 
 async def _read(info: Info, row: ProfileRow, field: str) -> Any:
+    await key_for(info, getattr(row, personal.PROFILE_FIELDS[field].column))
     async with info.context.uow.session() as session:
         return await personal.read_field(
             session=session, vault=info.context.vault, profile=row, field=field
@@ -67,6 +71,7 @@ class IdentityType:
 
     @strawberry.field
     async def open_id(self, info: Info) -> str:
+        await key_for(info, self.row.open_id_ct)
         async with info.context.uow.session() as session:
             return await personal.read_open_id(
                 session=session, vault=info.context.vault, identity=self.row
@@ -99,9 +104,16 @@ class ProfileType:
     def id(self) -> strawberry.ID:
         return strawberry.ID(self.row.public_id)
 
-    @strawberry.field
-    def tier(self) -> Tier:
-        return self.row.tier
+    @strawberry.field(description="From paid spend over the last 12 months, as of now.")
+    async def tier(self, info: Info) -> Tier:
+        async def load(keys: Sequence[int]) -> list[Tier]:
+            thresholds = TierThresholds.of(info.context.settings)
+            async with info.context.uow.session() as session:
+                spends = await paid_spends(session, list(keys), utcnow())
+            return [thresholds.tier_for(spends[key]) for key in keys]
+
+        tier: Tier = await info.context.loader("tiers", load).load(self.row.id)
+        return tier
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -201,10 +213,12 @@ def check_purpose(purpose: str) -> str:
     return cleaned
 
 
-async def own_profile(info: Info) -> ProfileRow:
-    """The signed-in customer's profile (following merges); NOT_FOUND when there is none."""
+async def own_profile(info: Info, *, writing: bool = False) -> ProfileRow:
+    """The signed-in customer's profile (following merges); NOT_FOUND when there is none.
+    `writing` holds it against a concurrent merge or erasure until the request commits."""
+    find = service.writable_profile if writing else service.get_profile
     async with info.context.uow.session() as session:
-        row = await service.get_profile(session=session, public_id=info.context.principal.subject)
+        row = await find(session=session, public_id=info.context.principal.subject)
     if row is None:
         raise not_found("No profile for this customer")
     return row
@@ -308,7 +322,7 @@ class ProfileMutations:
     async def update_my_profile(
         self, info: Info, input: UpdateMyProfileInput
     ) -> ProfileType | None:
-        row = await own_profile(info)
+        row = await own_profile(info, writing=True)
         async with info.context.uow.atomic("profile.update") as session:
             info.context.uow.trail.target = row.id
             birthday, address = _given(input.birthday), _given(input.address)

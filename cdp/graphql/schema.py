@@ -13,7 +13,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
-from cdp.graphql.analytics import AnalyticsQueries
+from cdp.graphql.analytics import AnalyticsQueries, BigInt
 from cdp.graphql.audit import AuditQueries
 from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
@@ -56,7 +56,17 @@ class CdpSchema(strawberry.Schema):
 def build_schema(*, introspection: bool = True) -> CdpSchema:
     """Built once per process and flag: the parser and validation caches live as long as the
     schema, and the validation rules are the same classes on every request, so the cache hits."""
-    config = StrawberryConfig(disable_field_suggestions=True)
+    config = StrawberryConfig(
+        disable_field_suggestions=True,
+        scalar_map={
+            BigInt: strawberry.scalar(
+                name="BigInt",
+                serialize=int,
+                parse_value=int,
+                description="A 64-bit integer (a JSON number, exact to 2^53): totals of fen.",
+            )
+        },
+    )
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
 

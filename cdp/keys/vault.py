@@ -7,6 +7,7 @@ key destroyed by erasure is never served from a cache afterwards.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,6 +71,16 @@ class Vault:
         self._keys[row.id] = key
         self._current[profile_id] = row.id
         return row.id
+
+    async def load_keys(self, session: AsyncSession, data_key_ids: Sequence[int]) -> None:
+        """Unwrap many data keys with one statement (those not cached yet)."""
+        wanted = [i for i in set(data_key_ids) if i not in self._keys]
+        if not wanted:
+            return
+        rows = await session.scalars(sa.select(DataKey).where(col(DataKey.id).in_(wanted)))
+        for row in rows:
+            assert row.id is not None
+            self._keys[row.id] = await self._unwrap(row)
 
     async def _key(self, session: AsyncSession, data_key_id: int) -> bytes:
         key = self._keys.get(data_key_id)

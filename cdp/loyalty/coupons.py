@@ -118,6 +118,13 @@ async def issue_coupon(
         )
         if asked != held:
             raise conflict("idempotencyKey was already used for a different coupon")
+        audit.record(
+            session,
+            action="coupon.issue",
+            profile_id=profile.id,
+            outcome="replayed",
+            detail={"coupon": existing.public_id},
+        )
         return existing
     coupon = Coupon(
         profile_id=profile.id,

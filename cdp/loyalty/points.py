@@ -185,6 +185,13 @@ async def record_entry(
     await _lock(session, profile.id)
     replay = await _replayed(session, key, profile_id=profile.id, kind=kind, points=points)
     if replay is not None:
+        audit.record(
+            session,
+            action=f"points.{kind.value.lower()}",
+            profile_id=profile.id,
+            outcome="replayed",
+            detail={"entry": replay.id},
+        )
         return replay
     balance, any_due = await balance_of(session, profile.id, now)
     if any_due:  # expired lots do not count already; the ledger is told so first

@@ -27,7 +27,7 @@ from cdp.profiles.models import Profile
 from cdp.profiles.service import clean_address
 from cdp.profiles.values import PostalAddress, clean_identifier
 
-MAX_FEN = 10**10  # ¥100,000,000: far beyond any one order, far below overflow
+MAX_FEN = 2**31 - 1  # ¥21,474,836.47: GraphQL's Int, and far beyond any one order
 MAX_ITEMS = 200
 MAX_QUANTITY = 10_000
 CLOCK_SKEW = timedelta(minutes=5)
@@ -124,13 +124,19 @@ async def record_order(
     discount = _fen(order.discount_fen, "discountFen")
     shipping = _fen(order.shipping_fen, "shippingFen")
     total = items_fen - discount + shipping
-    if not 0 <= total <= MAX_FEN or items_fen > MAX_FEN:
+    if items_fen > MAX_FEN:
+        raise bad_input(f"the items come to more than {MAX_FEN} fen", field="items")
+    if not 0 <= total <= MAX_FEN:
         raise bad_input("the discount exceeds what the order costs", field="discountFen")
     paid_at = order.paid_at or now
     if paid_at > now + CLOCK_SKEW:
         raise bad_input("paidAt is in the future", field="paidAt")
     entry = parse_entry(order.entry)
-    address = None if order.shipping_address is None else clean_address(order.shipping_address)
+    address = (
+        None
+        if order.shipping_address is None
+        else clean_address(order.shipping_address, field="shippingAddress")
+    )
 
     await lock_names(session, [("order", order.channel.value, external_id)])
     existing = await session.scalar(
@@ -206,6 +212,13 @@ async def _replay(
     if not _same_terms(existing, items, given, paid_at, entry, lines):
         raise conflict("this order was recorded with different items, amounts or time")
     if given.status is existing.status:
+        audit.record(
+            session,
+            action="order.record",
+            profile_id=profile.id,
+            outcome="replayed",
+            detail={"order": existing.public_id},
+        )
         return
     if given.status not in TRANSITIONS[existing.status]:
         raise conflict(f"an order cannot go from {existing.status.value} to {given.status.value}")

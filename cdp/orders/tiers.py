@@ -34,6 +34,23 @@ class TierThresholds:
         return Tier.STANDARD
 
 
+async def paid_spends(
+    session: AsyncSession, profile_ids: list[int], now: datetime
+) -> dict[int, int]:
+    """Paid spend over the last twelve months, for many profiles in one statement."""
+    rows = await session.execute(
+        sa.select(col(Order.profile_id), sa.func.sum(col(Order.total_fen)))
+        .where(
+            col(Order.profile_id).in_(profile_ids),
+            col(Order.status).in_(COUNTS_AS_SPEND),
+            col(Order.paid_at) > now - WINDOW,
+        )
+        .group_by(col(Order.profile_id))
+    )
+    found = {int(pid or 0): int(total or 0) for pid, total in rows}
+    return {pid: found.get(pid, 0) for pid in profile_ids}
+
+
 async def paid_spend(session: AsyncSession, profile_id: int, now: datetime) -> int:
     total = await session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(col(Order.total_fen)), 0)).where(
@@ -61,3 +78,24 @@ async def recompute_tier(
         profile.tier = tier
         await session.flush()
     return tier
+
+
+async def refresh_tiers(
+    session: AsyncSession, *, thresholds: TierThresholds, now: datetime, after: int, limit: int
+) -> tuple[int, int]:
+    """Recompute a batch of tiers (profiles with id > `after`): spend ages out of the
+    12-month window and thresholds change, with no order to trigger it. (last id, changed)."""
+    profiles = (
+        await session.scalars(
+            sa.select(Profile).where(col(Profile.id) > after).order_by(col(Profile.id)).limit(limit)
+        )
+    ).all()
+    changed = 0
+    for profile in profiles:
+        before = profile.tier
+        if (
+            await recompute_tier(session=session, profile=profile, thresholds=thresholds, now=now)
+            is not before
+        ):
+            changed += 1
+    return (profiles[-1].id or after) if profiles else after, changed

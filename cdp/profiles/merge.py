@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from cdp.audit import trail as audit
 from cdp.config import Settings
-from cdp.db import utcnow
+from cdp.db import lock_profiles, utcnow
 from cdp.keys.models import DataKey
 from cdp.keys.vault import Vault
 from cdp.profiles.models import Identity, Profile, ProfileMerge
@@ -97,6 +97,7 @@ async def merge_profiles(
     import cdp.models  # noqa: F401  (every domain's merge steps are registered by then)
 
     assert survivor.id is not None and loser.id is not None and survivor.id != loser.id
+    await lock_profiles(session, [survivor.id, loser.id], exclusive=True)
     moved = {}
     merge = Merge(session=session, vault=vault, settings=settings, survivor=survivor, loser=loser)
     for name, step in _STEPS.items():

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -17,7 +18,7 @@ from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.config import Settings
-from cdp.db import lock_names, utcnow
+from cdp.db import lock_names, lock_profiles, utcnow
 from cdp.erasure.models import SuppressionKind
 from cdp.erasure.suppression import refuse_if_suppressed
 from cdp.errors import bad_input, conflict
@@ -76,22 +77,13 @@ async def link_identity(
     if union_bidx is not None:
         names.append(("union", union_bidx.hex()))
     await lock_names(session, names)
-
-    identity = (
-        await session.scalars(
-            select(Identity).where(
-                col(Identity.app_id) == app_id, col(Identity.open_id_bidx) == open_bidx
-            )
-        )
-    ).one_or_none()
-    by_open = await session.get(Profile, identity.profile_id) if identity else None
-    by_union = (
-        (
-            await session.scalars(select(Profile).where(col(Profile.union_id_bidx) == union_bidx))
-        ).one_or_none()
-        if union_bidx is not None
-        else None
-    )
+    identity, by_open, by_union = await _linked(session, app_id, open_bidx, union_bidx)
+    held = {p.id for p in (by_open, by_union) if p is not None and p.id is not None}
+    if held:
+        # Hold the profiles we write to; a merge that folded one away meanwhile shows on a
+        # second look.
+        await lock_profiles(session, held, exclusive=False)
+        identity, by_open, by_union = await _linked(session, app_id, open_bidx, union_bidx)
     if identity is not None and identity.channel is not channel:
         raise conflict(f"appId is registered as {identity.channel.value}, not {channel.value}")
     if by_open is not None and union_bidx and by_open.union_id_bidx not in (None, union_bidx):
@@ -163,6 +155,50 @@ async def link_identity(
         created_identity=created_identity,
         merged_profile_ids=merged,
     )
+
+
+async def _linked(
+    session: AsyncSession, app_id: str, open_bidx: bytes, union_bidx: bytes | None
+) -> tuple[Identity | None, Profile | None, Profile | None]:
+    """The identity (app id, OpenID) and the profiles its OpenID and the UnionID lead to."""
+    identity = await session.scalar(
+        select(Identity)
+        .where(col(Identity.app_id) == app_id, col(Identity.open_id_bidx) == open_bidx)
+        .execution_options(populate_existing=True)
+    )
+    by_open = (
+        await session.get(Profile, identity.profile_id, populate_existing=True)
+        if identity
+        else None
+    )
+    by_union = (
+        await session.scalar(
+            select(Profile)
+            .where(col(Profile.union_id_bidx) == union_bidx)
+            .execution_options(populate_existing=True)
+        )
+        if union_bidx is not None
+        else None
+    )
+    return identity, by_open, by_union
+
+
+async def writable_profile(*, session: AsyncSession, public_id: str) -> Profile | None:
+    """The profile to write to, held (shared) until commit so no merge or erasure folds it
+    away meanwhile; if one did while we waited, the profile it now lives on."""
+    for _attempt in range(3):
+        profile = await get_profile(session=session, public_id=public_id)
+        if profile is None or profile.id is None:
+            return None
+        await lock_profiles(session, [profile.id], exclusive=False)
+        still = await session.scalar(
+            sa.select(col(Profile.id)).where(col(Profile.id) == profile.id)
+        )
+        if still is not None:
+            await session.refresh(profile)
+            return profile
+        session.expunge(profile)
+    raise conflict("the profile was being merged; try again")
 
 
 async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | None:
@@ -260,17 +296,17 @@ def _clean_text(value: str, *, field: str, max_length: int) -> str:
     return cleaned
 
 
-def clean_address(address: PostalAddress) -> PostalAddress:
+def clean_address(address: PostalAddress, *, field: str = "address") -> PostalAddress:
     parts = {
         part: None
         if getattr(address, part) is None
         else _clean_text(
-            getattr(address, part), field=f"address.{part}", max_length=ADDRESS_PART_MAX_LENGTH
+            getattr(address, part), field=f"{field}.{part}", max_length=ADDRESS_PART_MAX_LENGTH
         )
         for part in ("province", "city", "district", "street")
     }
     if not any(parts.values()):
-        raise bad_input("address needs at least one part", field="address")
+        raise bad_input(f"{field} needs at least one part", field=field)
     return PostalAddress(**parts)
 
 

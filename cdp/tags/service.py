@@ -34,6 +34,13 @@ async def tag_profile(
         )
     )
     if existing is not None:
+        audit.record(
+            session,
+            action="tag.add",
+            profile_id=profile.id,
+            outcome="replayed",
+            detail={"tag": tag},
+        )
         return existing
     row = ProfileTag(
         profile_id=profile.id, tag=tag, source=source, tagged_by=actor.subject, tagged_at=utcnow()
@@ -60,10 +67,15 @@ async def untag_profile(
             col(ProfileTag.profile_id) == profile.id, col(ProfileTag.tag) == tag
         )
     )
-    if removed.rowcount:  # type: ignore[attr-defined]
-        audit.record(session, action="tag.remove", profile_id=profile.id, detail={"tag": tag})
-        return True
-    return False
+    changed = bool(removed.rowcount)  # type: ignore[attr-defined]
+    audit.record(
+        session,
+        action="tag.remove",
+        profile_id=profile.id,
+        outcome="ok" if changed else "not_tagged",
+        detail={"tag": tag},
+    )
+    return changed
 
 
 async def tags_of(
