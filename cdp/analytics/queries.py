@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cdp.consent.models import Consent, ConsentPurpose
 from cdp.events.models import Event
 from cdp.orders.models import COUNTS_AS_SPEND, Order
-from cdp.profiles.models import Identity, Profile
+from cdp.orders.tiers import WINDOW, TierThresholds
+from cdp.profiles.models import Identity, Profile, Tier
 from cdp.tags.models import ProfileTag
 
 P = Profile.__table__  # type: ignore[attr-defined]
@@ -58,12 +59,28 @@ async def _rows(session: AsyncSession, query: Any) -> Sequence[Any]:
     return (await session.execute(query)).all()
 
 
-async def members_by_tier(session: AsyncSession, lo: datetime, hi: datetime) -> Sequence[Any]:
+async def members_by_tier(
+    session: AsyncSession, lo: datetime, hi: datetime, thresholds: TierThresholds, now: datetime
+) -> Sequence[Any]:
+    """New members by their tier as of now (paid spend over the last twelve months)."""
+    spend = (
+        sa.select(O.c.profile_id, sa.func.sum(O.c.total_fen).label("fen"))
+        .where(O.c.status.in_([s.value for s in COUNTS_AS_SPEND]), O.c.paid_at > now - WINDOW)
+        .group_by(O.c.profile_id)
+        .subquery()
+    )
+    fen = sa.func.coalesce(spend.c.fen, 0)
+    tier = sa.case(
+        (fen >= thresholds.supreme_fen, Tier.SUPREME.value),
+        (fen >= thresholds.vip_fen, Tier.VIP.value),
+        else_=Tier.STANDARD.value,
+    )
     return await _rows(
         session,
-        sa.select(P.c.tier, sa.func.count())
+        sa.select(tier, sa.func.count())
+        .select_from(P.outerjoin(spend, spend.c.profile_id == P.c.id))
         .where(P.c.created_at >= lo, P.c.created_at < hi, counted(P.c.id))
-        .group_by(P.c.tier),
+        .group_by(tier),
     )
 
 

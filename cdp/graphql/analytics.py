@@ -12,8 +12,10 @@ from cdp.analytics import queries
 from cdp.analytics.suppression import Breakdown, Cell, Rate, rate, suppress_group
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.consent.models import DEFAULT_GRANTED, ConsentPurpose
+from cdp.db import utcnow
 from cdp.errors import bad_input
 from cdp.graphql.context import Info
+from cdp.orders.tiers import TierThresholds
 from cdp.profiles.models import Tier
 
 MAX_RANGE_DAYS = 3660
@@ -117,7 +119,9 @@ class Analytics:
         async with info.context.uow.session() as session:
             rows = {
                 str(getattr(t, "value", t)): int(n)
-                for t, n in await queries.members_by_tier(session, lo, hi)
+                for t, n in await queries.members_by_tier(
+                    session, lo, hi, TierThresholds.of(info.context.settings), utcnow()
+                )
             }
         cells = [Cell((t.value,), rows.get(t.value, 0)) for t in Tier]
         return _counts(suppress_group(cells, k=_k(info), total_people=sum(c.people for c in cells)))
