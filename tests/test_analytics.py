@@ -686,12 +686,6 @@ async def test_conversion_by_channel_is_first_sight_to_a_first_order_within_days
         assert error_codes(body) == ["BAD_USER_INPUT"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: queries.conversion takes any order within `days` as the first paid order, "
-    "REFUNDED ones included, while ordersBySource and repurchaseRate count only paid orders "
-    "(PAID, SHIPPED, COMPLETED): people whose only order was refunded count as converted",
-)
 async def test_a_refunded_order_is_not_a_conversion(
     database: Database, vault: Vault, client_at: ClientAt
 ) -> None:
@@ -710,15 +704,6 @@ async def test_a_refunded_order_is_not_a_conversion(
 async def test_an_order_half_a_second_inside_thirty_days_converts_on_both_databases(
     database: Database, vault: Vault, client_at: ClientAt, backend: str, request: Any
 ) -> None:
-    if backend == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: on SQLite queries.plus_days compares the stored "
-                "'YYYY-MM-DD HH:MM:SS.ffffff' text with datetime(col, '+N days'), which drops "
-                "the fraction: an order 29d 23:59:59.5 after first sight is outside 30 days",
-            )
-        )
     seen = sh("2026-03-05", "10:00:00.900000")
     async with seeding(database, vault) as seed:
         for n in range(10):
@@ -803,15 +788,6 @@ async def test_retention_counts_new_members_active_after_their_first_day_within_
 async def test_an_event_half_a_second_inside_seven_days_retains_on_both_databases(
     database: Database, vault: Vault, client_at: ClientAt, backend: str, request: Any
 ) -> None:
-    if backend == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: on SQLite queries.plus_days compares the stored "
-                "'YYYY-MM-DD HH:MM:SS.ffffff' text with datetime(col, '+N days'), which drops "
-                "the fraction: an event 6d 23:59:59.5 after joining is outside 7 days",
-            )
-        )
     joined = sh("2026-03-05", "10:00:00.900000")
     async with seeding(database, vault) as seed:
         for n in range(10):
@@ -939,13 +915,6 @@ async def test_order_sources_with_one_small_cell_and_one_sibling_hide_both_cells
     check_sources(result, truth, 5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: suppress_group sums per-cell buyers to decide whether the suppressed cells "
-    "together reach k, but one buyer can sit in several (from, channel) cells: two hidden "
-    "cells of the same 3 buyers count as 6, the totals stay visible, and totalOrders / "
-    "totalRevenueFen minus the visible cells give the orders and revenue of 3 people",
-)
 async def test_the_suppressed_order_sources_together_hold_k_distinct_buyers_or_totals_hide(
     database: Database, vault: Vault, client_at: ClientAt
 ) -> None:

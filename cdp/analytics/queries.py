@@ -49,10 +49,12 @@ def counted(profile_id: Any) -> Any:
     )
 
 
-def plus_days(session: AsyncSession, column: Any, days: int) -> Any:
+def days_after(session: AsyncSession, later: Any, earlier: Any) -> Any:
+    """`later - earlier` in days (fractional), to compare with a number of days. SQLite keeps
+    timestamps as text: julianday() reads them to the millisecond."""
     if session.get_bind().dialect.name == "postgresql":
-        return column + sa.text(f"interval '{int(days)} days'")
-    return sa.func.datetime(column, f"+{int(days)} days")
+        return sa.extract("epoch", later - earlier) / 86400.0
+    return sa.func.julianday(later) - sa.func.julianday(earlier)
 
 
 async def _rows(session: AsyncSession, query: Any) -> Sequence[Any]:
@@ -165,6 +167,34 @@ async def orders_by_source(session: AsyncSession, lo: datetime, hi: datetime) ->
     )
 
 
+async def buyers_in(
+    session: AsyncSession, lo: datetime, hi: datetime, cells: Sequence[tuple[Any, ...]]
+) -> int:
+    """Distinct buyers across some (entry source, channel) cells (one buyer can be in many)."""
+    which = sa.or_(
+        *(
+            sa.and_(
+                O.c.entry_from.is_(None) if source is None else O.c.entry_from == source,
+                O.c.channel == channel,
+            )
+            for source, channel in cells
+        )
+    )
+    return int(
+        await session.scalar(
+            sa.select(sa.func.count(sa.distinct(O.c.profile_id))).where(
+                O.c.paid_at >= lo,
+                O.c.paid_at < hi,
+                O.c.profile_id.is_not(None),
+                O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
+                counted(O.c.profile_id),
+                which,
+            )
+        )
+        or 0
+    )
+
+
 async def order_totals(session: AsyncSession, lo: datetime, hi: datetime) -> Any:
     return (
         await session.execute(
@@ -186,10 +216,12 @@ async def order_totals(session: AsyncSession, lo: datetime, hi: datetime) -> Any
 async def conversion(session: AsyncSession, lo: datetime, hi: datetime, days: int) -> Sequence[Any]:
     """Per channel: people first seen in it in the period, and those whose first order
     followed within `days`."""
+    waited = days_after(session, O.c.paid_at, I.c.linked_at)
     ordered = sa.exists().where(
         O.c.profile_id == I.c.profile_id,
-        O.c.paid_at >= I.c.linked_at,
-        O.c.paid_at <= plus_days(session, I.c.linked_at, days),
+        O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
+        waited >= 0,
+        waited <= days,
     )
     return await _rows(
         session,
@@ -232,15 +264,11 @@ async def retention(session: AsyncSession, lo: datetime, hi: datetime) -> tuple[
     means an event or an order after their first day."""
 
     def active_within(days: int) -> Any:
-        start, stop = (
-            plus_days(session, P.c.created_at, 1),
-            plus_days(session, P.c.created_at, days),
-        )
+        after_event = days_after(session, E.c.occurred_at, P.c.created_at)
+        after_order = days_after(session, O.c.paid_at, P.c.created_at)
         return sa.or_(
-            sa.exists().where(
-                E.c.profile_id == P.c.id, E.c.occurred_at > start, E.c.occurred_at <= stop
-            ),
-            sa.exists().where(O.c.profile_id == P.c.id, O.c.paid_at > start, O.c.paid_at <= stop),
+            sa.exists().where(E.c.profile_id == P.c.id, after_event > 1, after_event <= days),
+            sa.exists().where(O.c.profile_id == P.c.id, after_order > 1, after_order <= days),
         )
 
     row = (

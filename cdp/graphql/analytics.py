@@ -183,6 +183,14 @@ class Analytics:
             for source, channel, orders, revenue, people in rows
         ]
         result = suppress_group(cells, k=_k(info), total_people=int(buyers))
+        hidden = [c.key for c in result.cells if c.suppressed]
+        if hidden and not result.total_suppressed:
+            # One buyer can sit in several cells: the totals would give away the hidden cells
+            # together, so they need k distinct buyers between them, not k per-cell counts.
+            async with info.context.uow.session() as session:
+                together = await queries.buyers_in(session, lo, hi, hidden)
+            if together < _k(info):
+                result = Breakdown(result.cells, result.total_people, total_suppressed=True)
         return OrderSourceBreakdown(
             cells=[
                 OrderSourceCell(
