@@ -162,12 +162,14 @@ async def insert_ignoring_duplicates(
     return set((await session.execute(statement)).scalars())
 
 
-async def lock_profiles(session: AsyncSession, ids: Iterable[int], *, exclusive: bool) -> None:
+async def lock_profiles(session: AsyncSession, ids: Iterable[int], *, exclusive: bool) -> bool:
     """Profile locks until commit: whoever writes a profile's data holds it shared; a merge or
     an erasure holds it exclusively, so no write lands on a profile as it is folded away.
-    (SQLite serialises writers anyway.)"""
+    False when there was nothing to wait for (SQLite serialises writers anyway): what was
+    read before still holds."""
     if session.get_bind().dialect.name != "postgresql":
-        return
+        return False
     function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     for key in sorted({lock_key("profile", str(i)) for i in ids}):
         await session.execute(sa.text(f"SELECT {function}(:k)"), {"k": key})
+    return True

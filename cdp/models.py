@@ -4,6 +4,7 @@ Alembic's metadata and so that a merge moves everything."""
 from sqlmodel import SQLModel
 
 import cdp.consent.service
+import cdp.erasure.service
 import cdp.events.service
 import cdp.loyalty.coupons
 import cdp.loyalty.points

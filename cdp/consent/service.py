@@ -80,31 +80,45 @@ async def update_consents(
             await session.scalars(sa.select(Consent).where(col(Consent.profile_id) == profile.id))
         ).all()
     }
-    for choice in choices:
-        session.add(
-            ConsentChange(
-                profile_id=profile.id,
-                purpose=choice.purpose,
-                channel=choice.channel,
-                granted=choice.granted,
-                notice_version=notice_version,
-                source_channel=source_channel,
-                changed_by=actor.subject,
-                changed_at=now,
-            )
-        )
+    history = [
+        {
+            "profile_id": profile.id,
+            "purpose": c.purpose,
+            "channel": c.channel,
+            "granted": c.granted,
+            "notice_version": notice_version,
+            "source_channel": source_channel,
+            "changed_by": actor.subject,
+            "changed_at": now,
+        }
+        for c in choices
+    ]
+    wanted: dict[tuple[ConsentPurpose, Channel], bool] = {}
+    for choice in choices:  # in order: a later choice overrides an earlier overlapping one
         for channel in [choice.channel] if choice.channel else list(Channel):
-            row = current.get((choice.purpose, channel))
-            if row is None:
-                row = current[(choice.purpose, channel)] = Consent(
-                    profile_id=profile.id,
-                    purpose=choice.purpose,
-                    channel=channel,
-                    granted=choice.granted,
-                )
-                session.add(row)
-            row.granted, row.notice_version = choice.granted, notice_version
+            wanted[(choice.purpose, channel)] = choice.granted
+    fresh = []
+    for (purpose, channel), granted in wanted.items():
+        row = current.get((purpose, channel))
+        if row is None:
+            fresh.append(
+                {
+                    "profile_id": profile.id,
+                    "purpose": purpose,
+                    "channel": channel,
+                    "granted": granted,
+                    "notice_version": notice_version,
+                    "source_channel": source_channel,
+                    "updated_at": now,
+                }
+            )
+        else:
+            row.granted, row.notice_version = granted, notice_version
             row.source_channel, row.updated_at = source_channel, now
+    # One statement each for the new state rows and the history, however many channels.
+    if fresh:
+        await session.execute(sa.insert(Consent), fresh)
+    await session.execute(sa.insert(ConsentChange), history)
     await session.flush()
     audit.record(
         session,

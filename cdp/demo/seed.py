@@ -7,9 +7,7 @@ import random
 from collections.abc import Callable
 from datetime import timedelta
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from cdp.channels import Channel
 from cdp.consent import service as consent
@@ -25,7 +23,6 @@ from cdp.orders import service as orders
 from cdp.orders.models import OrderStatus
 from cdp.orders.tiers import TierThresholds
 from cdp.profiles import service
-from cdp.profiles.models import Identity
 from cdp.tags import service as tags
 from cdp.tags.models import TagSource
 from cdp.unit_of_work import audited_transaction, operator_trail
@@ -43,8 +40,11 @@ async def _person(
 ) -> str:
     settings, now = database.settings, utcnow()
     union_id, outcome = people.union_id(), None
+    # First seen over the past year or so, in whichever app; the others followed.
+    first_seen = activity.first_seen(now)
     identities = []
-    for channel in people.channels():
+    channels = people.channels()
+    for offset, channel in enumerate(activity.rng.sample(channels, len(channels))):
         app_id, open_id = people.brand.app_ids[channel], people.open_id(channel)
         outcome = await service.link_identity(
             session=session,
@@ -55,6 +55,7 @@ async def _person(
             app_id=app_id,
             open_id=open_id,
             union_id=union_id,
+            now=min(now, first_seen + timedelta(days=offset * activity.rng.randrange(30))),
         )
         identities.append((channel, app_id, open_id))
     assert outcome is not None and outcome.profile.id is not None
@@ -70,17 +71,6 @@ async def _person(
         address=people.address(),
         birthday=people.birthday(),
     )
-    # Backdate the first sight: demo people arrived over the past year or so.
-    first_seen = activity.first_seen(now)
-    profile.created_at = first_seen
-    # The app a person met the brand in first varies: content first, or the mini-program.
-    arrival = activity.rng.sample(identities, len(identities))
-    for offset, (_channel, app_id, _open_id) in enumerate(arrival):
-        await session.execute(
-            sa.update(Identity)
-            .where(col(Identity.profile_id) == profile.id, col(Identity.app_id) == app_id)
-            .values(linked_at=first_seen + timedelta(days=offset * activity.rng.randrange(30)))
-        )
     tiers, address = TierThresholds.of(settings), people.address()
     placed = activity.orders(first_seen, now)
     for order in placed:

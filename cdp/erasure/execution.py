@@ -87,13 +87,21 @@ async def _shred(session: AsyncSession, vault: Vault, request: ErasureRequest) -
 
 
 async def _purge(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
-    del vault
-    return await purge.purge(
-        session,
-        profile_id=request.profile_id,
-        mode=request.mode,
-        tombstone=request.receipt["collect"]["tombstone"],
+    # Whatever was linked or written since `collect` (a crash can leave a long gap) is
+    # suppressed and shredded too, so nothing of the person outlives the purge.
+    now = await _collect(session, vault, request)
+    found = request.receipt["collect"]
+    merged = {
+        k: sorted(set(found[k]) | set(now[k])) for k in ("publicIds", "union", "phone", "openIds")
+    }
+    request.receipt = {**request.receipt, "collect": {**found, **merged}}
+    assert request.id is not None
+    late = await suppression.suppress(session, _hashes(vault, merged), request_id=request.id)
+    shredded = await _shred(session, vault, request)
+    counts = await purge.purge(
+        session, profile_id=request.profile_id, mode=request.mode, tombstone=found["tombstone"]
     )
+    return {**counts, "late_suppressions": late, "late_data_keys": shredded["data_keys"]}
 
 
 async def _verify(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:

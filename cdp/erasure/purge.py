@@ -36,7 +36,8 @@ PURGED: tuple[type[SQLModel], ...] = (
 KEPT: tuple[type[SQLModel], ...] = (Order, Event)
 # Tables that hold a profile's id but are handled on their own: the data keys (shredded),
 # merge records (by survivor), the profile itself.
-SPECIAL = ("data_keys", "profile_merges", "profiles")
+SPECIAL = ("data_keys", "profile_merges", "profiles", "audit_events", "erasure_requests")
+# (audit_events and erasure_requests keep the surrogate id on purpose: they prove the erasure.)
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:

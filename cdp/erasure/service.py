@@ -15,6 +15,7 @@ from cdp.db import lock_names, utcnow
 from cdp.erasure.models import ErasureMode, ErasureRequest, ErasureStatus
 from cdp.errors import conflict, not_found
 from cdp.loyalty.validation import clean_text
+from cdp.profiles.merge import Merge, merge_step
 from cdp.profiles.models import Profile
 
 REASON_MAX = 500
@@ -75,6 +76,15 @@ async def approve_erasure(
         raise not_found("No such erasure request")
     if request.requested_by == actor.subject:
         raise conflict("an erasure must be approved by a different compliance officer")
+    if request.status is ErasureStatus.EXECUTING:
+        # Approved before and interrupted: approving again resumes it.
+        audit.record(
+            session,
+            action="erasure.resume",
+            profile_id=request.profile_id,
+            detail={"request": request.public_id, "step": request.step},
+        )
+        return request
     if request.status is not ErasureStatus.PENDING:
         raise conflict(f"the request is {request.status.value}, not waiting for approval")
     request.status = ErasureStatus.EXECUTING
@@ -98,3 +108,30 @@ async def list_requests(
     if before is not None:
         query = query.where(col(ErasureRequest.id) < before)
     return (await session.scalars(query)).all()
+
+
+async def under_erasure(session: AsyncSession, profile_id: int) -> bool:
+    """Whether an approved erasure of this person is running: nothing may be written."""
+    running = await session.scalar(
+        sa.select(col(ErasureRequest.id))
+        .where(
+            col(ErasureRequest.profile_id) == profile_id,
+            col(ErasureRequest.status) == ErasureStatus.EXECUTING,
+        )
+        .limit(1)
+    )
+    return running is not None
+
+
+@merge_step("erasure_requests")
+async def _follow_the_person(merge: Merge) -> int:
+    """An open request for the loser is a request for the person: it now names the survivor."""
+    moved = await merge.session.execute(
+        sa.update(ErasureRequest)
+        .where(
+            col(ErasureRequest.profile_id) == merge.loser.id,
+            col(ErasureRequest.status) != ErasureStatus.COMPLETED,
+        )
+        .values(profile_id=merge.survivor.id)
+    )
+    return int(moved.rowcount or 0)  # type: ignore[attr-defined]

@@ -186,9 +186,8 @@ async def record_events(
     named = [events[i] for i in rows]
     by_identity, by_public = await _resolve_people(session, vault, named)
     found = set(by_identity.values()) | set(by_public.values())
-    if found:
-        # Held until commit: no merge folds these people away before the events land.
-        await lock_profiles(session, found, exclusive=False)
+    # Held until commit: no merge folds these people away before the events land.
+    if found and await lock_profiles(session, found, exclusive=False):
         by_identity, by_public = await _resolve_people(session, vault, named)
     first_of: dict[str, int] = {}
     for index, row in list(rows.items()):

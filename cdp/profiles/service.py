@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ from cdp.channels import APP_CHANNELS, Channel
 from cdp.config import Settings
 from cdp.db import lock_names, lock_profiles, utcnow
 from cdp.erasure.models import SuppressionKind
-from cdp.erasure.suppression import refuse_if_suppressed
+from cdp.erasure.suppression import refuse_if_suppressed, suppressed_error
 from cdp.errors import bad_input, conflict
 from cdp.keys.vault import Vault
 from cdp.profiles.merge import merge_profiles
@@ -52,6 +52,7 @@ async def link_identity(
     app_id: str,
     open_id: str,
     union_id: str | None = None,
+    now: datetime | None = None,
 ) -> LinkOutcome:
     """Attach an app identity to its person, creating, upgrading or merging profiles.
 
@@ -79,17 +80,18 @@ async def link_identity(
     await lock_names(session, names)
     identity, by_open, by_union = await _linked(session, app_id, open_bidx, union_bidx)
     held = {p.id for p in (by_open, by_union) if p is not None and p.id is not None}
-    if held:
-        # Hold the profiles we write to; a merge that folded one away meanwhile shows on a
-        # second look.
-        await lock_profiles(session, held, exclusive=False)
+    # Hold the profiles we write to; a merge that folded one away meanwhile shows on a
+    # second look.
+    if held and await lock_profiles(session, held, exclusive=False):
         identity, by_open, by_union = await _linked(session, app_id, open_bidx, union_bidx)
+    for profile_id in held:
+        await _refuse_under_erasure(session, profile_id)
     if identity is not None and identity.channel is not channel:
         raise conflict(f"appId is registered as {identity.channel.value}, not {channel.value}")
     if by_open is not None and union_bidx and by_open.union_id_bidx not in (None, union_bidx):
         raise conflict("this OpenID already belongs to a different UnionID")
 
-    now = utcnow()
+    now = now or utcnow()  # a past `now` imports history: when the identity was first seen
     merged: tuple[int, ...] = ()
     created_profile = False
     if by_open is not None and by_union is not None and by_open.id != by_union.id:
@@ -183,6 +185,13 @@ async def _linked(
     return identity, by_open, by_union
 
 
+async def _refuse_under_erasure(session: AsyncSession, profile_id: int) -> None:
+    from cdp.erasure.service import under_erasure  # erasure builds on this module
+
+    if await under_erasure(session, profile_id):
+        raise suppressed_error()
+
+
 async def writable_profile(*, session: AsyncSession, public_id: str) -> Profile | None:
     """The profile to write to, held (shared) until commit so no merge or erasure folds it
     away meanwhile; if one did while we waited, the profile it now lives on."""
@@ -190,12 +199,15 @@ async def writable_profile(*, session: AsyncSession, public_id: str) -> Profile 
         profile = await get_profile(session=session, public_id=public_id)
         if profile is None or profile.id is None:
             return None
-        await lock_profiles(session, [profile.id], exclusive=False)
+        if not await lock_profiles(session, [profile.id], exclusive=False):
+            await _refuse_under_erasure(session, profile.id)
+            return profile
         still = await session.scalar(
             sa.select(col(Profile.id)).where(col(Profile.id) == profile.id)
         )
         if still is not None:
             await session.refresh(profile)
+            await _refuse_under_erasure(session, profile.id)
             return profile
         session.expunge(profile)
     raise conflict("the profile was being merged; try again")
