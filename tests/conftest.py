@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import os
 import itertools
 import shutil
 import tempfile
@@ -87,7 +88,7 @@ def pg_template(pg_cluster: PgCluster | None) -> str | None:
 
 
 async def fresh_pg_database(cluster: PgCluster, template: str | None) -> str:
-    name = f"cdp_test_{next(_counter)}"
+    name = f"cdp_test_{os.getpid()}_{next(_counter)}"
     conn = await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres")
     try:
         await conn.execute(

@@ -738,7 +738,7 @@ async def test_every_points_write_is_audited_and_a_refused_spend_too(
     ]
 
 
-async def test_a_replay_writes_no_second_record_and_a_forbidden_write_is_recorded_refused(
+async def test_a_replay_is_recorded_as_a_replay_and_a_forbidden_write_as_refused(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
     person = await new_person(service_client)
@@ -746,7 +746,11 @@ async def test_a_replay_writes_no_second_record_and_a_forbidden_write_is_recorde
     await written(service_client, EARN, person, 50, "e")
     await written(service_client, EARN, person, 50, "e")
     refused(await write(client_for(Role.SUPPORT), EARN, person, 50, "x"), "FORBIDDEN")
-    assert await audit_records(database, "points.") == [("points.earn", "ok", pid)]
+    # Every mutation is audited; the replay changed nothing, and says so.
+    assert await audit_records(database, "points.") == [
+        ("points.earn", "ok", pid),
+        ("points.earn", "replayed", pid),
+    ]
     assert ("mutation.earnPoints", "forbidden", None) in await audit_records(database, "mutation.")
 
 
