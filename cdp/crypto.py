@@ -168,8 +168,9 @@ def _wrap_aad(data_key_id: int) -> bytes:
     return f"cdp/data-key/{data_key_id}".encode()
 
 
-def field_aad(table: str, column: str, row_id: int) -> bytes:
-    """What a ciphertext is bound to: one column of one row of one table."""
+def field_aad(table: str, column: str, row_id: int | str) -> bytes:
+    """What a ciphertext is bound to: one column of one row of one table (the row by its
+    surrogate id, or by a natural key that is unique and never changes)."""
     return f"cdp/v{FORMAT_VERSION}/{table}/{column}/{row_id}".encode()
 
 

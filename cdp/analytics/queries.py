@@ -49,12 +49,28 @@ def counted(profile_id: Any) -> Any:
     )
 
 
-def days_after(session: AsyncSession, later: Any, earlier: Any) -> Any:
-    """`later - earlier` in days (fractional), to compare with a number of days. SQLite keeps
-    timestamps as text: julianday() reads them to the millisecond."""
+def within_days(
+    session: AsyncSession,
+    later: Any,
+    earlier: Any,
+    after: float,
+    up_to: float,
+    *,
+    inclusive_start: bool = False,
+) -> Any:
+    """`later` falls more than `after` (or exactly, if inclusive) and at most `up_to` days
+    after `earlier`. On PostgreSQL a range on `later` itself, so an index on it serves;
+    SQLite keeps timestamps as text, and julianday() reads them to the millisecond."""
     if session.get_bind().dialect.name == "postgresql":
-        return sa.extract("epoch", later - earlier) / 86400.0
-    return sa.func.julianday(later) - sa.func.julianday(earlier)
+
+        def shifted(days: float) -> Any:
+            return earlier + sa.text(f"interval '{float(days)} days'")
+
+        start = later >= shifted(after) if inclusive_start else later > shifted(after)
+        return sa.and_(start, later <= shifted(up_to))
+    waited = sa.func.julianday(later) - sa.func.julianday(earlier)
+    start = waited >= after if inclusive_start else waited > after
+    return sa.and_(start, waited <= up_to)
 
 
 async def _rows(session: AsyncSession, query: Any) -> Sequence[Any]:
@@ -216,12 +232,10 @@ async def order_totals(session: AsyncSession, lo: datetime, hi: datetime) -> Any
 async def conversion(session: AsyncSession, lo: datetime, hi: datetime, days: int) -> Sequence[Any]:
     """Per channel: people first seen in it in the period, and those whose first order
     followed within `days`."""
-    waited = days_after(session, O.c.paid_at, I.c.linked_at)
     ordered = sa.exists().where(
         O.c.profile_id == I.c.profile_id,
         O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
-        waited >= 0,
-        waited <= days,
+        within_days(session, O.c.paid_at, I.c.linked_at, 0, days, inclusive_start=True),
     )
     return await _rows(
         session,
@@ -264,11 +278,15 @@ async def retention(session: AsyncSession, lo: datetime, hi: datetime) -> tuple[
     means an event or an order after their first day."""
 
     def active_within(days: int) -> Any:
-        after_event = days_after(session, E.c.occurred_at, P.c.created_at)
-        after_order = days_after(session, O.c.paid_at, P.c.created_at)
         return sa.or_(
-            sa.exists().where(E.c.profile_id == P.c.id, after_event > 1, after_event <= days),
-            sa.exists().where(O.c.profile_id == P.c.id, after_order > 1, after_order <= days),
+            sa.exists().where(
+                E.c.profile_id == P.c.id,
+                within_days(session, E.c.occurred_at, P.c.created_at, 1, days),
+            ),
+            sa.exists().where(
+                O.c.profile_id == P.c.id,
+                within_days(session, O.c.paid_at, P.c.created_at, 1, days),
+            ),
         )
 
     row = (

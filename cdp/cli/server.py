@@ -88,6 +88,9 @@ def demo_data(
 
     settings = settings_or_exit()
     keyring = keyring_or_exit(settings)
+    # aiosqlite hands every statement to its own thread: a short GIL switch interval keeps
+    # tens of thousands of hand-offs from each waiting out the default 5 ms.
+    sys.setswitchinterval(0.0002)
 
     async def run() -> None:
         database = Database(settings)

@@ -84,7 +84,7 @@ class DemoActivity:
 
     def orders(self, first_seen: datetime, now: datetime) -> list[DemoOrder]:
         rng = self.rng
-        count = rng.choices((0, 1, 2, 3, 5, 8), weights=(40, 28, 14, 10, 5, 3))[0]
+        count = rng.choices((0, 1, 2, 3, 5, 8), weights=(55, 25, 10, 6, 3, 1))[0]
         span = max((now - first_seen).total_seconds(), 3600.0)
         orders = []
         for _ in range(count):
@@ -118,7 +118,7 @@ class DemoActivity:
         return sorted(orders, key=lambda o: o.paid_at)
 
     def coupons(self) -> list[tuple[str, CouponKind, int, int | None, int]]:
-        return self.rng.sample(COUPONS, self.rng.choice((0, 0, 1, 1, 2)))
+        return self.rng.sample(COUPONS, self.rng.choice((0, 0, 0, 1, 1, 2)))
 
     def tags(self, orders: list[DemoOrder]) -> list[str]:
         tags = []
@@ -159,5 +159,5 @@ class DemoActivity:
                 self._fill(entry),
                 first_seen + timedelta(seconds=self.rng.uniform(0, span)),
             )
-            for kind, channel, entry in self.rng.choices(EVENT_TYPES, k=self.rng.randrange(9))
+            for kind, channel, entry in self.rng.choices(EVENT_TYPES, k=self.rng.randrange(5))
         ]

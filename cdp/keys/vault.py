@@ -23,6 +23,11 @@ class Vault:
         self.source = source
         self._keys: dict[int, bytes] = {}
         self._current: dict[int, int] = {}
+        self._new: set[int] = set()
+
+    def new_profile(self, profile_id: int) -> None:
+        """A profile created in this unit of work has no data key yet: none to look up."""
+        self._new.add(profile_id)
 
     @property
     def keyring(self) -> Keyring:
@@ -51,11 +56,15 @@ class Vault:
     async def _current_key(self, session: AsyncSession, profile_id: int) -> int:
         if profile_id in self._current:
             return self._current[profile_id]
-        row = await session.scalar(
-            sa.select(DataKey)
-            .where(col(DataKey.profile_id) == profile_id)
-            .order_by(col(DataKey.id).desc())
-            .limit(1)
+        row = (
+            None
+            if profile_id in self._new
+            else await session.scalar(
+                sa.select(DataKey)
+                .where(col(DataKey.profile_id) == profile_id)
+                .order_by(col(DataKey.id).desc())
+                .limit(1)
+            )
         )
         if row is None:
             key = secrets.token_bytes(KEY_BYTES)
@@ -99,7 +108,7 @@ class Vault:
         profile_id: int,
         table: str,
         column: str,
-        row_id: int,
+        row_id: int | str,
     ) -> bytes:
         """Seal `value` under the profile's newest data key, bound to table, column and row."""
         data_key_id = await self._current_key(session, profile_id)
@@ -111,7 +120,7 @@ class Vault:
         )
 
     async def decrypt(
-        self, session: AsyncSession, blob: bytes, *, table: str, column: str, row_id: int
+        self, session: AsyncSession, blob: bytes, *, table: str, column: str, row_id: int | str
     ) -> str:
         key = await self._key(session, data_key_id_of(blob))
         return open_sealed(key, blob, aad=field_aad(table, column, row_id)).decode("utf-8")

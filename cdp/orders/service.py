@@ -165,16 +165,20 @@ async def record_order(
         session.add(existing)
         await session.flush()
         assert existing.id is not None
-        session.add_all(
-            OrderItem(
-                order_id=existing.id,
-                position=n,
-                sku=i.sku,
-                name=i.name,
-                quantity=i.quantity,
-                unit_price_fen=i.unit_price_fen,
-            )
-            for n, i in enumerate(lines)
+        items: sa.Table = OrderItem.__table__  # type: ignore[attr-defined]
+        await session.execute(  # one executemany, however many lines
+            sa.insert(items),
+            [
+                {
+                    "order_id": existing.id,
+                    "position": n,
+                    "sku": i.sku,
+                    "name": i.name,
+                    "quantity": i.quantity,
+                    "unit_price_fen": i.unit_price_fen,
+                }
+                for n, i in enumerate(lines)
+            ],
         )
         if address is not None:
             existing.shipping_address_ct = await vault.encrypt(

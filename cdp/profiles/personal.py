@@ -77,22 +77,31 @@ async def write_field(
         setattr(profile, f"{field}_bidx", bidx)
 
 
+def _identity_row(identity: Identity) -> str:
+    # An identity is one (app id, OpenID): its natural key binds the sealed OpenID to the row
+    # before the row has an id, saving an UPDATE per link.
+    return f"{identity.app_id}:{identity.open_id_bidx.hex()}"
+
+
 async def read_open_id(*, session: AsyncSession, vault: Vault, identity: Identity) -> str:
-    assert identity.id is not None and identity.open_id_ct is not None
+    assert identity.open_id_ct is not None
     return await vault.decrypt(
-        session, identity.open_id_ct, table="identities", column="open_id_ct", row_id=identity.id
+        session,
+        identity.open_id_ct,
+        table="identities",
+        column="open_id_ct",
+        row_id=_identity_row(identity),
     )
 
 
 async def seal_open_id(
     *, session: AsyncSession, vault: Vault, identity: Identity, open_id: str
 ) -> None:
-    assert identity.id is not None, "flush a new identity before sealing its OpenID"
     identity.open_id_ct = await vault.encrypt(
         session,
         open_id,
         profile_id=identity.profile_id,
         table="identities",
         column="open_id_ct",
-        row_id=identity.id,
+        row_id=_identity_row(identity),
     )

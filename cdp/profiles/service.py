@@ -113,6 +113,8 @@ async def link_identity(
         session.add(profile)
         created_profile = True
         await session.flush()
+        assert profile.id is not None
+        vault.new_profile(profile.id)
 
     if union_id and profile.union_id_bidx != union_bidx:
         await write_field(
@@ -131,9 +133,8 @@ async def link_identity(
             linked_at=now,
             last_seen_at=now,
         )
-        session.add(identity)
-        await session.flush()
         await seal_open_id(session=session, vault=vault, identity=identity, open_id=open_id)
+        session.add(identity)
         created_identity = True
     else:
         identity.last_seen_at = now

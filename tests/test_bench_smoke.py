@@ -1,0 +1,36 @@
+"""`make bench-quick` runs end to end (a smoke test: no thresholds here)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.pg_cluster import find_bin_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(find_bin_dir() is None, reason="no PostgreSQL server binaries")
+async def test_the_quick_benchmark_runs_and_writes_its_table(tmp_path: Path) -> None:
+    output = tmp_path / "RESULTS.md"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.run",
+        "--quick",
+        "--output",
+        str(output),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=300)
+    assert process.returncode == 0, out.decode()[-2000:]
+    report = output.read_text(encoding="utf-8")
+    assert "| measure | result | target | met |" in report
+    for measure in ("analytics retention", "erasure of one person", "demo-data"):
+        assert measure in report
+    assert "commit" in report and "cores" in report
