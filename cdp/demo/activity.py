@@ -84,7 +84,7 @@ class DemoActivity:
 
     def orders(self, first_seen: datetime, now: datetime) -> list[DemoOrder]:
         rng = self.rng
-        count = rng.choices((0, 1, 2, 3, 5, 8), weights=(55, 25, 10, 6, 3, 1))[0]
+        count = rng.choices((0, 1, 2, 3, 5, 8), weights=(62, 22, 8, 5, 2, 1))[0]
         span = max((now - first_seen).total_seconds(), 3600.0)
         orders = []
         for _ in range(count):
@@ -136,7 +136,9 @@ class DemoActivity:
 
     def consents(self) -> list[Choice]:
         rng, choices = self.rng, []
-        if rng.random() < 0.55:
+        if rng.random() < 0.5:
+            return choices  # most people never open the settings page
+        if rng.random() < 0.8:
             choices.append(Choice(ConsentPurpose.MARKETING, None, True))
         if rng.random() < 0.1:
             choices.append(Choice(ConsentPurpose.MARKETING, Channel.SMS, False))
