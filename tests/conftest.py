@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import os
 import itertools
+import os
 import shutil
 import tempfile
 import warnings

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from cdp.channels import Channel
 from cdp.db import UtcDateTime, enum_column_type, utcnow
+from cdp.profiles.models import profile_fk
 
 
 class ConsentPurpose(StrEnum):
@@ -30,12 +30,6 @@ DEFAULT_GRANTED: dict[ConsentPurpose, bool] = {
     ConsentPurpose.PERSONALIZATION: False,
     ConsentPurpose.ANALYTICS: True,
 }
-
-
-def profile_fk() -> Any:
-    return sa.Column(
-        sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True
-    )
 
 
 class Consent(SQLModel, table=True):

@@ -135,7 +135,7 @@ class DemoActivity:
         return tags
 
     def consents(self) -> list[Choice]:
-        rng, choices = self.rng, []
+        rng, choices = self.rng, list[Choice]()
         if rng.random() < 0.5:
             return choices  # most people never open the settings page
         if rng.random() < 0.8:

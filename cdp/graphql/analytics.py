@@ -72,6 +72,11 @@ class Retention:
     day30: RateCell
 
 
+def _label(value: object) -> str:
+    """A grouped column's value as text (drivers give enums back as members or strings)."""
+    return str(getattr(value, "value", value))
+
+
 def _counts(result: Breakdown) -> CountBreakdown:
     return CountBreakdown(
         cells=[
@@ -118,7 +123,7 @@ class Analytics:
         lo, hi = await _range(info, from_, to)
         async with info.context.uow.session() as session:
             rows = {
-                str(getattr(t, "value", t)): int(n)
+                _label(t): int(n)
                 for t, n in await queries.members_by_tier(
                     session, lo, hi, TierThresholds.of(info.context.settings), utcnow()
                 )
@@ -131,7 +136,7 @@ class Analytics:
         lo, hi = await _range(info, from_, to)
         async with info.context.uow.session() as session:
             rows = {
-                str(getattr(k, "value", k)): int(n)
+                _label(k): int(n)
                 for k, n in await queries.members_by_first_channel(session, lo, hi)
             }
         cells = [Cell((c.value,), rows.get(c.value, 0)) for c in Channel if c in APP_CHANNELS]
@@ -157,7 +162,7 @@ class Analytics:
             choices = await queries.explicit_choices(session, lo, hi)
         said: dict[tuple[str, str, bool], int] = {}
         for purpose, channel, granted, n in choices:
-            key = (str(getattr(purpose, "value", purpose)), str(getattr(channel, "value", channel)))
+            key = (_label(purpose), _label(channel))
             said[(*key, bool(granted))] = int(n)
         cells = []
         for purpose in ConsentPurpose:
@@ -176,7 +181,7 @@ class Analytics:
             total_orders, total_fen, buyers = await queries.order_totals(session, lo, hi)
         cells = [
             Cell(
-                (source, str(getattr(channel, "value", channel))),
+                (source, _label(channel)),
                 int(people),
                 (int(orders), int(revenue)),
             )
@@ -220,7 +225,7 @@ class Analytics:
         lo, hi = await _range(info, from_, to)
         async with info.context.uow.session() as session:
             rows = {
-                str(getattr(c, "value", c)): (int(n), int(m))
+                _label(c): (int(n), int(m))
                 for c, n, m in await queries.conversion(session, lo, hi, days)
             }
         return [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from cdp.audit.models import AuditEvent
 from cdp.audit.query import AuditFilter, list_events
+from cdp.db import as_utc
 from cdp.graphql.context import Info
 from cdp.graphql.pages import PageInfo
 from cdp.profiles import service
@@ -76,12 +77,6 @@ class AuditEventPage:
     page_info: PageInfo
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 @strawberry.type
 class AuditQueries:
     @strawberry.field(description="Audit records, newest first; reading them is audited too.")
@@ -106,8 +101,8 @@ class AuditQueries:
                 actor_subject=actor,
                 profile_id=surrogate,
                 action=action,
-                since=_utc(from_),
-                until=_utc(to),
+                since=from_ and as_utc(from_),
+                until=to and as_utc(to),
             )
             page = await list_events(session=session, where=where, first=first, after=after)
         filters: dict[str, Any] = {

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from cdp.channels import Channel
+from cdp.db import as_utc
 from cdp.errors import bad_input
 from cdp.events import service
 from cdp.events.service import EventOutcome, EventStatus
@@ -57,8 +58,7 @@ class RecordEventsInput:
 
 
 def _event(given: RecordEventInput) -> service.EventInput:
-    occurred = given.occurred_at
-    occurred = occurred.replace(tzinfo=UTC) if occurred.tzinfo is None else occurred
+    occurred = as_utc(given.occurred_at)
     properties: Any = {} if given.properties is None else given.properties
     return service.EventInput(
         event_id=given.event_id,

@@ -4,24 +4,18 @@ mutations that earn, spend, adjust, issue and redeem."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 
 from cdp.channels import Channel
-from cdp.db import utcnow
+from cdp.db import as_utc, utcnow
 from cdp.graphql.context import Info
 from cdp.graphql.lookups import profile_by_id
 from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_cursor, encode_cursor
 from cdp.loyalty import coupons, points
 from cdp.loyalty.coupons import CouponStatus
 from cdp.loyalty.models import Coupon, CouponKind, EntryKind, PointsEntry
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 @strawberry.type(name="PointsEntry", description="One movement of points in the ledger.")
@@ -289,8 +283,8 @@ class LoyaltyMutations:
                 kind=input.kind,
                 percent_off=input.percent_off,
                 min_spend_fen=input.min_spend_fen,
-                valid_from=_utc(input.valid_from),
-                valid_until=_utc(input.valid_until),
+                valid_from=input.valid_from and as_utc(input.valid_from),
+                valid_until=input.valid_until and as_utc(input.valid_until),
                 channels=input.channels or (),
             )
         info.context.clear_loaders()

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 from strawberry.scalars import JSON
 
 from cdp.channels import Channel
+from cdp.db import as_utc
 from cdp.errors import bad_input
 from cdp.graphql.context import Info
 from cdp.graphql.lookups import key_for, profile_by_id
@@ -187,9 +188,7 @@ class OrderMutations:
     async def record_order(self, info: Info, input: RecordOrderInput) -> OrderType | None:
         paid_at = input.paid_at
         if paid_at is not None:
-            paid_at = (
-                paid_at.replace(tzinfo=UTC) if paid_at.tzinfo is None else paid_at.astimezone(UTC)
-            )
+            paid_at = as_utc(paid_at)
         address = input.shipping_address
         given = service.OrderInput(
             channel=input.channel,

@@ -5,21 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from cdp.channels import Channel
 from cdp.db import UtcDateTime, enum_column_type, utcnow
+from cdp.profiles.models import profile_fk
 
 IDEMPOTENCY_KEY_MAX = 128
-
-
-def profile_fk() -> Any:
-    return sa.Column(
-        sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True
-    )
 
 
 class EntryKind(StrEnum):

@@ -22,6 +22,13 @@ class Tier(StrEnum):
     SUPREME = "SUPREME"
 
 
+def profile_fk() -> Any:
+    """The column by which a domain row belongs to a person (gone with them, unless moved)."""
+    return sa.Column(
+        sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+
 def new_public_id() -> str:
     return str(uuid.uuid4())
 
