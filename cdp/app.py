@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -17,6 +18,7 @@ from cdp.graphql.view import GraphQLEndpoint
 from cdp.keys.source import KeyringSource, load_keyring
 from cdp.logs import configure_logging
 from cdp.migrations import head_revision
+from cdp.request_log import RequestLog
 
 
 def create_app(
@@ -59,6 +61,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
+        middleware=[Middleware(RequestLog)],
         lifespan=lifespan,
     )
 

@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     tier_vip_fen: int = Field(default=100_000, ge=1)  # ¥1,000 paid in 12 months
     tier_supreme_fen: int = Field(default=500_000, ge=1)  # ¥5,000
     log_level: str = "INFO"
+    # Hostile-input limits (OWASP GraphQL cheat sheet; graphql-armor's defaults are close).
+    max_query_depth: int = Field(default=10, ge=2, le=50)
+    max_aliases: int = Field(default=15, ge=1, le=500)
+    max_query_tokens: int = Field(default=1000, ge=50, le=100_000)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_list_items: int = Field(default=100, ge=1, le=10_000)  # every list argument and page
+    operation_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Requests per principal per minute (a token bucket that refills continuously); 0 is off.
+    rate_limit_per_minute: int = Field(default=1200, ge=0, le=1_000_000)
 
     @field_validator("database_url")
     @classmethod

@@ -422,23 +422,28 @@ async def test_a_batch_mixing_known_and_unknown_identities_records_the_known_one
 # --- batch size --------------------------------------------------------------------------------
 
 
-async def test_a_batch_of_500_is_accepted_and_501_is_refused(
+async def test_a_batch_of_100_is_accepted_and_101_is_refused_before_anything_runs(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:
     person = await new_person(service_client)
     results = await accepted_batch(
-        service_client, [event(f"evt-bulk-{n:04d}", person) for n in range(500)]
+        service_client, [event(f"evt-bulk-{n:04d}", person) for n in range(100)]
     )
-    assert statuses(results) == ["ACCEPTED"] * 500
-    assert [r["index"] for r in results] == list(range(500))
-    assert await count(database, Event) == 500
+    assert statuses(results) == ["ACCEPTED"] * 100
+    assert [r["index"] for r in results] == list(range(100))
+    assert await count(database, Event) == 100
 
-    body = await record_many(
-        service_client, [event(f"evt-over-{n:04d}", person) for n in range(501)]
+    # Every list argument is capped (the hardening limits): the HTTP layer refuses the request.
+    body = await gql(
+        service_client,
+        RECORD_EVENTS,
+        {"input": {"events": [event(f"evt-over-{n:04d}", person) for n in range(101)]}},
+        status=400,
     )
     assert error_codes(body) == ["BAD_USER_INPUT"]
-    assert body["data"] == {"recordEvents": None}
-    assert await count(database, Event) == 500
+    assert body["errors"][0]["extensions"]["limit"] == "list"
+    assert "data" not in body
+    assert await count(database, Event) == 100
 
 
 async def test_an_empty_batch_is_refused(

@@ -15,7 +15,7 @@ from cdp.auth import Role
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.keys.vault import Vault
-from cdp.logs import quiet_drivers
+from cdp.logs import JsonFormatter, quiet_drivers
 from cdp.profiles.models import Profile
 from tests.conftest import ClientFactory, error_codes, gql
 from tests.test_identity_graph import MINI, OFFICIAL, link
@@ -210,7 +210,10 @@ async def test_canary_personal_data_never_reaches_the_database_or_the_logs(
     else:
         stored = await stored_postgres_values(database)
     logs = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records).encode()
+    logs += "\n".join(JsonFormatter().format(r) for r in caplog.records).encode()
     assert MINI.encode() in stored, "the scan must see what is stored in the clear"
+    request_lines = [r for r in caplog.records if r.name == "cdp.request"]
+    assert len(request_lines) >= 4, "the scan must cover the per-request log lines"
     for canary in (
         CANARY_PHONE,
         CANARY_NAME,

@@ -29,7 +29,7 @@ from cdp.profiles.merge import Merge, merge_step, reassign_rows
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.values import clean_identifier
 
-MAX_BATCH = 500
+MAX_BATCH = 100  # the hardening limit on every list argument
 MAX_PROPERTIES_BYTES = 4096
 MAX_DEPTH = 4
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -169,7 +169,7 @@ async def record_events(
     events: Sequence[EventInput],
     now: datetime | None = None,
 ) -> list[EventOutcome]:
-    """Record up to 500 events; each gets its own outcome, a bad one never spoils the rest."""
+    """Record up to 100 events; each gets its own outcome, a bad one never spoils the rest."""
     del actor
     now = now or utcnow()
     if not 1 <= len(events) <= MAX_BATCH:

@@ -15,6 +15,7 @@ from typing import Any
 from graphql import GraphQLError
 
 from cdp.errors import CdpError, ErrorCode
+from cdp.graphql.limits import TOO_MANY_TOKENS
 
 log = logging.getLogger("cdp.errors")
 INTERNAL_MESSAGE = "Internal server error"
@@ -45,12 +46,17 @@ def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:
     if isinstance(original, CdpError):
         out: dict[str, Any] = {"message": original.message, "extensions": original.extensions()}
     elif original is None or isinstance(original, GraphQLError):
-        code = (error.extensions or {}).get("code") or ErrorCode.BAD_USER_INPUT.value
+        extensions = dict(error.extensions or {})
+        if error.message.startswith(TOO_MANY_TOKENS):
+            extensions = {"code": ErrorCode.QUERY_TOO_COMPLEX.value, "limit": "tokens"}
+        code = extensions.get("code") or ErrorCode.BAD_USER_INPUT.value
         if code not in ErrorCode.__members__:
             code = ErrorCode.BAD_USER_INPUT.value
         # graphql-core suggests names ("Did you mean ...?") even with field suggestions off:
         # they would map the schema for someone probing it.
         out = {"message": _SUGGESTION.sub("", error.message), "extensions": {"code": code}}
+        if "limit" in extensions:
+            out["extensions"]["limit"] = extensions["limit"]
     else:
         log_unexpected(original, request_id=request_id)
         out = coded_error(ErrorCode.INTERNAL, INTERNAL_MESSAGE, requestId=request_id)

@@ -18,6 +18,7 @@ from cdp.graphql.audit import AuditQueries
 from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
 from cdp.graphql.events import EventMutations
+from cdp.graphql.limits import Limits, TokenLimit, validation_rules
 from cdp.graphql.loyalty import LoyaltyMutations
 from cdp.graphql.orders import OrderMutations
 from cdp.graphql.permissions import apply_policy
@@ -53,9 +54,10 @@ class CdpSchema(strawberry.Schema):
 
 
 @cache
-def build_schema(*, introspection: bool = True) -> CdpSchema:
-    """Built once per process and flag: the parser and validation caches live as long as the
-    schema, and the validation rules are the same classes on every request, so the cache hits."""
+def build_schema(*, introspection: bool = True, limits: Limits = Limits()) -> CdpSchema:
+    """Built once per process, flag and limits: the parser and validation caches live as long
+    as the schema, and the validation rules are the same classes on every request, so the
+    validation cache hits."""
     config = StrawberryConfig(
         disable_field_suggestions=True,
         scalar_map={
@@ -74,12 +76,14 @@ def build_schema(*, introspection: bool = True) -> CdpSchema:
         return config.name_converter.get_graphql_name(field)
 
     apply_policy(query, mutation, name_of=graphql_name)
+    rules = [*validation_rules(limits), *([] if introspection else NO_INTROSPECTION)]
     return CdpSchema(
         query=query,
         mutation=mutation,
         config=config,
         extensions=[
-            *([] if introspection else [lambda: AddValidationRules(NO_INTROSPECTION)]),
+            lambda: AddValidationRules(rules),
+            lambda: TokenLimit(limits.tokens),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
         ],

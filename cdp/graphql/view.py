@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,30 @@ from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.context import Context
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
+from cdp.graphql.limits import Limits, oversized_list
 from cdp.graphql.schema import build_schema
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
+from cdp.rate_limit import RateLimiter, retry_after_header
+from cdp.request_log import request_id_from
 from cdp.unit_of_work import UnitOfWork, audited_transaction
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 GRAPHIQL_HTML = (Path(__file__).parent / "graphiql.html").read_text(encoding="utf-8")
-_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+_OPERATION_NAME = re.compile(r"\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)")
+
+
+class RequestRefused(CdpError):
+    """Refused before execution with a given HTTP status (and `extensions.limit`)."""
+
+    def __init__(
+        self, status: int, code: ErrorCode, message: str, *, limit: str | None = None
+    ) -> None:
+        super().__init__(code, message)
+        self.status = status
+        self.limit = limit
+        self.headers: dict[str, str] = {}
 
 
 class GraphQLResponse(JSONResponse):
@@ -39,10 +54,17 @@ class GraphQLResponse(JSONResponse):
 
 
 def request_id_of(request: Request) -> str:
-    given = request.headers.get("x-request-id", "")
-    if _REQUEST_ID.fullmatch(given):
-        return given
-    return uuid.uuid4().hex
+    """The id the request log middleware gave this request (or one from its headers)."""
+    given = request.scope.get("state", {}).get("request_id")
+    return given if isinstance(given, str) else request_id_from(request.scope["headers"])
+
+
+def operation_name_of(params: dict[str, Any]) -> str | None:
+    """The operation's name for the log: `operationName`, or the first operation's own."""
+    if params["operation_name"]:
+        return str(params["operation_name"])[:100]
+    named = _OPERATION_NAME.match(params["query"])
+    return named.group(1)[:100] if named else None
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -66,7 +88,10 @@ class GraphQLEndpoint:
         self.database = database
         self.keyring = keyring
         # Production turns introspection off (the contract); GraphiQL too, below.
-        self.schema = build_schema(introspection=not settings.is_production)
+        self.schema = build_schema(
+            introspection=not settings.is_production, limits=Limits.of(settings)
+        )
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
 
     def error_response(
         self,
@@ -76,8 +101,10 @@ class GraphQLEndpoint:
         request_id: str,
         media: str = JSON,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> Response:
-        extensions = {"requestId": request_id} if code is ErrorCode.INTERNAL else {}
+        extensions: dict[str, Any] = {"requestId": request_id} if code is ErrorCode.INTERNAL else {}
+        extensions.update(extra or {})
         return GraphQLResponse(
             {"errors": [coded_error(code, message, **extensions)]},
             status_code=status,
@@ -115,8 +142,30 @@ class GraphQLEndpoint:
                 request_id,
             )
         try:
-            principal = principal_from_header(self.settings, request.headers.get("authorization"))
+            try:
+                principal = principal_from_header(
+                    self.settings, request.headers.get("authorization")
+                )
+            except CdpError:
+                # Refused tokens share a budget per client address: each may write an audit
+                # record, so a flood of them must not become a flood of writes.
+                client = request.client.host if request.client else "unknown"
+                self.spend_budget(f"address:{client}")
+                raise
+            request.state.role = principal.role.value
+            self.spend_budget(f"{principal.role.value}:{principal.subject}")
             params = await self.read_params(request)
+            request.state.operation = operation_name_of(params)
+        except RequestRefused as exc:
+            return self.error_response(
+                exc.status,
+                exc.code,
+                exc.message,
+                request_id,
+                media,
+                headers=exc.headers,
+                extra={"limit": exc.limit} if exc.limit else None,
+            )
         except CdpError as exc:
             status = 401 if exc.code is ErrorCode.UNAUTHENTICATED else 400
             if exc.code is ErrorCode.UNAUTHENTICATED:
@@ -159,6 +208,39 @@ class GraphQLEndpoint:
         finally:
             await context.uow.close()
 
+    def spend_budget(self, key: str) -> None:
+        """Take one request from `key`'s rate budget; RequestRefused (429) when it is spent."""
+        wait = self.limiter.acquire(key)
+        if wait:
+            refused = RequestRefused(
+                429,
+                ErrorCode.QUERY_TOO_COMPLEX,
+                f"Too many requests: at most {self.settings.rate_limit_per_minute} per minute",
+                limit="rate",
+            )
+            refused.headers["retry-after"] = retry_after_header(wait)
+            raise refused
+
+    async def read_body(self, request: Request) -> bytes:
+        """The body, refused (413) past the size limit without reading more than the limit."""
+        limit = self.settings.max_body_bytes
+        too_large = RequestRefused(
+            413,
+            ErrorCode.QUERY_TOO_COMPLEX,
+            f"The request body is larger than {limit} bytes",
+            limit="body",
+        )
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     async def audit_refused_token(self, request: Request, request_id: str, reason: str) -> None:
         """A refused token that names a plausible subject and role is audited under that
         (unverified) claim: someone tried to act as them."""
@@ -183,7 +265,7 @@ class GraphQLEndpoint:
         if content_type != JSON:
             raise CdpError(ErrorCode.BAD_USER_INPUT, "Content-Type must be application/json")
         try:
-            body = json.loads(await request.body())
+            body = json.loads(await self.read_body(request))
         except (ValueError, UnicodeDecodeError):
             raise CdpError(ErrorCode.BAD_USER_INPUT, "The request body is not valid JSON") from None
         if isinstance(body, list):
@@ -200,17 +282,42 @@ class GraphQLEndpoint:
             raise CdpError(ErrorCode.BAD_USER_INPUT, "'operationName' must be a string")
         if extensions is not None and not isinstance(extensions, dict):
             raise CdpError(ErrorCode.BAD_USER_INPUT, "'extensions' must be an object")
+        longest = oversized_list(variables, self.settings.max_list_items)
+        if longest is not None:
+            raise RequestRefused(
+                400,
+                ErrorCode.BAD_USER_INPUT,
+                f"A list in 'variables' holds {longest} items; "
+                f"at most {self.settings.max_list_items}",
+                limit="list",
+            )
         return {"query": query, "variables": variables, "operation_name": operation_name}
 
     async def execute(self, context: Context, params: dict[str, Any], media: str) -> Response:
         request_id = context.request_id
-        result = await self.schema.execute(
-            params["query"],
-            variable_values=params["variables"],
-            context_value=context,
-            operation_name=params["operation_name"],
-            allowed_operation_types=(OperationType.QUERY, OperationType.MUTATION),
-        )
+        seconds = self.settings.operation_timeout_seconds
+        timer = asyncio.timeout(seconds)
+        try:
+            async with timer:
+                result = await self.schema.execute(
+                    params["query"],
+                    variable_values=params["variables"],
+                    context_value=context,
+                    operation_name=params["operation_name"],
+                    allowed_operation_types=(OperationType.QUERY, OperationType.MUTATION),
+                )
+        except TimeoutError:
+            if not timer.expired():
+                raise  # not our limit: some library's own timeout escaped
+            # Nothing is committed: the unit of work rolls back when the request closes.
+            return self.error_response(
+                400,
+                ErrorCode.QUERY_TOO_COMPLEX,
+                f"The operation did not finish within {seconds:g} s; nothing was changed",
+                request_id,
+                media,
+                extra={"limit": "time"},
+            )
         try:
             await context.uow.commit()
         except Exception as exc:
@@ -224,6 +331,8 @@ class GraphQLEndpoint:
         if result.errors:
             payload["errors"] = [format_error(e, request_id=request_id) for e in result.errors]
         status = 400 if media == GRAPHQL_RESPONSE and "data" not in payload else 200
+        if any("limit" in e["extensions"] for e in payload.get("errors", ())):
+            status = 400  # a limit is the client's to fix, whatever media type it asked for
         return GraphQLResponse(
             payload, status_code=status, media_type=media, headers={"x-request-id": request_id}
         )
