@@ -374,3 +374,27 @@ def test_bad_configuration_stops_every_command_with_one_line(
     assert "Traceback" not in result.output
     assert "tiny-secret" not in result.output
     assert DEVELOPMENT_JWT_SECRET not in result.output
+
+
+@pytest.mark.parametrize("keyring", ["missing", "development"])
+def test_production_serve_refuses_an_unfit_keyring_with_one_line(
+    keyring: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from cdp.crypto import Keyring
+
+    def must_not_serve(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("the server started with an unfit keyring")
+
+    monkeypatch.setattr(uvicorn, "run", must_not_serve)
+    path = tmp_path / "keyring.json"
+    if keyring == "development":
+        Keyring.generate(development=True).save(path)
+    env = cli_env(CDP_ENV="production", CDP_KEYRING=str(path))
+    result = CliRunner().invoke(app, ["serve", "--port", "8999"], env=env)
+    assert result.exit_code == 2, result.output
+    line = one_line(result.stderr)
+    assert line.startswith("cdp: bad configuration: CDP_KEYRING"), line
+    assert ("no keyring" if keyring == "missing" else "development keyring") in line
+    assert not (keyring == "missing" and path.exists()), "production must not create a keyring"
