@@ -74,14 +74,22 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """An async engine for the configured database (aiosqlite or asyncpg)."""
+def sqlite_path(settings: Settings) -> str:
+    return settings.database_url.split("///", 1)[-1]
+
+
+def create_engine(settings: Settings, **options: Any) -> AsyncEngine:
+    """An async engine for the configured database (aiosqlite or asyncpg); `options` go to
+    SQLAlchemy's create_async_engine (an `async_creator`, say)."""
     if settings.is_sqlite:
-        path = settings.database_url.split("///", 1)[-1]
+        path = sqlite_path(settings)
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
-            settings.database_url, echo=settings.sql_echo, connect_args={"timeout": 30}
+            settings.database_url,
+            echo=settings.sql_echo,
+            connect_args={"timeout": 30},
+            **options,
         )
         _configure_sqlite(engine)
         return engine
@@ -91,15 +99,16 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        **options,
     )
 
 
 class Database:
     """The engine and session factory for one configured database."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
-        self.engine = create_engine(settings)
+        self.engine = engine or create_engine(settings)
         self.sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=True
         )

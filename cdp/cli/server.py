@@ -85,15 +85,16 @@ def demo_data(
 ) -> None:
     """Seed realistic demo profiles with identities across the brand's apps."""
     from cdp.demo import seed_demo_data
+    from cdp.demo.engine import seeding_database
 
     settings = settings_or_exit()
     keyring = keyring_or_exit(settings)
-    # aiosqlite hands every statement to its own thread: a short GIL switch interval keeps
-    # tens of thousands of hand-offs from each waiting out the default 5 ms.
+    # Where aiosqlite still hands statements to its thread (a URI-configured SQLite), a short
+    # GIL switch interval keeps each hand-off from waiting out the default 5 ms.
     sys.setswitchinterval(0.0002)
 
     async def run() -> None:
-        database = Database(settings)
+        database = seeding_database(settings)
         try:
             if if_empty and await count_profiles(database):
                 typer.echo("cdp: demo data present, nothing to seed")
