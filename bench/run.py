@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +22,10 @@ import asyncpg
 import httpx
 
 from bench.bulk import orders_and_events_for, seed
+from bench.load import find_wrk
+from bench.lookups import lookup_rows
+from bench.report import ROOT, Row, machine, table
+from bench.serving import Setup, serving_rows
 from cdp.app import create_app
 from cdp.auth import Principal, Role, issue_token
 from cdp.channels import Channel
@@ -40,7 +42,6 @@ from cdp.profiles import service as profile_service
 from cdp.unit_of_work import audited_transaction, operator_trail
 from tests.pg_cluster import PgCluster, find_bin_dir
 
-ROOT = Path(__file__).resolve().parent
 MEASURES = (
     "membersByTier",
     "membersByFirstChannel",
@@ -61,15 +62,6 @@ SELECTIONS = {
     "repurchaseRate": "{ rate }",
     "retention": "{ day7 { rate } day30 { rate } }",
 }
-
-
-@dataclass
-class Row:
-    measure: str
-    value: float
-    unit: str
-    target: str
-    met: bool | None
 
 
 async def timed(fn: Callable[[], Awaitable[object]], runs: int) -> float:
@@ -206,27 +198,6 @@ def demo_data_row(quick: bool) -> Row:
     )
 
 
-def table(rows: list[Row]) -> str:
-    lines = ["| measure | result | target | met |", "| --- | --- | --- | --- |"]
-    for r in rows:
-        met = "—" if r.met is None else ("yes" if r.met else "**NO**")
-        lines.append(f"| {r.measure} | {r.value:,.1f} {r.unit} | {r.target} | {met} |")
-    return "\n".join(lines)
-
-
-def machine() -> str:
-    commit = (
-        subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
-        ).stdout.strip()
-        or "unknown"
-    )
-    return (
-        f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.platform()}; commit {commit}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    )
-
-
 async def run(quick: bool, output: Path) -> int:
     profiles, events, history = (2_000, 20_000, 100) if quick else (100_000, 1_000_000, 1_000)
     cluster = None
@@ -269,6 +240,21 @@ async def run(quick: bool, output: Path) -> int:
                 )
             finally:
                 await database.dispose()
+            if cluster is not None:  # its autovacuum must not compete with what follows
+                await drop_database(dsn)
+            wrk = await asyncio.to_thread(find_wrk, not quick)
+            print(f"bench: load from {wrk or 'bench.loadgen (no wrk)'}", file=sys.stderr)
+            for name, measure in (("cdp_lookup", lookup_rows), ("cdp_serving", serving_rows)):
+                target = await fresh_database(dsn, name)
+                setup = Setup(
+                    settings.model_copy(update={"database_url": asyncpg_url(target)}),
+                    keyring,
+                    target,
+                )
+                await asyncio.to_thread(upgrade_to_head, setup.settings)
+                rows += await measure(setup, quick=quick, wrk=wrk)
+                if cluster is not None:
+                    await drop_database(target)
     finally:
         if cluster is not None:
             cluster.stop()
@@ -276,11 +262,36 @@ async def run(quick: bool, output: Path) -> int:
     rows.append(await asyncio.to_thread(demo_data_row, quick))
     report = (
         f"# Benchmark results{' (quick: no targets)' if quick else ''}\n\n"
-        f"{machine()}\n\n{table(rows)}\n"
+        f"{machine()}\n\nPostgreSQL 15; HTTP measures against uvicorn processes on loopback, "
+        f"load from {wrk or 'bench.loadgen (wrk not found)'}.\n\n{table(rows)}\n"
     )
     output.write_text(report, encoding="utf-8")
     print(report)
     return 0 if all(r.met is not False for r in rows) else 1
+
+
+def asyncpg_url(dsn: str) -> str:
+    return dsn.replace("postgresql://", "postgresql+asyncpg://")
+
+
+async def fresh_database(dsn: str, name: str) -> str:
+    """An empty database `name` on the server of `dsn` (dropped first if left over)."""
+    conn = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    return dsn.rsplit("/", 1)[0] + "/" + name
+
+
+async def drop_database(dsn: str) -> None:
+    name = dsn.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
 
 
 def main() -> None:

@@ -1,0 +1,32 @@
+"""uvicorn factories for the bench's servers (`uvicorn --factory bench.apps:NAME`), settings
+from the `CDP_` environment as `cdp serve` reads them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+
+from cdp.app import app_from_environment
+from cdp.audit import trail
+
+
+def _nothing(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+def unaudited() -> Starlette:
+    """cdp exactly as served, but its audit trail records and writes nothing (bench only:
+    cdp itself has no switch to turn auditing off)."""
+    trail.AuditTrail.read = _nothing  # type: ignore[method-assign]
+    trail.AuditTrail.lookup = _nothing  # type: ignore[method-assign]
+    trail.AuditTrail.record = _nothing  # type: ignore[method-assign]
+    trail.append_to_chain = _nothing
+    return app_from_environment()
+
+
+def handwritten() -> Starlette:
+    """The hand-written `me` endpoint of bench.handwritten."""
+    from bench.handwritten import create_handwritten_app
+
+    return create_handwritten_app()
