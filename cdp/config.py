@@ -43,6 +43,26 @@ class ContactCap(BaseModel):
     hours: float = Field(gt=0, le=24 * 366)
 
 
+class WechatAppType(StrEnum):
+    MINI_PROGRAM = "MINI_PROGRAM"
+    OFFICIAL_ACCOUNT = "OFFICIAL_ACCOUNT"
+
+
+class OAuthScope(StrEnum):
+    BASE = "snsapi_base"  # silent: the OpenID, and the UnionID when WeChat gives it
+    USERINFO = "snsapi_userinfo"  # asks the person once; also yields the UnionID
+
+
+class WechatApp(BaseModel):
+    """One of the brand's WeChat apps: its type, AppSecret and (official accounts) OAuth scope."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    type: WechatAppType
+    secret: SecretStr = Field(min_length=1)
+    oauth_scope: OAuthScope = OAuthScope.BASE
+
+
 class ConfigError(Exception):
     """Configuration that cannot run; the message is one line meant for an operator."""
 
@@ -82,6 +102,50 @@ class Settings(BaseSettings):
     operation_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     # Requests per principal per minute (a token bucket that refills continuously); 0 is off.
     rate_limit_per_minute: int = Field(default=1200, ge=0, le=1_000_000)
+    # WeChat sign-in. The brand's apps keyed by AppID, as JSON: {"wx8f3c2a1b5d6e7f90":
+    # {"type": "MINI_PROGRAM", "secret": "..."}, "wx...": {"type": "OFFICIAL_ACCOUNT",
+    # "secret": "...", "oauth_scope": "snsapi_userinfo"}}.
+    wechat_apps: dict[str, WechatApp] = Field(default_factory=dict)
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
+    # Where WeChat sends the browser back (in the account's web authorisation domain); unset:
+    # the scheme and host the authorize request came to.
+    wechat_redirect_base_url: str | None = None
+    wechat_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    wechat_busy_retries: int = Field(default=2, ge=0, le=5)  # further tries after "system busy"
+    wechat_backoff_seconds: float = Field(default=0.2, ge=0, le=5)  # doubled on each retry
+    customer_session_ttl_seconds: int = Field(default=2 * 3600, ge=60, le=24 * 3600)
+
+    @field_validator("wechat_apps")
+    @classmethod
+    def _wechat_app_ids(cls, value: dict[str, WechatApp]) -> dict[str, WechatApp]:
+        for app_id in value:
+            if not (len(app_id) == 18 and app_id.startswith("wx") and app_id.isalnum()):
+                raise ValueError(f"{app_id!r} is not a WeChat AppID (wx and 16 characters)")
+        return value
+
+    @field_validator("wechat_api_base_url", "wechat_authorize_url", "wechat_redirect_base_url")
+    @classmethod
+    def _web_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return None if value is None else value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _wechat_fit_to_run(self) -> Settings:
+        if self.customer_session_ttl_seconds > self.max_token_ttl_seconds:
+            raise ValueError("CDP_CUSTOMER_SESSION_TTL_SECONDS exceeds CDP_MAX_TOKEN_TTL_SECONDS")
+        if self.env is Environment.PRODUCTION:
+            urls = (self.wechat_api_base_url, self.wechat_authorize_url)
+            if any(not url.startswith("https://") for url in urls) or (
+                self.wechat_redirect_base_url or "https://"
+            ).startswith("http://"):
+                raise ValueError("WeChat URLs must be https:// in production")
+            for app_id, app in self.wechat_apps.items():
+                # WeChat's AppSecrets are 32 hex characters; anything else is a placeholder.
+                if len(app.secret.get_secret_value()) != 32:
+                    raise ValueError(f"CDP_WECHAT_APPS: {app_id}'s secret is not 32 characters")
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -147,7 +211,7 @@ class Settings(BaseSettings):
         return self.env is Environment.PRODUCTION
 
 
-STRUCTURED = ("contact_caps",)
+STRUCTURED = ("contact_caps", "wechat_apps")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,197 @@
+"""WeChat's sign-in APIs as documented: code2session for mini-programs, OAuth web authorisation
+(access token, user info) for official accounts. WeChat's error codes become `WechatError`s
+that name what a caller can do about them.
+
+The AppSecret, the code, the session key and the access token are never logged: WeChat takes
+the first two in the query string, so httpx's own request logging is kept off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from cdp.config import Settings, WechatApp
+
+log = logging.getLogger("cdp.wechat")
+
+
+class WechatFailure(StrEnum):
+    CODE_INVALID = "WECHAT_CODE_INVALID"  # 40029: wrong, expired or another app's code
+    CODE_USED = "WECHAT_CODE_USED"  # 40163: a code works once
+    RATE_LIMITED = "WECHAT_RATE_LIMITED"  # 45011
+    RISKY_USER = "WECHAT_RISKY_USER"  # 40226: WeChat blocks this user's sign-in
+    BUSY = "WECHAT_BUSY"  # -1 (or unreachable) on every try
+    TIMEOUT = "WECHAT_TIMEOUT"
+    UPSTREAM = "WECHAT_UPSTREAM"  # an answer we cannot use (bad secret, unknown errcode, ...)
+
+
+# errcode -> failure; anything else is UPSTREAM (logged for the operator).
+ERRCODES = {
+    40029: WechatFailure.CODE_INVALID,
+    40163: WechatFailure.CODE_USED,
+    45011: WechatFailure.RATE_LIMITED,
+    40226: WechatFailure.RISKY_USER,
+    -1: WechatFailure.BUSY,
+}
+
+
+class WechatError(Exception):
+    """WeChat refused or failed; `errcode` is WeChat's code when it gave one."""
+
+    def __init__(self, failure: WechatFailure, errcode: int | None = None) -> None:
+        super().__init__(failure.value if errcode is None else f"{failure.value} ({errcode})")
+        self.failure = failure
+        self.errcode = errcode
+
+
+@dataclass(frozen=True, slots=True)
+class MiniProgramSession:
+    """code2session's answer. The session key stays on the server (it decrypts wx data)."""
+
+    open_id: str
+    union_id: str | None
+    session_key: SecretStr = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthGrant:
+    """oauth2/access_token's answer for one person."""
+
+    open_id: str
+    union_id: str | None
+    scope: str
+    access_token: SecretStr = field(repr=False)
+
+
+def _text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+class WechatClient:
+    """One HTTP client for the process; timeout and "system busy" retries from the settings."""
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
+        for noisy in ("httpx", "httpcore"):  # their request lines carry the secret and code
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        self.settings = settings
+        self._http = httpx.AsyncClient(
+            base_url=settings.wechat_api_base_url,
+            timeout=settings.wechat_timeout_seconds,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def code2session(self, *, app_id: str, app: WechatApp, code: str) -> MiniProgramSession:
+        body = await self._get(
+            "/sns/jscode2session",
+            {
+                "appid": app_id,
+                "secret": app.secret.get_secret_value(),
+                "js_code": code,
+                "grant_type": "authorization_code",
+            },
+        )
+        open_id, session_key = _text(body, "openid"), _text(body, "session_key")
+        if open_id is None or session_key is None:
+            raise self._unusable("/sns/jscode2session", None)
+        return MiniProgramSession(open_id, _text(body, "unionid"), SecretStr(session_key))
+
+    async def oauth_grant(self, *, app_id: str, app: WechatApp, code: str) -> OAuthGrant:
+        body = await self._get(
+            "/sns/oauth2/access_token",
+            {
+                "appid": app_id,
+                "secret": app.secret.get_secret_value(),
+                "code": code,
+                "grant_type": "authorization_code",
+            },
+        )
+        open_id, token = _text(body, "openid"), _text(body, "access_token")
+        if open_id is None or token is None:
+            raise self._unusable("/sns/oauth2/access_token", None)
+        return OAuthGrant(
+            open_id, _text(body, "unionid"), body.get("scope") or "", SecretStr(token)
+        )
+
+    async def userinfo_union_id(self, grant: OAuthGrant) -> str | None:
+        """The UnionID from sns/userinfo (snsapi_userinfo grants); nickname and avatar are
+        not kept: cdp has no use for them."""
+        body = await self._get(
+            "/sns/userinfo",
+            {
+                "access_token": grant.access_token.get_secret_value(),
+                "openid": grant.open_id,
+                "lang": "zh_CN",
+            },
+        )
+        return _text(body, "unionid")
+
+    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        """GET and decode, retrying "system busy" (-1), 5xx and refused connections with
+        doubling backoff. A timeout is not retried: WeChat may have used the code already."""
+        retries, backoff = self.settings.wechat_busy_retries, self.settings.wechat_backoff_seconds
+        for attempt in range(retries + 1):
+            busy_code: int | None = None
+            try:
+                async with asyncio.timeout(self.settings.wechat_timeout_seconds):
+                    response = await self._http.get(path, params=params)
+            except (TimeoutError, httpx.TimeoutException):
+                log.warning("wechat timed out", extra={"path": path, "attempt": attempt + 1})
+                raise WechatError(WechatFailure.TIMEOUT) from None
+            except httpx.TransportError as exc:
+                log.warning(
+                    "wechat unreachable",
+                    extra={"path": path, "attempt": attempt + 1, "error": type(exc).__name__},
+                )
+            else:
+                if response.status_code < 500:
+                    body = self._decode(path, response)
+                    errcode = body.get("errcode", 0)
+                    if errcode in (0, None):
+                        return body
+                    if errcode != -1:
+                        raise self._refused(path, body)
+                    busy_code = -1
+                log.warning(
+                    "wechat busy",
+                    extra={"path": path, "attempt": attempt + 1, "status": response.status_code},
+                )
+            if attempt < retries:
+                await asyncio.sleep(backoff * 2**attempt)
+        raise WechatError(WechatFailure.BUSY, busy_code)
+
+    def _decode(self, path: str, response: httpx.Response) -> dict[str, Any]:
+        # WeChat answers JSON, sometimes labelled text/plain: decode by content, not by label.
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not response.is_success:
+            raise self._unusable(path, response.status_code)
+        return body
+
+    def _refused(self, path: str, body: dict[str, Any]) -> WechatError:
+        errcode = body.get("errcode")
+        code = errcode if isinstance(errcode, int) else None
+        failure = ERRCODES.get(code or 0, WechatFailure.UPSTREAM)
+        # errmsg names the problem ("invalid appsecret, rid: ...") and echoes no secret.
+        errmsg = str(body.get("errmsg", ""))[:200]
+        level = logging.ERROR if failure is WechatFailure.UPSTREAM else logging.INFO
+        log.log(level, "wechat refused", extra={"path": path, "errcode": code, "errmsg": errmsg})
+        return WechatError(failure, code)
+
+    def _unusable(self, path: str, status: int | None) -> WechatError:
+        log.error("wechat answer unusable", extra={"path": path, "status": status})
+        return WechatError(WechatFailure.UPSTREAM)

@@ -1,0 +1,82 @@
+"""What a refused sign-in looks like to the client: an HTTP status and one coded error, as
+everywhere in cdp, with `extensions.reason` naming WeChat's outcome and `errcode` its code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.responses import JSONResponse, Response
+
+from cdp.errors import CdpError, ErrorCode
+from cdp.wechat.client import WechatError, WechatFailure
+
+log = logging.getLogger("cdp.wechat")
+NO_STORE = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
+
+STATUS = {
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.SUPPRESSED: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.BAD_USER_INPUT: 400,
+}
+# WeChat's outcome -> (HTTP status, contract code, message, Retry-After seconds).
+WECHAT_OUTCOMES: dict[WechatFailure, tuple[int, ErrorCode, str, int | None]] = {
+    WechatFailure.CODE_INVALID: (401, ErrorCode.UNAUTHENTICATED, "WeChat rejected the code", None),
+    WechatFailure.CODE_USED: (401, ErrorCode.UNAUTHENTICATED, "The code was already used", None),
+    WechatFailure.RISKY_USER: (403, ErrorCode.FORBIDDEN, "WeChat blocked this sign-in", None),
+    # As cdp's own rate limit answers (graphql/view.py): 429, QUERY_TOO_COMPLEX, Retry-After.
+    WechatFailure.RATE_LIMITED: (
+        429,
+        ErrorCode.QUERY_TOO_COMPLEX,
+        "Too many sign-ins; try again in a minute",
+        60,
+    ),
+    WechatFailure.BUSY: (503, ErrorCode.INTERNAL, "WeChat is busy; try again shortly", 5),
+    WechatFailure.TIMEOUT: (503, ErrorCode.INTERNAL, "WeChat did not answer in time", 5),
+    WechatFailure.UPSTREAM: (502, ErrorCode.INTERNAL, "WeChat's answer could not be used", None),
+}
+
+
+class SignInFailed(Exception):
+    def __init__(self, status: int, code: ErrorCode, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extensions = status, code, message, extensions
+
+
+def failure_of(exc: CdpError | WechatError) -> SignInFailed:
+    if isinstance(exc, WechatError):
+        status, code, message, retry_after = WECHAT_OUTCOMES[exc.failure]
+        extra: dict[str, Any] = {"reason": exc.failure.value}
+        if exc.errcode is not None:
+            extra["errcode"] = exc.errcode
+        if retry_after is not None:
+            extra["retryAfter"] = retry_after
+        return SignInFailed(status, code, message, **extra)
+    extensions = {k: v for k, v in exc.extensions().items() if k != "code"}
+    return SignInFailed(STATUS.get(exc.code, 500), exc.code, exc.message, **extensions)
+
+
+def unexpected(exc: Exception, request_id: str) -> SignInFailed:
+    # The type and place only: an exception's message may carry the values that failed.
+    log.error(
+        "sign-in failed unexpectedly",
+        extra={"request_id": request_id, "error_type": type(exc).__qualname__},
+    )
+    return SignInFailed(500, ErrorCode.INTERNAL, "Internal server error")
+
+
+def json_error(request_id: str, failed: SignInFailed) -> Response:
+    extensions = {"code": failed.code.value, **failed.extensions, "requestId": request_id}
+    headers = {**NO_STORE, "x-request-id": request_id}
+    if "retryAfter" in failed.extensions:
+        headers["retry-after"] = str(failed.extensions["retryAfter"])
+    if failed.status == 401:
+        headers["www-authenticate"] = "Bearer"
+    return JSONResponse(
+        {"errors": [{"message": failed.message, "extensions": extensions}]},
+        status_code=failed.status,
+        headers=headers,
+    )

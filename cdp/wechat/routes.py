@@ -1,0 +1,238 @@
+"""The sign-in endpoints: a mini-program's wx.login code, and an official account's OAuth web
+authorisation (authorize sets a state cookie and redirects to WeChat; the callback checks it).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from cdp.audit.trail import AuditTrail
+from cdp.auth import Role
+from cdp.config import OAuthScope, Settings, WechatAppType
+from cdp.db import Database
+from cdp.errors import CdpError, ErrorCode, bad_input
+from cdp.keys.source import KeyringSource
+from cdp.keys.vault import Vault
+from cdp.unit_of_work import audited_transaction
+from cdp.wechat.client import WechatClient, WechatError
+from cdp.wechat.outcomes import NO_STORE, SignInFailed, failure_of, json_error, unexpected
+from cdp.wechat.signin import SIGN_IN_ACTION, CustomerSession, configured_app, sign_in
+
+PREFIX = "/auth/wechat"
+CALLBACK = f"{PREFIX}/official-account/callback"
+STATE_COOKIE = "cdp_wechat_state"
+STATE_TTL_SECONDS = 600
+MAX_BODY_BYTES = 4096
+MAX_CODE_LENGTH = 256
+
+
+class WechatSignIn:
+    """The routes, sharing one WeChat client for the process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        keyring: KeyringSource,
+        client: WechatClient | None = None,
+    ) -> None:
+        self.settings, self.database, self.keyring = settings, database, keyring
+        self.client = client or WechatClient(settings)
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(f"{PREFIX}/mini-program", self.mini_program, methods=["POST"]),
+            Route(f"{PREFIX}/official-account/authorize", self.authorize, methods=["GET"]),
+            Route(CALLBACK, self.callback, methods=["GET"]),
+        ]
+
+    async def mini_program(self, request: Request) -> Response:
+        """`{appId, code}` from wx.login -> `{token, tokenType, expiresIn, profileId}`."""
+        request_id = request_id_of(request)
+        app_id: str | None = None
+        try:
+            app_id, code = await self._read_login(request)
+            app = configured_app(self.settings, app_id, WechatAppType.MINI_PROGRAM)
+            found = await self.client.code2session(app_id=app_id, app=app, code=code)
+            # found.session_key stays here: nothing in cdp needs it yet, and it never leaves.
+            session = await self._sign_in(
+                request_id, app_id, WechatAppType.MINI_PROGRAM, found.open_id, found.union_id
+            )
+        except (CdpError, WechatError) as exc:
+            return await self._refuse(request_id, app_id, failure_of(exc))
+        except Exception as exc:
+            return json_error(request_id, unexpected(exc, request_id))
+        return JSONResponse(
+            {
+                "token": session.token,
+                "tokenType": "Bearer",
+                "expiresIn": session.expires_in,
+                "profileId": session.profile_id,
+            },
+            headers={**NO_STORE, "x-request-id": request_id},
+        )
+
+    async def authorize(self, request: Request) -> Response:
+        """Set a one-time state cookie and send the browser to WeChat's authorisation page."""
+        request_id = request_id_of(request)
+        app_id = request.query_params.get("appId")
+        try:
+            app = configured_app(self.settings, app_id, WechatAppType.OFFICIAL_ACCOUNT)
+        except CdpError as exc:
+            return json_error(request_id, failure_of(exc))
+        assert app_id is not None
+        state = secrets.token_urlsafe(24)
+        base = (
+            self.settings.wechat_redirect_base_url or f"{request.url.scheme}://{request.url.netloc}"
+        )
+        query = urlencode(
+            {
+                "appid": app_id,
+                "redirect_uri": f"{base}{CALLBACK}?{urlencode({'appId': app_id})}",
+                "response_type": "code",
+                "scope": app.oauth_scope.value,
+                "state": state,
+            }
+        )
+        response = RedirectResponse(
+            f"{self.settings.wechat_authorize_url}?{query}#wechat_redirect",
+            status_code=302,
+            headers={**NO_STORE, "x-request-id": request_id},
+        )
+        response.set_cookie(
+            STATE_COOKIE,
+            state,
+            max_age=STATE_TTL_SECONDS,
+            path=CALLBACK,
+            httponly=True,
+            samesite="lax",
+            secure=self.settings.is_production or base.startswith("https://"),
+        )
+        return response
+
+    async def callback(self, request: Request) -> Response:
+        """WeChat's redirect back: state must equal the cookie; the session goes to the page in
+        the URL fragment (never sent to a server, so never in an access log)."""
+        request_id = request_id_of(request)
+        params = request.query_params
+        app_id = params.get("appId")
+        try:
+            app = configured_app(self.settings, app_id, WechatAppType.OFFICIAL_ACCOUNT)
+            assert app_id is not None
+            expected, given = request.cookies.get(STATE_COOKIE, ""), params.get("state", "")
+            if not expected or not secrets.compare_digest(expected.encode(), given.encode()):
+                raise SignInFailed(
+                    403, ErrorCode.FORBIDDEN, "Sign-in state mismatch; start again", reason="STATE"
+                )
+            code = params.get("code", "")
+            if not code:  # the person declined snsapi_userinfo
+                raise SignInFailed(401, ErrorCode.UNAUTHENTICATED, "Authorisation was declined")
+            grant = await self.client.oauth_grant(app_id=app_id, app=app, code=_checked(code))
+            union_id = grant.union_id
+            if union_id is None and app.oauth_scope is OAuthScope.USERINFO:
+                union_id = await self.client.userinfo_union_id(grant)
+            session = await self._sign_in(
+                request_id,
+                app_id,
+                WechatAppType.OFFICIAL_ACCOUNT,
+                grant.open_id,
+                union_id,
+                scope=grant.scope or app.oauth_scope.value,
+            )
+        except (CdpError, WechatError, SignInFailed) as exc:
+            failed = exc if isinstance(exc, SignInFailed) else failure_of(exc)
+            response = await self._refuse(request_id, app_id, failed)
+        except Exception as exc:
+            response = json_error(request_id, unexpected(exc, request_id))
+        else:
+            fragment = urlencode({"token": session.token, "expiresIn": session.expires_in})
+            response = RedirectResponse(
+                f"/h5/?{urlencode({'appId': app_id})}#{fragment}",
+                status_code=303,
+                headers={**NO_STORE, "x-request-id": request_id},
+            )
+        response.delete_cookie(STATE_COOKIE, path=CALLBACK)  # one use, whatever came of it
+        return response
+
+    async def _read_login(self, request: Request) -> tuple[str, str]:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json":
+            raise bad_input("Content-Type must be application/json")
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            raise bad_input("The request body is too large")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise bad_input("The request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise bad_input("The request body must be a JSON object")
+        app_id, code = body.get("appId"), body.get("code")
+        if not isinstance(app_id, str) or not app_id:
+            raise bad_input("appId is required", field="appId")
+        if not isinstance(code, str) or not code:
+            raise bad_input("code is required", field="code")
+        return app_id, _checked(code)
+
+    async def _sign_in(
+        self,
+        request_id: str,
+        app_id: str,
+        kind: WechatAppType,
+        open_id: str,
+        union_id: str | None,
+        scope: str | None = None,
+    ) -> CustomerSession:
+        trail = self._trail(request_id, app_id)
+        async with audited_transaction(self.database, trail) as db_session:
+            return await sign_in(
+                session=db_session,
+                vault=Vault(self.keyring),
+                settings=self.settings,
+                app_id=app_id,
+                kind=kind,
+                open_id=open_id,
+                union_id=union_id,
+                scope=scope,
+            )
+
+    def _trail(self, request_id: str, app_id: str | None) -> AuditTrail:
+        return AuditTrail(
+            key=self.keyring.keyring.audit_key,
+            actor_subject=f"wechat:{app_id if app_id in self.settings.wechat_apps else '?'}",
+            actor_role=Role.CUSTOMER.value,
+            request_id=request_id,
+        )
+
+    async def _refuse(self, request_id: str, app_id: str | None, failed: SignInFailed) -> Response:
+        """Audit a refused sign-in (in its own transaction: the work was rolled back). Malformed
+        requests are not: anyone could fill the audit log with them."""
+        if failed.code is ErrorCode.BAD_USER_INPUT:
+            return json_error(request_id, failed)
+        trail = self._trail(request_id, app_id)
+        detail = {k: v for k, v in failed.extensions.items() if k in ("reason", "errcode", "field")}
+        trail.record(action=SIGN_IN_ACTION, outcome=failed.code.value.lower(), detail=detail)
+        try:
+            async with audited_transaction(self.database, trail):
+                pass
+        except Exception as exc:
+            unexpected(exc, request_id)
+        return json_error(request_id, failed)
+
+
+def _checked(code: str) -> str:
+    if len(code) > MAX_CODE_LENGTH or not code.isascii() or not code.isprintable():
+        raise bad_input("code is not a WeChat code", field="code")
+    return code
+
+
+def request_id_of(request: Request) -> str:
+    """The id the request-logging middleware gave this request, else a fresh one."""
+    given = getattr(request.state, "request_id", None)
+    return given if isinstance(given, str) else secrets.token_hex(16)

@@ -1,0 +1,100 @@
+"""From a WeChat identity to a customer session: link it as `linkIdentity` does (suppression
+included), audit the sign-in, and sign a short-lived customer token.
+
+Keyword-only functions that take the session and never commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cdp.audit import trail as audit
+from cdp.auth import Principal, Role, issue_token
+from cdp.channels import Channel
+from cdp.config import Settings, WechatApp, WechatAppType
+from cdp.errors import bad_input
+from cdp.keys.vault import Vault
+from cdp.profiles.service import link_identity
+
+SIGN_IN_ACTION = "auth.wechat"
+CHANNEL_OF = {
+    WechatAppType.MINI_PROGRAM: Channel.MINI_PROGRAM,
+    WechatAppType.OFFICIAL_ACCOUNT: Channel.OFFICIAL_ACCOUNT,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerSession:
+    """A signed-in customer: their profile's public id and a bearer token for it."""
+
+    profile_id: str
+    token: str
+    expires_in: int
+    created_profile: bool
+
+
+def configured_app(settings: Settings, app_id: object, kind: WechatAppType) -> WechatApp:
+    """The configured app of this kind; BAD_USER_INPUT (field appId) for anything else."""
+    app = settings.wechat_apps.get(app_id) if isinstance(app_id, str) else None
+    if app is None or app.type is not kind:
+        raise bad_input(f"appId is not a configured {kind.value} app", field="appId")
+    return app
+
+
+def customer_token(settings: Settings, profile_id: str) -> str:
+    return issue_token(
+        settings,
+        role=Role.CUSTOMER,
+        subject=profile_id,
+        ttl_seconds=settings.customer_session_ttl_seconds,
+    )
+
+
+async def sign_in(
+    *,
+    session: AsyncSession,
+    vault: Vault,
+    settings: Settings,
+    app_id: str,
+    kind: WechatAppType,
+    open_id: str,
+    union_id: str | None,
+    scope: str | None = None,
+) -> CustomerSession:
+    """Link the identity WeChat vouched for and open a session for its profile.
+
+    SUPPRESSED for an erased person; the audit trail's actor becomes the customer.
+    """
+    outcome = await link_identity(
+        session=session,
+        vault=vault,
+        settings=settings,
+        actor=Principal(subject=f"wechat:{app_id}", role=Role.CUSTOMER),
+        channel=CHANNEL_OF[kind],
+        app_id=app_id,
+        open_id=open_id,
+        union_id=union_id,
+    )
+    profile = outcome.profile
+    trail = audit.trail_of(session)
+    trail.actor_subject = profile.public_id
+    audit.record(
+        session,
+        action=SIGN_IN_ACTION,
+        profile_id=profile.id,
+        detail={
+            "appId": app_id,
+            "channel": CHANNEL_OF[kind].value,
+            "scope": scope,
+            "createdProfile": outcome.created_profile,
+            "ttlSeconds": settings.customer_session_ttl_seconds,
+        },
+    )
+    return CustomerSession(
+        profile_id=profile.public_id,
+        token=customer_token(settings, profile.public_id),
+        expires_in=settings.customer_session_ttl_seconds,
+        created_profile=outcome.created_profile,
+    )
