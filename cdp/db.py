@@ -6,12 +6,13 @@ commits once, so audit rows land in the same transaction as what they record.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -24,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from cdp.config import Settings
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -103,6 +106,57 @@ def create_engine(settings: Settings, **options: Any) -> AsyncEngine:
     )
 
 
+async def run_to_completion(awaitable: Awaitable[T]) -> T:
+    """Await `awaitable` in its own task and let it finish even if the caller is cancelled;
+    the cancellation is re-raised once it has."""
+    task = asyncio.ensure_future(awaitable)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait((task,))
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller gets the cancellation instead
+        raise cancelled
+    return task.result()
+
+
+class Session(AsyncSession):
+    """An AsyncSession whose statements, once sent, run to completion.
+
+    graphql-core cancels a field's sibling resolvers when the field fails, and strawberry
+    cancels a DataLoader batch nobody awaits any more. A statement cut off mid-flight makes
+    SQLAlchemy invalidate the connection, and with it the request's whole transaction (what
+    the mutation wrote, the audit records): the commit would fail and the client get a 500.
+    """
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return await run_to_completion(super().execute(*args, **kwargs))
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return await run_to_completion(super().scalar(*args, **kwargs))
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        return await run_to_completion(super().scalars(*args, **kwargs))
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return await run_to_completion(super().get(*args, **kwargs))
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        await run_to_completion(super().flush(*args, **kwargs))
+
+    async def refresh(self, *args: Any, **kwargs: Any) -> None:
+        await run_to_completion(super().refresh(*args, **kwargs))
+
+    async def delete(self, *args: Any, **kwargs: Any) -> None:
+        await run_to_completion(super().delete(*args, **kwargs))
+
+    async def merge(self, *args: Any, **kwargs: Any) -> Any:
+        return await run_to_completion(super().merge(*args, **kwargs))
+
+
 class Database:
     """The engine and session factory for one configured database."""
 
@@ -110,7 +164,7 @@ class Database:
         self.settings = settings
         self.engine = engine or create_engine(settings)
         self.sessions = async_sessionmaker(
-            self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=True
+            self.engine, class_=Session, expire_on_commit=False, autoflush=True
         )
 
     @property
