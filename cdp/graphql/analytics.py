@@ -19,6 +19,8 @@ from cdp.orders.tiers import TierThresholds
 from cdp.profiles.models import Tier
 
 MAX_RANGE_DAYS = 3660
+# Reporting days; the latest leaves room for the day after `to` (datetime stops at 9999-12-31).
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(9999, 12, 30)
 # Sums of money over many orders outgrow GraphQL's 32-bit Int (see SCALARS in schema.py).
 BigInt = NewType("BigInt", int)
 From = Annotated[date, strawberry.argument(name="from")]
@@ -105,6 +107,9 @@ def _rate(value: Rate, channel: Channel | None = None) -> RateCell:
 async def _range(info: Info, start: date, end: date) -> tuple[datetime, datetime]:
     if end < start or (end - start).days > MAX_RANGE_DAYS:
         raise bad_input(f"to must be on or after from, at most {MAX_RANGE_DAYS} days", field="to")
+    if start < EARLIEST_DAY or end > LATEST_DAY:
+        field = "from" if start < EARLIEST_DAY else "to"
+        raise bad_input(f"from and to must be {EARLIEST_DAY} to {LATEST_DAY}", field=field)
     return queries.bounds(start, end, info.context.settings.analytics_timezone)
 
 

@@ -1,5 +1,9 @@
-"""A failing field cancels its siblings (graphql-core 3.3); no statement is cut off mid-flight,
-so the request's transaction survives: found by the schemathesis fuzz (tests/test_fuzz.py)."""
+"""Bugs the schemathesis fuzz (tests/test_fuzz.py) found, one test each so they stay fixed.
+
+- A failing field cancels its siblings (graphql-core 3.3): no statement may be cut off
+  mid-flight, or the request's transaction is lost and the client gets a 500.
+- Analytics day ranges at the ends of the calendar overflowed into INTERNAL errors.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from cdp.auth import Role
 from cdp.db import Database, run_to_completion
 from cdp.profiles.models import Identity
 from tests.conftest import ClientFactory, error_codes, gql
+from tests.test_analytics import MEASURES
 
 LINK_THEN_BAD_PAGE = """
 mutation {
@@ -87,3 +92,20 @@ async def test_a_statement_that_is_not_cancelled_returns_its_result() -> None:
         return "done"
 
     assert await run_to_completion(statement()) == "done"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [("0001-01-01", "0001-01-31", "from"), ("9999-12-01", "9999-12-31", "to")],
+)
+async def test_analytics_days_beyond_the_calendar_are_bad_input_for_every_measure(
+    client_for: ClientFactory, start: str, end: str, field: str
+) -> None:
+    analyst_client = client_for(Role.ANALYST)
+    for name, selection in MEASURES.items():
+        body = await gql(
+            analyst_client,
+            f'{{ analytics {{ {name}(from: "{start}", to: "{end}") {selection} }} }}',
+        )
+        assert error_codes(body) == ["BAD_USER_INPUT"], (name, body)
+        assert body["errors"][0]["extensions"]["field"] == field, (name, body)
