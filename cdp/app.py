@@ -1,4 +1,4 @@
-"""The ASGI application: `/graphql`, `/healthz`, `/readyz`."""
+"""The ASGI application: `/graphql`, `/healthz`, `/readyz`, WeChat sign-in and `/h5/`."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from starlette.routing import Route
 from cdp.config import Settings, load_settings
 from cdp.db import Database
 from cdp.graphql.view import GraphQLEndpoint
+from cdp.h5.routes import MemberCenter
 from cdp.keys.source import KeyringSource, load_keyring
 from cdp.logs import configure_logging
 from cdp.migrations import head_revision
 from cdp.request_log import RequestLog
+from cdp.wechat.routes import WechatSignIn
 
 
 def create_app(
@@ -33,6 +35,7 @@ def create_app(
     db = database or Database(settings)
     head = head_revision()
     endpoint = GraphQLEndpoint(settings, db, keyring)
+    wechat = WechatSignIn(settings, db, keyring)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -52,6 +55,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
+        await wechat.client.aclose()
         if owns_database:
             await db.dispose()
 
@@ -60,6 +64,8 @@ def create_app(
             Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *wechat.routes(),
+            *MemberCenter().routes(),
         ],
         middleware=[Middleware(RequestLog)],
         lifespan=lifespan,

@@ -1,0 +1,59 @@
+"""Debian's Chromium for the end-to-end test: found on PATH, or installed with apt-get when the
+suite runs as root (CI's machines start without it). Playwright drives it through its
+`executable_path`: Playwright's own browser download needs a CDN this suite cannot reach."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+NAMES = ("chromium", "chromium-browser")
+# A CJK font so the screenshot shows the page's Chinese; the test passes without it.
+FONT_PACKAGE = "fonts-wqy-zenhei"
+LOCK = Path(tempfile.gettempdir()) / "cdp-chromium-install.lock"
+
+
+def _found() -> str | None:
+    for name in NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _apt(*args: str, timeout: int = 900) -> bool:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        done = subprocess.run(
+            ["apt-get", *args], env=env, capture_output=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def find_or_install_chromium() -> tuple[str | None, str]:
+    """The Chromium binary, or None and why not."""
+    path = _found()
+    if path:
+        return path, "found"
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return None, "Chromium is not installed and apt-get cannot run here (not root?)"
+    # Two test workers may get here at once: one installs, the other waits and finds it.
+    with LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = _found()
+        if path is None:
+            installed = _apt("install", "-y", "-q", "chromium") or (
+                _apt("update", "-q") and _apt("install", "-y", "-q", "chromium")
+            )
+            if installed:
+                _apt("install", "-y", "-q", FONT_PACKAGE)
+            path = _found()
+    if path is None:
+        return None, "apt-get install chromium failed (no Debian mirror reachable?)"
+    return path, "installed"
