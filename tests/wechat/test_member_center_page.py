@@ -20,7 +20,7 @@ from cdp.app import create_app
 from cdp.auth import Role, issue_token
 from cdp.config import Settings
 from cdp.keys.source import KeyringSource
-from tests.conftest import TEST_KEYRING
+from tests.conftest import TEST_KEYRING, ClientFactory
 from tests.loopback import LoopbackServer
 from tests.wechat.browser import find_or_install_chromium
 from tests.wechat.fake_server import MINI_APP_ID, USERINFO_APP_ID, FakeWechat, WechatUser
@@ -159,3 +159,23 @@ async def test_member_center_shows_points_and_a_consent_switched_off_stops_conta
 
     after = await graphql(service, CAN_CONTACT, {"p": profile_id})
     assert after["canContact"] == {"allowed": False, "reason": "OPTED_OUT"}
+
+
+async def test_the_page_is_served_with_a_strict_policy_and_no_build_step(
+    client_for: ClientFactory,
+) -> None:
+    client = client_for(None)
+    page = await client.get("/h5/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "会员中心" in page.text and 'src="app.js"' in page.text
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy
+    assert page.headers["referrer-policy"] == "no-referrer"
+    script = await client.get("/h5/app.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "updateMyConsents" in script.text and "innerHTML" not in script.text
+    assert (await client.get("/h5/app.css")).status_code == 200
+    assert (await client.get("/h5/../cdp/config.py")).status_code == 404
+    assert (await client.get("/h5/secrets.json")).status_code == 404
+    moved = await client.get("/h5?appId=wx1a2b3c4d5e6f7a8b")
+    assert moved.status_code == 308 and moved.headers["location"] == "/h5/?appId=wx1a2b3c4d5e6f7a8b"
