@@ -141,6 +141,12 @@ class Settings(BaseSettings):
                 self.wechat_redirect_base_url or "https://"
             ).startswith("http://"):
                 raise ValueError("WeChat URLs must be https:// in production")
+            # Without it, the redirect back from WeChat is built from the request's Host header.
+            has_account = any(
+                app.type is WechatAppType.OFFICIAL_ACCOUNT for app in self.wechat_apps.values()
+            )
+            if has_account and self.wechat_redirect_base_url is None:
+                raise ValueError("CDP_WECHAT_REDIRECT_BASE_URL is required with official accounts")
             for app_id, app in self.wechat_apps.items():
                 # WeChat's AppSecrets are 32 hex characters; anything else is a placeholder.
                 if len(app.secret.get_secret_value()) != 32:

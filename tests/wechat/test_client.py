@@ -203,6 +203,7 @@ APPS_JSON = json.dumps(
     }
 )
 PRODUCTION = {"CDP_ENV": "production", "CDP_JWT_SECRET": "p" * 40}
+REDIRECT = {"CDP_WECHAT_REDIRECT_BASE_URL": "https://crm.example.cn"}
 
 
 def test_wechat_apps_are_read_as_json_from_the_environment() -> None:
@@ -250,9 +251,11 @@ def test_unfit_wechat_configuration_stops_start_up_with_one_line(
         {"CDP_WECHAT_APPS": json.dumps({MINI_APP_ID: {"type": "MINI_PROGRAM", "secret": "x"}})},
         {"CDP_WECHAT_API_BASE_URL": "http://api.weixin.qq.com"},
         {"CDP_WECHAT_REDIRECT_BASE_URL": "http://crm.example.cn"},
+        {"CDP_WECHAT_APPS": APPS_JSON},  # official accounts need the redirect base URL
     ],
 )
 def test_production_refuses_placeholder_secrets_and_plain_http(environ: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         load_settings({**PRODUCTION, **environ})
-    load_settings({**PRODUCTION, "CDP_WECHAT_APPS": APPS_JSON})  # real-looking values pass
+    # Real-looking values pass.
+    load_settings({**PRODUCTION, "CDP_WECHAT_APPS": APPS_JSON, **REDIRECT})
