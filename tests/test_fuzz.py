@@ -47,7 +47,7 @@ CONTRACT_CODES = {
     "SUPPRESSED",
     "QUERY_TOO_COMPLEX",
 }  # and INTERNAL, which is the one a fuzzer must never see
-FUZZ_EXAMPLES = int(os.environ.get("CDP_FUZZ_EXAMPLES", "0")) or 20
+FUZZ_EXAMPLES = int(os.environ.get("CDP_FUZZ_EXAMPLES", "0")) or 15
 DERANDOMIZE = "CDP_FUZZ_EXAMPLES" not in os.environ
 
 
