@@ -133,8 +133,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _wechat_fit_to_run(self) -> Settings:
-        if self.customer_session_ttl_seconds > self.max_token_ttl_seconds:
-            raise ValueError("CDP_CUSTOMER_SESSION_TTL_SECONDS exceeds CDP_MAX_TOKEN_TTL_SECONDS")
         if self.env is Environment.PRODUCTION:
             urls = (self.wechat_api_base_url, self.wechat_authorize_url)
             if any(not url.startswith("https://") for url in urls) or (

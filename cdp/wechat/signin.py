@@ -43,12 +43,14 @@ def configured_app(settings: Settings, app_id: object, kind: WechatAppType) -> W
     return app
 
 
+def session_ttl(settings: Settings) -> int:
+    """The customer session's lifetime, never beyond what any token may live."""
+    return min(settings.customer_session_ttl_seconds, settings.max_token_ttl_seconds)
+
+
 def customer_token(settings: Settings, profile_id: str) -> str:
     return issue_token(
-        settings,
-        role=Role.CUSTOMER,
-        subject=profile_id,
-        ttl_seconds=settings.customer_session_ttl_seconds,
+        settings, role=Role.CUSTOMER, subject=profile_id, ttl_seconds=session_ttl(settings)
     )
 
 
@@ -89,12 +91,12 @@ async def sign_in(
             "channel": CHANNEL_OF[kind].value,
             "scope": scope,
             "createdProfile": outcome.created_profile,
-            "ttlSeconds": settings.customer_session_ttl_seconds,
+            "ttlSeconds": session_ttl(settings),
         },
     )
     return CustomerSession(
         profile_id=profile.public_id,
         token=customer_token(settings, profile.public_id),
-        expires_in=settings.customer_session_ttl_seconds,
+        expires_in=session_ttl(settings),
         created_profile=outcome.created_profile,
     )

@@ -36,7 +36,8 @@ def wechat_config(base_url: str, **overrides: Any) -> dict[str, Any]:
         },
         "wechat_api_base_url": base_url,
         "wechat_authorize_url": f"{base_url}/connect/oauth2/authorize",
-        "wechat_timeout_seconds": 0.5,
+        # Long enough for a loaded machine; the timeout tests' fake answers after 4 s.
+        "wechat_timeout_seconds": 2.0,
         "wechat_busy_retries": 2,
         "wechat_backoff_seconds": 0.05,
         **overrides,

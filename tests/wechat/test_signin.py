@@ -175,7 +175,7 @@ async def test_system_busy_on_every_try_is_503_with_retry_after(
 
 
 async def test_a_wechat_timeout_is_503(anonymous: httpx.AsyncClient, wechat: FakeWechat) -> None:
-    wechat.then("/sns/jscode2session", {"delay": 2.0})
+    wechat.then("/sns/jscode2session", {"delay": 4.0})
     response = await mini_sign_in(anonymous, wechat.code_for(MINI_APP_ID, person(8)))
     assert refused(response, 503, "INTERNAL")["extensions"]["reason"] == "WECHAT_TIMEOUT"
 
