@@ -33,7 +33,13 @@ async def profile_by_id(session: AsyncSession, vault: Vault, public_id: str) -> 
 async def key_for(info: Info, blob: bytes | None) -> None:
     """Have the data key of a sealed value unwrapped, batched with every other key the
     request's resolvers ask for at the same moment (one statement, not one per profile)."""
-    if blob is None:
+    await keys_for(info, [blob])
+
+
+async def keys_for(info: Info, blobs: Sequence[bytes | None]) -> None:
+    """`key_for` for many sealed values at once."""
+    ids = {data_key_id_of(blob) for blob in blobs if blob is not None}
+    if not ids:
         return
 
     async def load(ids: Sequence[int]) -> list[None]:
@@ -41,4 +47,4 @@ async def key_for(info: Info, blob: bytes | None) -> None:
             await info.context.vault.load_keys(session, ids)
         return [None] * len(ids)
 
-    await info.context.loader("data-keys", load).load(data_key_id_of(blob))
+    await info.context.loader("data-keys", load).load_many(sorted(ids))

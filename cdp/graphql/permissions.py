@@ -8,6 +8,7 @@ every role, so open fields cost nothing.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
+from inspect import isawaitable
 from typing import Any
 
 from strawberry.extensions import FieldExtension
@@ -69,7 +70,16 @@ class PolicyExtension(FieldExtension):
 
     def resolve(self, next_: Callable[..., Any], source: Any, info: Any, **kwargs: Any) -> Any:
         decision = self._decide(source, info)
-        return self._finish(decision, next_(source, info, **kwargs), source, info)
+        value = next_(source, info, **kwargs)
+        if isawaitable(value):
+            # A sync resolver that had nothing at hand returned an awaitable: finish after it.
+            return self._finish_later(decision, value, source, info)
+        return self._finish(decision, value, source, info)
+
+    async def _finish_later(
+        self, decision: Any, value: Awaitable[Any], source: Any, info: Any
+    ) -> Any:
+        return self._finish(decision, await value, source, info)
 
     async def resolve_async(
         self, next_: Callable[..., Awaitable[Any]], source: Any, info: Any, **kwargs: Any
