@@ -62,6 +62,10 @@ def _check_terms(
         raise bad_input("validUntil must be after validFrom", field="validUntil")
 
 
+# Built once: building a statement costs about what running it does.
+_COUPON_BY_KEY = sa.select(Coupon).where(col(Coupon.idempotency_key) == sa.bindparam("key"))
+
+
 async def issue_coupon(
     *,
     session: AsyncSession,
@@ -92,7 +96,7 @@ async def issue_coupon(
         valid_until=valid_until,
     )
     await lock_names(session, [("coupon-key", key)])
-    existing = await session.scalar(sa.select(Coupon).where(col(Coupon.idempotency_key) == key))
+    existing = await session.scalar(_COUPON_BY_KEY, {"key": key})
     if existing is not None:
         asked: tuple[object, ...] = (
             profile.id,

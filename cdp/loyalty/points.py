@@ -53,19 +53,29 @@ async def balances_of(
     session: AsyncSession, profile_ids: Sequence[int], now: datetime
 ) -> dict[int, tuple[int, bool]]:
     """Per profile: (points in unexpired lots, whether any lot is due to be written off)."""
-    rows = await session.execute(
-        sa.select(
-            col(PointsLot.profile_id),
-            sa.func.coalesce(
-                sa.func.sum(col(PointsLot.remaining)).filter(col(PointsLot.expires_at) > now), 0
-            ),
-            sa.func.count().filter(col(PointsLot.expires_at) <= now),
-        )
-        .where(col(PointsLot.profile_id).in_(profile_ids), col(PointsLot.remaining) > 0)
-        .group_by(col(PointsLot.profile_id))
-    )
+    rows = await session.execute(_BALANCES, {"profile_ids": list(profile_ids), "now": now})
     found = {int(pid): (int(total), bool(due)) for pid, total, due in rows}
     return {pid: found.get(pid, (0, False)) for pid in profile_ids}
+
+
+# Built once: every points entry asks, and building it cost more than running it.
+_BALANCES = (
+    sa.select(
+        col(PointsLot.profile_id),
+        sa.func.coalesce(
+            sa.func.sum(col(PointsLot.remaining)).filter(
+                col(PointsLot.expires_at) > sa.bindparam("now")
+            ),
+            0,
+        ),
+        sa.func.count().filter(col(PointsLot.expires_at) <= sa.bindparam("now")),
+    )
+    .where(
+        col(PointsLot.profile_id).in_(sa.bindparam("profile_ids", expanding=True)),
+        col(PointsLot.remaining) > 0,
+    )
+    .group_by(col(PointsLot.profile_id))
+)
 
 
 async def balance_of(session: AsyncSession, profile_id: int, now: datetime) -> tuple[int, bool]:
@@ -126,12 +136,15 @@ async def current_balances(
     return {pid: balance for pid, (balance, _) in balances.items()}
 
 
+_ENTRY_BY_KEY = sa.select(PointsEntry).where(
+    col(PointsEntry.idempotency_key) == sa.bindparam("key")
+)
+
+
 async def _replayed(
     session: AsyncSession, key: str, *, profile_id: int, kind: EntryKind, points: int
 ) -> PointsEntry | None:
-    entry = await session.scalar(
-        sa.select(PointsEntry).where(col(PointsEntry.idempotency_key) == key)
-    )
+    entry = await session.scalar(_ENTRY_BY_KEY, {"key": key})
     if entry is None:
         return None
     if (entry.profile_id, entry.kind, entry.points) != (profile_id, kind, points):

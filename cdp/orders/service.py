@@ -101,6 +101,13 @@ def _same_terms(
     )
 
 
+# Built once: building a statement costs about what running it does.
+_ORDER_BY_KEY = sa.select(Order).where(
+    col(Order.channel) == sa.bindparam("channel"),
+    col(Order.external_id) == sa.bindparam("external_id"),
+)
+
+
 async def record_order(
     *,
     session: AsyncSession,
@@ -140,9 +147,7 @@ async def record_order(
 
     await lock_names(session, [("order", order.channel.value, external_id)])
     existing = await session.scalar(
-        sa.select(Order).where(
-            col(Order.channel) == order.channel, col(Order.external_id) == external_id
-        )
+        _ORDER_BY_KEY, {"channel": order.channel, "external_id": external_id}
     )
     if existing is not None:
         await _replay(session, existing, order, profile, paid_at, entry, lines, now)

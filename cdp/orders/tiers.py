@@ -51,14 +51,16 @@ async def paid_spends(
     return {pid: found.get(pid, 0) for pid in profile_ids}
 
 
+# Built once: every order recomputes a tier.
+_PAID_SPEND = sa.select(sa.func.coalesce(sa.func.sum(col(Order.total_fen)), 0)).where(
+    col(Order.profile_id) == sa.bindparam("profile_id"),
+    col(Order.status).in_(COUNTS_AS_SPEND),
+    col(Order.paid_at) > sa.bindparam("since"),
+)
+
+
 async def paid_spend(session: AsyncSession, profile_id: int, now: datetime) -> int:
-    total = await session.scalar(
-        sa.select(sa.func.coalesce(sa.func.sum(col(Order.total_fen)), 0)).where(
-            col(Order.profile_id) == profile_id,
-            col(Order.status).in_(COUNTS_AS_SPEND),
-            col(Order.paid_at) > now - WINDOW,
-        )
-    )
+    total = await session.scalar(_PAID_SPEND, {"profile_id": profile_id, "since": now - WINDOW})
     return int(total or 0)
 
 

@@ -164,26 +164,34 @@ async def _linked(
     session: AsyncSession, app_id: str, open_bidx: bytes, union_bidx: bytes | None
 ) -> tuple[Identity | None, Profile | None, Profile | None]:
     """The identity (app id, OpenID) and the profiles its OpenID and the UnionID lead to."""
-    identity = await session.scalar(
-        select(Identity)
-        .where(col(Identity.app_id) == app_id, col(Identity.open_id_bidx) == open_bidx)
-        .execution_options(populate_existing=True)
-    )
+    identity = await session.scalar(_IDENTITY_BY_KEY, {"app_id": app_id, "bidx": open_bidx})
     by_open = (
         await session.get(Profile, identity.profile_id, populate_existing=True)
         if identity
         else None
     )
     by_union = (
-        await session.scalar(
-            select(Profile)
-            .where(col(Profile.union_id_bidx) == union_bidx)
-            .execution_options(populate_existing=True)
-        )
+        await session.scalar(_PROFILE_BY_UNION, {"bidx": union_bidx})
         if union_bidx is not None
         else None
     )
     return identity, by_open, by_union
+
+
+# Built once: every link runs them, and building a statement costs about what running it does.
+_IDENTITY_BY_KEY = (
+    select(Identity)
+    .where(
+        col(Identity.app_id) == sa.bindparam("app_id"),
+        col(Identity.open_id_bidx) == sa.bindparam("bidx"),
+    )
+    .execution_options(populate_existing=True)
+)
+_PROFILE_BY_UNION = (
+    select(Profile)
+    .where(col(Profile.union_id_bidx) == sa.bindparam("bidx"))
+    .execution_options(populate_existing=True)
+)
 
 
 async def _refuse_under_erasure(session: AsyncSession, profile_id: int) -> None:

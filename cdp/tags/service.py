@@ -21,6 +21,13 @@ def clean_tag(value: str) -> str:
     return clean_text(value, field="tag", max_length=TAG_MAX)
 
 
+# Built once: building a statement costs about what running it does.
+_TAGGED = sa.select(ProfileTag).where(
+    col(ProfileTag.profile_id) == sa.bindparam("profile_id"),
+    col(ProfileTag.tag) == sa.bindparam("tag"),
+)
+
+
 async def tag_profile(
     *, session: AsyncSession, actor: Principal, profile: Profile, tag: str, source: TagSource
 ) -> ProfileTag:
@@ -28,11 +35,7 @@ async def tag_profile(
     assert profile.id is not None
     tag = clean_tag(tag)
     await lock_names(session, [("tag", str(profile.id), tag)])
-    existing = await session.scalar(
-        sa.select(ProfileTag).where(
-            col(ProfileTag.profile_id) == profile.id, col(ProfileTag.tag) == tag
-        )
-    )
+    existing = await session.scalar(_TAGGED, {"profile_id": profile.id, "tag": tag})
     if existing is not None:
         audit.record(
             session,
