@@ -105,8 +105,10 @@ async def _person(
                 lifetime=settings.points_lifetime,
                 now=order.paid_at,
             )
-    balances = await points.current_balances(session=session, profile_ids=[profile_id], now=now)
-    balance = balances[profile_id]
+    balance = 0
+    if placed:  # points come from orders only: without one there is no balance to ask about
+        balances = await points.current_balances(session=session, profile_ids=[profile_id], now=now)
+        balance = balances[profile_id]
     if balance >= 50 and activity.rng.random() < 0.3:
         await points.record_entry(
             session=session,

@@ -121,7 +121,6 @@ async def link_identity(
             session=session, vault=vault, profile=profile, field="union_id", value=union_id
         )
         profile.updated_at = now
-    await session.flush()
 
     if identity is None:
         assert profile.id is not None
