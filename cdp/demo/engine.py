@@ -27,7 +27,8 @@ class _LoopThreadConnection(aiosqlite.Connection):
     """An aiosqlite connection that runs calls where they are awaited. Opening, closing and
     SQLAlchemy's isolation-level switch still go through the worker thread, and never
     overlap a call here (each is awaited), so the sqlite3 connection is used by one thread
-    at a time."""
+    at a time. aiosqlite (0.21, 0.22) routes every call through `_execute`; a test checks
+    that statements still run on the loop's thread."""
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
