@@ -39,7 +39,9 @@ def machine() -> str:
         ).stdout.strip()
         or "unknown"
     )
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
         f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.platform()}; commit {commit}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        f"{platform.platform()}; commit {commit}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
+        f"load average at the end {load} (other work on the machine skews every figure)"
     )
