@@ -549,7 +549,6 @@ FAR_FUTURE = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     ("change", "field"),
     [
         (_set(items=[]), "items"),
-        (_set(items=[{"sku": "S", "name": "n", "quantity": 1, "unitPriceFen": 1}] * 201), "items"),
         (_item(0, quantity=0), "items.0.quantity"),
         (_item(1, quantity=-1), "items.1.quantity"),
         (_item(0, quantity=10_001), "items.0.quantity"),
@@ -587,6 +586,19 @@ async def test_bad_order_input_is_bad_user_input_naming_the_field(
     body = await gql(service_client, RECORD, {"input": given})
     assert error_codes(body) == ["BAD_USER_INPUT"], body
     assert body["errors"][0]["extensions"]["field"].startswith(field), body
+    assert await count(database, Order) == 0
+    assert await count(database, OrderItem) == 0
+
+
+async def test_an_order_with_more_items_than_a_list_may_hold_is_refused_before_anything_is_written(
+    service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
+) -> None:
+    profile_id, _ = await new_customer(service_client, client_for)
+    given = order_input(profile_id)
+    given["items"] = [{"sku": "S", "name": "n", "quantity": 1, "unitPriceFen": 1}] * 101
+    body = await gql(service_client, RECORD, {"input": given}, status=400)
+    assert error_codes(body) == ["BAD_USER_INPUT"], body
+    assert body["errors"][0]["extensions"]["limit"] == "list", body
     assert await count(database, Order) == 0
     assert await count(database, OrderItem) == 0
 

@@ -28,7 +28,7 @@ from cdp.profiles.service import clean_address
 from cdp.profiles.values import PostalAddress, clean_identifier
 
 MAX_FEN = 2**31 - 1  # ¥21,474,836.47: GraphQL's Int, and far beyond any one order
-MAX_ITEMS = 200
+MAX_ITEMS = 100  # the API refuses longer lists anyway (CDP_MAX_LIST_ITEMS)
 MAX_QUANTITY = 10_000
 CLOCK_SKEW = timedelta(minutes=5)
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
