@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -22,62 +21,29 @@ from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.context import Context
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
-from cdp.graphql.limits import Limits, oversized_list
+from cdp.graphql.http_request import (
+    GRAPHQL_RESPONSE,
+    JSON,
+    RequestRefused,
+    negotiate,
+    operation_name_of,
+    read_params,
+    request_id_of,
+    spend_budget,
+)
+from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
-from cdp.rate_limit import RateLimiter, retry_after_header
-from cdp.request_log import request_id_from
+from cdp.rate_limit import RateLimiter
 from cdp.unit_of_work import UnitOfWork, audited_transaction
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
-JSON = "application/json"
 GRAPHIQL_HTML = (Path(__file__).parent / "graphiql.html").read_text(encoding="utf-8")
-_OPERATION_NAME = re.compile(r"\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)")
-
-
-class RequestRefused(CdpError):
-    """Refused before execution with a given HTTP status (and `extensions.limit`)."""
-
-    def __init__(
-        self, status: int, code: ErrorCode, message: str, *, limit: str | None = None
-    ) -> None:
-        super().__init__(code, message)
-        self.status = status
-        self.limit = limit
-        self.headers: dict[str, str] = {}
 
 
 class GraphQLResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def request_id_of(request: Request) -> str:
-    """The id the request log middleware gave this request (or one from its headers)."""
-    given = request.scope.get("state", {}).get("request_id")
-    return given if isinstance(given, str) else request_id_from(request.scope["headers"])
-
-
-def operation_name_of(params: dict[str, Any]) -> str | None:
-    """The operation's name for the log: `operationName`, or the first operation's own."""
-    if params["operation_name"]:
-        return str(params["operation_name"])[:100]
-    named = _OPERATION_NAME.match(params["query"])
-    return named.group(1)[:100] if named else None
-
-
-def negotiate(accept: str | None) -> str | None:
-    """The response media type for an Accept header; None when nothing acceptable."""
-    if not accept:
-        return JSON
-    for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
-        if media == GRAPHQL_RESPONSE:
-            return GRAPHQL_RESPONSE
-        if media in (JSON, "application/*", "*/*"):
-            return JSON
-    return None
 
 
 class GraphQLEndpoint:
@@ -150,11 +116,11 @@ class GraphQLEndpoint:
                 # Refused tokens share a budget per client address: each may write an audit
                 # record, so a flood of them must not become a flood of writes.
                 client = request.client.host if request.client else "unknown"
-                self.spend_budget(f"address:{client}")
+                spend_budget(self.limiter, f"address:{client}")
                 raise
             request.state.role = principal.role.value
-            self.spend_budget(f"{principal.role.value}:{principal.subject}")
-            params = await self.read_params(request)
+            spend_budget(self.limiter, f"{principal.role.value}:{principal.subject}")
+            params = await read_params(request, self.settings)
             request.state.operation = operation_name_of(params)
         except RequestRefused as exc:
             return self.error_response(
@@ -208,39 +174,6 @@ class GraphQLEndpoint:
         finally:
             await context.uow.close()
 
-    def spend_budget(self, key: str) -> None:
-        """Take one request from `key`'s rate budget; RequestRefused (429) when it is spent."""
-        wait = self.limiter.acquire(key)
-        if wait:
-            refused = RequestRefused(
-                429,
-                ErrorCode.QUERY_TOO_COMPLEX,
-                f"Too many requests: at most {self.settings.rate_limit_per_minute} per minute",
-                limit="rate",
-            )
-            refused.headers["retry-after"] = retry_after_header(wait)
-            raise refused
-
-    async def read_body(self, request: Request) -> bytes:
-        """The body, refused (413) past the size limit without reading more than the limit."""
-        limit = self.settings.max_body_bytes
-        too_large = RequestRefused(
-            413,
-            ErrorCode.QUERY_TOO_COMPLEX,
-            f"The request body is larger than {limit} bytes",
-            limit="body",
-        )
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise too_large
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise too_large
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     async def audit_refused_token(self, request: Request, request_id: str, reason: str) -> None:
         """A refused token that names a plausible subject and role is audited under that
         (unverified) claim: someone tried to act as them."""
@@ -259,39 +192,6 @@ class GraphQLEndpoint:
                 pass
         except Exception as exc:
             log_unexpected(exc, request_id=request_id)
-
-    async def read_params(self, request: Request) -> dict[str, Any]:
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != JSON:
-            raise CdpError(ErrorCode.BAD_USER_INPUT, "Content-Type must be application/json")
-        try:
-            body = json.loads(await self.read_body(request))
-        except (ValueError, UnicodeDecodeError):
-            raise CdpError(ErrorCode.BAD_USER_INPUT, "The request body is not valid JSON") from None
-        if isinstance(body, list):
-            raise CdpError(ErrorCode.BAD_USER_INPUT, "Batched operations are not supported")
-        if not isinstance(body, dict):
-            raise CdpError(ErrorCode.BAD_USER_INPUT, "The request body must be a JSON object")
-        query, variables = body.get("query"), body.get("variables")
-        operation_name, extensions = body.get("operationName"), body.get("extensions")
-        if not isinstance(query, str) or not query.strip():
-            raise CdpError(ErrorCode.BAD_USER_INPUT, "'query' must be a non-empty string")
-        if variables is not None and not isinstance(variables, dict):
-            raise CdpError(ErrorCode.BAD_USER_INPUT, "'variables' must be an object")
-        if operation_name is not None and not isinstance(operation_name, str):
-            raise CdpError(ErrorCode.BAD_USER_INPUT, "'operationName' must be a string")
-        if extensions is not None and not isinstance(extensions, dict):
-            raise CdpError(ErrorCode.BAD_USER_INPUT, "'extensions' must be an object")
-        longest = oversized_list(variables, self.settings.max_list_items)
-        if longest is not None:
-            raise RequestRefused(
-                400,
-                ErrorCode.BAD_USER_INPUT,
-                f"A list in 'variables' holds {longest} items; "
-                f"at most {self.settings.max_list_items}",
-                limit="list",
-            )
-        return {"query": query, "variables": variables, "operation_name": operation_name}
 
     async def execute(self, context: Context, params: dict[str, Any], media: str) -> Response:
         request_id = context.request_id
