@@ -20,39 +20,28 @@ from cdp.loyalty.models import Coupon, CouponKind, EntryKind, PointsEntry
 
 @strawberry.type(name="PointsEntry", description="One movement of points in the ledger.")
 class PointsEntryType:
-    row: strawberry.Private[PointsEntry]
+    # Plain values copied from the row: strawberry resolves them on its fast path.
+    id: strawberry.ID
+    kind: EntryKind
+    points: int = strawberry.field(description="Signed: what this entry added to the balance.")
+    balance_after: int
+    reason: str | None
+    channel: Channel | None
+    created_at: datetime
+    expires_at: datetime | None = strawberry.field(description="When earned points stop counting.")
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def kind(self) -> EntryKind:
-        return self.row.kind
-
-    @strawberry.field(description="Signed: what this entry added to the balance.")
-    def points(self) -> int:
-        return self.row.points
-
-    @strawberry.field
-    def balance_after(self) -> int:
-        return self.row.balance_after
-
-    @strawberry.field
-    def reason(self) -> str | None:
-        return self.row.reason
-
-    @strawberry.field
-    def channel(self) -> Channel | None:
-        return self.row.channel
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.row.created_at
-
-    @strawberry.field(description="When earned points stop counting.")
-    def expires_at(self) -> datetime | None:
-        return self.row.expires_at
+    @classmethod
+    def of(cls, row: PointsEntry) -> PointsEntryType:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            kind=row.kind,
+            points=row.points,
+            balance_after=row.balance_after,
+            reason=row.reason,
+            channel=row.channel,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+        )
 
 
 @strawberry.type
@@ -85,7 +74,7 @@ class PointsType:
         rows: list[PointsEntry] = await loader.load(self.profile_id)
         page = rows[:first]
         return PointsHistoryPage(
-            items=[PointsEntryType(row=row) for row in page],
+            items=[PointsEntryType.of(row) for row in page],
             page_info=PageInfo(
                 end_cursor=encode_cursor("points", page[-1].id) if page else None,
                 has_next_page=len(rows) > first,
@@ -107,59 +96,42 @@ async def points_of(info: Info, profile_id: int) -> PointsType:
 
 @strawberry.type(name="Coupon")
 class CouponType:
-    row: strawberry.Private[Coupon]
+    # Plain values copied from the row (the status as of when it was read).
+    id: strawberry.ID
+    title: str
+    kind: CouponKind
+    discount_fen: int = strawberry.field(
+        description="Amount off (AMOUNT), or the most a PERCENT coupon takes off."
+    )
+    percent_off: int | None
+    min_spend_fen: int
+    channels: list[Channel] = strawberry.field(
+        description="Where it may be used; empty means every channel."
+    )
+    valid_from: datetime
+    valid_until: datetime | None
+    status: CouponStatus
+    issued_at: datetime
+    redeemed_at: datetime | None
+    redeemed_channel: Channel | None
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.public_id)
-
-    @strawberry.field
-    def title(self) -> str:
-        return self.row.title
-
-    @strawberry.field
-    def kind(self) -> CouponKind:
-        return self.row.kind
-
-    @strawberry.field(description="Amount off (AMOUNT), or the most a PERCENT coupon takes off.")
-    def discount_fen(self) -> int:
-        return self.row.discount_fen
-
-    @strawberry.field
-    def percent_off(self) -> int | None:
-        return self.row.percent_off
-
-    @strawberry.field
-    def min_spend_fen(self) -> int:
-        return self.row.min_spend_fen
-
-    @strawberry.field(description="Where it may be used; empty means every channel.")
-    def channels(self) -> list[Channel]:
-        return [Channel(c) for c in self.row.channels]
-
-    @strawberry.field
-    def valid_from(self) -> datetime:
-        return self.row.valid_from
-
-    @strawberry.field
-    def valid_until(self) -> datetime | None:
-        return self.row.valid_until
-
-    @strawberry.field
-    def status(self) -> CouponStatus:
-        return coupons.status_of(self.row, utcnow())
-
-    @strawberry.field
-    def issued_at(self) -> datetime:
-        return self.row.issued_at
-
-    @strawberry.field
-    def redeemed_at(self) -> datetime | None:
-        return self.row.redeemed_at
-
-    @strawberry.field
-    def redeemed_channel(self) -> Channel | None:
-        return self.row.redeemed_channel
+    @classmethod
+    def of(cls, row: Coupon, now: datetime | None = None) -> CouponType:
+        return cls(
+            id=strawberry.ID(row.public_id),
+            title=row.title,
+            kind=row.kind,
+            discount_fen=row.discount_fen,
+            percent_off=row.percent_off,
+            min_spend_fen=row.min_spend_fen,
+            channels=[Channel(c) for c in row.channels],
+            valid_from=row.valid_from,
+            valid_until=row.valid_until,
+            status=coupons.status_of(row, now or utcnow()),
+            issued_at=row.issued_at,
+            redeemed_at=row.redeemed_at,
+            redeemed_channel=row.redeemed_channel,
+        )
 
 
 @strawberry.type
@@ -183,11 +155,12 @@ async def coupons_of(
         return [found[key] for key in keys]
 
     rows: list[Coupon] = await info.context.loader(f"coupons:{status}", load).load(profile_id)
+    now = utcnow()
     # Newest first by id: a coupon issued while someone pages never repeats an item.
     rest = [row for row in rows if before is None or (row.id or 0) < before]
     page = rest[:first]
     return CouponPage(
-        items=[CouponType(row=row) for row in page],
+        items=[CouponType.of(row, now) for row in page],
         page_info=PageInfo(
             end_cursor=encode_cursor("coupons", page[-1].id) if page else None,
             has_next_page=len(rest) > first,
@@ -252,7 +225,7 @@ async def _entry(info: Info, given: EarnPointsInput, kind: EntryKind, sign: int)
             lifetime=info.context.settings.points_lifetime,
         )
     info.context.clear_loaders()
-    return PointsEntryType(row=entry)
+    return PointsEntryType.of(entry)
 
 
 @strawberry.type
@@ -288,7 +261,7 @@ class LoyaltyMutations:
                 channels=input.channels or (),
             )
         info.context.clear_loaders()
-        return CouponType(row=coupon)
+        return CouponType.of(coupon)
 
     @strawberry.mutation(description="Use a coupon, exactly once.")
     async def redeem_coupon(self, info: Info, input: RedeemCouponInput) -> CouponType | None:
@@ -300,4 +273,4 @@ class LoyaltyMutations:
                 channel=input.channel,
             )
         info.context.clear_loaders()
-        return CouponType(row=coupon)
+        return CouponType.of(coupon)
