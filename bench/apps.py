@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from cdp.app import app_from_environment
+from cdp.app import app_from_environment, tune_garbage_collector
 from cdp.audit import trail
 
 
@@ -26,7 +26,10 @@ def unaudited() -> Starlette:
 
 
 def handwritten() -> Starlette:
-    """The hand-written `me` endpoint of bench.handwritten."""
+    """The hand-written `me` endpoint of bench.handwritten, in a process tuned as `cdp serve`
+    tunes its own (the garbage collector)."""
     from bench.handwritten import create_handwritten_app
 
-    return create_handwritten_app()
+    app = create_handwritten_app()
+    tune_garbage_collector()
+    return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
@@ -76,4 +77,21 @@ def app_from_environment() -> Starlette:
     """Factory for uvicorn (`cdp serve`): settings from the environment."""
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    tune_garbage_collector()
+    return app
+
+
+def tune_garbage_collector() -> None:
+    """For a serving process, once its modules and app are built.
+
+    A request allocates thousands of objects that live as long as it does (rows, GraphQL
+    results); with the default threshold of 700 many survive into the oldest generation,
+    whose collections then walk every object of the process (the schema, SQLAlchemy's
+    metadata, ...) every few requests: a sixth of `me`'s CPU time. Freezing what exists at
+    start-up takes those out of every collection, and a larger first threshold lets a
+    request's objects die young.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
