@@ -1,0 +1,140 @@
+"""Where a serving measure spends its time: `python -m bench.profile [me|lookup] [--requests N]`.
+
+Starts a throwaway PostgreSQL 15 cluster, seeds the `me` member (or 10,000 phones), then sends
+the measure's request in process (httpx over ASGI, no network, no load generator) to cdp and,
+for `me`, to the hand-written endpoint: mean milliseconds per request for each, and with
+`--pyinstrument` (pip install pyinstrument) cdp's call tree, or with `--cprofile tottime`
+the functions it spends most time in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.customer import LOOKUP, ME, body, seed_customer
+from bench.handwritten import create_handwritten_app
+from bench.phones import phone_of, seed_phones
+from cdp.app import create_app
+from cdp.auth import Role, issue_token
+from cdp.config import Settings, load_settings
+from cdp.crypto import Keyring
+from cdp.db import Database
+from cdp.keys.source import KeyringSource
+from cdp.migrations import upgrade_to_head
+from tests.pg_cluster import PgCluster, find_bin_dir
+
+
+async def _per_request(app: Any, token: str, bodies: list[str], requests: int) -> float:
+    """Mean ms per request over `requests` sequential requests after a warm-up."""
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+        for text in bodies[:20]:
+            response = await http.post("/graphql", content=text, headers=headers)
+            if response.status_code != 200 or "errors" in response.json():
+                raise RuntimeError(response.text[:500])
+        started, cpu = time.perf_counter(), time.process_time()
+        for n in range(requests):
+            await http.post("/graphql", content=bodies[n % len(bodies)], headers=headers)
+        cpu_ms = (time.process_time() - cpu) * 1000 / requests
+        print(f"  ({cpu_ms:.2f} ms of this process's CPU per request)")
+        return (time.perf_counter() - started) * 1000 / requests
+
+
+def _print_self_times(root: Any, top: int = 400) -> None:
+    """Where the samples land: time by function, its own (not its callees'), largest first."""
+    own: dict[str, float] = {}
+    pending = [root]
+    while pending:
+        frame = pending.pop()
+        pending.extend(frame.children)
+        key = f"{frame.function}  {frame.file_path_short}:{frame.line_no}"
+        own[key] = own.get(key, 0.0) + frame.total_self_time
+    total = sum(own.values())
+    for key, seconds in sorted(own.items(), key=lambda item: -item[1])[:top]:
+        print(f"{seconds / total:6.1%}  {key}")
+
+
+async def profile(settings: Settings, keyring: Keyring, dsn: str, args: argparse.Namespace) -> None:
+    source = KeyringSource.fixed(keyring)
+    database = Database(settings)
+    try:
+        if args.measure == "me":
+            subject = await seed_customer(settings, database, source)
+            token = issue_token(settings, role=Role.CUSTOMER, subject=subject)
+            bodies = [body(ME)]
+            hand = create_handwritten_app(settings)
+            hand_ms = await _per_request(hand, token, bodies, args.requests)
+            print(f"hand-written: {hand_ms:.2f} ms per request")
+        else:
+            await seed_phones(dsn, keyring, upto=10_000)
+            token = issue_token(settings, role=Role.SUPPORT, subject="bench-support")
+            rng = random.Random(1)
+            bodies = [
+                body(LOOKUP.replace("@PICK@", phone_of(rng.randrange(10_000)))) for _ in range(500)
+            ]
+        app = create_app(settings, database, source)
+        if args.pyinstrument:
+            from pyinstrument import Profiler
+
+            with Profiler(async_mode="disabled", interval=0.0002) as profiler:
+                cdp_ms = await _per_request(app, token, bodies, args.requests)
+            profiler.print(show_all=False, short_mode=False)
+            _print_self_times(profiler.last_session.root_frame())
+        elif args.cprofile:
+            import cProfile
+            import pstats
+
+            with cProfile.Profile() as stats:
+                cdp_ms = await _per_request(app, token, bodies, args.requests)
+            pstats.Stats(stats).sort_stats(args.cprofile).print_stats(40)
+        else:
+            cdp_ms = await _per_request(app, token, bodies, args.requests)
+        print(f"cdp: {cdp_ms:.2f} ms per request")
+    finally:
+        await database.dispose()
+
+
+async def main(args: argparse.Namespace) -> None:
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        sys.exit("bench.profile: no PostgreSQL server binaries")
+    cluster = PgCluster.start(bin_dir)
+    try:
+        admin = await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres")
+        await admin.execute("CREATE DATABASE cdp_profile")
+        await admin.close()
+        dsn = f"postgresql://postgres@127.0.0.1:{cluster.port}/cdp_profile"
+        keyring = Keyring.generate(development=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            keyring.save(Path(tmp) / "keyring.json")
+            settings = load_settings(
+                {},
+                database_url=dsn.replace("postgresql://", "postgresql+asyncpg://"),
+                keyring=Path(tmp) / "keyring.json",
+                jwt_secret="bench-secret-long-enough-for-hs256-000000",
+                rate_limit_per_minute=0,
+            )
+            await asyncio.to_thread(upgrade_to_head, settings)
+            await profile(settings, keyring, dsn, args)
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("measure", choices=("me", "lookup"), nargs="?", default="me")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--pyinstrument", action="store_true")
+    parser.add_argument("--cprofile", metavar="SORT", help="cProfile, sorted by SORT (tottime)")
+    asyncio.run(main(parser.parse_args()))
