@@ -19,6 +19,7 @@ from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, bad_input
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
+from cdp.rate_limit import RateLimiter, retry_after_header
 from cdp.unit_of_work import audited_transaction
 from cdp.wechat.client import WechatClient, WechatError
 from cdp.wechat.outcomes import NO_STORE, SignInFailed, failure_of, json_error, unexpected
@@ -44,6 +45,9 @@ class WechatSignIn:
     ) -> None:
         self.settings, self.database, self.keyring = settings, database, keyring
         self.client = client or WechatClient(settings)
+        # Per client address: sign-in comes before any principal, and each attempt may call
+        # WeChat and write an audit record.
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
 
     def routes(self) -> list[Route]:
         return [
@@ -57,6 +61,7 @@ class WechatSignIn:
         request_id = request_id_of(request)
         app_id: str | None = None
         try:
+            self._spend_budget(request)
             app_id, code = await self._read_login(request)
             app = configured_app(self.settings, app_id, WechatAppType.MINI_PROGRAM)
             found = await self.client.code2session(app_id=app_id, app=app, code=code)
@@ -66,6 +71,8 @@ class WechatSignIn:
             )
         except (CdpError, WechatError) as exc:
             return await self._refuse(request_id, app_id, failure_of(exc))
+        except SignInFailed as exc:
+            return json_error(request_id, exc)
         except Exception as exc:
             return json_error(request_id, unexpected(exc, request_id))
         return JSONResponse(
@@ -83,9 +90,12 @@ class WechatSignIn:
         request_id = request_id_of(request)
         app_id = request.query_params.get("appId")
         try:
+            self._spend_budget(request)
             app = configured_app(self.settings, app_id, WechatAppType.OFFICIAL_ACCOUNT)
         except CdpError as exc:
             return json_error(request_id, failure_of(exc))
+        except SignInFailed as exc:
+            return json_error(request_id, exc)
         assert app_id is not None
         state = secrets.token_urlsafe(24)
         base = (
@@ -123,6 +133,7 @@ class WechatSignIn:
         params = request.query_params
         app_id = params.get("appId")
         try:
+            self._spend_budget(request)
             app = configured_app(self.settings, app_id, WechatAppType.OFFICIAL_ACCOUNT)
             assert app_id is not None
             expected, given = request.cookies.get(STATE_COOKIE, ""), params.get("state", "")
@@ -147,7 +158,10 @@ class WechatSignIn:
             )
         except (CdpError, WechatError, SignInFailed) as exc:
             failed = exc if isinstance(exc, SignInFailed) else failure_of(exc)
-            response = await self._refuse(request_id, app_id, failed)
+            if failed.extensions.get("limit") == "rate":  # not audited: it would flood the log
+                response = json_error(request_id, failed)
+            else:
+                response = await self._refuse(request_id, app_id, failed)
         except Exception as exc:
             response = json_error(request_id, unexpected(exc, request_id))
         else:
@@ -160,15 +174,31 @@ class WechatSignIn:
         response.delete_cookie(STATE_COOKIE, path=CALLBACK)  # one use, whatever came of it
         return response
 
+    def _spend_budget(self, request: Request) -> None:
+        """One attempt from the client's address; SignInFailed (429) when its budget is spent."""
+        address = request.client.host if request.client else "unknown"
+        wait = self.limiter.acquire(address)
+        if wait:
+            raise SignInFailed(
+                429,
+                ErrorCode.QUERY_TOO_COMPLEX,
+                "Too many sign-in attempts from this address; try again shortly",
+                limit="rate",
+                retryAfter=int(retry_after_header(wait)),
+            )
+
     async def _read_login(self, request: Request) -> tuple[str, str]:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "application/json":
             raise bad_input("Content-Type must be application/json")
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
-            raise bad_input("The request body is too large")
+        raw, size = [], 0
+        async for chunk in request.stream():  # never more than the limit in memory
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise bad_input("The request body is too large")
+            raw.append(chunk)
         try:
-            body = json.loads(raw)
+            body = json.loads(b"".join(raw))
         except (ValueError, UnicodeDecodeError):
             raise bad_input("The request body is not valid JSON") from None
         if not isinstance(body, dict):

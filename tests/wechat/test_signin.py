@@ -12,9 +12,12 @@ import httpx
 import jwt
 import pytest
 
+from cdp.app import create_app
 from cdp.auth import Role
 from cdp.config import Settings
-from tests.conftest import ClientFactory, gql
+from cdp.db import Database
+from cdp.keys.source import KeyringSource
+from tests.conftest import TEST_KEYRING, ClientFactory, gql
 from tests.wechat.fake_server import (
     MINI_APP_ID,
     OA_APP_ID,
@@ -410,5 +413,42 @@ async def test_wechat_refusing_the_oauth_code_is_a_coded_error(
 async def test_the_callback_refuses_a_mini_program_app_id(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.get(
         CALLBACK, params={"appId": MINI_APP_ID, "code": "0a", "state": "s"}
+    )
+    refused(response, 400, "BAD_USER_INPUT")
+
+
+# --- the rate limit -----------------------------------------------------------------------------
+
+
+async def test_sign_in_attempts_over_the_rate_are_429_before_wechat_is_asked(
+    settings: Settings, database: Database, wechat: FakeWechat
+) -> None:
+    limited = settings.model_copy(update={"rate_limit_per_minute": 2})
+    app = create_app(limited, database, KeyringSource.fixed(TEST_KEYRING))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cdp.test") as client:
+        codes = [wechat.code_for(MINI_APP_ID, person(n)) for n in range(3)]
+        statuses = [(await mini_sign_in(client, code)).status_code for code in codes]
+        assert statuses == [200, 200, 429]
+        response = await mini_sign_in(client, codes[2])
+        error = refused(response, 429, "QUERY_TOO_COMPLEX")
+        assert error["extensions"]["limit"] == "rate"
+        assert int(response.headers["retry-after"]) >= 1
+        # The refused attempts never reached WeChat; the OAuth routes share the budget.
+        assert len(wechat.calls_to("/sns/jscode2session")) == 2
+        refused(await client.get(AUTHORIZE, params={"appId": OA_APP_ID}), 429, "QUERY_TOO_COMPLEX")
+        params = {"appId": OA_APP_ID, "code": "c", "state": "s"}
+        refused(await client.get(CALLBACK, params=params), 429, "QUERY_TOO_COMPLEX")
+
+
+async def test_a_body_larger_than_the_limit_is_refused_whatever_its_declared_length(
+    anonymous: httpx.AsyncClient,
+) -> None:
+    async def chunks() -> Any:
+        for _ in range(10):
+            yield b" " * 1024
+
+    response = await anonymous.post(
+        MINI, content=chunks(), headers={"content-type": "application/json"}
     )
     refused(response, 400, "BAD_USER_INPUT")
