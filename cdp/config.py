@@ -229,7 +229,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
             if not key.startswith("CDP_") or name not in Settings.model_fields:
                 continue
             # Structured settings arrive as JSON, as pydantic-settings reads the environment.
-            values[name] = json.loads(value) if name in STRUCTURED else value
+            try:
+                values[name] = json.loads(value) if name in STRUCTURED else value
+            except json.JSONDecodeError:
+                raise ConfigError(f"bad configuration: {key}: not valid JSON") from None
         values.update(overrides)
         return Settings.model_validate(values)
     except (json.JSONDecodeError, SettingsError) as exc:

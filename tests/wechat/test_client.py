@@ -225,7 +225,8 @@ def test_wechat_secrets_never_show_in_the_settings_repr() -> None:
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"CDP_WECHAT_APPS": "{not json"}, "not valid JSON"),
+        ({"CDP_WECHAT_APPS": "{not json"}, "CDP_WECHAT_APPS: not valid JSON"),
+        ({"CDP_CONTACT_CAPS": "[oops"}, "CDP_CONTACT_CAPS: not valid JSON"),
         ({"CDP_WECHAT_APPS": '{"wx1": {"type": "MINI_PROGRAM", "secret": "s"}}'}, "AppID"),
         (
             {"CDP_WECHAT_APPS": json.dumps({MINI_APP_ID: {"type": "APP", "secret": "s"}})},
