@@ -25,8 +25,8 @@ from cdp.consent.models import DEFAULT_GRANTED, ConsentPurpose
 from cdp.crypto import data_key_id_of
 from cdp.db import Database, utcnow
 from cdp.errors import CdpError
-from cdp.graphql.pages import encode_cursor
 from cdp.graphql.http_request import request_id_of
+from cdp.graphql.pages import encode_cursor
 from cdp.keys.source import KeyringSource, load_keyring
 from cdp.keys.vault import Vault
 from cdp.loyalty import coupons, points
