@@ -18,6 +18,7 @@ from cdp.graphql.audit import AuditQueries
 from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
 from cdp.graphql.events import EventMutations
+from cdp.graphql.execution import CdpExecutionContext
 from cdp.graphql.limits import Limits, TokenLimit, validation_rules
 from cdp.graphql.loyalty import LoyaltyMutations
 from cdp.graphql.orders import OrderMutations
@@ -81,6 +82,7 @@ def build_schema(*, introspection: bool = True, limits: Limits = Limits()) -> Cd
         query=query,
         mutation=mutation,
         config=config,
+        execution_context_class=CdpExecutionContext,
         extensions=[
             lambda: AddValidationRules(rules),
             lambda: TokenLimit(limits.tokens),

@@ -1,0 +1,168 @@
+"""A shorter path through graphql-core for the commonest field of all: a plain attribute
+holding a scalar or an enum (an order's total, a coupon's title, a consent's channel).
+
+For every field graphql-core builds a response path and a ResolveInfo, calls the resolver,
+checks for an awaitable and walks `complete_value`; a member's `me` has about 800 fields.
+A field strawberry resolves by reading an attribute (no resolver and no extension, so never a
+field the policy gates, masks or audits) whose type is a scalar or an enum needs none of that:
+its answer is the attribute, coerced. Anything else, and any plain field whose value is null
+where null is not allowed or does not coerce, takes graphql-core's own path, so every error is
+exactly what it would have been.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from operator import attrgetter
+from typing import Any, NamedTuple
+
+from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, Undefined
+from graphql.pyutils import Path, gather_with_cancel
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
+
+STRAWBERRY_FIELD = GraphQLCoreConverter.DEFINITION_BACKREF
+
+_NOT_PLAIN: Any = object()
+
+
+class _Plain(NamedTuple):
+    read: Callable[[Any], Any]
+    coerce: Callable[[Any], Any]
+    nullable: bool
+
+
+def _plain_of(field: GraphQLField) -> _Plain | None:
+    resolve = field.resolve
+    definition = field.extensions.get(STRAWBERRY_FIELD)
+    # strawberry's own shortcut for a field without resolver or extension, and nothing else
+    # (its `_is_default` marks any field without a resolver, extensions or not).
+    basic = (
+        isinstance(definition, StrawberryField)
+        and definition.is_basic_field
+        and getattr(resolve, "__name__", None) == "_get_basic_result"
+    )
+    if not basic or field.args or resolve is None:
+        return None
+    nullable = not isinstance(field.type, GraphQLNonNull)
+    leaf = field.type if nullable else field.type.of_type  # type: ignore[union-attr]
+    if not isinstance(leaf, GraphQLLeafType):
+        return None
+    assert isinstance(definition, StrawberryField)
+    if definition.default_resolver is getattr:
+        read: Callable[[Any], Any] = attrgetter(definition.python_name)
+    else:
+        read = partial(_resolve_without_info, resolve)
+    return _Plain(read, leaf.coerce_output_value, nullable)
+
+
+def _resolve_without_info(resolve: Callable[..., Any], source: Any) -> Any:
+    return resolve(source, None)  # strawberry's basic-field resolver takes no info
+
+
+# Per object type, field name -> how to read it (None: not plain). Types live as long as the
+# schema, which is built once per process.
+_PLANS: dict[GraphQLObjectType, dict[str, _Plain | None]] = {}
+
+
+def _plan(parent_type: GraphQLObjectType) -> dict[str, _Plain | None]:
+    plan = _PLANS.get(parent_type)
+    if plan is None:
+        plan = _PLANS[parent_type] = {
+            name: _plain_of(field) for name, field in parent_type.fields.items()
+        }
+    return plan
+
+
+def _plain_value(plain: _Plain, source: Any) -> Any:
+    """The field's completed value, or _NOT_PLAIN when graphql-core must decide."""
+    try:
+        value = plain.read(source)
+    except Exception:
+        return _NOT_PLAIN
+    if value is None:
+        return None if plain.nullable else _NOT_PLAIN
+    try:
+        coerced = plain.coerce(value)
+    except Exception:
+        return _NOT_PLAIN
+    return _NOT_PLAIN if coerced is None or coerced is Undefined else coerced
+
+
+class CdpExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """strawberry's execution context, completing plain leaf fields in place."""
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        result = super().execute_operation(serially)
+        if not self.is_awaitable(result):
+            self._release()
+            return result
+
+        async def finished() -> Any:
+            try:
+                return await result
+            finally:
+                self._release()
+
+        return finished()
+
+    def _release(self) -> None:
+        # The executor holds itself (its async helpers are its own bound methods), so all it
+        # memoised would wait for the garbage collector: a third of a request's garbage.
+        self._relevant_sub_fields.clear()
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        manager = self.middleware_manager
+        if manager is not None and manager._middleware_resolvers:  # a resolver-wrapping extension
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        plan = _plan(parent_type)
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, field_details_list in grouped_field_set.items():
+                node = field_details_list[0].node
+                plain = None if node.arguments else plan.get(node.name.value)
+                if plain is not None:
+                    value = _plain_value(plain, source_value)
+                    if value is not _NOT_PLAIN:
+                        results[response_name] = value
+                        continue
+                result = self.execute_field(
+                    parent_type,
+                    source_value,
+                    field_details_list,
+                    Path(path, response_name, parent_type.name),
+                    position_context,
+                )
+                if result is not Undefined:
+                    results[response_name] = result
+                    if self.is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        # The rest as graphql-core does it: the awaitables of this object, together.
+        return self._awaited(results, awaitable_fields)
+
+    async def _awaited(self, results: dict[str, Any], awaitable_fields: list[str]) -> Any:
+        if len(awaitable_fields) == 1:
+            field = awaitable_fields[0]
+            results[field] = await results[field]
+        else:
+            awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
+            results.update(zip(awaitable_fields, awaited, strict=True))
+        return results
