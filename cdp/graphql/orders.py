@@ -31,10 +31,17 @@ class OrderItemType:
     name: str
     quantity: int
     unit_price_fen: int
+    amount_fen: int
 
-    @strawberry.field
-    def amount_fen(self) -> int:
-        return self.quantity * self.unit_price_fen
+    @classmethod
+    def of(cls, item: OrderItem) -> OrderItemType:
+        return cls(
+            sku=item.sku,
+            name=item.name,
+            quantity=item.quantity,
+            unit_price_fen=item.unit_price_fen,
+            amount_fen=item.quantity * item.unit_price_fen,
+        )
 
 
 _UNREAD: Any = object()
@@ -123,15 +130,7 @@ async def _load_items(info: Info, rows: Sequence[Order]) -> list[list[OrderItemT
         return [found[key] for key in keys]
 
     loaded = await info.context.loader("order-items", load).load_many([r.id for r in rows])
-    return [
-        [
-            OrderItemType(
-                sku=i.sku, name=i.name, quantity=i.quantity, unit_price_fen=i.unit_price_fen
-            )
-            for i in items
-        ]
-        for items in loaded
-    ]
+    return [[OrderItemType.of(i) for i in items] for items in loaded]
 
 
 async def _first_items(info: Info, row: Order) -> list[OrderItemType]:
