@@ -39,5 +39,12 @@ class Context:
         for loader in self._loaders.values():
             loader.clear_all()
 
+    def release(self) -> None:
+        """Drop the loaders when the request is done. Their load functions close over the
+        resolvers' Info, which holds this context: a cycle that would keep every row the
+        request loaded alive until the garbage collector's next pass."""
+        self.clear_loaders()
+        self._loaders.clear()
+
 
 Info: TypeAlias = StrawberryInfo[Context, None]

@@ -172,6 +172,7 @@ class GraphQLEndpoint:
             log_unexpected(exc, request_id=request_id)
             return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
         finally:
+            context.release()
             await context.uow.close()
 
     async def audit_refused_token(self, request: Request, request_id: str, reason: str) -> None:
