@@ -286,3 +286,30 @@ async def test_a_page_of_profiles_with_sealed_identifiers_costs_the_same_for_two
         f"profilesByTag ran {len(two)} statements for 2 profiles and {len(twenty)} for 20\n"
         f"two:\n{listing(two)}\ntwenty:\n{listing(twenty)}"
     )
+
+
+async def test_a_profiles_sealed_fields_unwrap_its_keys_once_and_only_when_asked_for(
+    service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database, vault: Vault
+) -> None:
+    person = await link(service_client, "MINI_PROGRAM", MINI, "oLoaderKeys0000000000001", "uK1")
+    await link(service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oLoaderKeysOffi000000001", "uK1")
+    await seed(database, vault, person["id"], orders=3, coupons=1, entries=1, tags=1)
+    customer = client_for(Role.CUSTOMER, subject=person["id"])
+
+    def key_reads(statements: list[str]) -> int:
+        return sum("FROM data_keys" in " ".join(s.split()) for s in statements)
+
+    everything, data = await statements_for(database, customer, ME)
+    assert data["me"]["address"]["street"] == "文三路 1 号"
+    assert {i["openId"] for i in data["me"]["identities"]} == {
+        "oLoaderKeys0000000000001",
+        "oLoaderKeysOffi000000001",
+    }
+    assert key_reads(everything) == 1, listing(everything)
+    fragment = "{ me { ...P } } fragment P on Profile { id phone }"
+    through_fragment, data = await statements_for(database, customer, fragment)
+    assert key_reads(through_fragment) == 1, listing(through_fragment)
+    nothing_sealed, _ = await statements_for(
+        database, customer, "{ me { id tier orders(first: 5) { items { id totalFen } } } }"
+    )
+    assert key_reads(nothing_sealed) == 0, listing(nothing_sealed)

@@ -38,9 +38,10 @@ async def key_for(info: Info, blob: bytes | None) -> None:
 
 async def keys_for(info: Info, blobs: Sequence[bytes | None]) -> None:
     """`key_for` for many sealed values at once."""
-    ids = {data_key_id_of(blob) for blob in blobs if blob is not None}
+    vault = info.context.vault
+    ids = {data_key_id_of(blob) for blob in blobs if blob is not None} - vault.loaded_keys
     if not ids:
-        return
+        return  # all unwrapped already: no loader round
 
     async def load(ids: Sequence[int]) -> list[None]:
         async with info.context.uow.session() as session:

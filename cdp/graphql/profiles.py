@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
@@ -12,11 +12,17 @@ from cdp.channels import Channel
 from cdp.db import utcnow
 from cdp.errors import bad_input, not_found
 from cdp.graphql.context import Info
-from cdp.graphql.lookups import key_for
 from cdp.graphql.pages import DEFAULT_FIRST, MAX_FIRST
+from cdp.graphql.sealed import (
+    AddressType,
+    IdentityType,
+    iso_date,
+    load_identities,
+    personal_value,
+    prefetch_keys,
+)
 from cdp.orders.tiers import TierThresholds, paid_spends
-from cdp.profiles import personal, service
-from cdp.profiles.models import Identity as IdentityRow
+from cdp.profiles import service
 from cdp.profiles.models import Profile as ProfileRow
 from cdp.profiles.models import Tier
 from cdp.profiles.values import PostalAddress
@@ -31,65 +37,6 @@ if TYPE_CHECKING:
 
 
 PURPOSE_MAX_LENGTH = 200
-
-
-@strawberry.type(name="Address", description="A postal address; masked parts are null.")
-class AddressType:
-    province: str | None
-    city: str | None
-    district: str | None
-    street: str | None
-
-    @classmethod
-    def of(cls, value: PostalAddress | None) -> AddressType | None:
-        if value is None:
-            return None
-        return cls(
-            province=value.province, city=value.city, district=value.district, street=value.street
-        )
-
-
-async def _read(info: Info, row: ProfileRow, field: str) -> Any:
-    await key_for(info, getattr(row, personal.PROFILE_FIELDS[field].column))
-    async with info.context.uow.session() as session:
-        return await personal.read_field(
-            session=session, vault=info.context.vault, profile=row, field=field
-        )
-
-
-@strawberry.type(name="Identity", description="One app's OpenID for this person.")
-class IdentityType:
-    row: strawberry.Private[IdentityRow]
-
-    @strawberry.field
-    def channel(self) -> Channel:
-        return self.row.channel
-
-    @strawberry.field
-    def app_id(self) -> str:
-        return self.row.app_id
-
-    @strawberry.field
-    async def open_id(self, info: Info) -> str:
-        await key_for(info, self.row.open_id_ct)
-        async with info.context.uow.session() as session:
-            return await personal.read_open_id(
-                session=session, vault=info.context.vault, identity=self.row
-            )
-
-    @strawberry.field
-    def linked_at(self) -> datetime:
-        return self.row.linked_at
-
-
-async def _load_identities(info: Info, profile_id: int) -> list[IdentityRow]:
-    async def load(keys: Sequence[int]) -> list[list[IdentityRow]]:
-        async with info.context.uow.session() as session:
-            grouped = await service.identities_of(session=session, profile_ids=list(keys))
-        return [grouped[key] for key in keys]
-
-    rows: list[IdentityRow] = await info.context.loader("identities", load).load(profile_id)
-    return rows
 
 
 @strawberry.type(name="Profile", description="One person across every app of the brand.")
@@ -124,33 +71,29 @@ class ProfileType:
         return self.row.updated_at
 
     @strawberry.field(description="The WeChat UnionID that ties the brand's apps together.")
-    async def union_id(self, info: Info) -> str | None:
-        value: str | None = await _read(info, self.row, "union_id")
-        return value
+    def union_id(self, info: Info) -> str | None:
+        return cast("str | None", personal_value(info, self.row, "union_id"))
 
     @strawberry.field(description="The person's OpenID in each app, oldest first.")
     async def identities(self, info: Info) -> list[IdentityType] | None:
         assert self.row.id is not None
-        return [IdentityType(row=row) for row in await _load_identities(info, self.row.id)]
+        return [IdentityType.of(row) for row in await load_identities(info, self.row.id)]
 
     @strawberry.field(description="E.164 phone number.")
-    async def phone(self, info: Info) -> str | None:
-        value: str | None = await _read(info, self.row, "phone")
-        return value
+    def phone(self, info: Info) -> str | None:
+        return cast("str | None", personal_value(info, self.row, "phone"))
 
     @strawberry.field
-    async def name(self, info: Info) -> str | None:
-        value: str | None = await _read(info, self.row, "name")
-        return value
+    def name(self, info: Info) -> str | None:
+        return cast("str | None", personal_value(info, self.row, "name"))
 
     @strawberry.field
-    async def address(self, info: Info) -> AddressType | None:
-        return AddressType.of(await _read(info, self.row, "address"))
+    def address(self, info: Info) -> AddressType | None:
+        return cast("AddressType | None", personal_value(info, self.row, "address", AddressType.of))
 
     @strawberry.field(description="ISO date; the year alone where only the year may be seen.")
-    async def birthday(self, info: Info) -> str | None:
-        value: date | None = await _read(info, self.row, "birthday")
-        return None if value is None else value.isoformat()
+    def birthday(self, info: Info) -> str | None:
+        return cast("str | None", personal_value(info, self.row, "birthday", iso_date))
 
     @strawberry.field(description="The points balance shared by every app, and its ledger.")
     async def points(
@@ -231,6 +174,7 @@ class ProfileQueries:
         row = await own_profile(info)
         assert row.id is not None
         info.context.uow.trail.lookup(row.id, None)
+        await prefetch_keys(info, row)
         return ProfileType(row=row)
 
     @strawberry.field(description="Look up one profile by exactly one key, for a stated purpose.")
@@ -261,6 +205,7 @@ class ProfileQueries:
             return None
         assert row.id is not None
         trail.lookup(row.id, purpose.strip())
+        await prefetch_keys(info, row)
         return ProfileType(row=row)
 
 

@@ -7,7 +7,7 @@ key destroyed by erasure is never served from a cache afterwards.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import KeysView, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +53,11 @@ class Vault:
 
     def blind_index(self, kind: str, normalized: str) -> bytes:
         return self.keyring.blind_index(kind, normalized)
+
+    @property
+    def loaded_keys(self) -> KeysView[int]:
+        """Ids of the data keys unwrapped in this unit of work."""
+        return self._keys.keys()
 
     def forget(self) -> None:
         """Drop every unwrapped key (after erasure destroyed some)."""
@@ -141,6 +146,15 @@ class Vault:
             data_key_id=data_key_id,
             aad=field_aad(table, column, row_id),
         )
+
+    def decrypt_loaded(
+        self, blob: bytes, *, table: str, column: str, row_id: int | str
+    ) -> str | None:
+        """`decrypt` without a statement: None when the blob's data key is not unwrapped yet."""
+        key = self._keys.get(data_key_id_of(blob))
+        if key is None:
+            return None
+        return open_sealed(key, blob, aad=field_aad(table, column, row_id)).decode("utf-8")
 
     async def decrypt(
         self, session: AsyncSession, blob: bytes, *, table: str, column: str, row_id: int | str

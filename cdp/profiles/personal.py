@@ -35,6 +35,7 @@ PROFILE_FIELDS: dict[str, Sealed] = {
     "birthday": Sealed("birthday_ct", date.isoformat, date.fromisoformat),
 }
 PERSONAL_FIELDS = ("phone", "name", "address", "birthday")
+NOT_LOADED: Any = object()  # a value whose data key is not unwrapped yet: `await read_field`
 
 
 async def read_field(*, session: AsyncSession, vault: Vault, profile: Profile, field: str) -> Any:
@@ -48,6 +49,17 @@ async def read_field(*, session: AsyncSession, vault: Vault, profile: Profile, f
         session, blob, table="profiles", column=spec.column, row_id=profile.id
     )
     return spec.decode(text)
+
+
+def read_field_now(*, vault: Vault, profile: Profile, field: str) -> Any:
+    """`read_field` without a statement: the value, None when unset, or NOT_LOADED."""
+    spec = PROFILE_FIELDS[field]
+    blob = getattr(profile, spec.column)
+    if blob is None:
+        return None
+    assert profile.id is not None
+    text = vault.decrypt_loaded(blob, table="profiles", column=spec.column, row_id=profile.id)
+    return NOT_LOADED if text is None else spec.decode(text)
 
 
 async def write_field(
@@ -92,6 +104,18 @@ async def read_open_id(*, session: AsyncSession, vault: Vault, identity: Identit
         column="open_id_ct",
         row_id=_identity_row(identity),
     )
+
+
+def read_open_id_now(*, vault: Vault, identity: Identity) -> str | Any:
+    """`read_open_id` without a statement: the OpenID, or NOT_LOADED."""
+    assert identity.open_id_ct is not None
+    text = vault.decrypt_loaded(
+        identity.open_id_ct,
+        table="identities",
+        column="open_id_ct",
+        row_id=_identity_row(identity),
+    )
+    return NOT_LOADED if text is None else text
 
 
 async def seal_open_id(
