@@ -787,3 +787,24 @@ async def test_audit_records_of_orders_hold_no_address(
     assert rows
     assert CANARY_STREET not in str(rows)
     assert CANARY_DISTRICT not in str(rows)
+
+
+async def test_order_items_arrive_whichever_way_the_query_asks_for_them(
+    service_client: httpx.AsyncClient, client_for: ClientFactory
+) -> None:
+    profile_id, customer = await new_customer(service_client, client_for)
+    body = await gql(service_client, RECORD, {"input": order_input(profile_id)})
+    assert "errors" not in body, body
+    for query in (
+        "{ me { orders { items { lines: items { sku } } } } }",
+        "{ me { orders { items { ... on Order { items { sku } } } } } }",
+        "{ me { orders { ...Page } } } fragment Page on OrderPage { items { ...O } }"
+        " fragment O on Order { items { sku } }",
+    ):
+        body = await gql(customer, query)
+        assert "errors" not in body, (query, body)
+        [order] = body["data"]["me"]["orders"]["items"]
+        assert [i["sku"] for i in order.get("items", order.get("lines"))] == [
+            "TEA-001",
+            "CUP-007",
+        ]

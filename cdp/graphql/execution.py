@@ -108,6 +108,35 @@ class CdpExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
         return finished()
 
+    def complete_value(
+        self,
+        return_type: Any,
+        field_details_list: Any,
+        info: Any,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        # An object (not null, not an error, of the expected type): straight to its fields,
+        # past the layers graphql-core keeps for incremental delivery, which cdp has not.
+        nullable = not isinstance(return_type, GraphQLNonNull)
+        object_type = return_type if nullable else return_type.of_type
+        if (
+            position_context is None
+            and isinstance(object_type, GraphQLObjectType)
+            and result is not None
+            and not isinstance(result, Exception)
+            and (object_type.is_type_of is None or object_type.is_type_of(result, info) is True)
+        ):
+            grouped_field_set, new_defer_usages, _ = self.collect_subfields(
+                object_type, field_details_list
+            )
+            if not new_defer_usages:
+                return self.execute_fields(object_type, result, path, grouped_field_set, None)
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
     def _release(self) -> None:
         # The executor holds itself (its async helpers are its own bound methods), so all it
         # memoised would wait for the garbage collector: a third of a request's garbage.

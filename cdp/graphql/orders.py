@@ -10,7 +10,6 @@ from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types.nodes import SelectedField, Selection
 
 from cdp.channels import Channel
 from cdp.db import as_utc
@@ -18,7 +17,9 @@ from cdp.errors import bad_input
 from cdp.graphql.context import Info
 from cdp.graphql.lookups import key_for, keys_for, profile_by_id
 from cdp.graphql.pages import PageInfo, check_first, decode_cursor, encode_cursor
-from cdp.graphql.profiles import AddressInput, AddressType
+from cdp.graphql.profiles import AddressInput
+from cdp.graphql.sealed import AddressType
+from cdp.graphql.selections import child_fields, named
 from cdp.orders import service
 from cdp.orders.models import Order, OrderItem, OrderStatus
 from cdp.orders.tiers import TierThresholds
@@ -79,6 +80,8 @@ class OrderType:
     )
     paid_at: datetime
     updated_at: datetime
+    # Fetched with the page for every order when the query selects them (`with_details`).
+    items: list[OrderItemType]
     details: strawberry.Private[_Details | None]
 
     @classmethod
@@ -97,15 +100,9 @@ class OrderType:
             entry_params=row.entry_params,  # type: ignore[arg-type]
             paid_at=row.paid_at,
             updated_at=row.updated_at,
+            items=details.items if details else None,  # type: ignore[arg-type]
             details=details,
         )
-
-    @strawberry.field
-    def items(self, info: Info) -> list[OrderItemType]:
-        if self.details is not None and self.details.items is not None:
-            return self.details.items
-        # Not fetched with its page (a selection we did not foresee): load it now.
-        return cast("list[OrderItemType]", _first_items(info, self.row))
 
     @strawberry.field(description="Personal data: masked like the profile's address.")
     def shipping_address(self, info: Info) -> AddressType | None:
@@ -133,32 +130,16 @@ async def _load_items(info: Info, rows: Sequence[Order]) -> list[list[OrderItemT
     return [[OrderItemType.of(i) for i in items] for items in loaded]
 
 
-async def _first_items(info: Info, row: Order) -> list[OrderItemType]:
-    return (await _load_items(info, [row]))[0]
-
-
-def _selects(selections: Sequence[Selection], name: str) -> list[Selection]:
-    """The sub-selections of every `name` field among `selections` (through fragments)."""
-    found: list[Selection] = []
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            if selection.name == name:
-                found.extend(selection.selections)
-        else:
-            found.extend(_selects(selection.selections, name))
-    return found
-
-
 async def with_details(info: Info, rows: Sequence[Order], *, paged: bool) -> list[OrderType]:
     """OrderTypes with the items and shipping addresses the query selects fetched for all of
     `rows` at once (batched with other pages of the same request), so their fields resolve
     without a coroutine and a loader call per order."""
     # Below the field being resolved (`orders`, or a mutation returning one order).
-    selections = [child for field in info.selected_fields for child in field.selections]
+    fields = child_fields(info)
     if paged:
-        selections = _selects(selections, "items")
-    wants_items = bool(_selects(selections, "items"))
-    wants_address = bool(_selects(selections, "shippingAddress"))
+        fields = child_fields(info, named(fields, "items"))
+    wants_items = bool(named(fields, "items"))
+    wants_address = bool(named(fields, "shippingAddress"))
     items = await _load_items(info, rows) if wants_items else None
     addresses: list[Any] = [_UNREAD] * len(rows)
     if wants_address:
