@@ -217,6 +217,9 @@ async def insert_ignoring_duplicates(
     transaction inserts it first); the keys actually inserted."""
     if not rows:
         return set()
+    # In key order: two transactions inserting overlapping keys in different orders would
+    # each wait for the other's uncommitted key (a deadlock); in one order, one just waits.
+    rows = sorted(rows, key=lambda row: row[key])
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
