@@ -13,20 +13,18 @@ import argparse
 import asyncio
 import random
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 
 from bench.customer import LOOKUP, ME, body, seed_customer
+from bench.databases import bench_settings, cluster_dsn, fresh_database
 from bench.handwritten import create_handwritten_app
 from bench.phones import phone_of, seed_phones
 from cdp.app import create_app
 from cdp.auth import Role, issue_token
-from cdp.config import Settings, load_settings
+from cdp.config import Settings
 from cdp.crypto import Keyring
 from cdp.db import Database
 from cdp.keys.source import KeyringSource
@@ -111,20 +109,8 @@ async def main(args: argparse.Namespace) -> None:
         sys.exit("bench.profile: no PostgreSQL server binaries")
     cluster = PgCluster.start(bin_dir)
     try:
-        admin = await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres")
-        await admin.execute("CREATE DATABASE cdp_profile")
-        await admin.close()
-        dsn = f"postgresql://postgres@127.0.0.1:{cluster.port}/cdp_profile"
-        keyring = Keyring.generate(development=False)
-        with tempfile.TemporaryDirectory() as tmp:
-            keyring.save(Path(tmp) / "keyring.json")
-            settings = load_settings(
-                {},
-                database_url=dsn.replace("postgresql://", "postgresql+asyncpg://"),
-                keyring=Path(tmp) / "keyring.json",
-                jwt_secret="bench-secret-long-enough-for-hs256-000000",
-                rate_limit_per_minute=0,
-            )
+        dsn = await fresh_database(cluster_dsn(cluster, "postgres"), "cdp_profile")
+        with bench_settings(dsn, rate_limit_per_minute=0) as (settings, keyring):
             await asyncio.to_thread(upgrade_to_head, settings)
             await profile(settings, keyring, dsn, args)
     finally:

@@ -18,10 +18,16 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 from bench.bulk import orders_and_events_for, seed
+from bench.databases import (
+    asyncpg_url,
+    bench_settings,
+    cluster_dsn,
+    drop_database,
+    fresh_database,
+)
 from bench.load import find_wrk
 from bench.lookups import lookup_rows
 from bench.report import ROOT, Row, machine, table
@@ -29,7 +35,7 @@ from bench.serving import Setup, serving_rows
 from cdp.app import create_app
 from cdp.auth import Principal, Role, issue_token
 from cdp.channels import Channel
-from cdp.config import Settings, load_settings
+from cdp.config import Settings
 from cdp.crypto import Keyring
 from cdp.db import Database
 from cdp.erasure import service as erasure
@@ -210,20 +216,9 @@ async def run(quick: bool, output: Path) -> int:
             )
             return 2
         cluster = PgCluster.start(bin_dir)
-        admin = await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres")
-        await admin.execute("CREATE DATABASE cdp_bench")
-        await admin.close()
-        dsn = f"postgresql://postgres@127.0.0.1:{cluster.port}/cdp_bench"
+        dsn = await fresh_database(cluster_dsn(cluster, "postgres"), "cdp_bench")
     try:
-        keyring = Keyring.generate(development=False)
-        with tempfile.TemporaryDirectory() as tmp:
-            keyring.save(Path(tmp) / "keyring.json")
-            settings = load_settings(
-                {},
-                database_url=dsn.replace("postgresql://", "postgresql+asyncpg://"),
-                keyring=Path(tmp) / "keyring.json",
-                jwt_secret="bench-secret-long-enough-for-hs256-000000",
-            )
+        with bench_settings(dsn) as (settings, keyring):
             await asyncio.to_thread(upgrade_to_head, settings)
             started = time.perf_counter()
             await seed(dsn, profiles=profiles, events=events)
@@ -268,30 +263,6 @@ async def run(quick: bool, output: Path) -> int:
     output.write_text(report, encoding="utf-8")
     print(report)
     return 0 if all(r.met is not False for r in rows) else 1
-
-
-def asyncpg_url(dsn: str) -> str:
-    return dsn.replace("postgresql://", "postgresql+asyncpg://")
-
-
-async def fresh_database(dsn: str, name: str) -> str:
-    """An empty database `name` on the server of `dsn` (dropped first if left over)."""
-    conn = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {name}")
-    finally:
-        await conn.close()
-    return dsn.rsplit("/", 1)[0] + "/" + name
-
-
-async def drop_database(dsn: str) -> None:
-    name = dsn.rsplit("/", 1)[1]
-    conn = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await conn.close()
 
 
 def main() -> None:
