@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -48,12 +47,6 @@ class OrderItemType:
 _UNREAD: Any = object()
 
 
-@dataclass(frozen=True, slots=True)
-class _Details:
-    items: list[OrderItemType] | None
-    address: PostalAddress | Any | None  # _UNREAD when not fetched
-
-
 @strawberry.type(name="Order", description="An order from any channel; amounts in fen.")
 class OrderType:
     row: strawberry.Private[Order]
@@ -82,10 +75,12 @@ class OrderType:
     updated_at: datetime
     # Fetched with the page for every order when the query selects them (`with_details`).
     items: list[OrderItemType]
-    details: strawberry.Private[_Details | None]
+    address: strawberry.Private[PostalAddress | Any | None]  # _UNREAD when not fetched
 
     @classmethod
-    def of(cls, row: Order, details: _Details | None = None) -> OrderType:
+    def of(
+        cls, row: Order, items: list[OrderItemType] | None, address: PostalAddress | Any | None
+    ) -> OrderType:
         return cls(
             row=row,
             id=strawberry.ID(row.public_id),
@@ -100,14 +95,14 @@ class OrderType:
             entry_params=row.entry_params,  # type: ignore[arg-type]
             paid_at=row.paid_at,
             updated_at=row.updated_at,
-            items=details.items if details else None,  # type: ignore[arg-type]
-            details=details,
+            items=items,  # type: ignore[arg-type]  # None only when not selected
+            address=address,
         )
 
     @strawberry.field(description="Personal data: masked like the profile's address.")
     def shipping_address(self, info: Info) -> AddressType | None:
-        if self.details is not None and self.details.address is not _UNREAD:
-            return AddressType.of(self.details.address)
+        if self.address is not _UNREAD:
+            return AddressType.of(self.address)
         return cast("AddressType | None", _read_address(info, self.row))
 
 
@@ -150,8 +145,7 @@ async def with_details(info: Info, rows: Sequence[Order], *, paged: bool) -> lis
                 for r in rows
             ]
     return [
-        OrderType.of(row, _Details(items[n] if items else None, addresses[n]))
-        for n, row in enumerate(rows)
+        OrderType.of(row, items[n] if items else None, addresses[n]) for n, row in enumerate(rows)
     ]
 
 
