@@ -17,6 +17,7 @@ from cdp.auth import Role
 from cdp.config import OAuthScope, Settings, WechatAppType
 from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, bad_input
+from cdp.graphql.http_request import RequestRefused, read_body
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
 from cdp.rate_limit import RateLimiter, retry_after_header
@@ -191,14 +192,12 @@ class WechatSignIn:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media != "application/json":
             raise bad_input("Content-Type must be application/json")
-        raw, size = [], 0
-        async for chunk in request.stream():  # never more than the limit in memory
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise bad_input("The request body is too large")
-            raw.append(chunk)
         try:
-            body = json.loads(b"".join(raw))
+            raw = await read_body(request, MAX_BODY_BYTES)  # never more than that in memory
+        except RequestRefused:
+            raise bad_input("The request body is too large") from None
+        try:
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise bad_input("The request body is not valid JSON") from None
         if not isinstance(body, dict):
