@@ -1,9 +1,7 @@
-"""Reading the audit log: filters and cursor pagination, newest first."""
+"""Reading the audit log: filters and keyset pagination by seq, newest first."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,35 +28,21 @@ class AuditFilter:
 @dataclass(frozen=True)
 class AuditPage:
     events: Sequence[AuditEvent]
-    end_cursor: str | None
+    last_seq: int | None  # where the next page continues (the caller's cursor holds it)
     has_next_page: bool
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"audit:{seq}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "audit":
-            raise ValueError(kind)
-        return int(value)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
-        raise bad_input("after is not a cursor from this list", field="after") from None
-
-
 async def list_events(
-    *, session: AsyncSession, where: AuditFilter, first: int, after: str | None
+    *, session: AsyncSession, where: AuditFilter, first: int, before: int | None
 ) -> AuditPage:
-    """One page of matching records, newest first; `after` continues a previous page."""
+    """One page of matching records, newest first, below `before` (a seq) when given."""
     if not 1 <= first <= MAX_PAGE:
         raise bad_input(f"first must be 1-{MAX_PAGE}", field="first")
     if where.since and where.until and where.since > where.until:
         raise bad_input("from must not be after to", field="from")
     query = sa.select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(first + 1)
-    if after is not None:
-        query = query.where(col(AuditEvent.seq) < decode_cursor(after))
+    if before is not None:
+        query = query.where(col(AuditEvent.seq) < before)
     if where.actor_subject is not None:
         query = query.where(col(AuditEvent.actor_subject) == where.actor_subject)
     if where.profile_id is not None:
@@ -73,6 +57,6 @@ async def list_events(
     page = rows[:first]
     return AuditPage(
         events=page,
-        end_cursor=encode_cursor(page[-1].seq) if page else None,
+        last_seq=page[-1].seq if page else None,
         has_next_page=len(rows) > first,
     )

@@ -12,7 +12,7 @@ from cdp.audit.models import AuditEvent
 from cdp.audit.query import AuditFilter, list_events
 from cdp.db import as_utc
 from cdp.graphql.context import Info
-from cdp.graphql.pages import PageInfo
+from cdp.graphql.pages import PageInfo, decode_int, encode_cursor
 from cdp.profiles import service
 
 
@@ -92,6 +92,7 @@ class AuditQueries:
         from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         to: datetime | None = None,
     ) -> AuditEventPage | None:
+        before = decode_int(info, after, "audit")
         async with info.context.uow.session() as session:
             surrogate = profile_surrogate_id
             if profile_id is not None:
@@ -104,7 +105,7 @@ class AuditQueries:
                 since=from_ and as_utc(from_),
                 until=to and as_utc(to),
             )
-            page = await list_events(session=session, where=where, first=first, after=after)
+            page = await list_events(session=session, where=where, first=first, before=before)
         filters: dict[str, Any] = {
             k: v
             for k, v in (("actor", actor), ("profileSurrogateId", surrogate), ("action", action))
@@ -115,5 +116,10 @@ class AuditQueries:
         )
         return AuditEventPage(
             items=[AuditEventType(row=row) for row in page.events],
-            page_info=PageInfo(end_cursor=page.end_cursor, has_next_page=page.has_next_page),
+            page_info=PageInfo(
+                end_cursor=(
+                    None if page.last_seq is None else encode_cursor(info, "audit", page.last_seq)
+                ),
+                has_next_page=page.has_next_page,
+            ),
         )

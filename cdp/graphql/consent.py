@@ -15,7 +15,7 @@ from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentP
 from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.context import Info
 from cdp.graphql.lookups import profile_by_id
-from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_cursor, encode_cursor
+from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_int, encode_cursor
 
 if TYPE_CHECKING:
     from cdp.graphql.profiles import ProfileType
@@ -63,19 +63,19 @@ class ConsentsType:
         self, info: Info, first: int = DEFAULT_FIRST, after: str | None = None
     ) -> ConsentHistoryPage:
         check_first(first)
-        cursor = decode_cursor(after, "consents", 1)
+        before = decode_int(info, after, "consents")
         async with info.context.uow.session() as session:
             rows = await service.history_of(
                 session=session,
                 profile_id=self.profile_id,
                 limit=first + 1,
-                before=int(cursor[0]) if cursor else None,
+                before=before,
             )
         page = rows[:first]
         return ConsentHistoryPage(
             items=[_change(row) for row in page],
             page_info=PageInfo(
-                end_cursor=encode_cursor("consents", page[-1].id) if page else None,
+                end_cursor=encode_cursor(info, "consents", page[-1].id) if page else None,
                 has_next_page=len(rows) > first,
             ),
         )

@@ -16,7 +16,7 @@ from cdp.erasure.models import ErasureMode, ErasureRequest, ErasureStatus, Suppr
 from cdp.errors import CdpError, bad_input
 from cdp.graphql.context import Info
 from cdp.graphql.lookups import profile_by_id
-from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_cursor, encode_cursor
+from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_int, encode_cursor
 from cdp.graphql.profiles import check_purpose
 from cdp.profiles.values import normalize_phone
 from cdp.unit_of_work import audited_transaction
@@ -147,20 +147,20 @@ class ErasureQueries:
         after: str | None = None,
     ) -> ErasureRequestPage | None:
         check_first(first)
-        cursor = decode_cursor(after, "erasures", 1)
+        before = decode_int(info, after, "erasures")
         async with info.context.uow.session() as session:
             rows = await service.list_requests(
                 session=session,
                 status=status,
                 limit=first + 1,
-                before=int(cursor[0]) if cursor else None,
+                before=before,
             )
         page = list(rows[:first])
         info.context.uow.trail.record(action="erasure.list", detail={"returned": len(page)})
         return ErasureRequestPage(
             items=[ErasureRequestType(row=row) for row in page],
             page_info=PageInfo(
-                end_cursor=encode_cursor("erasures", page[-1].id) if page else None,
+                end_cursor=encode_cursor(info, "erasures", page[-1].id) if page else None,
                 has_next_page=len(rows) > first,
             ),
         )

@@ -12,7 +12,7 @@ from cdp.channels import Channel
 from cdp.db import as_utc, utcnow
 from cdp.graphql.context import Info
 from cdp.graphql.lookups import profile_by_id
-from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_cursor, encode_cursor
+from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_int, encode_cursor
 from cdp.loyalty import coupons, points
 from cdp.loyalty.coupons import CouponStatus
 from cdp.loyalty.models import Coupon, CouponKind, EntryKind, PointsEntry
@@ -60,8 +60,7 @@ class PointsType:
         self, info: Info, first: int = DEFAULT_FIRST, after: str | None = None
     ) -> PointsHistoryPage:
         check_first(first)
-        cursor = decode_cursor(after, "points", 1)
-        before = int(cursor[0]) if cursor else None
+        before = decode_int(info, after, "points")
 
         async def load(keys: Sequence[int]) -> list[list[PointsEntry]]:
             async with info.context.uow.session() as session:
@@ -76,7 +75,7 @@ class PointsType:
         return PointsHistoryPage(
             items=[PointsEntryType.of(row) for row in page],
             page_info=PageInfo(
-                end_cursor=encode_cursor("points", page[-1].id) if page else None,
+                end_cursor=encode_cursor(info, "points", page[-1].id) if page else None,
                 has_next_page=len(rows) > first,
             ),
         )
@@ -144,8 +143,7 @@ async def coupons_of(
     info: Info, profile_id: int, status: CouponStatus | None, first: int, after: str | None
 ) -> CouponPage:
     check_first(first)
-    cursor = decode_cursor(after, "coupons", 1)
-    before = int(cursor[0]) if cursor else None
+    before = decode_int(info, after, "coupons")
 
     async def load(keys: Sequence[int]) -> list[list[Coupon]]:
         async with info.context.uow.session() as session:
@@ -162,7 +160,7 @@ async def coupons_of(
     return CouponPage(
         items=[CouponType.of(row, now) for row in page],
         page_info=PageInfo(
-            end_cursor=encode_cursor("coupons", page[-1].id) if page else None,
+            end_cursor=encode_cursor(info, "coupons", page[-1].id) if page else None,
             has_next_page=len(rest) > first,
         ),
     )

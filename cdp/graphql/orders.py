@@ -12,10 +12,9 @@ from strawberry.scalars import JSON
 
 from cdp.channels import Channel
 from cdp.db import as_utc
-from cdp.errors import bad_input
 from cdp.graphql.context import Info
 from cdp.graphql.lookups import key_for, keys_for, profile_by_id
-from cdp.graphql.pages import PageInfo, check_first, decode_cursor, encode_cursor
+from cdp.graphql.pages import PageInfo, check_first, decode_time_and_int, encode_cursor
 from cdp.graphql.profiles import AddressInput
 from cdp.graphql.sealed import AddressType
 from cdp.graphql.selections import child_fields, named
@@ -159,11 +158,7 @@ async def orders_of(
     info: Info, profile_id: int, status: OrderStatus | None, first: int, after: str | None
 ) -> OrderPage:
     check_first(first)
-    cursor = decode_cursor(after, "orders", 2)
-    try:
-        before = (datetime.fromisoformat(cursor[0]), int(cursor[1])) if cursor else None
-    except (TypeError, ValueError):
-        raise bad_input("after is not a cursor from this list", field="after") from None
+    before = decode_time_and_int(info, after, "orders")
 
     async def load(keys: Sequence[int]) -> list[list[Order]]:
         async with info.context.uow.session() as session:
@@ -183,7 +178,7 @@ async def orders_of(
     return OrderPage(
         items=await with_details(info, page, paged=True),
         page_info=PageInfo(
-            end_cursor=encode_cursor("orders", last.paid_at.isoformat(), last.id) if last else None,
+            end_cursor=(encode_cursor(info, "orders", last.paid_at, last.id) if last else None),
             has_next_page=len(rows) > first,
         ),
     )

@@ -1,18 +1,38 @@
-"""Cursor pagination shared by every list: `first` (1-100) and an opaque `after` cursor."""
+"""Cursor pagination shared by every list: `first` (1-100) and an opaque, signed `after` cursor.
+
+A cursor is base64url(JSON [kind, *position] | tag), the tag the first 16 bytes of
+HMAC-SHA256 under a key derived from the keyring (never the raw key). The kind names the list
+that issued it, so a cursor is refused by every other list, and nobody without the keyring can
+make one: a forged, truncated, re-signed or foreign cursor is BAD_USER_INPUT, never INTERNAL.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
+import re
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import strawberry
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from cdp.crypto import Keyring
 from cdp.errors import bad_input
+from cdp.graphql.context import Info
 
 MAX_FIRST = 100
 DEFAULT_FIRST = 20
+TAG_BYTES = 16
+MAX_CURSOR_CHARS = 256  # every cursor issued is far shorter; longer ones are not decoded
+MAX_POSITION = 2**63 - 1  # a BIGINT: anything larger never came from a row
+_CURSOR_LABEL = b"cdp/page-cursor/v1"
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @strawberry.type
@@ -27,20 +47,87 @@ def check_first(first: int) -> int:
     return first
 
 
-def encode_cursor(kind: str, *parts: Any) -> str:
-    raw = json.dumps([kind, *parts], separators=(",", ":")).encode()
+@lru_cache(maxsize=8)
+def _derive(root: bytes) -> bytes:
+    # HKDF with its own label: the cursor key reveals nothing of the blind-index key.
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_CURSOR_LABEL).derive(root)
+
+
+def cursor_key(keyring: Keyring) -> bytes:
+    """The key that signs page cursors, derived from the keyring's blind-index key (which is
+    never rotated, so cursors survive a KEK rotation)."""
+    return _derive(keyring.blind_index_key)
+
+
+def _tag(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()[:TAG_BYTES]
+
+
+def encode_cursor(info: Info, kind: str, *position: int | datetime | None) -> str:
+    """A signed cursor for the list `kind` at `position` (ids, offsets, instants)."""
+    return sign_cursor(info.context.vault.keyring, kind, *position)
+
+
+def sign_cursor(keyring: Keyring, kind: str, *position: int | datetime | None) -> str:
+    if None in position:
+        raise ValueError("a cursor needs the position of a stored row")
+    parts = [p.isoformat() if isinstance(p, datetime) else p for p in position]
+    payload = json.dumps([kind, *parts], separators=(",", ":")).encode()
+    raw = payload + _tag(cursor_key(keyring), payload)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, kind: str, arity: int) -> list[Any] | None:
-    """The parts of a cursor made by `encode_cursor(kind, ...)`; BAD_USER_INPUT otherwise."""
+def _refused(argument: str) -> Exception:
+    return bad_input(f"{argument} is not a cursor from this list", field=argument)
+
+
+def _verified(keyring: Keyring, cursor: str, kind: str, arity: int, argument: str) -> list[Any]:
+    """The position parts of a cursor this list issued; BAD_USER_INPUT otherwise."""
+    if len(cursor) > MAX_CURSOR_CHARS or not _ALPHABET.fullmatch(cursor):
+        raise _refused(argument)
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (ValueError, binascii.Error):
+        raise _refused(argument) from None
+    if base64.urlsafe_b64encode(raw).decode().rstrip("=") != cursor:
+        raise _refused(argument)  # only the one spelling issued (base64 has spare bits)
+    payload, tag = raw[:-TAG_BYTES], raw[-TAG_BYTES:]
+    if len(raw) <= TAG_BYTES or not hmac.compare_digest(tag, _tag(cursor_key(keyring), payload)):
+        raise _refused(argument)
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        raise _refused(argument) from None
+    if not isinstance(value, list) or len(value) != arity + 1 or value[0] != kind:
+        raise _refused(argument)
+    return value[1:]
+
+
+def _position(value: Any, argument: str) -> int:
+    if type(value) is not int or not 0 <= value <= MAX_POSITION:
+        raise _refused(argument)
+    return value
+
+
+def decode_int(info: Info, cursor: str | None, kind: str, *, argument: str = "after") -> int | None:
+    """The id or offset in a cursor of the list `kind`; None without a cursor."""
     if cursor is None:
         return None
+    [value] = _verified(info.context.vault.keyring, cursor, kind, 1, argument)
+    return _position(value, argument)
+
+
+def decode_time_and_int(
+    info: Info, cursor: str | None, kind: str, *, argument: str = "after"
+) -> tuple[datetime, int] | None:
+    """The (instant, id) in a cursor of the list `kind`; None without a cursor."""
+    if cursor is None:
+        return None
+    instant, value = _verified(info.context.vault.keyring, cursor, kind, 2, argument)
+    if not isinstance(instant, str):
+        raise _refused(argument)
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        value = None
-    if not isinstance(value, list) or len(value) != arity + 1 or value[0] != kind:
-        raise bad_input("after is not a cursor from this list", field="after")
-    return value[1:]
+        at = datetime.fromisoformat(instant)
+    except ValueError:
+        raise _refused(argument) from None
+    return at, _position(value, argument)

@@ -10,7 +10,7 @@ import strawberry
 
 from cdp.graphql.context import Info
 from cdp.graphql.lookups import profile_by_id
-from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_cursor, encode_cursor
+from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_int, encode_cursor
 from cdp.tags import service
 from cdp.tags.models import ProfileTag, TagSource
 
@@ -41,8 +41,7 @@ class ProfilePage:
 
 async def tags_of(info: Info, profile_id: int, first: int, after: str | None) -> TagPage:
     check_first(first)
-    cursor = decode_cursor(after, "tags", 1)
-    skip = int(cursor[0]) if cursor else 0
+    skip = decode_int(info, after, "tags") or 0
 
     async def load(keys: Sequence[int]) -> list[list[ProfileTag]]:
         async with info.context.uow.session() as session:
@@ -54,7 +53,7 @@ async def tags_of(info: Info, profile_id: int, first: int, after: str | None) ->
     return TagPage(
         items=[TagType(name=t.tag, source=t.source, tagged_at=t.tagged_at) for t in page],
         page_info=PageInfo(
-            end_cursor=encode_cursor("tags", skip + len(page)) if page else None,
+            end_cursor=encode_cursor(info, "tags", skip + len(page)) if page else None,
             has_next_page=len(rows) > skip + first,
         ),
     )
@@ -113,13 +112,13 @@ class TagQueries:
         from cdp.graphql.profiles import ProfileType
 
         check_first(first)
-        cursor = decode_cursor(after, "by-tag", 1)
+        after_id = decode_int(info, after, "by-tag")
         async with info.context.uow.session() as session:
             rows = await service.profiles_with_tag(
                 session=session,
                 tag=tag,
                 limit=first + 1,
-                after_profile_id=int(cursor[0]) if cursor else None,
+                after_profile_id=after_id,
             )
         page = rows[:first]
         info.context.uow.trail.record(
@@ -128,7 +127,7 @@ class TagQueries:
         return ProfilePage(
             items=[ProfileType(row=row) for row in page],
             page_info=PageInfo(
-                end_cursor=encode_cursor("by-tag", page[-1].id) if page else None,
+                end_cursor=encode_cursor(info, "by-tag", page[-1].id) if page else None,
                 has_next_page=len(rows) > first,
             ),
         )
