@@ -20,10 +20,13 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
+from cdp.secret_strength import estimated_bits
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_VAR_DIR = PROJECT_ROOT / "var"
 # Known to everyone who reads this file: fine for a laptop, refused in production.
 DEVELOPMENT_JWT_SECRET = "cdp-development-only-jwt-secret-do-not-use-in-production"
+MIN_SECRET_BITS = 128  # production's JWT secret: what secrets.token_urlsafe(32) clears easily
 
 
 class Environment(StrEnum):
@@ -197,6 +200,11 @@ class Settings(BaseSettings):
                 raise ValueError("CDP_JWT_SECRET is the development secret; set a real one")
             if len(secret) < 32:
                 raise ValueError("CDP_JWT_SECRET must be at least 32 characters in production")
+            if estimated_bits(secret) < MIN_SECRET_BITS:
+                raise ValueError(
+                    f"CDP_JWT_SECRET is too guessable (under an estimated {MIN_SECRET_BITS} bits);"
+                    " make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
         return self
 
     def __repr_args__(self) -> Any:

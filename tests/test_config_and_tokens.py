@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import time
 import warnings
 from typing import Any
@@ -13,8 +14,17 @@ from typer.testing import CliRunner
 
 from cdp.auth import Principal, Role, issue_token, principal_from_header, verify_token
 from cdp.cli import app
-from cdp.config import DEVELOPMENT_JWT_SECRET, ConfigError, Environment, Settings, load_settings
+from cdp.config import (
+    DEVELOPMENT_JWT_SECRET,
+    MIN_SECRET_BITS,
+    ConfigError,
+    Environment,
+    Settings,
+    load_settings,
+)
 from cdp.errors import CdpError, ErrorCode
+from cdp.secret_strength import estimated_bits
+from tests.conftest import TEST_JWT_SECRET
 
 SECRET = "config-and-tokens-test-secret-0123456789-abcdefghij"
 SQLITE_URL = "sqlite+aiosqlite:///unused-by-these-tests.db"
@@ -124,6 +134,44 @@ def test_production_refuses_a_short_jwt_secret(secret: str) -> None:
     assert "\n" not in message
     assert "CDP_JWT_SECRET" in message
     assert secret.strip() not in message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        " " * 32,
+        "a" * 32,
+        "ab" * 16,
+        "p" * 40,
+        "qwertyuiopasdfghjklzxcvbnm123456",  # a keyboard walk, row by row
+        "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,",  # and column by column
+        "abcdefghijklmnopqrstuvwxyz012345",
+        "0123456789" * 4,
+        "Tr0ub4dor&3" + "Tr0ub4dor&3" * 3,  # one short password pasted four times
+    ],
+)
+def test_production_refuses_a_long_but_guessable_jwt_secret(secret: str) -> None:
+    message = config_error({"CDP_ENV": "production", "CDP_JWT_SECRET": secret})
+    assert "\n" not in message
+    assert "CDP_JWT_SECRET" in message and "too guessable" in message
+    assert "secrets.token_urlsafe(32)" in message
+    assert secret not in message
+
+
+def test_production_accepts_what_the_readme_says_to_generate() -> None:
+    for _ in range(200):
+        for secret in (secrets.token_urlsafe(32), secrets.token_hex(32)):
+            settings = load_settings({"CDP_ENV": "production", "CDP_JWT_SECRET": secret})
+            assert settings.is_production
+
+
+def test_the_estimate_counts_patterns_as_one_bit_a_character() -> None:
+    assert estimated_bits("") == 0
+    assert estimated_bits("a" * 64) < estimated_bits("a" * 32) + 33
+    assert estimated_bits(secrets.token_urlsafe(32)) > 150
+    # The suite's own secrets are production-fit: tests may run with CDP_ENV=production.
+    assert estimated_bits(TEST_JWT_SECRET) >= MIN_SECRET_BITS
+    assert estimated_bits(SECRET) >= MIN_SECRET_BITS
 
 
 def test_production_accepts_a_long_real_secret() -> None:
@@ -355,6 +403,10 @@ def test_the_cli_refuses_a_ttl_beyond_the_maximum() -> None:
         pytest.param(
             {"CDP_ENV": "production", "CDP_JWT_SECRET": "tiny-secret"},
             id="short-secret-in-production",
+        ),
+        pytest.param(
+            {"CDP_ENV": "production", "CDP_JWT_SECRET": "a" * 32},
+            id="guessable-secret-in-production",
         ),
     ],
 )

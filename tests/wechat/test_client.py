@@ -204,7 +204,7 @@ APPS_JSON = json.dumps(
         },
     }
 )
-PRODUCTION = {"CDP_ENV": "production", "CDP_JWT_SECRET": "p" * 40}
+PRODUCTION = {"CDP_ENV": "production", "CDP_JWT_SECRET": "wechat-" + TEST_JWT_SECRET}
 REDIRECT = {"CDP_WECHAT_REDIRECT_BASE_URL": "https://crm.example.cn"}
 
 
