@@ -21,12 +21,13 @@ CDP = [sys.executable, "-m", "cdp"]
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
 
 
-async def run_cdp(*args: str, database_url: str) -> tuple[int, str, str]:
+async def run_cdp(*args: str, database_url: str, **extra: str) -> tuple[int, str, str]:
     env = {
         **os.environ,
         "CDP_DATABASE_URL": database_url,
         "CDP_JWT_SECRET": TEST_JWT_SECRET,
         "CDP_KEYRING": str(TEST_KEYRING_PATH),
+        **extra,
     }
     process = await asyncio.create_subprocess_exec(
         *CDP, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
@@ -106,3 +107,16 @@ async def test_bad_configuration_stops_with_one_clear_line(database_url: str) ->
     assert code == 2
     assert err.strip().count("\n") == 0
     assert err.startswith("cdp: bad configuration: CDP_DATABASE_URL")
+
+
+async def test_demo_commands_refuse_production_with_one_line_and_touch_nothing(
+    database_url: str, database: Database
+) -> None:
+    for args in (("demo-data", "--profiles", "3"), ("demo-tokens",)):
+        code, out, err = await run_cdp(*args, database_url=database_url, CDP_ENV="production")
+        assert code == 2, (args, out, err)
+        assert out == ""
+        assert err.strip().count("\n") == 0, err
+        assert err.startswith(f"cdp: {args[0]} is for development only") and "production" in err
+    async with database.transaction() as session:
+        assert (await session.scalar(sa.select(sa.func.count()).select_from(Profile))) == 0

@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from cdp.auth import Role, issue_token
 from cdp.cli.common import app, keyring_or_exit, progress_bar, settings_or_exit
+from cdp.config import Settings
 from cdp.db import Database
 from cdp.profiles.models import Profile
 
@@ -21,6 +22,14 @@ DEMO_SUBJECTS = {
     Role.COMPLIANCE: "compliance-officer-001",
     Role.SERVICE: "order-service",
 }
+
+
+def refuse_in_production(settings: Settings, command: str) -> None:
+    """Demo commands make up people and hand out long-lived tokens: never in production."""
+    if settings.is_production:
+        message = f"cdp: {command} is for development only; refused under CDP_ENV=production"
+        typer.echo(message, err=True)
+        raise typer.Exit(2)
 
 
 @app.command()
@@ -88,6 +97,7 @@ def demo_data(
     from cdp.demo.engine import seeding_database
 
     settings = settings_or_exit()
+    refuse_in_production(settings, "demo-data")
     keyring = keyring_or_exit(settings)
     # Where aiosqlite still hands statements to its thread (a URI-configured SQLite), a short
     # GIL switch interval keeps each hand-off from waiting out the default 5 ms.
@@ -128,6 +138,7 @@ def demo_tokens(
 ) -> None:
     """Print one demo token per role; the customer is the oldest profile."""
     settings = settings_or_exit()
+    refuse_in_production(settings, "demo-tokens")
 
     async def first_profile() -> str | None:
         database = Database(settings)
