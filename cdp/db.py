@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -58,6 +59,10 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return as_utc(value)
 
 
+_BUSY_TIMEOUT_MS = 30_000
+_CHECKPOINT_WAIT_MS = 2_000
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT and defers the write lock; take
     # over and BEGIN IMMEDIATE so concurrent writers queue on busy_timeout instead of
@@ -68,8 +73,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Deleted rows are overwritten with zeros, not left in free space (erasure).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -179,6 +186,28 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+    async def truncate_wal(self) -> bool:
+        """SQLite: copy the write-ahead log into the database file and truncate it to zero
+        bytes, so the page images it holds (rows as they were before a delete) are gone. True
+        when done; False when readers kept it busy (the next checkpoint copies it) and on
+        PostgreSQL, which has no such file to empty."""
+        if self.dialect != "sqlite":
+            return False
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            # On the driver's own connection: SQLAlchemy would wrap the pragma in a BEGIN, and
+            # a checkpoint cannot run inside a transaction. Waits briefly, not busy_timeout.
+            driver: Any = raw.driver_connection
+            await driver.execute(f"PRAGMA busy_timeout={_CHECKPOINT_WAIT_MS}")
+            try:
+                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, _pages, _copied = await cursor.fetchone()
+            except sqlite3.Error:
+                busy = 1  # e.g. locked by a long reader: as busy, for the next checkpoint
+            finally:
+                await driver.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        return not busy
 
 
 def lock_key(*parts: str) -> int:

@@ -9,6 +9,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -908,6 +909,36 @@ async def test_after_erasure_the_database_holds_no_personal_value_or_blind_index
     # By design the suppression list holds the hashes (and nothing else of the person).
     kept = await where_stored(database, hashes)
     assert kept == sorted(f"suppressions.bidx: {what}" for what in hashes)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_after_erasure_sqlite_s_free_pages_and_wal_hold_no_byte_of_the_person(
+    people: tuple[Person, Person],
+    service_client: httpx.AsyncClient,
+    client_for: ClientFactory,
+    database: Database,
+    settings: Settings,
+    backend: str,
+    mode: str,
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite's own file and write-ahead log")
+    anna, bystander = people
+    # Someone who never acted themselves: their public id is in no audit record (a
+    # customer's own actions name them as the actor, which the audit log keeps).
+    linked = await link(service_client, "MINI_PROGRAM", MINI, "oCarolNeverSignedIn00001")
+    carol = str(linked["id"])
+    assert carol.encode() in raw_sqlite_bytes(settings), "public ids are stored in the clear"
+    opened = await request_erasure(officer(client_for, "a"), carol, mode)
+    done = await ok(officer(client_for, "b"), APPROVE, {"requestId": opened["id"]})
+    assert done["status"] == "COMPLETED"
+    await erase_anna(people, client_for, database, mode)
+    stored = raw_sqlite_bytes(settings)
+    assert bystander.id.encode() in stored, "the scan must see the live rows"
+    for value in (carol, "oCarolNeverSignedIn00001", anna.merged_id, *anna.canaries()):
+        assert value.encode() not in stored, f"{value} left in the file or its WAL"
+    wal = Path(f"{settings.database_url.split('///', 1)[1]}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0, "the WAL is checkpointed and truncated"
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -3,6 +3,7 @@ its audit record, each safe to run again, so a crash at any point converges on a
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +22,7 @@ from cdp.keys.vault import Vault
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.unit_of_work import audited_transaction
 
+log = logging.getLogger(__name__)
 STEPS = ("collect", "suppress", "shred", "purge", "verify", "complete")
 Step = Callable[[AsyncSession, Vault, ErasureRequest], Awaitable[dict[str, Any]]]
 
@@ -194,4 +196,15 @@ async def execute_erasure(
             )
             await session.flush()
         if step == "complete":
+            await _leave_no_copy(database, request)
             return request
+
+
+async def _leave_no_copy(database: Database, request: ErasureRequest) -> None:
+    """SQLite keeps deleted rows' old pages in its write-ahead log until a checkpoint: empty it
+    now (secure_delete already zeroes them in the file). Best effort; the erasure is done."""
+    if not await database.truncate_wal() and database.dialect == "sqlite":
+        log.warning(
+            "erasure: WAL still busy; the next checkpoint empties it",
+            extra={"erasure_request": request.public_id},
+        )
