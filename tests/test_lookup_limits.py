@@ -193,6 +193,21 @@ async def test_the_service_role_may_look_up_many_profiles_in_one_operation(
     assert body == {"data": {f"p{n}": None for n in range(15)}}
 
 
+async def test_the_validation_cache_keeps_each_roles_verdict_apart(worker: Worker) -> None:
+    support, service_client = worker(Role.SUPPORT), worker(Role.SERVICE)
+    document = {"query": aliased_lookups(2)}
+    for _ in range(2):  # the second round is served from the validation cache
+        assert (await support.post("/graphql", json=document)).status_code == 400
+        body = (await service_client.post("/graphql", json=document)).json()
+        assert body == {"data": {"p0": None, "p1": None}}
+
+
+async def test_compliance_may_read_the_audit_log_beside_its_one_lookup(worker: Worker) -> None:
+    query = '{ profile(id: "nobody", purpose: "t") { id } auditEvents(first: 1) { items { seq } } }'
+    body = (await worker(Role.COMPLIANCE).post("/graphql", json={"query": query})).json()
+    assert "errors" not in body and body["data"]["profile"] is None
+
+
 def test_counting_lookups_expands_each_fragment_once() -> None:
     # F0 spreads F1 twice, F1 spreads F2 twice, ...: 2^40 paths, 40 fragments.
     depth = 40
