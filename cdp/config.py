@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     operation_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     # Requests per principal per minute (a token bucket that refills continuously); 0 is off.
     rate_limit_per_minute: int = Field(default=1200, ge=0, le=1_000_000)
+    # Not-found profile lookups per staff actor (roles with `misses_capped`) in a sliding
+    # window, shared by every worker; past it their lookups are refused until misses age out.
+    lookup_miss_limit: int = Field(default=30, ge=1, le=100_000)
+    lookup_miss_window_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # This many of one actor's misses in the window sharing a phone's masked digits are flagged.
+    lookup_pattern_flag: int = Field(default=3, ge=2, le=100_000)
     # WeChat sign-in. The brand's apps keyed by AppID, as JSON: {"wx8f3c2a1b5d6e7f90":
     # {"type": "MINI_PROGRAM", "secret": "..."}, "wx...": {"type": "OFFICIAL_ACCOUNT",
     # "secret": "...", "oauth_scope": "snsapi_userinfo"}}.

@@ -46,3 +46,16 @@ def not_found(message: str) -> CdpError:
 
 def conflict(message: str) -> CdpError:
     return CdpError(ErrorCode.CONFLICT, message)
+
+
+class Throttled(CdpError):
+    """A budget is spent: QUERY_TOO_COMPLEX naming the `limit`, answered over HTTP with 429 and
+    Retry-After (`retry_after` seconds)."""
+
+    def __init__(self, message: str, *, limit: str, retry_after: float) -> None:
+        super().__init__(ErrorCode.QUERY_TOO_COMPLEX, message)
+        self.limit = limit
+        self.retry_after = retry_after
+
+    def extensions(self) -> dict[str, str]:
+        return {**super().extensions(), "limit": self.limit}

@@ -15,6 +15,7 @@ from cdp.consent.models import Consent, ConsentChange, Contact
 from cdp.erasure.models import ErasureRequest, Suppression
 from cdp.events.models import Event
 from cdp.keys.models import DataKey
+from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
 from cdp.profiles.models import Identity, Profile, ProfileMerge
@@ -32,6 +33,7 @@ __all__ = [
     "ErasureRequest",
     "Event",
     "Identity",
+    "LookupMiss",
     "Order",
     "OrderItem",
     "PointsEntry",

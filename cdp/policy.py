@@ -275,3 +275,29 @@ POLICY: dict[str, dict[str, Rule]] = {
 
 def rule_for(type_name: str, field_name: str) -> Rule | None:
     return POLICY.get(type_name, {}).get(field_name)
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRule:
+    """How a role may use the `profile(...)` root field, beyond its row in POLICY.
+
+    `per_operation`: distinct `profile` selections one operation may make (None: only the
+    document limits). `misses_capped`: its not-found lookups count against the per-actor cap
+    (`CDP_LOOKUP_MISS_LIMIT` in `CDP_LOOKUP_MISS_WINDOW_SECONDS`).
+    """
+
+    per_operation: int | None = None
+    misses_capped: bool = False
+
+
+# Staff see masked personal data one profile at a time (the contract); the service role sees
+# no personal field and keeps the general rate limit. Roles not named cannot call `profile`.
+LOOKUPS: dict[Role, LookupRule] = {
+    Role.SUPPORT: LookupRule(per_operation=1, misses_capped=True),
+    Role.COMPLIANCE: LookupRule(per_operation=1, misses_capped=True),
+    Role.SERVICE: LookupRule(),
+}
+
+
+def lookup_rule(role: Role) -> LookupRule:
+    return LOOKUPS.get(role, LookupRule())

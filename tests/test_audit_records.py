@@ -290,49 +290,53 @@ async def test_a_lookup_that_finds_nobody_is_one_not_found_record(
 
 
 async def test_two_aliased_lookups_of_one_profile_are_one_record(
-    database: Database, alice: Person, support_client: httpx.AsyncClient
+    database: Database, alice: Person, service_client: httpx.AsyncClient
 ) -> None:
+    # The service role: support and compliance look up one profile per operation.
     query = f"""{{
-      a: profile(phone: "13700000001", purpose: "t-1") {{ phone }}
-      b: profile(id: "{alice.public_id}", purpose: "t-1") {{ name phone }}
+      a: profile(unionId: "uAuditPerson0000000000000001", purpose: "t-1") {{ unionId }}
+      b: profile(id: "{alice.public_id}", purpose: "t-1") {{ identities {{ appId }} unionId }}
     }}"""
-    body, request_id = await call(support_client, query)
+    body, request_id = await call(service_client, query)
     assert "errors" not in body, body
     row = await only_record(database, request_id)
     assert summary(row) == {
-        "actor_subject": "support-test",
-        "actor_role": "support",
+        "actor_subject": "service-test",
+        "actor_role": "service",
         "action": "pii.read",
         "profile_id": alice.surrogate,
-        "fields": [{"field": "name", "access": "masked"}, {"field": "phone", "access": "masked"}],
+        "fields": [
+            {"field": "identities", "access": "full"},
+            {"field": "unionId", "access": "full"},
+        ],
         "purpose": "t-1",
         "outcome": "ok",
     }
 
 
 async def test_lookups_of_two_profiles_in_one_request_are_two_records(
-    database: Database, alice: Person, bob: Person, support_client: httpx.AsyncClient
+    database: Database, alice: Person, bob: Person, service_client: httpx.AsyncClient
 ) -> None:
     query = """{
-      a: profile(phone: "13700000001", purpose: "t-2") { phone }
-      b: profile(phone: "13700000002", purpose: "t-2") { id }
+      a: profile(unionId: "uAuditPerson0000000000000001", purpose: "t-2") { unionId }
+      b: profile(unionId: "uAuditPerson0000000000000002", purpose: "t-2") { id }
     }"""
-    body, request_id = await call(support_client, query)
+    body, request_id = await call(service_client, query)
     assert "errors" not in body, body
     rows = await audit_rows(database, request_id)
     assert sorted((summary(r) for r in rows), key=lambda r: r["profile_id"]) == [
         {
-            "actor_subject": "support-test",
-            "actor_role": "support",
+            "actor_subject": "service-test",
+            "actor_role": "service",
             "action": "pii.read",
             "profile_id": alice.surrogate,
-            "fields": [{"field": "phone", "access": "masked"}],
+            "fields": [{"field": "unionId", "access": "full"}],
             "purpose": "t-2",
             "outcome": "ok",
         },
         {
-            "actor_subject": "support-test",
-            "actor_role": "support",
+            "actor_subject": "service-test",
+            "actor_role": "service",
             "action": "profile.lookup",
             "profile_id": bob.surrogate,
             "fields": [],

@@ -31,6 +31,7 @@ from cdp.loyalty.models import EntryKind
 from cdp.orders import service as orders
 from cdp.orders.models import OrderStatus
 from cdp.orders.tiers import TierThresholds
+from cdp.policy import lookup_rule
 from cdp.profiles import service
 from cdp.profiles.values import PostalAddress
 from cdp.tags import service as tags
@@ -617,7 +618,11 @@ async def test_only_the_operation_named_runs(
     assert after.body == {"data": {"me": {"phone": PHONE, "name": NAME}}}
 
 
-@ALL_ROLES
+# Support and compliance look up one profile per operation (test_lookup_limits.py).
+MANY_LOOKUP_ROLES = [r for r in ROLES if lookup_rule(r).per_operation is None]
+
+
+@pytest.mark.parametrize("role", MANY_LOOKUP_ROLES, ids=[r.value for r in MANY_LOOKUP_ROLES])
 async def test_two_lookups_of_the_same_profile_in_one_query_are_each_masked(
     client_for: ClientFactory, person: dict[str, Any], role: Role
 ) -> None:

@@ -12,6 +12,7 @@ from cdp.channels import Channel
 from cdp.db import utcnow
 from cdp.errors import bad_input, not_found
 from cdp.graphql.context import Info
+from cdp.graphql.lookups import staff_lookup
 from cdp.graphql.pages import DEFAULT_FIRST, MAX_FIRST
 from cdp.graphql.sealed import (
     AddressType,
@@ -188,21 +189,18 @@ class ProfileQueries:
         app_id: str | None = None,
         phone: str | None = None,
     ) -> ProfileType | None:
-        check_purpose(purpose)
-        async with info.context.uow.session() as session:
-            row = await service.find_profile(
-                session=session,
-                vault=info.context.vault,
-                public_id=id,
-                union_id=union_id,
-                open_id=open_id,
-                app_id=app_id,
-                phone=phone,
-            )
-        trail = info.context.uow.trail
+        row = await staff_lookup(
+            info,
+            purpose=check_purpose(purpose),
+            public_id=id,
+            union_id=union_id,
+            open_id=open_id,
+            app_id=app_id,
+            phone=phone,
+        )
         if row is None:
-            trail.record(action="profile.lookup", outcome="not_found", purpose=purpose.strip())
             return None
+        trail = info.context.uow.trail
         assert row.id is not None
         trail.lookup(row.id, purpose.strip())
         await prefetch_keys(info, row)

@@ -20,6 +20,7 @@ from cdp.graphql.erasure import ErasureMutations, ErasureQueries
 from cdp.graphql.events import EventMutations
 from cdp.graphql.execution import CdpExecutionContext
 from cdp.graphql.limits import Limits, TokenLimit, validation_rules
+from cdp.graphql.lookup_limit import LookupLimitRule
 from cdp.graphql.loyalty import LoyaltyMutations
 from cdp.graphql.orders import OrderMutations
 from cdp.graphql.permissions import apply_policy
@@ -85,6 +86,7 @@ def build_schema(*, introspection: bool = True, limits: Limits = Limits()) -> Cd
         execution_context_class=CdpExecutionContext,
         extensions=[
             lambda: AddValidationRules(rules),
+            LookupLimitRule,
             lambda: TokenLimit(limits.tokens),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
@@ -18,7 +19,7 @@ from cdp.audit.trail import AuditTrail
 from cdp.auth import claimed_principal, principal_from_header
 from cdp.config import Settings
 from cdp.db import Database
-from cdp.errors import CdpError, ErrorCode
+from cdp.errors import CdpError, ErrorCode, Throttled
 from cdp.graphql.context import Context
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
 from cdp.graphql.http_request import (
@@ -35,7 +36,7 @@ from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
-from cdp.rate_limit import RateLimiter
+from cdp.rate_limit import RateLimiter, retry_after_header
 from cdp.unit_of_work import UnitOfWork, audited_transaction
 
 GRAPHIQL_HTML = (Path(__file__).parent / "graphiql.html").read_text(encoding="utf-8")
@@ -234,6 +235,13 @@ class GraphQLEndpoint:
         status = 400 if media == GRAPHQL_RESPONSE and "data" not in payload else 200
         if any("limit" in e["extensions"] for e in payload.get("errors", ())):
             status = 400  # a limit is the client's to fix, whatever media type it asked for
-        return GraphQLResponse(
-            payload, status_code=status, media_type=media, headers={"x-request-id": request_id}
-        )
+        headers = {"x-request-id": request_id}
+        waits = [e.retry_after for e in map(_throttled, result.errors or ()) if e is not None]
+        if waits:  # a spent budget (the lookup miss cap): try again later
+            status, headers["retry-after"] = 429, retry_after_header(max(waits))
+        return GraphQLResponse(payload, status_code=status, media_type=media, headers=headers)
+
+
+def _throttled(error: GraphQLError) -> Throttled | None:
+    original = error.original_error
+    return original if isinstance(original, Throttled) else None
