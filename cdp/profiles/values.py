@@ -60,6 +60,19 @@ def normalize_phone(raw: str, *, field: str = "phone", mainland_mobile: bool = F
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def display_phone(stored: str) -> str:
+    """The phone as the person knows it, from its stored E.164 form: mainland China numbers in
+    national form (`13812345678`), others in international form (`+44 20 7946 0958`)."""
+    try:
+        number = phonenumbers.parse(stored, "CN")
+    except phonenumbers.NumberParseException:
+        return stored
+    if number.country_code == 86:
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        return re.sub(r"\D", "", national)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 @dataclass(frozen=True, slots=True)
 class PostalAddress:
     province: str | None = None
