@@ -58,6 +58,8 @@ def personal(rule: Rule) -> Rule:
 def mask_phone(value: str) -> str:
     """`13812345678` (or `+8613812345678`) -> `138****5678`: the first three and last four
     national digits; another country's number keeps its code and last four: `+44 ****0958`."""
+    if len(value) == 11 and value.isdigit() and value[0] == "1":  # a mainland mobile, as shown
+        return f"{value[:3]}****{value[-4:]}"
     try:
         number = phonenumbers.parse(value, "CN")
     except phonenumbers.NumberParseException:

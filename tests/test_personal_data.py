@@ -16,6 +16,7 @@ from cdp.config import Settings
 from cdp.db import Database
 from cdp.keys.vault import Vault
 from cdp.logs import JsonFormatter, quiet_drivers
+from cdp.policy import mask_phone
 from cdp.profiles.models import Profile
 from cdp.profiles.personal import write_field
 from cdp.profiles.values import display_phone, normalize_phone
@@ -299,3 +300,21 @@ async def test_another_countrys_phone_reads_in_international_form_and_masks_to_i
         {"id": me["id"]},
     )
     assert export["data"]["exportProfile"]["document"]["profile"]["phone"] == "+44 20 7946 0958"
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown", "masked"),
+    [
+        ("+8613812345678", "13812345678", "138****5678"),
+        ("+861012345678", "01012345678", "101****5678"),
+        ("+8675512345678", "075512345678", "755****5678"),
+        ("+442079460958", "+44 20 7946 0958", "+44 ****0958"),
+        ("+12025550100", "+1 202-555-0100", "+1 ****0100"),
+    ],
+)
+def test_a_stored_phone_shows_as_its_owner_writes_it_and_masks_alike_from_either_form(
+    stored: str, shown: str, masked: str
+) -> None:
+    assert display_phone(stored) == shown
+    assert mask_phone(shown) == mask_phone(stored) == masked
+    assert normalize_phone(shown) == stored
