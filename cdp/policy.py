@@ -12,6 +12,8 @@ from datetime import date
 from enum import Enum
 from typing import Any
 
+import phonenumbers
+
 from cdp.auth import Role
 from cdp.profiles.values import PostalAddress
 
@@ -54,11 +56,20 @@ def personal(rule: Rule) -> Rule:
 
 
 def mask_phone(value: str) -> str:
-    """`+8613812345678` -> `138****5678`: first three and last four national digits."""
-    digits = value[3:] if value.startswith("+86") else value.lstrip("+")
+    """`13812345678` (or `+8613812345678`) -> `138****5678`: the first three and last four
+    national digits; another country's number keeps its code and last four: `+44 ****0958`."""
+    if len(value) == 11 and value.isdigit() and value[0] == "1":  # a mainland mobile, as shown
+        return f"{value[:3]}****{value[-4:]}"
+    try:
+        number = phonenumbers.parse(value, "CN")
+    except phonenumbers.NumberParseException:
+        return "*" * sum(ch.isdigit() for ch in value)
+    digits = phonenumbers.national_significant_number(number)
     if len(digits) < 8:
         return "*" * len(digits)
-    return f"{digits[:3]}****{digits[-4:]}"
+    if number.country_code == 86:
+        return f"{digits[:3]}****{digits[-4:]}"
+    return f"+{number.country_code} ****{digits[-4:]}"
 
 
 def mask_name(value: str) -> str:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from cdp.db import utcnow
 from cdp.demo import seed_demo_data
 from cdp.demo.engine import seeding_database
+from cdp.demo.known import KNOWN_PEOPLE
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
 from cdp.profiles.models import Profile
 from cdp.profiles.personal import PERSONAL_FIELDS, read_field
+from cdp.profiles.values import normalize_phone
+from cdp.tags.models import ProfileTag
 from cdp.unit_of_work import audited_transaction, operator_trail
 from tests.conftest import TEST_KEYRING, make_settings
 
@@ -46,3 +51,33 @@ async def test_seeding_runs_sqlite_statements_on_the_loop_thread_and_seals_every
         # aiosqlite routes every call through the method the seed overrides; if a release
         # stops doing so, the seed silently slows down again: this says so instead.
         assert threads == {threading.get_ident()}
+
+
+async def test_the_documented_demo_people_come_first_whatever_the_seed_with_a_dated_past(
+    database_url: str,
+) -> None:
+    database = seeding_database(make_settings(database_url))
+    vault = Vault(KeyringSource.fixed(TEST_KEYRING))
+    try:
+        ids = await seed_demo_data(database, KeyringSource.fixed(TEST_KEYRING), profiles=40, seed=7)
+        async with audited_transaction(database, operator_trail(TEST_KEYRING, "t")) as session:
+            known = [
+                await session.scalar(sa.select(Profile).where(Profile.public_id == p.public_id))
+                for p in KNOWN_PEOPLE
+            ]
+            phones = [
+                await read_field(session=session, vault=vault, profile=p, field="phone")
+                for p in known
+                if p is not None
+            ]
+            tagged = (await session.scalars(sa.select(ProfileTag.tagged_at))).all()
+            first_seen = (await session.scalars(sa.select(Profile.created_at))).all()
+    finally:
+        await database.dispose()
+    assert ids[: len(KNOWN_PEOPLE)] == [p.public_id for p in KNOWN_PEOPLE]
+    assert phones == [normalize_phone(p.phone) for p in KNOWN_PEOPLE]
+    # Tags, like first sightings, are spread over the past year, not dated when seeded.
+    now = utcnow()
+    for moments in (tagged, first_seen):
+        assert all(now - timedelta(days=366) <= at <= now for at in moments)
+        assert min(moments) < now - timedelta(days=90)

@@ -1007,7 +1007,7 @@ async def test_after_erasure_the_other_person_is_untouched_and_still_readable(
     rows_before = await rows_of(database, their_id)
     seen_before = await snapshot(bystander)
     assert (
-        seen_before["phone"] == bystander.spec.e164 and seen_before["name"] == bystander.spec.name
+        seen_before["phone"] == bystander.spec.phone and seen_before["name"] == bystander.spec.name
     )
     await erase_anna(people, client_for, database, mode)
     assert await rows_of(database, their_id) == rows_before
@@ -1583,7 +1583,7 @@ async def test_nothing_erased_is_served_later_in_the_same_request_or_process(
     opened = await request_erasure(officer(client_for, "a"), anna.id, mode)
     officer_b = officer(client_for, "b")
     body = await gql(officer_b, SAME_REQUEST, {"requestId": opened["id"], "profileId": anna.id})
-    assert body["data"]["before"]["document"]["profile"]["phone"] == ANNA.e164
+    assert body["data"]["before"]["document"]["profile"]["phone"] == ANNA.phone
     assert body["data"]["approveErasure"] == {"status": "COMPLETED"}
     assert body["data"]["after"] is None and body["data"]["again"] is None
     assert sorted((e["path"][0], e["extensions"]["code"]) for e in body["errors"]) == [

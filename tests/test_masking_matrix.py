@@ -238,7 +238,7 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
             {"channel": "MINI_PROGRAM", "appId": MINI_APP, "openId": MINI_OPEN_ID},
             {"channel": "OFFICIAL_ACCOUNT", "appId": OFFICIAL_APP, "openId": OFFICIAL_OPEN_ID},
         ],
-        "phone": PHONE,
+        "phone": PHONE_DIGITS,
         "name": NAME,
         "address": {"province": PROVINCE, "city": CITY, "district": DISTRICT, "street": STREET},
         "birthday": BIRTHDAY,
@@ -615,7 +615,7 @@ async def test_only_the_operation_named_runs(
     # ...and the mutation did not run.
     customer = client(client_for, Role.CUSTOMER, person)
     after = await post(customer, "{ me { phone name } }")
-    assert after.body == {"data": {"me": {"phone": PHONE, "name": NAME}}}
+    assert after.body == {"data": {"me": {"phone": PHONE_DIGITS, "name": NAME}}}
 
 
 # Support and compliance look up one profile per operation (test_lookup_limits.py).

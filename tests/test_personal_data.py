@@ -16,8 +16,11 @@ from cdp.config import Settings
 from cdp.db import Database
 from cdp.keys.vault import Vault
 from cdp.logs import JsonFormatter, quiet_drivers
+from cdp.policy import mask_phone
 from cdp.profiles.models import Profile
-from tests.conftest import ClientFactory, error_codes, gql
+from cdp.profiles.personal import write_field
+from cdp.profiles.values import display_phone, normalize_phone
+from tests.conftest import ClientFactory, audited, error_codes, gql
 from tests.test_identity_graph import MINI, OFFICIAL, link
 
 CANARY_PHONE = "13912340000"
@@ -64,7 +67,7 @@ async def test_a_customer_sets_their_personal_fields_and_reads_them_back(
     assert body == {
         "data": {
             "updateMyProfile": {
-                "phone": "+8613912340000",
+                "phone": "13912340000",
                 "name": CANARY_NAME,
                 "birthday": "1988-02-29",
                 "address": {
@@ -81,7 +84,7 @@ async def test_a_customer_sets_their_personal_fields_and_reads_them_back(
 async def test_fields_left_out_stay_and_null_clears_a_field(customer: httpx.AsyncClient) -> None:
     await gql(customer, UPDATE, {"input": {"phone": CANARY_PHONE, "name": CANARY_NAME}})
     body = await gql(customer, UPDATE, {"input": {"name": None}})
-    assert body["data"]["updateMyProfile"]["phone"] == "+8613912340000"
+    assert body["data"]["updateMyProfile"]["phone"] == "13912340000"
     assert body["data"]["updateMyProfile"]["name"] is None
 
 
@@ -111,7 +114,7 @@ async def test_invalid_personal_fields_are_bad_user_input_naming_the_field(
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert body["errors"][0]["extensions"]["field"] == field
     after = await gql(customer, "{ me { phone name } }")
-    assert after["data"]["me"] == {"phone": "+8613912340000", "name": None}, "nothing written"
+    assert after["data"]["me"] == {"phone": "13912340000", "name": None}, "nothing written"
 
 
 async def test_a_changed_phone_moves_its_blind_index(
@@ -253,3 +256,65 @@ async def test_a_ciphertext_copied_into_another_profile_fails_loudly_not_with_ga
     assert error_codes(body) == ["INTERNAL"]
     assert CANARY_PHONE not in str(body)
     assert any(getattr(r, "error_type", "").endswith("CryptoError") for r in caplog.records)
+
+
+async def store_phone_as_is(database: Database, vault: Vault, profile_id: str, e164: str) -> None:
+    """A stored number customers cannot set themselves (they give mainland mobiles only)."""
+    async with audited(database) as session:
+        profile = await session.scalar(sa.select(Profile).where(Profile.public_id == profile_id))
+        assert profile is not None
+        await write_field(session=session, vault=vault, profile=profile, field="phone", value=e164)
+
+
+async def test_a_mainland_phone_reads_in_national_form_and_stays_e164_at_rest(
+    customer: httpx.AsyncClient, support_client: httpx.AsyncClient, database: Database
+) -> None:
+    body = await gql(customer, UPDATE, {"input": {"phone": "+86 139-1234-0000"}})
+    assert body["data"]["updateMyProfile"]["phone"] == "13912340000"
+    assert (await gql(customer, "{ me { phone } }"))["data"]["me"] == {"phone": "13912340000"}
+    found = await gql(
+        support_client, '{ profile(phone: "+8613912340000", purpose: "t") { phone } }'
+    )
+    assert found["data"]["profile"] == {"phone": "139****0000"}
+    assert display_phone("+8613912340000") == "13912340000"
+    assert normalize_phone("13912340000") == "+8613912340000"  # what is sealed and indexed
+
+
+async def test_another_countrys_phone_reads_in_international_form_and_masks_to_its_last_four(
+    customer: httpx.AsyncClient,
+    support_client: httpx.AsyncClient,
+    compliance_client: httpx.AsyncClient,
+    database: Database,
+    vault: Vault,
+) -> None:
+    me = (await gql(customer, "{ me { id } }"))["data"]["me"]
+    await store_phone_as_is(database, vault, me["id"], "+442079460958")
+    assert (await gql(customer, "{ me { phone } }"))["data"]["me"] == {"phone": "+44 20 7946 0958"}
+    query = '{ profile(phone: "+44 20 7946 0958", purpose: "t") { phone } }'
+    for staff in (support_client, compliance_client):
+        assert (await gql(staff, query))["data"]["profile"] == {"phone": "+44 ****0958"}
+    export = await gql(
+        compliance_client,
+        'mutation E($id: ID!) { exportProfile(input: {profileId: $id, purpose: "DSAR 9"}) '
+        "{ document } }",
+        {"id": me["id"]},
+    )
+    assert export["data"]["exportProfile"]["document"]["profile"]["phone"] == "+44 20 7946 0958"
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown", "masked"),
+    [
+        ("+8613812345678", "13812345678", "138****5678"),
+        ("+861012345678", "01012345678", "101****5678"),
+        ("+8675512345678", "075512345678", "755****5678"),
+        ("+442079460958", "+44 20 7946 0958", "+44 ****0958"),
+        ("+12025550100", "+1 202-555-0100", "+1 ****0100"),
+    ],
+)
+def test_a_stored_phone_shows_as_its_owner_writes_it_and_masks_alike_from_either_form(
+    stored: str, shown: str, masked: str
+) -> None:
+    assert display_phone(stored) == shown
+    assert mask_phone(shown) == mask_phone(stored) == masked
+    assert normalize_phone(shown) == stored

@@ -73,7 +73,7 @@ async def test_a_customer_reads_their_own_profile_through_me(
             "me": {
                 "id": person["id"],
                 "unionId": "oUnion_person_00000000000001",
-                "phone": "+8613812345678",
+                "phone": "13812345678",
                 "name": "张三丰",
                 "birthday": "1990-05-12",
                 "address": {

@@ -136,20 +136,27 @@ async def count_profiles(database: Database) -> int:
 def demo_tokens(
     ttl: Annotated[int, typer.Option(min=60, help="Lifetime in seconds.")] = 12 * 3600,
 ) -> None:
-    """Print one demo token per role; the customer is the oldest profile."""
+    """Print one demo token per role (the customer is the oldest profile), and the README's
+    demo people to paste into its examples."""
+    from cdp.demo.known import KNOWN_PEOPLE
+
     settings = settings_or_exit()
     refuse_in_production(settings, "demo-tokens")
 
-    async def first_profile() -> str | None:
+    async def lookup() -> tuple[str | None, set[str]]:
         database = Database(settings)
         try:
             async with database.transaction() as session:
                 query = sa.select(col(Profile.public_id)).order_by(col(Profile.id)).limit(1)
-                return (await session.execute(query)).scalar_one_or_none()
+                first = (await session.execute(query)).scalar_one_or_none()
+                known = sa.select(col(Profile.public_id)).where(
+                    col(Profile.public_id).in_([p.public_id for p in KNOWN_PEOPLE])
+                )
+                return first, set((await session.scalars(known)).all())
         finally:
             await database.dispose()
 
-    customer = asyncio.run(first_profile())
+    customer, present = asyncio.run(lookup())
     typer.echo("Demo tokens (send as 'Authorization: Bearer <token>'):")
     for role in Role:
         subject = customer if role is Role.CUSTOMER else DEMO_SUBJECTS[role]
@@ -158,6 +165,14 @@ def demo_tokens(
             continue
         signed = issue_token(settings, role=role, subject=subject, ttl_seconds=ttl)
         typer.echo(f"  {role.value:<11} {signed}")
+    people = [p for p in KNOWN_PEOPLE if p.public_id in present]
+    if people:
+        typer.echo("Demo people of the README's examples (profile id, phone, UnionID):")
+    for person in people:
+        typer.echo(
+            f"  {person.name}\t{person.public_id}  {person.phone}  {person.union_id}"
+            f"  ({person.role_in_readme})"
+        )
 
 
 @app.command("export-schema")

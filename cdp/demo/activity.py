@@ -80,20 +80,43 @@ class DemoActivity:
         )
 
     def first_seen(self, now: datetime) -> datetime:
-        return now - timedelta(days=self.rng.randrange(400), minutes=self.rng.randrange(1440))
+        """Within the past year: every analytics range over it sees the whole demo."""
+        return now - timedelta(days=self.rng.randrange(360), minutes=self.rng.randrange(1440))
 
-    def orders(self, first_seen: datetime, now: datetime) -> list[DemoOrder]:
+    def segment(self) -> tuple[int, bool]:
+        """How many orders a person places and whether for an office (team-sized baskets):
+        most buy now and then; regulars reach VIP, office buyers SUPREME."""
+        rng, roll = self.rng, self.rng.random()
+        if roll < 0.03:
+            return rng.randint(14, 24), True
+        if roll < 0.09:
+            return rng.randint(7, 14), False
+        return rng.choices((0, 1, 2, 3, 5), weights=(62, 22, 8, 5, 3))[0], False
+
+    def _basket(self, office: bool) -> list[LineItem]:
         rng = self.rng
-        count = rng.choices((0, 1, 2, 3, 5, 8), weights=(62, 22, 8, 5, 2, 1))[0]
+        if office:
+            drinks = rng.sample(PRODUCTS[:5], rng.choice((1, 2, 2)))
+            return [LineItem(sku, name, rng.randint(4, 10), price) for sku, name, price in drinks]
+        return [
+            LineItem(sku, name, rng.choice((1, 1, 1, 2)), price)
+            for sku, name, price in rng.sample(PRODUCTS, rng.choice((1, 1, 2, 3)))
+        ]
+
+    def orders(
+        self, first_seen: datetime, now: datetime, count: int, office: bool = False
+    ) -> list[DemoOrder]:
+        rng = self.rng
         span = max((now - first_seen).total_seconds(), 3600.0)
         orders = []
-        for _ in range(count):
+        for n in range(count):
             channel, entry, _w = rng.choices(ENTRIES, weights=[e[2] for e in ENTRIES])[0]
-            paid_at = first_seen + timedelta(seconds=rng.uniform(600, span))
-            lines = [
-                LineItem(sku, name, rng.choice((1, 1, 1, 2)), price)
-                for sku, name, price in rng.sample(PRODUCTS, rng.choice((1, 1, 2, 3)))
-            ]
+            # Most buyers' first order follows their first sight within a month.
+            soon = n == 0 and rng.random() < 0.6
+            paid_at = first_seen + timedelta(
+                seconds=rng.uniform(600, min(span, 30 * 86400.0) if soon else span)
+            )
+            lines = self._basket(office)
             age = now - paid_at
             status = (
                 OrderStatus.REFUNDED
@@ -120,18 +143,26 @@ class DemoActivity:
     def coupons(self) -> list[tuple[str, CouponKind, int, int | None, int]]:
         return self.rng.sample(COUPONS, self.rng.choice((0, 0, 0, 1, 1, 2)))
 
-    def tags(self, orders: list[DemoOrder]) -> list[str]:
+    def tags(
+        self, orders: list[DemoOrder], first_seen: datetime, now: datetime
+    ) -> list[tuple[str, datetime]]:
+        """Rule tags, each dated when its rule would have fired."""
         tags = []
-        if any(
-            i.sku.startswith(("LATTE", "OAT", "FLAT", "AMERICANO")) for o in orders for i in o.items
-        ):
-            tags.append("咖啡爱好者")
+        coffee = [
+            o
+            for o in orders
+            if any(i.sku.startswith(("LATTE", "OAT", "FLAT", "AMERICANO")) for i in o.items)
+        ]
+        if coffee:
+            tags.append(("咖啡爱好者", coffee[0].paid_at))
         if len(orders) >= 2:
-            tags.append("复购用户")
-        if any(o.channel is Channel.CHANNELS for o in orders):
-            tags.append("视频号来源")
+            tags.append(("复购用户", orders[1].paid_at))
+        channels = [o for o in orders if o.channel is Channel.CHANNELS]
+        if channels:
+            tags.append(("视频号来源", channels[0].paid_at))
         if self.rng.random() < 0.1:
-            tags.append("门店自提偏好")
+            span = max((now - first_seen).total_seconds(), 60.0)
+            tags.append(("门店自提偏好", first_seen + timedelta(seconds=self.rng.uniform(0, span))))
         return tags
 
     def consents(self) -> list[Choice]:

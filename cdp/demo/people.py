@@ -10,6 +10,13 @@ from datetime import date, timedelta
 
 from cdp.auth import Principal, Role
 from cdp.channels import Channel
+from cdp.demo.known import (
+    APP_IDS,
+    KNOWN_PEOPLE,
+    OPENID_PREFIXES,
+    RESERVED_PHONES,
+    UNIONID_PREFIX,
+)
 from cdp.profiles.values import PostalAddress
 
 SURNAMES = (
@@ -102,20 +109,9 @@ class DemoBrand:
     openid_prefixes: dict[Channel, str]
     unionid_prefix: str
 
-    @classmethod
-    def generate(cls, rng: random.Random) -> DemoBrand:
-        def app_id() -> str:
-            return "wx" + "".join(rng.choices("0123456789abcdef", k=16))
 
-        def prefix() -> str:
-            return "o" + "".join(rng.choices(OPENID_ALPHABET, k=5))
-
-        channels = [channel for channel, _ in APP_REACH]
-        return cls(
-            app_ids={c: app_id() for c in channels},
-            openid_prefixes={c: prefix() for c in channels},
-            unionid_prefix=prefix(),
-        )
+# The README's brand: its examples' app ids and identifiers are the demo's.
+BRAND = DemoBrand(app_ids=APP_IDS, openid_prefixes=OPENID_PREFIXES, unionid_prefix=UNIONID_PREFIX)
 
 
 class DemoPeople:
@@ -123,8 +119,8 @@ class DemoPeople:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
-        self.brand = DemoBrand.generate(self.rng)
-        self.used_phones: set[str] = set()
+        self.brand = BRAND
+        self.used_phones = {p.phone for p in KNOWN_PEOPLE} | RESERVED_PHONES
 
     def name(self) -> str:
         rng = self.rng

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cdp.channels import Channel
 from cdp.consent import service as consent
 from cdp.db import Database, utcnow
-from cdp.demo.activity import DemoActivity
+from cdp.demo.activity import COUPONS, DemoActivity
+from cdp.demo.known import KNOWN_PEOPLE, KnownPerson
 from cdp.demo.people import SEEDER, DemoPeople
 from cdp.events import service as events
 from cdp.keys.source import KeyringSource
@@ -37,15 +38,22 @@ async def _person(
     people: DemoPeople,
     activity: DemoActivity,
     pending_events: list[events.EventInput],
+    known: KnownPerson | None = None,
 ) -> str:
     settings, now = database.settings, utcnow()
-    union_id, outcome = people.union_id(), None
-    # First seen over the past year or so, in whichever app; the others followed.
-    first_seen = activity.first_seen(now)
+    outcome = None
+    if known is None:
+        union_id = people.union_id()
+        # First seen over the past year, in whichever app; the others followed.
+        first_seen = activity.first_seen(now)
+        channels = people.channels()
+        seen = [(c, people.open_id(c)) for c in activity.rng.sample(channels, len(channels))]
+    else:
+        union_id, seen = known.union_id, list(known.open_ids.items())
+        first_seen = now - timedelta(days=known.first_seen_days_ago)
     identities = []
-    channels = people.channels()
-    for offset, channel in enumerate(activity.rng.sample(channels, len(channels))):
-        app_id, open_id = people.brand.app_ids[channel], people.open_id(channel)
+    for offset, (channel, open_id) in enumerate(seen):
+        app_id = people.brand.app_ids[channel]
         outcome = await service.link_identity(
             session=session,
             vault=vault,
@@ -61,18 +69,21 @@ async def _person(
     assert outcome is not None and outcome.profile.id is not None
     profile = outcome.profile
     profile_id = outcome.profile.id
+    if known is not None:
+        profile.public_id = known.public_id  # the README's examples name it
     await service.update_personal_fields(
         session=session,
         vault=vault,
         actor=SEEDER,
         profile=profile,
-        phone=people.phone(),
-        name=people.name(),
-        address=people.address(),
-        birthday=people.birthday(),
+        phone=people.phone() if known is None else known.phone,
+        name=people.name() if known is None else known.name,
+        address=people.address() if known is None else known.address,
+        birthday=people.birthday() if known is None else known.birthday,
     )
     tiers, address = TierThresholds.of(settings), people.address()
-    placed = activity.orders(first_seen, now)
+    count, office = activity.segment() if known is None else (known.orders, known.office_buyer)
+    placed = activity.orders(first_seen, now, count, office)
     for order in placed:
         await orders.record_order(
             session=session,
@@ -122,7 +133,8 @@ async def _person(
             lifetime=settings.points_lifetime,
             now=now,
         )
-    for n, (title, kind, fen, percent, minimum) in enumerate(activity.coupons()):
+    issued = activity.coupons() if known is None else [COUPONS[i] for i in known.coupons]
+    for n, (title, kind, fen, percent, minimum) in enumerate(issued):
         coupon = await coupons.issue_coupon(
             session=session,
             actor=SEEDER,
@@ -134,11 +146,13 @@ async def _person(
             min_spend_fen=minimum,
             idempotency_key=f"demo-coupon-{profile.public_id}-{n}",
             valid_from=first_seen,
-            valid_until=first_seen + timedelta(days=activity.rng.choice((30, 90, 400))),
+            valid_until=first_seen
+            + timedelta(days=400 if known else activity.rng.choice((30, 90, 400))),
         )
         if (
             coupons.status_of(coupon, now) is coupons.CouponStatus.AVAILABLE
             and placed
+            and known is None
             and (activity.rng.random() < 0.4)
         ):
             await coupons.redeem_coupon(
@@ -147,11 +161,16 @@ async def _person(
                 coupon_id=coupon.public_id,
                 channel=placed[-1].channel,
             )
-    for tag in activity.tags(placed):
+    for tag, tagged_at in activity.tags(placed, first_seen, now):
         await tags.tag_profile(
-            session=session, actor=SEEDER, profile=profile, tag=tag, source=TagSource.RULE
+            session=session,
+            actor=SEEDER,
+            profile=profile,
+            tag=tag,
+            source=TagSource.RULE,
+            tagged_at=tagged_at,
         )
-    choices = activity.consents()
+    choices = activity.consents() if known is None else list(known.consents)
     if choices:
         await consent.update_consents(
             session=session,
@@ -185,7 +204,8 @@ async def seed_demo_data(
     progress: Callable[[int], None] = lambda _n: None,
 ) -> list[str]:
     """Create `profiles` people, each seen in two to four of the brand's apps, with orders,
-    points, coupons, tags, consent choices and events; their public ids."""
+    points, coupons, tags, consent choices and events over the past year; their public ids.
+    The first are the documented KNOWN_PEOPLE (as many as `profiles` allows)."""
     people, activity = DemoPeople(seed), DemoActivity(random.Random(seed + 1))
     created: list[str] = []
     while len(created) < profiles:
@@ -193,7 +213,10 @@ async def seed_demo_data(
         async with audited_transaction(database, trail) as session:
             vault, pending = Vault(keyring), list[events.EventInput]()
             for _ in range(min(batch_size, profiles - len(created))):
-                created.append(await _person(session, vault, database, people, activity, pending))
+                known = KNOWN_PEOPLE[len(created)] if len(created) < len(KNOWN_PEOPLE) else None
+                created.append(
+                    await _person(session, vault, database, people, activity, pending, known)
+                )
                 progress(1)
             for start in range(0, len(pending), events.MAX_BATCH):
                 await events.record_events(

@@ -22,6 +22,7 @@ from cdp.orders import service as orders
 from cdp.orders.models import Order
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.personal import PROFILE_FIELDS, read_field, read_open_id
+from cdp.profiles.values import display_phone
 from cdp.tags.models import ProfileTag
 
 FORMAT = "cdp.export/1"
@@ -59,6 +60,8 @@ async def export_profile(
         for field in PROFILE_FIELDS
     }
     address = personal.pop("address")
+    if personal["phone"] is not None:  # as the person knows it; E.164 is only how it is stored
+        personal["phone"] = display_phone(personal["phone"])
     birthday = personal.pop("birthday")
     identities = []
     for identity in await _all(session, Identity, pid):

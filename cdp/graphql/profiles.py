@@ -26,7 +26,7 @@ from cdp.orders.tiers import TierThresholds, paid_spends
 from cdp.profiles import service
 from cdp.profiles.models import Profile as ProfileRow
 from cdp.profiles.models import Tier
-from cdp.profiles.values import PostalAddress
+from cdp.profiles.values import PostalAddress, display_phone
 
 if TYPE_CHECKING:
     from cdp.graphql.consent import ConsentsType
@@ -38,6 +38,11 @@ if TYPE_CHECKING:
 
 
 PURPOSE_MAX_LENGTH = 200
+
+
+def _displayed(phone: str | None) -> str | None:
+    # Stored and indexed as E.164; shown as the person writes it (masks read this form too).
+    return None if phone is None else display_phone(phone)
 
 
 @strawberry.type(name="Profile", description="One person across every app of the brand.")
@@ -80,9 +85,12 @@ class ProfileType:
         assert self.row.id is not None
         return [IdentityType.of(row) for row in await load_identities(info, self.row.id)]
 
-    @strawberry.field(description="E.164 phone number.")
+    @strawberry.field(
+        description="The phone as the person knows it: mainland China numbers in national "
+        "form (13812345678), others in international form (+44 20 7946 0958)."
+    )
     def phone(self, info: Info) -> str | None:
-        return cast("str | None", personal_value(info, self.row, "phone"))
+        return cast("str | None", personal_value(info, self.row, "phone", _displayed))
 
     @strawberry.field
     def name(self, info: Info) -> str | None:

@@ -15,6 +15,7 @@ from cdp.profiles.models import ID_MAX_LENGTH
 # Values that client code sends when it has no identifier (JS `String(null)` and friends).
 _PLACEHOLDER_IDENTIFIERS = frozenset({"null", "undefined", "none", "nil", "nan", "0", "false"})
 _PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+_MAINLAND_MOBILE = re.compile(r"\+861\d{10}")  # a landline's is shorter, or starts 2-9
 
 
 def clean_identifier(value: str | None, *, field: str) -> str:
@@ -58,6 +59,21 @@ def normalize_phone(raw: str, *, field: str = "phone", mainland_mobile: bool = F
     ):
         raise bad_input("phone must be a mainland China mobile number", field=field)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def display_phone(stored: str) -> str:
+    """The phone as the person knows it, from its stored E.164 form: mainland China numbers in
+    national form (`13812345678`), others in international form (`+44 20 7946 0958`)."""
+    if _MAINLAND_MOBILE.fullmatch(stored):  # nearly every stored phone: no parse needed
+        return stored[3:]
+    try:
+        number = phonenumbers.parse(stored, "CN")
+    except phonenumbers.NumberParseException:
+        return stored
+    if number.country_code == 86:
+        national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+        return re.sub(r"\D", "", national)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,9 +30,16 @@ _TAGGED = sa.select(ProfileTag).where(
 
 
 async def tag_profile(
-    *, session: AsyncSession, actor: Principal, profile: Profile, tag: str, source: TagSource
+    *,
+    session: AsyncSession,
+    actor: Principal,
+    profile: Profile,
+    tag: str,
+    source: TagSource,
+    tagged_at: datetime | None = None,
 ) -> ProfileTag:
-    """Tag a profile; tagging it again with the same tag keeps the first tagging."""
+    """Tag a profile; tagging it again with the same tag keeps the first tagging. A past
+    `tagged_at` imports history: when the tag was first given."""
     assert profile.id is not None
     tag = clean_tag(tag)
     await lock_names(session, [("tag", str(profile.id), tag)])
@@ -46,7 +54,11 @@ async def tag_profile(
         )
         return existing
     row = ProfileTag(
-        profile_id=profile.id, tag=tag, source=source, tagged_by=actor.subject, tagged_at=utcnow()
+        profile_id=profile.id,
+        tag=tag,
+        source=source,
+        tagged_by=actor.subject,
+        tagged_at=tagged_at or utcnow(),
     )
     session.add(row)
     await session.flush()
