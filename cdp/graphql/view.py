@@ -219,11 +219,6 @@ class GraphQLEndpoint:
                 media,
                 extra={"limit": "time"},
             )
-        try:
-            await context.uow.commit()
-        except Exception as exc:
-            log_unexpected(exc, request_id=request_id)
-            return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
         payload: dict[str, Any] = {}
         # Errors without a path never reached execution (parse, validation, variables): a
         # request error with no "data" key. Execution errors keep "data", even when null.
@@ -234,6 +229,24 @@ class GraphQLEndpoint:
         status = 400 if media == GRAPHQL_RESPONSE and "data" not in payload else 200
         if any("limit" in e["extensions"] for e in payload.get("errors", ())):
             status = 400  # a limit is the client's to fix, whatever media type it asked for
-        return GraphQLResponse(
+        response = GraphQLResponse(
             payload, status_code=status, media_type=media, headers={"x-request-id": request_id}
         )
+        # Rendered before the commit, so an answer too large to send changes nothing.
+        cap = self.settings.max_response_bytes
+        if len(response.body) > cap:
+            return self.error_response(
+                400,
+                ErrorCode.QUERY_TOO_COMPLEX,
+                f"The answer is larger than {cap} bytes; ask for fewer fields or a smaller page;"
+                " nothing was changed",
+                request_id,
+                media,
+                extra={"limit": "response"},
+            )
+        try:
+            await context.uow.commit()
+        except Exception as exc:
+            log_unexpected(exc, request_id=request_id)
+            return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
+        return response
