@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # each page above it); a role's limit is this times its factor in cdp.graphql.limits.
     max_query_cost: int = Field(default=10_000, ge=100, le=10_000_000)
     # A larger answer is replaced by an error, and a mutation's changes are not committed.
-    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     # Requests per principal per minute (a token bucket that refills continuously); 0 is off.
     rate_limit_per_minute: int = Field(default=1200, ge=0, le=1_000_000)
     # WeChat sign-in. The brand's apps keyed by AppID, as JSON: {"wx8f3c2a1b5d6e7f90":
