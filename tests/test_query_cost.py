@@ -14,8 +14,8 @@ from graphql import OperationDefinitionNode, parse, validate
 from cdp.audit.models import AuditEvent
 from cdp.auth import Role
 from cdp.db import Database
-from cdp.graphql.limits import Limits, fragments_of
-from cdp.graphql.measures import DocumentMeasures
+from cdp.graphql.limits import Limits
+from cdp.graphql.measures import DocumentMeasures, fragments_of
 from cdp.graphql.schema import build_schema
 from cdp.profiles.models import Profile
 from tests import test_hardening
@@ -116,6 +116,9 @@ async def test_a_page_size_given_by_a_variable_is_counted(client_with: Clients) 
     refusal(await post(client, query, {"n": 100}), 400, "QUERY_TOO_COMPLEX", "cost")
     response = await post(client, query, {"n": 10})
     assert response.status_code == 200 and "errors" not in response.json(), response.text
+    # The same text again: its cost is remembered per value of the variables.
+    refusal(await post(client, query, {"n": 100}), 400, "QUERY_TOO_COMPLEX", "cost")
+    assert (await post(client, query, {"n": 10})).status_code == 200
     defaulted = query.replace("$n: Int!", "$n: Int! = 100")
     refusal(await post(client, defaulted), 400, "QUERY_TOO_COMPLEX", "cost")
 

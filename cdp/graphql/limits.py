@@ -15,9 +15,7 @@ from functools import cache
 from typing import Any
 
 from graphql import (
-    DocumentNode,
     ExecutionResult,
-    FragmentDefinitionNode,
     GraphQLError,
     ListTypeNode,
     ListValueNode,
@@ -26,7 +24,6 @@ from graphql import (
     ValidationContext,
     ValidationRule,
     get_operation_ast,
-    value_from_ast_untyped,
 )
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
@@ -35,7 +32,7 @@ from cdp.auth import Role
 from cdp.config import Settings
 from cdp.errors import ErrorCode
 from cdp.graphql.context import Context
-from cdp.graphql.measures import DocumentMeasures
+from cdp.graphql.measures import DocumentMeasures, fragments_of, operation_cost
 
 TOO_MANY_TOKENS = "Syntax Error: Document contains more than"
 # graphql-core's own refusals of documents it will not recurse through, or not compare fully.
@@ -133,14 +130,6 @@ def validation_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
     return DepthAndAliasLimits, NestingLimit, ListLimit
 
 
-def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
-    return {
-        definition.name.value: definition
-        for definition in document.definitions
-        if isinstance(definition, FragmentDefinitionNode)
-    }
-
-
 def oversized_list(value: Any, limit: int) -> int | None:
     """The length of the first list in JSON `value` longer than `limit`, or None."""
     stack = [value]
@@ -185,15 +174,7 @@ class CostLimit(SchemaExtension):
         operation = get_operation_ast(document, run.operation_name) if document else None
         if document is None or operation is None:
             return None  # execution reports it
-        variables = {
-            definition.variable.name.value: value_from_ast_untyped(definition.default_value)
-            for definition in operation.variable_definitions or ()
-            if definition.default_value is not None
-        }
-        variables.update(run.variables or {})
-        schema = run.schema._schema
-        measures = DocumentMeasures(schema, fragments_of(document), variables)
-        cost = measures.of(operation.selection_set, schema.get_root_type(operation.operation)).cost
+        cost = operation_cost(run.schema._schema, document, operation, run.variables, run.query)
         role = run.context.principal.role if isinstance(run.context, Context) else None
         limit = self.limits.cost_for(role)
         if cost <= limit:

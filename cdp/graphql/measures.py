@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -26,10 +27,12 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     NamedTypeNode,
+    OperationDefinitionNode,
     SelectionSetNode,
     Undefined,
     VariableNode,
     get_named_type,
+    value_from_ast_untyped,
 )
 
 from cdp.graphql.pages import MAX_FIRST
@@ -148,3 +151,48 @@ class DocumentMeasures:
         if size is Undefined or not isinstance(size, int) or isinstance(size, bool):
             return MAX_FIRST  # not a number: execution refuses it; until then, the most
         return max(0, min(size, MAX_FIRST))
+
+
+def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+
+
+# (schema, document text, operation, the variables' numbers) -> cost, for the same document
+# sent again (as the parser and validation caches do); a page size can only be a number.
+_COSTS: dict[tuple[Any, ...], int] = {}
+_REMEMBERED = 256
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    text: str | None,
+) -> int:
+    """The estimated result nodes of `operation` with the request's raw `variables`, those
+    the request leaves out taking their defaults from the operation."""
+    given = {
+        definition.variable.name.value: value_from_ast_untyped(definition.default_value)
+        for definition in operation.variable_definitions or ()
+        if definition.default_value is not None
+    }
+    given.update(variables or {})
+    numbers = tuple(
+        sorted((k, v if type(v) in (int, float) else type(v).__name__) for k, v in given.items())
+    )
+    name = operation.name.value if operation.name else None
+    key = (id(schema), text, name, numbers) if text is not None else None
+    cost = _COSTS.get(key) if key else None
+    if cost is None:
+        measures = DocumentMeasures(schema, fragments_of(document), given)
+        cost = measures.of(operation.selection_set, schema.get_root_type(operation.operation)).cost
+        if key:
+            if len(_COSTS) >= _REMEMBERED:
+                _COSTS.clear()
+            _COSTS[key] = cost
+    return cost
