@@ -156,8 +156,9 @@ async def test_aliases_hidden_in_a_fragment_count_once_per_spread(client_with: C
 
 async def test_a_document_over_the_token_limit_is_query_too_complex(client_with: Clients) -> None:
     client = client_with(Role.SERVICE)
-    under = "{ " + "__typename " * 990 + "}"
-    assert (await post(client, under)).status_code == 200
+    under = "{ " + "...F " * 493 + "} fragment F on Query { __typename }"  # 995 tokens
+    response = await post(client, under)
+    assert response.status_code == 200 and "errors" not in response.json(), response.text
     over = "{ " + "__typename " * 1000 + "}"
     for media in ("application/json", GRAPHQL_RESPONSE):
         response = await post(client, over, headers={"accept": media})
@@ -167,6 +168,65 @@ async def test_a_document_over_the_token_limit_is_query_too_complex(client_with:
 async def test_the_token_limit_is_a_setting(client_with: Clients) -> None:
     client = client_with(Role.SERVICE, max_query_tokens=50)
     refusal(await post(client, aliased(20)), 400, "QUERY_TOO_COMPLEX", "tokens")
+
+
+# --- nesting and validation ---------------------------------------------------------------
+
+
+def nested(kind: str, levels: int) -> str:
+    """A document whose list literal, object literal or variable type nests `levels` deep."""
+    if kind == "list":  # inside the input object: one level
+        value = "[" * (levels - 1) + "]" * (levels - 1)
+        return f"mutation {{ updateMyConsents(input: {{consents: {value}}}) {{ id }} }}"
+    if kind == "object":
+        value = "{address: " * levels + "null" + "}" * levels
+        return f"mutation {{ updateMyProfile(input: {value}) {{ id }} }}"
+    return "query ($v: " + "[" * levels + "Int" + "]" * levels + ") { __typename }"
+
+
+@pytest.mark.parametrize("kind", ["list", "object", "type"])
+@pytest.mark.parametrize("tokens", [1000, 100_000])
+async def test_nesting_past_the_parsers_reach_is_query_too_complex_whatever_the_token_limit(
+    client_with: Clients, kind: str, tokens: int
+) -> None:
+    client = client_with(Role.CUSTOMER, max_query_tokens=tokens)
+    for media in ("application/json", GRAPHQL_RESPONSE):
+        response = await post(client, nested(kind, 5000), headers={"accept": media})
+        assert "nested too deeply" in refusal(response, 400, "QUERY_TOO_COMPLEX", "nesting")
+
+
+@pytest.mark.parametrize("kind", ["list", "object", "type"])
+async def test_values_and_types_nested_deeper_than_ten_are_query_too_complex(
+    client_with: Clients, kind: str
+) -> None:
+    client = client_with(Role.CUSTOMER, max_query_tokens=100_000)
+    for levels in (11, 150):
+        response = await post(client, nested(kind, levels))
+        assert response.status_code == 400 and "data" not in response.json(), response.text
+        # Beside the other rules' errors (an 11-deep list is no list of choices either).
+        [message] = [
+            e["message"]
+            for e in response.json()["errors"]
+            if e["extensions"] == {"code": "QUERY_TOO_COMPLEX", "limit": "nesting"}
+        ]
+        assert "deeper than 10 levels" in message
+    response = await post(client, nested(kind, 10))
+    assert response.status_code < 500
+    assert all(e["extensions"].get("limit") is None for e in response.json().get("errors", ()))
+
+
+async def test_a_document_too_costly_to_validate_is_query_too_complex(
+    client_with: Clients,
+) -> None:
+    # 990 fields of one name: graphql-core stops comparing them pairwise at its budget.
+    client = client_with(Role.SERVICE)
+    response = await post(client, "{ " + "__typename " * 990 + "}")
+    assert "aborted" in refusal(response, 400, "QUERY_TOO_COMPLEX", "validation")
+    # 90 selections compared pairwise with theirs: a third of a second on graphql-core's own
+    # budget; on cdp's (5000 comparisons) a few milliseconds.
+    customer = client_with(Role.CUSTOMER)
+    document = "{ me { " + "orders { items { items { sku } } } " * 90 + "} }"
+    refusal(await post(customer, document), 400, "QUERY_TOO_COMPLEX", "validation")
 
 
 # --- request body --------------------------------------------------------------------------

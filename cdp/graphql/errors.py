@@ -15,7 +15,7 @@ from typing import Any
 from graphql import GraphQLError
 
 from cdp.errors import CdpError, ErrorCode
-from cdp.graphql.limits import TOO_MANY_TOKENS
+from cdp.graphql.limits import NESTED_TOO_DEEPLY, TOO_MANY_TOKENS, VALIDATION_ABORTED
 
 log = logging.getLogger("cdp.errors")
 INTERNAL_MESSAGE = "Internal server error"
@@ -49,14 +49,19 @@ def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:
         extensions = dict(error.extensions or {})
         if error.message.startswith(TOO_MANY_TOKENS):
             extensions = {"code": ErrorCode.QUERY_TOO_COMPLEX.value, "limit": "tokens"}
+        elif error.message.startswith(NESTED_TOO_DEEPLY):
+            extensions = {"code": ErrorCode.QUERY_TOO_COMPLEX.value, "limit": "nesting"}
+        elif error.message == VALIDATION_ABORTED:  # its comparison budget spent, or the stack
+            extensions = {"code": ErrorCode.QUERY_TOO_COMPLEX.value, "limit": "validation"}
         code = extensions.get("code") or ErrorCode.BAD_USER_INPUT.value
         if code not in ErrorCode.__members__:
             code = ErrorCode.BAD_USER_INPUT.value
         # graphql-core suggests names ("Did you mean ...?") even with field suggestions off:
         # they would map the schema for someone probing it.
         out = {"message": _SUGGESTION.sub("", error.message), "extensions": {"code": code}}
-        if "limit" in extensions:
-            out["extensions"]["limit"] = extensions["limit"]
+        for key in ("limit", "cost", "maxCost"):
+            if key in extensions:
+                out["extensions"][key] = extensions[key]
     else:
         log_unexpected(original, request_id=request_id)
         out = coded_error(ErrorCode.INTERNAL, INTERNAL_MESSAGE, requestId=request_id)

@@ -1,36 +1,57 @@
-"""Limits on hostile documents: depth, aliases, tokens and list literals.
+"""Limits on hostile documents: depth, aliases, tokens, nesting, list literals and cost.
 
 The rules are classes built once per `Limits` value (not per request), so the validation
-cache, keyed by the rule classes, keeps hitting. Errors carry `extensions.limit` naming the
-limit, which the HTTP layer answers with a 4xx status whatever the media type.
+cache, keyed by the rule classes, keeps hitting; cost depends on the variables and the role,
+so it is checked per request, after validation and before anything is resolved. Errors carry
+`extensions.limit` naming the limit, which the HTTP layer answers with a 4xx status whatever
+the media type. Every measure is linear in the document (see `measures`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
+    ExecutionResult,
     GraphQLError,
-    InlineFragmentNode,
+    ListTypeNode,
     ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
-    SelectionSetNode,
     ValidationContext,
     ValidationRule,
+    get_operation_ast,
 )
 from graphql.validation import ASTValidationRule
+from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import SchemaExtension
 
+from cdp.auth import Role
 from cdp.config import Settings
 from cdp.errors import ErrorCode
+from cdp.graphql.context import Context
+from cdp.graphql.measures import DocumentMeasures, fragments_of, operation_cost
 
 TOO_MANY_TOKENS = "Syntax Error: Document contains more than"
+# graphql-core's own refusals of documents it will not recurse through, or not compare fully.
+NESTED_TOO_DEEPLY = (
+    "Syntax Error: Document is nested too deeply",
+    "Selections are nested too deeply",
+    "Variable values are nested too deeply",
+)
+VALIDATION_ABORTED = "Validation aborted."
+# graphql-core's overlapping-fields rule charges each comparison of two fields and stops the
+# validation past its budget (then QUERY_TOO_COMPLEX, limit "validation"). Its default, 500 000,
+# takes up to a second on a document of 1000 tokens, all on the event loop; no document cdp's
+# clients or tests send spends more than 10, and 5000 takes some 30 ms.
+overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 5_000
+# A role's cost limit is CDP_MAX_QUERY_COST times its factor here (1 for a role not named):
+# backends page through up to 100 profiles at a time; everyone else reads one profile, one
+# page of audit records or erasure requests, or aggregates.
+QUERY_COST_FACTOR: Mapping[Role, int] = {Role.SERVICE: 10}
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,10 @@ class Limits:
     aliases: int = 15
     tokens: int = 1000
     list_items: int = 100
+    cost: int = 10_000
+    # List and object literals, and list types, nested deeper than this; no real input nests
+    # past three (graphql-core's parser stops at 200, whatever the token limit).
+    nesting: int = 10
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -47,68 +72,34 @@ class Limits:
             aliases=settings.max_aliases,
             tokens=settings.max_query_tokens,
             list_items=settings.max_list_items,
+            cost=settings.max_query_cost,
         )
+
+    def cost_for(self, role: Role | None) -> int:
+        return self.cost * (QUERY_COST_FACTOR.get(role, 1) if role is not None else 1)
 
 
 def limit_error(limit: str, message: str, *, code: ErrorCode = ErrorCode.QUERY_TOO_COMPLEX) -> Any:
     return GraphQLError(message, extensions={"code": code.value, "limit": limit})
 
 
-class _Walker:
-    """Measures selection sets through fragment spreads, each fragment once per path."""
-
-    def __init__(self, context: ValidationContext) -> None:
-        self.fragments: dict[str, FragmentDefinitionNode] = {
-            d.name.value: d
-            for d in context.document.definitions
-            if isinstance(d, FragmentDefinitionNode)
-        }
-
-    def children(self, node: SelectionSetNode | None, seen: frozenset[str]) -> Iterator[Any]:
-        """(field, seen) pairs of the fields this selection set selects, fragments expanded;
-        a fragment already on the path is skipped (NoFragmentCycles reports the cycle)."""
-        for selection in node.selections if node else ():
-            if isinstance(selection, FieldNode):
-                yield selection, seen
-            elif isinstance(selection, InlineFragmentNode):
-                yield from self.children(selection.selection_set, seen)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                fragment = self.fragments.get(name)
-                if fragment is not None and name not in seen:
-                    yield from self.children(fragment.selection_set, seen | {name})
-
-    def depth(self, node: SelectionSetNode | None, seen: frozenset[str] = frozenset()) -> int:
-        deepest = 0
-        for field, path in self.children(node, seen):
-            if field.name.value.startswith("__"):
-                continue  # introspection (GraphiQL's own query nests deep) is not counted
-            deepest = max(deepest, 1 + self.depth(field.selection_set, path))
-        return deepest
-
-    def aliases(self, node: SelectionSetNode | None, seen: frozenset[str] = frozenset()) -> int:
-        return sum(
-            (1 if field.alias else 0) + self.aliases(field.selection_set, path)
-            for field, path in self.children(node, seen)
-        )
-
-
 @cache
 def validation_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
     """The limit rules for `limits`; the same classes on every call."""
 
-    class DepthLimit(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            depth = _Walker(self.context).depth(node.selection_set)
-            if depth > limits.depth:
-                message = f"The query is {depth} levels deep; at most {limits.depth}"
-                self.report_error(limit_error("depth", message))
+    class DepthAndAliasLimits(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.measures = DocumentMeasures(context.schema, fragments_of(context.document))
 
-    class AliasLimit(ValidationRule):
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
-            count = _Walker(self.context).aliases(node.selection_set)
-            if count > limits.aliases:
-                message = f"The query uses {count} aliases; at most {limits.aliases}"
+            root = self.context.schema.get_root_type(node.operation)
+            measure = self.measures.of(node.selection_set, root)
+            if measure.depth > limits.depth:
+                message = f"The query is {measure.depth} levels deep; at most {limits.depth}"
+                self.report_error(limit_error("depth", message))
+            if measure.aliases > limits.aliases:
+                message = f"The query uses {measure.aliases} aliases; at most {limits.aliases}"
                 self.report_error(limit_error("aliases", message))
 
     class ListLimit(ValidationRule):
@@ -122,7 +113,27 @@ def validation_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
                 error.nodes = [node]
                 self.report_error(error)
 
-    return DepthLimit, AliasLimit, ListLimit
+    class NestingLimit(ValidationRule):
+        """Counts open list and object literals and list types as the visitor passes them."""
+
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            self.open = 0
+
+        def enter(self, node: Any, *_: Any) -> None:
+            if isinstance(node, ListValueNode | ObjectValueNode | ListTypeNode):
+                self.open += 1
+                if self.open == limits.nesting + 1:
+                    message = f"A value or type nests deeper than {limits.nesting} levels"
+                    error = limit_error("nesting", message)
+                    error.nodes = [node]
+                    self.report_error(error)
+
+        def leave(self, node: Any, *_: Any) -> None:
+            if isinstance(node, ListValueNode | ObjectValueNode | ListTypeNode):
+                self.open -= 1
+
+    return DepthAndAliasLimits, NestingLimit, ListLimit
 
 
 def oversized_list(value: Any, limit: int) -> int | None:
@@ -148,3 +159,37 @@ class TokenLimit(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         self.execution_context.parse_options["max_tokens"] = self.tokens
         yield
+
+
+class CostLimit(SchemaExtension):
+    """Refuses, before anything is resolved, an operation whose estimated result (see
+    `measures`) is larger than the principal's role may ask for."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+
+    def on_execute(self) -> Iterator[None]:
+        refusal = self.refusal()
+        if refusal is not None:
+            self.execution_context.result = ExecutionResult(data=None, errors=[refusal])
+        yield
+
+    def refusal(self) -> GraphQLError | None:
+        run = self.execution_context
+        document = run.graphql_document
+        operation = get_operation_ast(document, run.operation_name) if document else None
+        if document is None or operation is None:
+            return None  # execution reports it
+        cost = operation_cost(run.schema._schema, document, operation, run.variables, run.query)
+        role = run.context.principal.role if isinstance(run.context, Context) else None
+        limit = self.limits.cost_for(role)
+        if cost <= limit:
+            return None
+        shown = min(cost, 2**53 - 1)  # what a JSON number holds exactly
+        who = f" for the {role.value} role" if role else ""
+        error: GraphQLError = limit_error(
+            "cost", f"The query could return about {shown} values; at most {limit}{who}"
+        )
+        assert error.extensions is not None
+        error.extensions.update(cost=shown, maxCost=limit)
+        return error

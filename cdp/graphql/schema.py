@@ -19,7 +19,7 @@ from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
 from cdp.graphql.events import EventMutations
 from cdp.graphql.execution import CdpExecutionContext
-from cdp.graphql.limits import Limits, TokenLimit, validation_rules
+from cdp.graphql.limits import CostLimit, Limits, TokenLimit, validation_rules
 from cdp.graphql.lookup_limit import LookupLimitRule
 from cdp.graphql.loyalty import LoyaltyMutations
 from cdp.graphql.orders import OrderMutations
@@ -88,6 +88,7 @@ def build_schema(*, introspection: bool = True, limits: Limits = Limits()) -> Cd
             lambda: AddValidationRules(rules),
             LookupLimitRule,
             lambda: TokenLimit(limits.tokens),
+            lambda: CostLimit(limits),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
         ],

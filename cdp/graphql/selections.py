@@ -14,23 +14,31 @@ from cdp.graphql.context import Info
 def child_fields(info: Info, nodes: Iterable[FieldNode] | None = None) -> list[FieldNode]:
     """The fields selected directly below `nodes` (default: the field being resolved),
     through inline fragments and fragment spreads. Directives are not evaluated: a field
-    under @skip counts as asked for, which at worst reads something unused."""
+    under @skip counts as asked for, which at worst reads something unused.
+
+    Each fragment is read once, however often it is spread (as graphql-core collects fields):
+    fragments that spread each other twice would otherwise cost twice per level. The walk
+    keeps its own stack, so no nesting of fragments can exhaust Python's."""
     raw = info._raw_info
     found: list[FieldNode] = []
-
-    def walk(selection_set: SelectionSetNode | None) -> None:
-        for selection in selection_set.selections if selection_set else ():
+    seen: set[str] = set()
+    pending: list[SelectionSetNode] = [
+        node.selection_set
+        for node in (raw.field_nodes if nodes is None else nodes)
+        if node.selection_set is not None
+    ]
+    while pending:
+        for selection in pending.pop().selections:
             if isinstance(selection, FieldNode):
                 found.append(selection)
             elif isinstance(selection, InlineFragmentNode):
-                walk(selection.selection_set)
+                pending.append(selection.selection_set)
             elif isinstance(selection, FragmentSpreadNode):
-                fragment = raw.fragments.get(selection.name.value)
-                if fragment is not None:
-                    walk(fragment.selection_set)
-
-    for node in raw.field_nodes if nodes is None else nodes:
-        walk(node.selection_set)
+                name = selection.name.value
+                fragment = raw.fragments.get(name)
+                if fragment is not None and name not in seen:
+                    seen.add(name)
+                    pending.append(fragment.selection_set)
     return found
 
 

@@ -220,11 +220,6 @@ class GraphQLEndpoint:
                 media,
                 extra={"limit": "time"},
             )
-        try:
-            await context.uow.commit()
-        except Exception as exc:
-            log_unexpected(exc, request_id=request_id)
-            return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
         payload: dict[str, Any] = {}
         # Errors without a path never reached execution (parse, validation, variables): a
         # request error with no "data" key. Execution errors keep "data", even when null.
@@ -239,7 +234,25 @@ class GraphQLEndpoint:
         waits = [e.retry_after for e in map(_throttled, result.errors or ()) if e is not None]
         if waits:  # a spent budget (the lookup miss cap): try again later
             status, headers["retry-after"] = 429, retry_after_header(max(waits))
-        return GraphQLResponse(payload, status_code=status, media_type=media, headers=headers)
+        response = GraphQLResponse(payload, status_code=status, media_type=media, headers=headers)
+        # Rendered before the commit, so an answer too large to send changes nothing.
+        cap = self.settings.max_response_bytes
+        if len(response.body) > cap:
+            return self.error_response(
+                400,
+                ErrorCode.QUERY_TOO_COMPLEX,
+                f"The answer is larger than {cap} bytes; ask for fewer fields or a smaller page;"
+                " nothing was changed",
+                request_id,
+                media,
+                extra={"limit": "response"},
+            )
+        try:
+            await context.uow.commit()
+        except Exception as exc:
+            log_unexpected(exc, request_id=request_id)
+            return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
+        return response
 
 
 def _throttled(error: GraphQLError) -> Throttled | None:
