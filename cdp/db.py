@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from cdp.config import Settings
+from cdp.outages import invalidate_lost_connections
 
 T = TypeVar("T")
 
@@ -58,7 +59,11 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return as_utc(value)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _timeout_ms(settings: Settings) -> int:
+    return round(settings.statement_timeout_seconds * 1000)
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT and defers the write lock; take
     # over and BEGIN IMMEDIATE so concurrent writers queue on busy_timeout instead of
     # failing on a read-to-write lock upgrade.
@@ -68,7 +73,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -88,22 +93,35 @@ def create_engine(settings: Settings, **options: Any) -> AsyncEngine:
         path = sqlite_path(settings)
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # A writer waits this long for the write lock, then fails (an outage: 503).
+        busy_ms = _timeout_ms(settings) or 2**31 - 1
         engine = create_async_engine(
             settings.database_url,
             echo=settings.sql_echo,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": busy_ms / 1000},
             **options,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_ms)
         return engine
-    return create_async_engine(
+    # On every connection: one stuck statement, lock wait or abandoned transaction cannot
+    # hold a connection or a lock for longer than the statement timeout.
+    limit = str(_timeout_ms(settings))
+    engine = create_async_engine(
         settings.database_url,
         echo=settings.sql_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        connect_args={
+            "server_settings": {
+                "statement_timeout": limit,
+                "idle_in_transaction_session_timeout": limit,
+            }
+        },
         **options,
     )
+    invalidate_lost_connections(engine)
+    return engine
 
 
 async def run_to_completion(awaitable: Awaitable[T]) -> T:
