@@ -39,7 +39,7 @@ def create_app(
     """
     keyring = keyring or load_keyring(settings)
     owns_database = database is None
-    db = database or Database(settings)
+    db = database or Database(bounded_statements(settings))
     head = head_revision()
     gate = ReadinessGate(db, head, startup_steps)
     endpoint = GraphQLEndpoint(settings, db, keyring)
@@ -85,6 +85,16 @@ def create_app(
         middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],
         lifespan=lifespan,
     )
+
+
+def bounded_statements(settings: Settings) -> Settings:
+    """The server's settings: no statement outlives the operation that runs it. A statement
+    once sent runs to completion (cdp.db.Session), so the operation time limit alone would
+    wait for a stuck one; the database cancels it instead."""
+    limit = settings.operation_timeout_seconds
+    if 0 < settings.statement_timeout_seconds <= limit:
+        return settings
+    return settings.model_copy(update={"statement_timeout_seconds": limit})
 
 
 def app_from_environment() -> Starlette:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -150,30 +152,44 @@ def test_outages_are_told_from_failures_by_type_and_sqlstate_never_by_message() 
 # --- a stuck statement -------------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def held_lock(
+    database_url: str, backend: str, settings: Settings, profile_id: str
+) -> AsyncIterator[Any]:
+    """Someone else holds what earning points for the profile waits for, as a transaction
+    that never ends would, until the block ends; the holding connection."""
+    if backend == "postgresql":
+        url = sa.engine.make_url(database_url)
+        holder = await asyncpg.connect(
+            host=url.host, port=url.port, user=url.username, database=url.database
+        )
+        try:
+            internal = await holder.fetchval(
+                "SELECT id FROM profiles WHERE public_id = $1", profile_id
+            )
+            await holder.execute("SELECT pg_advisory_lock($1)", lock_key("points", str(internal)))
+            yield holder
+        finally:
+            await holder.close()
+    else:
+        holder = sqlite3.connect(sqlite_path(settings), isolation_level=None)
+        try:
+            holder.execute("BEGIN IMMEDIATE")  # the write lock
+            yield holder
+        finally:
+            holder.rollback()
+            holder.close()
+
+
 async def test_a_write_stuck_behind_a_lock_is_cut_off_by_the_statement_timeout(
-    database_url: str, backend: str, tmp_path: Path
+    database_url: str, backend: str
 ) -> None:
     settings = make_settings(database_url, statement_timeout_seconds=1)
     database = Database(settings)
     app = create_app(settings, database, KeyringSource.fixed(TEST_KEYRING))
     service = client(app, settings)
     profile = await link(service, "MINI_PROGRAM", MINI, "oStuck00000000000000000001")
-    holder: Any
-    if backend == "postgresql":
-        url = sa.engine.make_url(database_url)
-        holder = await asyncpg.connect(
-            host=url.host, port=url.port, user=url.username, database=url.database
-        )
-        async with database.transaction() as session:
-            internal = await session.scalar(
-                sa.text("SELECT id FROM profiles WHERE public_id = :p"), {"p": profile["id"]}
-            )
-        # Held by someone else, as a transaction that never ends would hold it.
-        await holder.execute("SELECT pg_advisory_lock($1)", lock_key("points", str(internal)))
-    else:
-        holder = sqlite3.connect(sqlite_path(settings), isolation_level=None)
-        holder.execute("BEGIN IMMEDIATE")  # the write lock, never released
-    try:
+    async with held_lock(database_url, backend, settings, profile["id"]) as holder:
         started = asyncio.get_running_loop().time()
         stuck = await service.post(
             "/graphql", json={"query": EARN, "variables": earn_input(profile["id"], "stuck-1")}
@@ -188,12 +204,6 @@ async def test_a_write_stuck_behind_a_lock_is_cut_off_by_the_statement_timeout(
                 " WHERE wait_event_type = 'Lock' AND datname = current_database()"
             )
             assert waiting == 0
-    finally:
-        if backend == "postgresql":
-            await holder.close()
-        else:
-            holder.rollback()
-            holder.close()
     retried = await gql(service, EARN, earn_input(profile["id"], "stuck-1"))
     assert "errors" not in retried, retried
     again = await gql(service, EARN, earn_input(profile["id"], "stuck-1"))
@@ -273,3 +283,36 @@ async def test_readyz_is_503_with_retry_after_until_migrations_reach_head(
         )
     await asyncio.sleep(1.1)
     assert (await anonymous.get("/readyz")).status_code == 200
+
+
+async def test_the_server_cancels_a_stuck_statement_at_the_operation_time_limit(
+    database_url: str, backend: str
+) -> None:
+    # The statement timeout is far off, but no statement may outlive its operation.
+    settings = make_settings(
+        database_url, statement_timeout_seconds=300, operation_timeout_seconds=1.5
+    )
+    app = create_app(settings, keyring=KeyringSource.fixed(TEST_KEYRING))
+    async with app.router.lifespan_context(app):
+        service = client(app, settings)
+        profile = await link(service, "MINI_PROGRAM", MINI, "oBounded000000000000000001")
+        async with held_lock(database_url, backend, settings, profile["id"]):
+            started = asyncio.get_running_loop().time()
+            stuck = await asyncio.wait_for(
+                service.post(
+                    "/graphql",
+                    json={"query": EARN, "variables": earn_input(profile["id"], "bounded-1")},
+                ),
+                timeout=20,
+            )
+            waited = asyncio.get_running_loop().time() - started
+        # Whichever came first, the database's cancel or the operation's limit: coded, quick.
+        if stuck.status_code == 503:
+            assert_unavailable(stuck, "DATABASE_TIMEOUT")
+        else:
+            assert stuck.status_code == 400, stuck.text
+            assert stuck.json()["errors"][0]["extensions"]["limit"] == "time"
+        assert waited < 6, waited
+        retried = await gql(service, EARN, earn_input(profile["id"], "bounded-1"))
+        assert "errors" not in retried, retried
+        await service.aclose()
