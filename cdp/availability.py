@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -108,7 +109,7 @@ class ReadinessGate:
 
     async def run_until_ready(self) -> None:
         """For the server's lifespan: keep trying, backing off, until ready."""
-        for tries in range(10**9):
+        for tries in itertools.count():
             if await self._start():
                 return
             await asyncio.sleep(_BACKOFF[min(tries, len(_BACKOFF) - 1)])
