@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
-import sqlalchemy as sa
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
 from cdp.config import Settings, load_settings
 from cdp.db import Database
 from cdp.graphql.view import GraphQLEndpoint
@@ -25,40 +26,53 @@ from cdp.wechat.routes import WechatSignIn
 
 
 def create_app(
-    settings: Settings, database: Database | None = None, keyring: KeyringSource | None = None
+    settings: Settings,
+    database: Database | None = None,
+    keyring: KeyringSource | None = None,
+    startup_steps: Sequence[StartupStep] = (),
 ) -> Starlette:
     """The app for `settings`; pass `database` to share an engine the caller owns.
 
+    `startup_steps` run in order once the database is reachable and at head, before the app
+    reports ready or serves a request that needs the database (cdp/availability.py).
     Raises ConfigError (one line) for a missing or unfit keyring in production.
     """
     keyring = keyring or load_keyring(settings)
     owns_database = database is None
-    db = database or Database(settings)
+    db = database or Database(bounded_statements(settings))
     head = head_revision()
+    gate = ReadinessGate(db, head, startup_steps)
     endpoint = GraphQLEndpoint(settings, db, keyring)
     wechat = WechatSignIn(settings, db, keyring)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(_request: Request) -> JSONResponse:
-        try:
-            async with db.engine.connect() as conn:
-                current = (
-                    await conn.execute(sa.text("SELECT version_num FROM alembic_version"))
-                ).scalar_one_or_none()
-        except Exception:
-            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-        if current != head:
-            return JSONResponse({"status": "unavailable", "migrations": "not at head"}, 503)
-        return JSONResponse({"status": "ready", "revision": current})
+    async def readyz(request: Request) -> JSONResponse:
+        problem = gate.problem if not await gate.wait_ready() else await gate.database_problem()
+        if problem is not None:
+            reason, what = problem
+            return unavailable_response(
+                reason,
+                f"Not ready: {what}",
+                str(getattr(request.state, "request_id", "")),
+                extra={"status": "unavailable"},
+            )
+        return JSONResponse({"status": "ready", "revision": head})
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
-        await wechat.client.aclose()
-        if owns_database:
-            await db.dispose()
+        # Ready as soon as the database allows, without waiting for a first request.
+        starting = asyncio.create_task(gate.run_until_ready())
+        try:
+            yield
+        finally:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            await wechat.client.aclose()
+            if owns_database:
+                await db.dispose()
 
     return Starlette(
         routes=[
@@ -68,9 +82,19 @@ def create_app(
             *wechat.routes(),
             *MemberCenter().routes(),
         ],
-        middleware=[Middleware(RequestLog)],
+        middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],
         lifespan=lifespan,
     )
+
+
+def bounded_statements(settings: Settings) -> Settings:
+    """The server's settings: no statement outlives the operation that runs it. A statement
+    once sent runs to completion (cdp.db.Session), so the operation time limit alone would
+    wait for a stuck one; the database cancels it instead."""
+    limit = settings.operation_timeout_seconds
+    if 0 < settings.statement_timeout_seconds <= limit:
+        return settings
+    return settings.model_copy(update={"statement_timeout_seconds": limit})
 
 
 def app_from_environment() -> Starlette:

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     # Tokens longer-lived than this are refused by `cdp token` and at verification.
     max_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Longest one SQL statement (or lock wait) may run; 0 is no limit. On PostgreSQL also how
+    # long a session may idle inside a transaction; on SQLite how long a writer waits.
+    statement_timeout_seconds: float = Field(default=30.0, ge=0, le=3600)
     sql_echo: bool = False
     # JSON, e.g. {"MARKETING": {"limit": 1, "hours": 24}}; a purpose not named has no cap.
     contact_caps: dict[str, ContactCap] = Field(

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from cdp.config import Settings
+from cdp.outages import invalidate_lost_connections
 
 T = TypeVar("T")
 
@@ -59,11 +60,19 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return as_utc(value)
 
 
-_BUSY_TIMEOUT_MS = 30_000
 _CHECKPOINT_WAIT_MS = 2_000
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _timeout_ms(settings: Settings) -> int:
+    return round(settings.statement_timeout_seconds * 1000)
+
+
+def _busy_ms(settings: Settings) -> int:
+    """How long a SQLite writer waits for the write lock, then fails (an outage: 503)."""
+    return _timeout_ms(settings) or 2**31 - 1
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT and defers the write lock; take
     # over and BEGIN IMMEDIATE so concurrent writers queue on busy_timeout instead of
     # failing on a read-to-write lock upgrade.
@@ -73,7 +82,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Deleted rows are overwritten with zeros, not left in free space (erasure).
         cursor.execute("PRAGMA secure_delete=ON")
@@ -95,22 +104,34 @@ def create_engine(settings: Settings, **options: Any) -> AsyncEngine:
         path = sqlite_path(settings)
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        busy_ms = _busy_ms(settings)
         engine = create_async_engine(
             settings.database_url,
             echo=settings.sql_echo,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": busy_ms / 1000},
             **options,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_ms)
         return engine
-    return create_async_engine(
+    # On every connection: one stuck statement, lock wait or abandoned transaction cannot
+    # hold a connection or a lock for longer than the statement timeout.
+    limit = str(_timeout_ms(settings))
+    engine = create_async_engine(
         settings.database_url,
         echo=settings.sql_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
+        connect_args={
+            "server_settings": {
+                "statement_timeout": limit,
+                "idle_in_transaction_session_timeout": limit,
+            }
+        },
         **options,
     )
+    invalidate_lost_connections(engine)
+    return engine
 
 
 async def run_to_completion(awaitable: Awaitable[T]) -> T:
@@ -206,7 +227,7 @@ class Database:
             except sqlite3.Error:
                 busy = 1  # e.g. locked by a long reader: as busy, for the next checkpoint
             finally:
-                await driver.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+                await driver.execute(f"PRAGMA busy_timeout={_busy_ms(self.settings)}")
         return not busy
 
 

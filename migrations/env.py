@@ -47,7 +47,8 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    database = Database(load_settings(database_url=database_url()))
+    # No statement timeout: a migration may rewrite or index a large table in one statement.
+    database = Database(load_settings(database_url=database_url(), statement_timeout_seconds=0))
     try:
         async with database.engine.connect() as connection:
             await connection.run_sync(do_run_migrations)

@@ -37,6 +37,7 @@ class PgCluster:
     bin_dir: Path
     root: Path
     port: int
+    options: str = ""
 
     @property
     def data_dir(self) -> Path:
@@ -52,7 +53,9 @@ class PgCluster:
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     @classmethod
-    def start(cls, bin_dir: Path) -> PgCluster:
+    def start(cls, bin_dir: Path, *, durable_commits: bool = False) -> PgCluster:
+        """`durable_commits`: a commit survives a crash of the server (synchronous_commit on);
+        fsync stays off, which only an operating-system crash would notice."""
         root = Path(tempfile.mkdtemp(prefix="cdp-pg-"))
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
@@ -68,33 +71,38 @@ class PgCluster:
             "--locale=C",
             "--no-sync",
         )
-        options = " ".join(
+        cluster.options = " ".join(
             (
                 f"-p {cluster.port}",
                 f"-k {root}",
                 "-c listen_addresses=127.0.0.1",
                 "-c max_connections=200",
                 # A test cluster: durability is not what is being tested.
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                "-c fsync=off -c full_page_writes=off",
+                "" if durable_commits else "-c synchronous_commit=off",
             )
         )
-        cluster._run(
-            "pg_ctl",
-            "-D",
-            str(cluster.data_dir),
-            "-o",
-            options,
-            "-l",
-            str(root / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
+        cluster.start_server()
         return cluster
+
+    def _pg_ctl(self, *args: str) -> None:
+        # The log file keeps the server's output off our pipes (which it would hold open).
+        self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.root / "server.log"), *args)
+
+    def start_server(self) -> None:
+        self._pg_ctl("-o", self.options, "-w", "-t", "60", "start")
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data (`start_server` brings it back)."""
+        self._pg_ctl("-m", mode, "-w", "-t", "60", "stop")
+
+    def restart(self, mode: str = "fast") -> None:
+        """`fast` ends every session and shuts down cleanly; `immediate` is a crash."""
+        self._pg_ctl("-m", mode, "-w", "-t", "60", "restart")
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
+            if (self.data_dir / "postmaster.pid").exists():  # not already stopped
+                self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -96,7 +96,8 @@ def demo_data(
     from cdp.demo import seed_demo_data
     from cdp.demo.engine import seeding_database
 
-    settings = settings_or_exit()
+    # Bulk inserts of up to a million people: no statement timeout.
+    settings = settings_or_exit().model_copy(update={"statement_timeout_seconds": 0})
     refuse_in_production(settings, "demo-data")
     keyring = keyring_or_exit(settings)
     # Where aiosqlite still hands statements to its thread (a URI-configured SQLite), a short

@@ -36,6 +36,7 @@ from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
+from cdp.outages import outage_of
 from cdp.rate_limit import RateLimiter, retry_after_header
 from cdp.unit_of_work import UnitOfWork, audited_transaction
 
@@ -170,6 +171,8 @@ class GraphQLEndpoint:
                 media,
             )
         except Exception as exc:
+            if outage_of(exc):
+                raise  # answered as every route's are: 503 (cdp/availability.py)
             log_unexpected(exc, request_id=request_id)
             return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
         finally:
@@ -220,6 +223,11 @@ class GraphQLEndpoint:
                 media,
                 extra={"limit": "time"},
             )
+        # A field the database failed under fails the whole request: nothing is committed
+        # (the unit of work rolls back as it closes), so a refused write is not half there.
+        for error in result.errors or ():
+            if error.original_error is not None and outage_of(error.original_error):
+                raise error.original_error
         payload: dict[str, Any] = {}
         # Errors without a path never reached execution (parse, validation, variables): a
         # request error with no "data" key. Execution errors keep "data", even when null.
@@ -250,6 +258,8 @@ class GraphQLEndpoint:
         try:
             await context.uow.commit()
         except Exception as exc:
+            if outage_of(exc):
+                raise
             log_unexpected(exc, request_id=request_id)
             return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
         return response

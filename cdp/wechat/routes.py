@@ -20,6 +20,7 @@ from cdp.errors import CdpError, ErrorCode, bad_input
 from cdp.graphql.http_request import RequestRefused, read_body
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
+from cdp.outages import outage_of
 from cdp.rate_limit import RateLimiter, retry_after_header
 from cdp.unit_of_work import audited_transaction
 from cdp.wechat.client import WechatClient, WechatError
@@ -75,6 +76,8 @@ class WechatSignIn:
         except SignInFailed as exc:
             return json_error(request_id, exc)
         except Exception as exc:
+            if outage_of(exc):
+                raise  # 503, as every route answers a database outage (cdp/availability.py)
             return json_error(request_id, unexpected(exc, request_id))
         return JSONResponse(
             {
@@ -164,6 +167,8 @@ class WechatSignIn:
             else:
                 response = await self._refuse(request_id, app_id, failed)
         except Exception as exc:
+            if outage_of(exc):
+                raise  # 503 (cdp/availability.py); the state cookie stays for a retry
             response = json_error(request_id, unexpected(exc, request_id))
         else:
             fragment = urlencode({"token": session.token, "expiresIn": session.expires_in})
