@@ -113,6 +113,7 @@ class TagQueries:
         from cdp.graphql.profiles import ProfileType
 
         check_first(first)
+        tag = service.clean_tag(tag)
         cursor = decode_cursor(after, "by-tag", 1)
         async with info.context.uow.session() as session:
             rows = await service.profiles_with_tag(
@@ -123,7 +124,7 @@ class TagQueries:
             )
         page = rows[:first]
         info.context.uow.trail.record(
-            action="profile.list", detail={"tag": tag.strip(), "returned": len(page)}
+            action="profile.list", detail={"tag": tag, "returned": len(page)}
         )
         return ProfilePage(
             items=[ProfileType(row=row) for row in page],
