@@ -2,8 +2,9 @@
 
 Never the query string, the body, variables or headers other than the request id: those
 carry codes, tokens and personal values. What the client chose and is logged (method, path,
-operation name, request id) holds no control or bidirectional control character. Handlers add `role` and `operation` to the request
-state; this middleware gives every request its id (`x-request-id` when well-formed).
+operation name, request id) holds no control or bidirectional control character. Handlers
+add `role` and `operation` to the request state; this middleware gives every request its id
+(`x-request-id` when well-formed).
 """
 
 from __future__ import annotations

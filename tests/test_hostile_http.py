@@ -177,7 +177,7 @@ async def test_nan_infinity_and_overflowing_floats_are_refused(
 async def test_integers_beyond_64_bits_are_coded_errors(
     service_client: httpx.AsyncClient, digits: int
 ) -> None:
-    query = "query($n: Int!) { profilesByTag(tag: \\\"t\\\", first: $n) { items { id } } }"
+    query = 'query($n: Int!) { profilesByTag(tag: \\"t\\", first: $n) { items { id } } }'
     content = f'{{"query": "{query}", "variables": {{"n": {"9" * digits}}}}}'.encode()
     response = await send(service_client, content)
     assert response.status_code in (200, 400), response.text
@@ -188,7 +188,7 @@ async def test_a_lone_surrogate_in_an_enum_variable_names_its_path(
     service_client: httpx.AsyncClient,
 ) -> None:
     query = (
-        "query($c: Channel!) { canContact(profileId: \\\"x\\\", purpose: MARKETING, channel: $c)"
+        'query($c: Channel!) { canContact(profileId: \\"x\\", purpose: MARKETING, channel: $c)'
         " { allowed } }"
     )
     content = f'{{"query": "{query}", "variables": {{"c": "\\ud800"}}}}'.encode()
