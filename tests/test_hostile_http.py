@@ -9,12 +9,14 @@ import hmac
 import json
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
+import cdp
 from cdp.app import create_app
 from cdp.auth import Role, issue_token
 from cdp.db import Database
@@ -396,3 +398,59 @@ async def test_a_token_outside_the_authorization_header_is_not_read(
     ]
     for attempt in attempts:
         one_error(await attempt, 401, "UNAUTHENTICATED")
+
+
+# --- cursors: client-chosen text that the server decodes --------------------------------------
+
+
+def cursor_of(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        pytest.param(cursor_of(b'["by-tag", ' + nested(5000) + b"]"), id="deeply-nested"),
+        pytest.param(cursor_of(b'["by-tag", [1]]'), id="part-a-list"),
+        pytest.param(cursor_of(b'["by-tag", "abc"]'), id="part-a-string"),
+        pytest.param(cursor_of(b'["by-tag", 1000000000000000000000000000000]'), id="part-huge"),
+        pytest.param(cursor_of(b'["by-tag", 1e999]'), id="part-infinite"),
+        pytest.param(cursor_of(b'["by-tag", true]'), id="part-bool"),
+        pytest.param(cursor_of(b'["by-tag", 1, 1]'), id="too-many-parts"),
+        pytest.param("A" * 5000, id="long"),
+    ],
+)
+async def test_a_forged_cursor_is_bad_user_input(
+    service_client: httpx.AsyncClient, after: str
+) -> None:
+    query = 'query($a: String) { profilesByTag(tag: "t", after: $a) { items { id } } }'
+    response = await service_client.post(
+        "/graphql", json={"query": query, "variables": {"a": after}}
+    )
+    assert response.status_code in (200, 400), response.text
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
+
+
+@pytest.mark.parametrize("seq", [b"9" * 30, b"-1", b"1e3", b"\xd9\xa1" * 30])
+async def test_a_forged_audit_cursor_is_bad_user_input(
+    compliance_client: httpx.AsyncClient, seq: bytes
+) -> None:
+    after = base64.urlsafe_b64encode(b"audit:" + seq).decode()
+    query = "query($a: String) { auditEvents(after: $a) { items { seq } } }"
+    response = await compliance_client.post(
+        "/graphql", json={"query": query, "variables": {"a": after}}
+    )
+    assert response.status_code == 200, response.text
+    assert error_codes(response.json()) == ["BAD_USER_INPUT"]
+
+
+def test_only_the_json_reader_reads_request_bodies() -> None:
+    """Every endpoint added later reads JSON through cdp/json_body.py, and so gets its checks."""
+    readers = ("request.body()", "request.json()", "request.stream()", "request.form()")
+    package = Path(cdp.__file__).parent
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if path.name != "json_body.py" and any(r in path.read_text() for r in readers)
+    ]
+    assert offenders == []

@@ -41,7 +41,7 @@ def encode_cursor(seq: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "audit":
+        if kind != "audit" or not value.isdigit() or len(value) > 18:  # a 64-bit seq
             raise ValueError(kind)
         return int(value)
     except (ValueError, UnicodeDecodeError, binascii.Error):

@@ -159,7 +159,7 @@ async def orders_of(
     info: Info, profile_id: int, status: OrderStatus | None, first: int, after: str | None
 ) -> OrderPage:
     check_first(first)
-    cursor = decode_cursor(after, "orders", 2)
+    cursor = decode_cursor(after, "orders", 2, text_at=frozenset({0}))
     try:
         before = (datetime.fromisoformat(cursor[0]), int(cursor[1])) if cursor else None
     except (TypeError, ValueError):
