@@ -454,3 +454,56 @@ def test_only_the_json_reader_reads_request_bodies() -> None:
         if path.name != "json_body.py" and any(r in path.read_text() for r in readers)
     ]
     assert offenders == []
+
+
+EDGE_OF_TIME = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
+
+
+@pytest.mark.parametrize("moment", EDGE_OF_TIME)
+@pytest.mark.parametrize(
+    ("role", "document", "variables", "field"),
+    [
+        pytest.param(
+            Role.SERVICE,
+            "mutation($v: RecordEventInput!) { recordEvent(input: $v) { status } }",
+            {"eventId": "e1", "type": "a", "channel": "WEB", "profileId": "p"},
+            "occurredAt",
+            id="event",
+        ),
+        pytest.param(
+            Role.SERVICE,
+            "mutation($v: RecordOrderInput!) { recordOrder(input: $v) { id } }",
+            {"profileId": "p", "channel": "WEB", "externalId": "e", "status": "PAID", "items": []},
+            "paidAt",
+            id="order",
+        ),
+        pytest.param(
+            Role.SERVICE,
+            "mutation($v: IssueCouponInput!) { issueCoupon(input: $v) { id } }",
+            {"profileId": "p", "title": "t", "discountFen": 1, "idempotencyKey": "k"},
+            "validUntil",
+            id="coupon",
+        ),
+        pytest.param(
+            Role.COMPLIANCE,
+            "query($v: DateTime) { auditEvents(from: $v) { items { seq } } }",
+            None,
+            "from",
+            id="audit",
+        ),
+    ],
+)
+async def test_a_moment_that_leaves_the_calendar_in_utc_is_bad_user_input(
+    client_for: ClientFactory,
+    role: Role,
+    document: str,
+    variables: dict[str, Any] | None,
+    field: str,
+    moment: str,
+) -> None:
+    value: Any = moment if variables is None else {**variables, field: moment}
+    response = await client_for(role).post(
+        "/graphql", json={"query": document, "variables": {"v": value}}
+    )
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": field}, error

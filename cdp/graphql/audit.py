@@ -105,8 +105,8 @@ class AuditQueries:
                 actor_subject=actor,
                 profile_id=surrogate,
                 action=action,
-                since=from_ and as_utc(from_),
-                until=to and as_utc(to),
+                since=from_ and as_utc(from_, field="from"),
+                until=to and as_utc(to, field="to"),
             )
             page = await list_events(session=session, where=where, first=first, after=after)
         filters: dict[str, Any] = {
