@@ -19,8 +19,7 @@ from starlette.requests import Request
 from cdp.errors import CdpError, ErrorCode
 
 JSON = "application/json"
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
+_SIGNIFICANT = re.compile(r'\\.|["\[\]{}]', re.DOTALL)  # an escape, a quote, a bracket
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _BOMS = (b"\xef\xbb\xbf", b"\xfe\xff", b"\xff\xfe")  # UTF-8, UTF-16 BE/LE (and UTF-32 LE)
 
@@ -77,12 +76,27 @@ def _constant(name: str) -> Any:
     raise _Refused(f"{name} is not JSON")
 
 
-def nesting_depth(text: str) -> int:
-    """How deeply arrays and objects nest in `text` (brackets inside strings do not count)."""
+def nesting_depth(text: str, *, stop_above: int | None = None) -> int:
+    """How deeply arrays and objects nest in `text` (brackets inside strings do not count),
+    in one pass over the characters that matter; stops once past `stop_above`."""
     deepest = depth = 0
-    for match in _BRACKET.finditer(_STRING.sub("", text)):
-        depth += 1 if match.group() in "[{" else -1
-        deepest = max(deepest, depth)
+    in_string = False
+    for match in _SIGNIFICANT.finditer(text):
+        token = match.group()
+        if in_string:
+            in_string = token != '"'  # an escape (a backslash and its character) is one token
+        elif token == '"':
+            in_string = True
+        elif token in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if stop_above is not None and deepest > stop_above:
+                    break
+        elif token in "]}":
+            depth -= 1
+        else:
+            break  # a backslash outside a string: the parser stops here too
     return deepest
 
 
@@ -113,7 +127,7 @@ def parse_json(raw: bytes, *, max_depth: int) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise _unsupported("The request body must be UTF-8 encoded JSON") from None
-    if nesting_depth(text) > max_depth:
+    if nesting_depth(text, stop_above=max_depth) > max_depth:
         raise RequestRefused(
             400,
             ErrorCode.QUERY_TOO_COMPLEX,

@@ -89,10 +89,26 @@ async def test_nesting_at_the_limit_is_read(service_client: httpx.AsyncClient) -
     one_error(await send(service_client, deeper), 400, "QUERY_TOO_COMPLEX")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('"\\"' * 20000, id="escaped-quotes-never-closing"),
+        pytest.param('"' + "\\\\" * 30000, id="escaped-backslashes"),
+        pytest.param("[" * 60000, id="brackets"),
+        pytest.param("\\" * 60000, id="backslashes-outside-strings"),
+    ],
+)
+def test_the_nesting_scan_is_linear(text: str) -> None:
+    started = time.perf_counter()
+    nesting_depth(text, stop_above=64)
+    assert time.perf_counter() - started < 2  # a backtracking regex took 20 s on the first
+
+
 def test_brackets_inside_strings_do_not_count_towards_nesting() -> None:
     assert nesting_depth('{"a": "[[[[{{{{\\"]]]]"}') == 1
     assert nesting_depth('[{"a": [1, {"b": []}]}]') == 5
     assert nesting_depth('"just a string"') == 0
+    assert nesting_depth('["a\\\\", ["\\"["]]') == 2
 
 
 async def test_the_json_depth_limit_is_a_setting(database_url: str) -> None:
