@@ -63,6 +63,7 @@ literals = st.one_of(
     numbers.map(str),
     texts.map(lambda t: json.dumps(t)),  # "\ud800" escapes: a lone surrogate in a literal
     st.sampled_from(["null", "true", "MARKETING", "[1, 2]", '{a: "b"}', '"""block"""', "$v"]),
+    st.sampled_from(['"0001-01-01T00:00:00+01:00"', '"WyJ0YWdzIiwgWzFdXQ"', '"9999-12-31"']),
 )
 
 
@@ -74,7 +75,9 @@ def documents(draw: st.DrawFn) -> str:
         kind = draw(st.sampled_from(["query", "mutation", "subscription", ""]))
         name = draw(st.sampled_from(["", "A", "B", "A", "_x1"]))
         field = draw(st.sampled_from(MUTATIONS if kind == "mutation" else FIELDS))
-        argument = draw(st.sampled_from(["input", "purpose", "tag", "id", "first", "x"]))
+        argument = draw(
+            st.sampled_from(["input", "purpose", "tag", "id", "first", "after", "from", "x"])
+        )
         value = draw(literals)
         operations.append(f"{kind} {name} {{ {field}({argument}: {value}) {{ id __typename }} }}")
     noise = draw(
