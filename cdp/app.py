@@ -8,6 +8,7 @@ import gc
 from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -16,6 +17,9 @@ from starlette.routing import Route
 from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
 from cdp.config import Settings, load_settings
 from cdp.db import Database
+from cdp.errors import ErrorCode
+from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, log_unexpected
+from cdp.graphql.http_request import request_id_of
 from cdp.graphql.view import GraphQLEndpoint
 from cdp.h5.routes import MemberCenter
 from cdp.keys.source import KeyringSource, load_keyring
@@ -76,13 +80,18 @@ def create_app(
 
     return Starlette(
         routes=[
-            Route("/graphql", endpoint.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            Route(
+                "/graphql",
+                endpoint.handle,
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
             *MemberCenter().routes(),
         ],
         middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],
+        exception_handlers={HTTPException: coded_http_error, Exception: coded_server_error},
         lifespan=lifespan,
     )
 
@@ -95,6 +104,30 @@ def bounded_statements(settings: Settings) -> Settings:
     if 0 < settings.statement_timeout_seconds <= limit:
         return settings
     return settings.model_copy(update={"statement_timeout_seconds": limit})
+
+
+async def coded_http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own refusals (no such path, a method a route does not take) in the shape
+    of every other refusal: one coded error, with the request id (and `Allow` for a 405)."""
+    assert isinstance(exc, HTTPException)
+    code = ErrorCode.NOT_FOUND if exc.status_code == 404 else ErrorCode.BAD_USER_INPUT
+    request_id = request_id_of(request)
+    return JSONResponse(
+        {"errors": [coded_error(code, exc.detail)]},
+        status_code=exc.status_code,
+        headers={**(exc.headers or {}), "x-request-id": request_id},
+    )
+
+
+async def coded_server_error(request: Request, exc: Exception) -> JSONResponse:
+    """The last resort for an exception no handler caught: INTERNAL, masked, logged."""
+    request_id = request_id_of(request)
+    log_unexpected(exc, request_id=request_id)
+    return JSONResponse(
+        {"errors": [coded_error(ErrorCode.INTERNAL, INTERNAL_MESSAGE, requestId=request_id)]},
+        status_code=500,
+        headers={"x-request-id": request_id},
+    )
 
 
 def app_from_environment() -> Starlette:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import jwt
 
 from cdp.config import Settings
 from cdp.errors import CdpError, ErrorCode
+from cdp.text import text_fault
 
 
 class Role(StrEnum):
@@ -53,50 +56,88 @@ def issue_token(settings: Settings, *, role: Role, subject: str, ttl_seconds: in
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
 
 
+_UNREADABLE = (jwt.InvalidTokenError, TypeError, ValueError, RecursionError)  # PyJWT's int()
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+UNVERIFIED_ROLE = "unverified"
+
+
+def _usable_subject(subject: object) -> str | None:
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT_LENGTH:
+        return None
+    return subject if text_fault(subject) is None else None
+
+
+def _decode(settings: Settings, token: str, *, verify_exp: bool = True) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        settings.jwt_secret.get_secret_value(),
+        algorithms=["HS256"],
+        options={"require": ["sub", "role", "exp"], "verify_exp": verify_exp},
+    )
+    # PyJWT reads "exp": "1700000000" as a number; our tokens carry integers, nothing else.
+    for name in _TIME_CLAIMS:
+        if name in claims and (type(claims[name]) is not int):
+            raise jwt.InvalidTokenError(f"{name} is not an integer")
+    return claims
+
+
 def verify_token(settings: Settings, token: str) -> Principal:
     """The principal a token names; UNAUTHENTICATED for anything not valid, signed and current."""
     try:
-        claims = jwt.decode(
-            token,
-            settings.jwt_secret.get_secret_value(),
-            algorithms=["HS256"],
-            options={"require": ["sub", "role", "exp"]},
-        )
+        claims = _decode(settings, token)
     except jwt.ExpiredSignatureError:
         raise unauthenticated("Token expired") from None
-    except jwt.InvalidTokenError:
+    except _UNREADABLE:
         raise unauthenticated("Invalid token") from None
     if claims.get("iss", settings.jwt_issuer) != settings.jwt_issuer:
         raise unauthenticated("Invalid token issuer")
-    subject, role = claims.get("sub"), claims.get("role")
-    if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT_LENGTH:
+    subject, role = _usable_subject(claims.get("sub")), claims.get("role")
+    if subject is None:
         raise unauthenticated("Invalid token subject")
     try:
-        parsed_role = Role(str(role))
+        parsed_role = Role(role) if isinstance(role, str) else None
     except ValueError:
-        raise unauthenticated("Unknown role in token") from None
+        parsed_role = None
+    if parsed_role is None:
+        raise unauthenticated("Unknown role in token")
     now = int(time.time())
     issued = claims.get("iat", now)
-    if (
-        not isinstance(issued, int)
-        or claims["exp"] - min(issued, now) > settings.max_token_ttl_seconds
-    ):
+    if claims["exp"] - min(issued, now) > settings.max_token_ttl_seconds:
         raise unauthenticated("Token lifetime exceeds the allowed maximum")
     return Principal(subject=subject, role=parsed_role)
 
 
-def claimed_principal(header: str | None) -> Principal | None:
-    """What an (unverified) bearer token claims to be, if it looks like one of our tokens."""
+def token_fingerprint(token: str) -> str:
+    """How a token whose signature failed is named in the audit log: never by its claims."""
+    return "token:" + hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()[:16]
+
+
+def refused_token_actor(settings: Settings, header: str | None) -> tuple[str, str] | None:
+    """(subject, role) to audit a refused token under; None when it is not shaped like ours
+    (no JWT naming a subject and one of our roles: noise, not an attempt to act as someone).
+
+    A token we signed (expired, say) names its subject and role; any other is recorded by
+    fingerprint with the role `unverified`: its claims are anyone's words.
+    """
     if not header or not header.lower().startswith("bearer "):
         return None
+    token = header[7:].strip()
     try:
-        claims = jwt.decode(header[7:].strip(), options={"verify_signature": False})
-        subject, role = claims.get("sub"), Role(str(claims.get("role")))
-    except (jwt.InvalidTokenError, ValueError):
+        claimed = jwt.decode(token, options={"verify_signature": False})
+    except _UNREADABLE:
         return None
-    if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT_LENGTH:
+    sub = claimed.get("sub")
+    plausible = isinstance(sub, str) and sub.strip() and len(sub) <= MAX_SUBJECT_LENGTH
+    if not plausible or claimed.get("role") not in tuple(Role):
         return None
-    return Principal(subject=subject, role=role)
+    try:
+        signed = _decode(settings, token, verify_exp=False)
+    except _UNREADABLE:
+        signed = {}
+    subject = _usable_subject(signed.get("sub"))
+    if subject is None or signed.get("role") not in tuple(Role):
+        return token_fingerprint(token), UNVERIFIED_ROLE
+    return subject, str(signed["role"])
 
 
 def principal_from_header(settings: Settings, header: str | None) -> Principal:

@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=15, ge=1, le=500)
     max_query_tokens: int = Field(default=1000, ge=50, le=100_000)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_json_depth: int = Field(default=64, ge=4, le=500)  # arrays and objects in a body
     max_list_items: int = Field(default=100, ge=1, le=10_000)  # every list argument and page
     operation_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     # Estimated result nodes an operation may ask for (a field counts 1, times the `first` of

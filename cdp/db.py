@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from cdp.config import Settings
+from cdp.errors import bad_input
 from cdp.outages import invalidate_lost_connections
 
 T = TypeVar("T")
@@ -35,9 +36,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(value: datetime) -> datetime:
-    """An aware UTC datetime; a naive one (as clients and SQLite give them) is taken as UTC."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def as_utc(value: datetime, *, field: str | None = None) -> datetime:
+    """An aware UTC datetime; a naive one (as clients and SQLite give them) is taken as UTC.
+    BAD_USER_INPUT naming `field` when UTC would leave the calendar (0001-01-01T00:00+01:00)."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise bad_input(f"{field or 'a date and time'} is out of range", field=field) from None
 
 
 class UtcDateTime(sa.types.TypeDecorator[datetime]):

@@ -1,8 +1,10 @@
 """One JSON log line per HTTP request: request id, role, operation name, status, duration.
 
 Never the query string, the body, variables or headers other than the request id: those
-carry codes, tokens and personal values. Handlers add `role` and `operation` to the request
-state; this middleware gives every request its id (`x-request-id` when well-formed).
+carry codes, tokens and personal values. What the client chose and is logged (method, path,
+operation name, request id) holds no control or bidirectional control character. Handlers
+add `role` and `operation` to the request state; this middleware gives every request its id
+(`x-request-id` when well-formed).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cdp.text import printable
 
 log = logging.getLogger("cdp.request")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
@@ -55,8 +59,9 @@ class RequestLog:
                 "request",
                 extra={
                     "request_id": state["request_id"],
-                    "method": scope["method"],
-                    "path": scope["path"],
+                    # The client chose these: what could forge a line or a terminal goes.
+                    "method": printable(scope["method"], limit=16),
+                    "path": printable(scope["path"]),
                     "role": state.get("role"),
                     "operation": state.get("operation"),
                     "status": status,

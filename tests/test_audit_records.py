@@ -4,6 +4,7 @@ never a personal value; `auditEvents` for compliance; fail closed (both database
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -613,19 +614,40 @@ async def test_an_expired_token_is_recorded_under_the_subject_it_claims(
     assert row["detail"] == {"reason": "Token expired"}
 
 
-async def test_a_token_signed_with_another_key_is_recorded_under_its_claimed_subject(
+async def test_a_token_signed_with_another_key_is_recorded_by_fingerprint_not_its_claims(
     database: Database, client_for: ClientFactory
 ) -> None:
     forged = token_with({"sub": "support-9", "role": "support"}, secret="x" * 48)
     response = await post_with_header(client_for, f"Bearer {forged}")
     assert response.status_code == 401
     row = await only_record(database, response.headers["x-request-id"])
+    fingerprint = "token:" + hashlib.sha256(forged.encode()).hexdigest()[:16]
     assert (row["actor_subject"], row["actor_role"], row["action"], row["outcome"]) == (
-        "support-9",
-        "support",
+        fingerprint,
+        "unverified",
         "auth.token",
         "unauthenticated",
     )
+
+
+async def test_an_unsigned_token_cannot_write_its_subject_into_the_audit_log(
+    database: Database, client_for: ClientFactory
+) -> None:
+    claimed = "compliance-officer-001\n\x1b[31mFAKE"
+    now = int(time.time())
+    unsigned = jwt.encode(
+        {"sub": claimed, "role": "compliance", "iat": now, "exp": now + 600}, "", algorithm="none"
+    )
+    sneaky = token_with({"sub": "compliance-officer-001\u202eKAEF", "role": "compliance"})
+    for token in (unsigned, sneaky):
+        response = await post_with_header(client_for, f"Bearer {token}")
+        assert response.status_code == 401
+    rows = await audit_rows(database)
+    assert len(rows) == 2
+    assert all(row["actor_subject"].startswith("token:") for row in rows), rows
+    assert {row["actor_role"] for row in rows} == {"unverified"}
+    stored = json.dumps([dict(row) for row in rows], default=str, ensure_ascii=False)
+    assert "FAKE" not in stored and "KAEF" not in stored and "\x1b" not in stored
 
 
 @pytest.mark.parametrize(

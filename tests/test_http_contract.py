@@ -226,7 +226,7 @@ async def test_a_valid_token_is_accepted(client_for: ClientFactory) -> None:
     [
         pytest.param(b"{not json", 400, id="malformed-json"),
         pytest.param(b"", 400, id="empty-body"),
-        pytest.param(b"\xff\xfe\x00garbage", 400, id="not-utf8"),
+        pytest.param(b"\xff\xfe\x00garbage", 415, id="not-utf8"),
         pytest.param(b'[{"query": "{ __typename }"}]', 400, id="batched-array"),
         pytest.param(b'"{ __typename }"', 400, id="json-string"),
         pytest.param(b"42", 400, id="json-number"),

@@ -22,9 +22,9 @@ from cdp.config import ContactCap
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
-from cdp.loyalty.validation import clean_key, clean_text
 from cdp.profiles.merge import Merge, merge_step, reassign_rows
 from cdp.profiles.models import Profile
+from cdp.text import clean_key, clean_text
 
 MAX_CHOICES = 50
 NOTICE_VERSION_MAX = 32

@@ -16,9 +16,9 @@ from cdp.auth import Principal
 from cdp.db import lock_names, utcnow
 from cdp.erasure.models import ErasureMode, ErasureRequest, ErasureStatus
 from cdp.errors import conflict, not_found
-from cdp.loyalty.validation import clean_text
 from cdp.profiles.merge import Merge, merge_step
 from cdp.profiles.models import Profile
+from cdp.text import clean_text
 
 REASON_MAX = 500
 _ERASING = "cdp.profiles_under_erasure"

@@ -28,6 +28,7 @@ from cdp.orders.entry import parse_entry
 from cdp.profiles.merge import Merge, merge_step, reassign_rows
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.values import clean_identifier
+from cdp.text import check_json_text
 
 MAX_BATCH = 100  # the hardening limit on every list argument
 MAX_PROPERTIES_BYTES = 4096
@@ -93,10 +94,13 @@ def _check(event: EventInput, now: datetime) -> dict[str, Any]:
         raise bad_input(f"properties exceed {MAX_PROPERTIES_BYTES} bytes", field="properties")
     if _depth(event.properties) > MAX_DEPTH:
         raise bad_input(f"properties nest deeper than {MAX_DEPTH}", field="properties")
+    check_json_text(event.properties, field="properties")
     if (event.profile_id is None) == (event.open_id is None) or (
         event.open_id is not None and event.app_id is None
     ):
         raise bad_input("identify the person by appId and openId, or by profileId", field="openId")
+    if event.app_id is not None:
+        clean_identifier(event.app_id, field="appId")
     entry_from, entry_params = parse_entry(event.entry)
     return {
         "event_id": event_id,

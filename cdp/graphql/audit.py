@@ -14,6 +14,7 @@ from cdp.db import as_utc
 from cdp.graphql.context import Info
 from cdp.graphql.pages import PageInfo, decode_int, encode_cursor
 from cdp.profiles import service
+from cdp.text import check_text
 
 
 @strawberry.type(description="A personal field named by an audit record, and how it was seen.")
@@ -92,6 +93,9 @@ class AuditQueries:
         from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         to: datetime | None = None,
     ) -> AuditEventPage | None:
+        for name, given in (("actor", actor), ("action", action)):
+            if given is not None:
+                check_text(given, field=name)  # the filters are kept in the audit record
         before = decode_int(info, after, "audit")
         async with info.context.uow.session() as session:
             surrogate = profile_surrogate_id
@@ -102,8 +106,8 @@ class AuditQueries:
                 actor_subject=actor,
                 profile_id=surrogate,
                 action=action,
-                since=from_ and as_utc(from_),
-                until=to and as_utc(to),
+                since=from_ and as_utc(from_, field="from"),
+                until=to and as_utc(to, field="to"),
             )
             page = await list_events(session=session, where=where, first=first, before=before)
         filters: dict[str, Any] = {

@@ -242,7 +242,7 @@ class ErasureMutations:
         async with info.context.uow.atomic("suppression.lift") as session:
             if len(given) != 1:
                 raise bad_input("give exactly one of unionId, openId, phone, profileId")
-            reason = check_purpose(input.reason)
+            reason = check_purpose(input.reason, field="reason")
             kind, value = given[0]
             value = normalize_phone(value) if kind is SuppressionKind.PHONE else value.strip()
             lifted = await suppression.lift(

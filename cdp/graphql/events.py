@@ -58,7 +58,7 @@ class RecordEventsInput:
 
 
 def _event(given: RecordEventInput) -> service.EventInput:
-    occurred = as_utc(given.occurred_at)
+    occurred = as_utc(given.occurred_at, field="occurredAt")
     properties: Any = {} if given.properties is None else given.properties
     return service.EventInput(
         event_id=given.event_id,

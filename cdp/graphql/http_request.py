@@ -3,33 +3,23 @@ rate budget. Everything here refuses with a coded error, never a 5xx."""
 
 from __future__ import annotations
 
-import json
 import re
+from functools import lru_cache
 from typing import Any
 
+from graphql import GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
 
 from cdp.config import Settings
 from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.limits import oversized_list
+from cdp.json_body import JSON, RequestRefused, read_json
 from cdp.rate_limit import RateLimiter, retry_after_header
 from cdp.request_log import request_id_from
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-JSON = "application/json"
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
 _OPERATION_NAME = re.compile(r"\s*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)")
-
-
-class RequestRefused(CdpError):
-    """Refused before execution with a given HTTP status (and `extensions.limit`)."""
-
-    def __init__(
-        self, status: int, code: ErrorCode, message: str, *, limit: str | None = None
-    ) -> None:
-        super().__init__(code, message)
-        self.status = status
-        self.limit = limit
-        self.headers: dict[str, str] = {}
 
 
 def request_id_of(request: Request) -> str:
@@ -39,11 +29,51 @@ def request_id_of(request: Request) -> str:
 
 
 def operation_name_of(params: dict[str, Any]) -> str | None:
-    """The operation's name for the log: `operationName`, or the first operation's own."""
-    if params["operation_name"]:
-        return str(params["operation_name"])[:100]
+    """The operation's name for the log: `operationName` when it is a GraphQL name, or the
+    first operation's own (a name is `[_A-Za-z][_0-9A-Za-z]*`: nothing else reaches a log)."""
+    given = params["operation_name"]
+    if given is not None:
+        return given[:100] if _NAME.fullmatch(given) else None
     named = _OPERATION_NAME.match(params["query"])
     return named.group(1)[:100] if named else None
+
+
+@lru_cache(maxsize=256)
+def _operations(query: str, max_tokens: int) -> tuple[str | None, ...] | None:
+    """The names of the document's operations in order (None: anonymous); None when the
+    document does not parse (execution reports that with its location)."""
+    try:
+        document = parse(query, max_tokens=max_tokens, no_location=True)
+    except GraphQLError:
+        return None
+    return tuple(
+        d.name.value if d.name else None
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    )
+
+
+def check_operation_choice(params: dict[str, Any], max_tokens: int) -> None:
+    """The GraphQL specification's GetOperation: several operations need an `operationName`,
+    and it must name one of them; BAD_USER_INPUT (400) otherwise."""
+    names = _operations(params["query"], max_tokens)
+    if names is None:
+        return
+    wanted = params["operation_name"]
+    if wanted is None and len(names) > 1:
+        raise RequestRefused(
+            400,
+            ErrorCode.BAD_USER_INPUT,
+            "The document has several operations: operationName must choose one",
+            field="operationName",
+        )
+    if wanted is not None and wanted not in names:
+        raise RequestRefused(
+            400,
+            ErrorCode.BAD_USER_INPUT,
+            "The document has no operation of that name",
+            field="operationName",
+        )
 
 
 def negotiate(accept: str | None) -> str | None:
@@ -73,35 +103,11 @@ def spend_budget(limiter: RateLimiter, key: str) -> None:
         raise refused
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused (413) past the size limit without reading more than the limit."""
-    too_large = RequestRefused(
-        413,
-        ErrorCode.QUERY_TOO_COMPLEX,
-        f"The request body is larger than {limit} bytes",
-        limit="body",
-    )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def read_params(request: Request, settings: Settings) -> dict[str, Any]:
     """The POST body's query, variables and operation name, checked; CdpError when malformed."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != JSON:
-        raise CdpError(ErrorCode.BAD_USER_INPUT, "Content-Type must be application/json")
-    try:
-        body = json.loads(await read_body(request, settings.max_body_bytes))
-    except (ValueError, UnicodeDecodeError):
-        raise CdpError(ErrorCode.BAD_USER_INPUT, "The request body is not valid JSON") from None
+    body = await read_json(
+        request, limit=settings.max_body_bytes, max_depth=settings.max_json_depth
+    )
     if isinstance(body, list):
         raise CdpError(ErrorCode.BAD_USER_INPUT, "Batched operations are not supported")
     if not isinstance(body, dict):

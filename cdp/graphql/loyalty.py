@@ -242,6 +242,8 @@ class LoyaltyMutations:
 
     @strawberry.mutation
     async def issue_coupon(self, info: Info, input: IssueCouponInput) -> CouponType | None:
+        valid_from = input.valid_from and as_utc(input.valid_from, field="validFrom")
+        valid_until = input.valid_until and as_utc(input.valid_until, field="validUntil")
         async with info.context.uow.atomic("coupon.issue") as session:
             profile = await profile_by_id(session, info.context.vault, input.profile_id)
             coupon = await coupons.issue_coupon(
@@ -254,8 +256,8 @@ class LoyaltyMutations:
                 kind=input.kind,
                 percent_off=input.percent_off,
                 min_spend_fen=input.min_spend_fen,
-                valid_from=input.valid_from and as_utc(input.valid_from),
-                valid_until=input.valid_until and as_utc(input.valid_until),
+                valid_from=valid_from,
+                valid_until=valid_until,
                 channels=input.channels or (),
             )
         info.context.clear_loaders()

@@ -217,7 +217,7 @@ class OrderMutations:
     async def record_order(self, info: Info, input: RecordOrderInput) -> OrderType | None:
         paid_at = input.paid_at
         if paid_at is not None:
-            paid_at = as_utc(paid_at)
+            paid_at = as_utc(paid_at, field="paidAt")
         address = input.shipping_address
         given = service.OrderInput(
             channel=input.channel,

@@ -27,6 +27,7 @@ from cdp.profiles import service
 from cdp.profiles.models import Profile as ProfileRow
 from cdp.profiles.models import Tier
 from cdp.profiles.values import PostalAddress, display_phone
+from cdp.text import clean_text
 
 if TYPE_CHECKING:
     from cdp.graphql.consent import ConsentsType
@@ -158,11 +159,9 @@ class ProfileType:
         return await tags_of(info, self.row.id, first, after)
 
 
-def check_purpose(purpose: str) -> str:
-    cleaned = purpose.strip()
-    if not 1 <= len(cleaned) <= PURPOSE_MAX_LENGTH:
-        raise bad_input(f"purpose must be 1-{PURPOSE_MAX_LENGTH} characters", field="purpose")
-    return cleaned
+def check_purpose(purpose: str, *, field: str = "purpose") -> str:
+    """A stated purpose (kept in the audit log): one line of 1-200 characters."""
+    return clean_text(purpose, field=field, max_length=PURPOSE_MAX_LENGTH)
 
 
 async def own_profile(info: Info, *, writing: bool = False) -> ProfileRow:
@@ -210,7 +209,7 @@ class ProfileQueries:
             return None
         trail = info.context.uow.trail
         assert row.id is not None
-        trail.lookup(row.id, purpose.strip())
+        trail.lookup(row.id, purpose)
         await prefetch_keys(info, row)
         return ProfileType(row=row)
 

@@ -112,6 +112,7 @@ class TagQueries:
         from cdp.graphql.profiles import ProfileType
 
         check_first(first)
+        tag = service.clean_tag(tag)
         after_id = decode_int(info, after, "by-tag")
         async with info.context.uow.session() as session:
             rows = await service.profiles_with_tag(
@@ -122,7 +123,7 @@ class TagQueries:
             )
         page = rows[:first]
         info.context.uow.trail.record(
-            action="profile.list", detail={"tag": tag.strip(), "returned": len(page)}
+            action="profile.list", detail={"tag": tag, "returned": len(page)}
         )
         return ProfilePage(
             items=[ProfileType(row=row) for row in page],

@@ -16,7 +16,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from cdp.audit.trail import AuditTrail
-from cdp.auth import claimed_principal, principal_from_header
+from cdp.auth import principal_from_header, refused_token_actor
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, Throttled
@@ -24,8 +24,7 @@ from cdp.graphql.context import Context
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
 from cdp.graphql.http_request import (
     GRAPHQL_RESPONSE,
-    JSON,
-    RequestRefused,
+    check_operation_choice,
     negotiate,
     operation_name_of,
     read_params,
@@ -34,6 +33,7 @@ from cdp.graphql.http_request import (
 )
 from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
+from cdp.json_body import JSON, RequestRefused
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
 from cdp.outages import outage_of
@@ -124,7 +124,9 @@ class GraphQLEndpoint:
             spend_budget(self.limiter, f"{principal.role.value}:{principal.subject}")
             params = await read_params(request, self.settings)
             request.state.operation = operation_name_of(params)
+            check_operation_choice(params, self.settings.max_query_tokens)
         except RequestRefused as exc:
+            extra = {k: v for k, v in exc.extensions().items() if k != "code"}
             return self.error_response(
                 exc.status,
                 exc.code,
@@ -132,14 +134,17 @@ class GraphQLEndpoint:
                 request_id,
                 media,
                 headers=exc.headers,
-                extra={"limit": exc.limit} if exc.limit else None,
+                extra={**extra, "limit": exc.limit} if exc.limit else extra,
             )
         except CdpError as exc:
             status = 401 if exc.code is ErrorCode.UNAUTHENTICATED else 400
             if exc.code is ErrorCode.UNAUTHENTICATED:
                 await self.audit_refused_token(request, request_id, exc.message)
             headers = {"www-authenticate": "Bearer"} if status == 401 else None
-            return self.error_response(status, exc.code, exc.message, request_id, media, headers)
+            extra = {k: v for k, v in exc.extensions().items() if k != "code"}
+            return self.error_response(
+                status, exc.code, exc.message, request_id, media, headers, extra
+            )
         context = Context(
             settings=self.settings,
             principal=principal,
@@ -180,15 +185,15 @@ class GraphQLEndpoint:
             await context.uow.close()
 
     async def audit_refused_token(self, request: Request, request_id: str, reason: str) -> None:
-        """A refused token that names a plausible subject and role is audited under that
-        (unverified) claim: someone tried to act as them."""
-        claimed = claimed_principal(request.headers.get("authorization"))
-        if claimed is None:
+        """A refused token that looks like ours is audited: under its subject when we signed
+        it (expired, say), else under its fingerprint (its claims are anyone's words)."""
+        actor = refused_token_actor(self.settings, request.headers.get("authorization"))
+        if actor is None:
             return
         trail = AuditTrail(
             key=self.keyring.keyring.audit_key,
-            actor_subject=claimed.subject,
-            actor_role=claimed.role.value,
+            actor_subject=actor[0],
+            actor_role=actor[1],
             request_id=request_id,
         )
         trail.record(action="auth.token", outcome="unauthenticated", detail={"reason": reason})

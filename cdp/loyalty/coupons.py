@@ -16,9 +16,9 @@ from cdp.channels import Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict, not_found
 from cdp.loyalty.models import Coupon, CouponKind
-from cdp.loyalty.validation import clean_key, clean_text
 from cdp.profiles.merge import Merge, merge_step, reassign_rows
 from cdp.profiles.models import Profile
+from cdp.text import clean_key, clean_text
 
 MAX_FEN = 100_000_000  # ¥1,000,000
 TITLE_MAX = 100

@@ -23,11 +23,12 @@ from cdp.channels import Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
 from cdp.loyalty.models import EntryKind, PointsEntry, PointsLot
-from cdp.loyalty.validation import clean_key, clean_reason
 from cdp.profiles.merge import Merge, merge_step, reassign_rows
 from cdp.profiles.models import Profile
+from cdp.text import clean_key, clean_optional_text
 
 MAX_POINTS_PER_ENTRY = 10_000_000
+REASON_MAX = 200
 
 
 def check_positive(points: int) -> int:
@@ -193,7 +194,7 @@ async def record_entry(
     assert profile.id is not None
     now = now or utcnow()
     key = clean_key(idempotency_key)
-    reason = clean_reason(reason)
+    reason = clean_optional_text(reason, field="reason", max_length=REASON_MAX)
     _check_signed(kind, points)
     await _lock(session, profile.id)
     replay = await _replayed(session, key, profile_id=profile.id, kind=kind, points=points)

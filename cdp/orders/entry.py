@@ -7,6 +7,7 @@ import re
 from urllib.parse import parse_qsl
 
 from cdp.errors import bad_input
+from cdp.text import check_text
 
 MAX_LENGTH = 512
 MAX_PARAMS = 10
@@ -19,7 +20,7 @@ def parse_entry(entry: str | None, *, field: str = "entry") -> tuple[str | None,
     """(`from` value, the other parameters) of a query string; BAD_USER_INPUT if malformed."""
     if entry is None or not entry.strip():
         return None, {}
-    text = entry.strip().removeprefix("?")
+    text = check_text(entry, field=field).strip().removeprefix("?")
     if len(text) > MAX_LENGTH:
         raise bad_input(f"{field} is longer than {MAX_LENGTH} characters", field=field)
     try:

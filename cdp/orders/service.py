@@ -18,7 +18,6 @@ from cdp.channels import APP_CHANNELS, Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
 from cdp.keys.vault import Vault
-from cdp.loyalty.validation import clean_text
 from cdp.orders.entry import parse_entry
 from cdp.orders.models import Order, OrderItem, OrderStatus
 from cdp.orders.tiers import TierThresholds, recompute_tier
@@ -26,6 +25,7 @@ from cdp.profiles.merge import Merge, merge_step, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.profiles.service import clean_address
 from cdp.profiles.values import PostalAddress, clean_identifier
+from cdp.text import clean_text
 
 MAX_FEN = 2**31 - 1  # ¥21,474,836.47: GraphQL's Int, and far beyond any one order
 MAX_ITEMS = 100  # the API refuses longer lists anyway (CDP_MAX_LIST_ITEMS)

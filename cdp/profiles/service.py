@@ -5,7 +5,6 @@ Keyword-only functions that take the session and never commit.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -32,6 +31,7 @@ from cdp.profiles.values import (
     normalize_phone,
     optional_identifier,
 )
+from cdp.text import clean_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,22 +305,11 @@ ADDRESS_PART_MAX_LENGTH = 100
 UNSET: Any = object()
 
 
-def _clean_text(value: str, *, field: str, max_length: int) -> str:
-    cleaned = " ".join(value.split())
-    if not cleaned:
-        raise bad_input(f"{field} must not be blank", field=field)
-    if len(cleaned) > max_length:
-        raise bad_input(f"{field} is longer than {max_length} characters", field=field)
-    if any(unicodedata.category(ch) == "Cc" for ch in cleaned):
-        raise bad_input(f"{field} must not contain control characters", field=field)
-    return cleaned
-
-
 def clean_address(address: PostalAddress, *, field: str = "address") -> PostalAddress:
     parts = {
         part: None
         if getattr(address, part) is None
-        else _clean_text(
+        else clean_text(
             getattr(address, part), field=f"{field}.{part}", max_length=ADDRESS_PART_MAX_LENGTH
         )
         for part in ("province", "city", "district", "street")
@@ -357,7 +346,7 @@ async def update_personal_fields(
         values["phone"] = None if phone is None else normalize_phone(phone, mainland_mobile=True)
     if name is not UNSET:
         values["name"] = (
-            None if name is None else _clean_text(name, field="name", max_length=NAME_MAX_LENGTH)
+            None if name is None else clean_text(name, field="name", max_length=NAME_MAX_LENGTH)
         )
     if address is not UNSET:
         values["address"] = None if address is None else clean_address(address)

@@ -11,6 +11,7 @@ import phonenumbers
 
 from cdp.errors import bad_input
 from cdp.profiles.models import ID_MAX_LENGTH
+from cdp.text import check_text
 
 # Values that client code sends when it has no identifier (JS `String(null)` and friends).
 _PLACEHOLDER_IDENTIFIERS = frozenset({"null", "undefined", "none", "nil", "nan", "0", "false"})
@@ -22,7 +23,7 @@ def clean_identifier(value: str | None, *, field: str) -> str:
     """An app id, OpenID or UnionID as stored; BAD_USER_INPUT naming `field` when unusable."""
     if value is None:
         raise bad_input(f"{field} is required", field=field)
-    cleaned = value.strip()
+    cleaned = check_text(value, field=field).strip()
     if not cleaned:
         raise bad_input(f"{field} must not be blank", field=field)
     if cleaned.lower() in _PLACEHOLDER_IDENTIFIERS:
@@ -40,7 +41,7 @@ def optional_identifier(value: str | None, *, field: str) -> str | None:
 
 def normalize_phone(raw: str, *, field: str = "phone", mainland_mobile: bool = False) -> str:
     """E.164 form: `13812345678`, `138 1234 5678`, `+86 138-1234-5678`, `8613812345678` agree."""
-    compact = _PHONE_SEPARATORS.sub("", raw.strip())
+    compact = _PHONE_SEPARATORS.sub("", check_text(raw, field=field).strip())
     if not compact or len(compact) > 20 or not compact.lstrip("+").isdigit():
         raise bad_input("phone must be a phone number", field=field)
     if compact.startswith("00"):

@@ -12,10 +12,10 @@ from sqlmodel import col
 from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.db import lock_names, utcnow
-from cdp.loyalty.validation import clean_text
 from cdp.profiles.merge import Merge, merge_step
 from cdp.profiles.models import Profile
 from cdp.tags.models import TAG_MAX, ProfileTag, TagSource
+from cdp.text import clean_text
 
 
 def clean_tag(value: str) -> str:

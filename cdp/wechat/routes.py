@@ -4,7 +4,6 @@ authorisation (authorize sets a state cookie and redirects to WeChat; the callba
 
 from __future__ import annotations
 
-import json
 import secrets
 from urllib.parse import urlencode
 
@@ -17,7 +16,7 @@ from cdp.auth import Role
 from cdp.config import OAuthScope, Settings, WechatAppType
 from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, bad_input
-from cdp.graphql.http_request import RequestRefused, read_body
+from cdp.json_body import RequestRefused, read_json
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
 from cdp.outages import outage_of
@@ -194,17 +193,13 @@ class WechatSignIn:
             )
 
     async def _read_login(self, request: Request) -> tuple[str, str]:
-        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media != "application/json":
-            raise bad_input("Content-Type must be application/json")
-        try:
-            raw = await read_body(request, MAX_BODY_BYTES)  # never more than that in memory
-        except RequestRefused:
-            raise bad_input("The request body is too large") from None
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise bad_input("The request body is not valid JSON") from None
+        try:  # never more than MAX_BODY_BYTES in memory
+            body = await read_json(
+                request, limit=MAX_BODY_BYTES, max_depth=self.settings.max_json_depth
+            )
+        except RequestRefused as exc:  # 400 here, whatever the reason (the sign-in table)
+            message = "The request body is too large" if exc.limit == "body" else exc.message
+            raise bad_input(message, field=exc.field) from None
         if not isinstance(body, dict):
             raise bad_input("The request body must be a JSON object")
         app_id, code = body.get("appId"), body.get("code")

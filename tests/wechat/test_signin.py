@@ -213,6 +213,27 @@ async def test_a_body_that_is_not_json_is_bad_user_input(anonymous: httpx.AsyncC
     refused(await anonymous.post(MINI, content=b"{}" + b" " * 5000), 400, "BAD_USER_INPUT")
 
 
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        pytest.param(b"[" * 2000 + b"]" * 2000, None, id="nested-2000-deep"),
+        pytest.param(b'{"appId": {"a": ' * 70 + b"1" + b"}" * 70, None, id="nested-objects"),
+        pytest.param(b'{"appId": "wx\\ud800", "code": "0abc"}', "appId", id="lone-surrogate"),
+        pytest.param(b'{"appId": "x", "appId": "y", "code": "0abc"}', None, id="duplicate-key"),
+        pytest.param('{"appId": "x", "code": "c"}'.encode("utf-16"), None, id="utf-16"),
+    ],
+)
+async def test_a_hostile_sign_in_body_is_bad_user_input_before_wechat_is_asked(
+    anonymous: httpx.AsyncClient, wechat: FakeWechat, content: bytes, field: str | None
+) -> None:
+    response = await anonymous.post(
+        MINI, content=content, headers={"content-type": "application/json"}
+    )
+    error = refused(response, 400, "BAD_USER_INPUT")
+    assert error["extensions"].get("field") == field
+    assert wechat.calls_to("/sns/jscode2session") == []
+
+
 async def test_an_erased_person_is_suppressed_on_sign_in(
     anonymous: httpx.AsyncClient, client_for: ClientFactory, wechat: FakeWechat
 ) -> None:
