@@ -196,9 +196,10 @@ class ProfileQueries:
         app_id: str | None = None,
         phone: str | None = None,
     ) -> ProfileType | None:
+        purpose = check_purpose(purpose)
         row = await staff_lookup(
             info,
-            purpose=check_purpose(purpose),
+            purpose=purpose,
             public_id=id,
             union_id=union_id,
             open_id=open_id,
