@@ -15,9 +15,11 @@ from starlette.routing import Route
 
 from cdp.config import Settings, load_settings
 from cdp.db import Database
+from cdp.erasure.replay import replay_erasure_journal
 from cdp.graphql.view import GraphQLEndpoint
 from cdp.h5.routes import MemberCenter
 from cdp.keys.source import KeyringSource, load_keyring
+from cdp.keys.store import KeyStore
 from cdp.logs import configure_logging
 from cdp.migrations import head_revision
 from cdp.request_log import RequestLog
@@ -25,18 +27,25 @@ from cdp.wechat.routes import WechatSignIn
 
 
 def create_app(
-    settings: Settings, database: Database | None = None, keyring: KeyringSource | None = None
+    settings: Settings,
+    database: Database | None = None,
+    keyring: KeyringSource | None = None,
+    keystore: KeyStore | None = None,
+    *,
+    replay_journal: bool = False,
 ) -> Starlette:
-    """The app for `settings`; pass `database` to share an engine the caller owns.
+    """The app for `settings`; pass `database` and `keystore` to share engines the caller
+    owns. With `replay_journal`, start-up replays the erasure journal (`cdp serve`).
 
     Raises ConfigError (one line) for a missing or unfit keyring in production.
     """
     keyring = keyring or load_keyring(settings)
-    owns_database = database is None
+    owns_database, owns_keystore = database is None, keystore is None
     db = database or Database(settings)
+    keys = keystore or KeyStore(settings)
     head = head_revision()
-    endpoint = GraphQLEndpoint(settings, db, keyring)
-    wechat = WechatSignIn(settings, db, keyring)
+    endpoint = GraphQLEndpoint(settings, db, keyring, keys)
+    wechat = WechatSignIn(settings, db, keyring, keys)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -55,10 +64,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if replay_journal:
+            # Before the first request: nobody erased is served from a restored database.
+            await replay_erasure_journal(db, keys, keyring)
         yield
         await wechat.client.aclose()
         if owns_database:
             await db.dispose()
+        if owns_keystore:
+            await keys.dispose()
 
     return Starlette(
         routes=[
@@ -77,7 +91,7 @@ def app_from_environment() -> Starlette:
     """Factory for uvicorn (`cdp serve`): settings from the environment."""
     settings = load_settings()
     configure_logging(settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings, replay_journal=True)
     tune_garbage_collector()
     return app
 

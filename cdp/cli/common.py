@@ -24,7 +24,9 @@ def settings_or_exit() -> Settings:
 
 
 def keyring_or_exit(settings: Settings) -> KeyringSource:
+    """The keyring, once the key store's place is known too (production must name it)."""
     try:
+        settings.keystore_database_url  # noqa: B018  (raises for a production without one)
         return load_keyring(settings)
     except ConfigError as exc:
         typer.echo(f"cdp: {exc}", err=True)

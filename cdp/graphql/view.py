@@ -34,6 +34,7 @@ from cdp.graphql.http_request import (
 from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
 from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.rate_limit import RateLimiter
 from cdp.unit_of_work import UnitOfWork, audited_transaction
@@ -49,10 +50,13 @@ class GraphQLResponse(JSONResponse):
 class GraphQLEndpoint:
     """The `/graphql` route."""
 
-    def __init__(self, settings: Settings, database: Database, keyring: KeyringSource) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, keyring: KeyringSource, keystore: KeyStore
+    ) -> None:
         self.settings = settings
         self.database = database
         self.keyring = keyring
+        self.keystore = keystore
         # Production turns introspection off (the contract); GraphiQL too, below.
         self.schema = build_schema(
             introspection=not settings.is_production, limits=Limits.of(settings)
@@ -150,7 +154,7 @@ class GraphQLEndpoint:
                     request_id=request_id,
                 ),
             ),
-            vault=Vault(self.keyring),
+            vault=Vault(self.keyring, self.keystore),
             request_id=request_id,
         )
         try:
