@@ -81,6 +81,9 @@ def migrate() -> None:
         typer.echo(f"cdp: moved {moved} data keys from the database to the key store")
     upgrade_to_head(settings)
     typer.echo("cdp: database is at the newest migration")
+    from cdp.logs import configure_logging
+
+    configure_logging(settings.log_level)  # the replay's one log line
     try:
         reapplied = asyncio.run(replay())
     except JournalTampered as exc:
