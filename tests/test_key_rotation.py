@@ -192,3 +192,40 @@ async def test_the_keys_commands_rotate_and_report_with_a_progress_bar(
     assert code == 0, out
     assert "active KEK version 2" in out and "v2: 3 data keys" in out and "pending rewrap: 0" in out
     assert await read_all(database, keystore, Keyring.load(keyring_path), ids) == before
+
+
+async def test_an_old_kek_is_retired_only_once_no_data_key_needs_it(
+    service_client: httpx.AsyncClient,
+    client_for: ClientFactory,
+    database: Database,
+    keystore: KeyStore,
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    ids = await seed(service_client, client_for, 3)
+    before = await read_all(database, keystore, TEST_KEYRING, ids)
+    keyring_path = tmp_path / "keyring.json"
+    TEST_KEYRING.with_new_version().save(keyring_path)  # v2 added, nothing rewrapped yet
+
+    code, out = await run_cdp("keys", "status", database_url=database_url, keyring=keyring_path)
+    assert "v1: 3 data keys  (retire blocked: 3 data keys to rewrap)" in out, out
+    code, out = await run_cdp(
+        "keys", "retire", "1", database_url=database_url, keyring=keyring_path
+    )
+    assert code == 1 and "v1 still wraps 3 data keys" in out, out
+    code, out = await run_cdp(
+        "keys", "retire", "2", database_url=database_url, keyring=keyring_path
+    )
+    assert code == 1 and "v2 is the active version" in out, out
+    assert sorted(Keyring.load(keyring_path).keks) == [1, 2]
+
+    assert await rewrap_pending(database, keystore, Keyring.load(keyring_path)) == 3
+    code, out = await run_cdp("keys", "status", database_url=database_url, keyring=keyring_path)
+    assert "v1: 0 data keys  (can be retired: cdp keys retire 1)" in out, out
+    code, out = await run_cdp(
+        "keys", "retire", "1", database_url=database_url, keyring=keyring_path
+    )
+    assert code == 0 and "KEK version 1 retired; the keyring holds v2" in out, out
+    retired = Keyring.load(keyring_path)
+    assert sorted(retired.keks) == [2] and keyring_path.stat().st_mode & 0o777 == 0o600
+    assert await read_all(database, keystore, retired, ids) == before
