@@ -118,7 +118,7 @@ async def read_journal(store: KeyStore, keyring: Keyring) -> list[JournalEntry]:
     """Every entry, verified (one statement); JournalTampered names the first bad one."""
 
     async def work() -> list[Any]:
-        async with store.engine.connect() as conn:
+        async with store.reader.connect() as conn:
             rows = await conn.execute(
                 sa.select(
                     erasure_journal.c.seq, erasure_journal.c.body, erasure_journal.c.mac

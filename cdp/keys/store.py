@@ -71,6 +71,13 @@ class KeyStore:
     def __init__(self, settings: Settings, url: str | None = None) -> None:
         self.url = url or settings.keystore_database_url
         self.engine: AsyncEngine = create_engine(settings, url=self.url)
+        # Reads are one statement each: on PostgreSQL without BEGIN and ROLLBACK around it
+        # (`me` reads its keys on every request).
+        self.reader: AsyncEngine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql"
+            else self.engine
+        )
         if self.engine.dialect.name == "sqlite":
             # A lost key is lost data: every commit reaches the disk, not only the WAL.
             @event.listens_for(self.engine.sync_engine, "connect")
@@ -111,7 +118,7 @@ class KeyStore:
 
     async def version(self) -> int:
         async def work() -> int:
-            async with self.engine.connect() as conn:
+            async with self.reader.connect() as conn:
                 return await conn.run_sync(schema.current_version)
 
         return await self.run(work)
@@ -138,7 +145,7 @@ class KeyStore:
 
     async def newest(self, profile_id: int) -> StoredKey | None:
         async def work() -> StoredKey | None:
-            async with self.engine.connect() as conn:
+            async with self.reader.connect() as conn:
                 found = _keys(await conn.execute(_NEWEST, {"profile_id": profile_id}))
             return found[0] if found else None
 
@@ -150,7 +157,7 @@ class KeyStore:
             return []
 
         async def work() -> list[StoredKey]:
-            async with self.engine.connect() as conn:
+            async with self.reader.connect() as conn:
                 return _keys(await conn.execute(_BY_IDS, {"ids": list(ids)}))
 
         return await self.run(work)
@@ -161,7 +168,7 @@ class KeyStore:
             return []
 
         async def work() -> list[int]:
-            async with self.engine.connect() as conn:
+            async with self.reader.connect() as conn:
                 rows = await conn.execute(
                     sa.select(data_keys.c.id)
                     .where(data_keys.c.profile_id.in_(wanted))
@@ -205,7 +212,7 @@ class KeyStore:
 
     async def counts_by_version(self) -> dict[int, int]:
         async def work() -> dict[int, int]:
-            async with self.engine.connect() as conn:
+            async with self.reader.connect() as conn:
                 rows = await conn.execute(
                     sa.select(data_keys.c.kek_version, sa.func.count()).group_by(
                         data_keys.c.kek_version
