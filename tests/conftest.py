@@ -37,6 +37,23 @@ TEST_KEYRING_PATH = _KEYRING_DIR / "keyring.json"
 TEST_KEYRING.save(TEST_KEYRING_PATH)
 atexit.register(shutil.rmtree, _KEYRING_DIR, ignore_errors=True)
 BACKENDS = ("sqlite", "postgresql")
+
+
+def _shared_keystore() -> None:
+    # The key store beside the test keyring (the default for settings that name none, as a
+    # `cdp` subprocess given only CDP_KEYRING has), ready like every other.
+    store = KeyStore(load_settings({}, keyring=TEST_KEYRING_PATH))
+
+    async def upgrade() -> None:
+        try:
+            await store.upgrade()
+        finally:
+            await store.dispose()
+
+    asyncio.run(upgrade())
+
+
+_shared_keystore()
 _counter = itertools.count()
 
 
