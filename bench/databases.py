@@ -55,8 +55,28 @@ def bench_settings(dsn: str, **overrides: Any) -> Iterator[tuple[Settings, Keyri
         settings = load_settings(
             {},
             database_url=asyncpg_url(dsn),
+            # The key store: a database of its own on the same server, as in production.
+            keystore_url=asyncpg_url(dsn) + "_keys",
             keyring=Path(tmp) / "keyring.json",
             jwt_secret=JWT_SECRET,
             **overrides,
         )
         yield settings, keyring
+
+
+def keystore_dsn(settings: Settings) -> str:
+    """The key store's database in asyncpg's form."""
+    return settings.keystore_database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def prepare_keystore(settings: Settings) -> None:
+    """A fresh key store database for `settings`, at its newest schema."""
+    from cdp.keys.store import KeyStore
+
+    dsn = keystore_dsn(settings)
+    await fresh_database(dsn, dsn.rsplit("/", 1)[1])
+    store = KeyStore(settings)
+    try:
+        await store.upgrade()
+    finally:
+        await store.dispose()

@@ -28,6 +28,7 @@ from cdp.errors import CdpError
 from cdp.graphql.http_request import request_id_of
 from cdp.graphql.pages import encode_cursor
 from cdp.keys.source import KeyringSource, load_keyring
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.loyalty import coupons, points
 from cdp.orders import service as orders
@@ -63,6 +64,7 @@ def _json(payload: Any, status: int = 200) -> Response:
 class MeEndpoint:
     def __init__(self, settings: Settings, database: Database, keyring: KeyringSource) -> None:
         self.settings, self.database, self.keyring = settings, database, keyring
+        self.keystore = KeyStore(settings)
 
     async def handle(self, request: Request) -> Response:
         request_id = request_id_of(request)
@@ -78,7 +80,7 @@ class MeEndpoint:
             actor_role=principal.role.value,
             request_id=request_id,
         )
-        vault = Vault(self.keyring)
+        vault = Vault(self.keyring, self.keystore)
         async with self.database.sessions() as session:
             attach(session, trail)
             async with session.begin():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 from bench.customer import LOOKUP, body
+from bench.databases import keystore_dsn
 from bench.load import Workload
 from bench.phones import phone_of, seed_phones
 from bench.report import Row
@@ -26,7 +27,9 @@ async def lookup_rows(setup: Setup, *, quick: bool, wrk: str | None) -> list[Row
     with running({"cdp": ("cdp", 1)}, setup.environment) as servers:
         cdp = servers["cdp"]
         for size in (small, large):
-            await seed_phones(setup.dsn, setup.keyring, upto=size)
+            await seed_phones(
+                setup.dsn, setup.keyring, upto=size, keys_dsn=keystore_dsn(setup.settings)
+            )
             rng = random.Random(size)
             workload = Workload(
                 body(LOOKUP), token, tuple(phone_of(rng.randrange(size)) for _ in range(PICKS))

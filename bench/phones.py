@@ -59,9 +59,11 @@ def _rows(
     return profiles, keys
 
 
-async def seed_phones(dsn: str, keyring: Keyring, *, upto: int) -> int:
-    """Add people until `upto` of them are findable by phone; how many there are now."""
+async def seed_phones(dsn: str, keyring: Keyring, *, upto: int, keys_dsn: str) -> int:
+    """Add people until `upto` of them are findable by phone (their data keys in the key
+    store at `keys_dsn`); how many there are now."""
     conn = await asyncpg.connect(dsn)
+    keys_conn = await asyncpg.connect(keys_dsn)
     try:
         have = int(
             await conn.fetchval("SELECT count(*) FROM profiles WHERE phone_bidx IS NOT NULL")
@@ -69,9 +71,9 @@ async def seed_phones(dsn: str, keyring: Keyring, *, upto: int) -> int:
         while have < upto:
             count = min(CHUNK, upto - have)
             profile_id = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM profiles")) + 1
-            key_id = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM data_keys")) + 1
+            key_id = int(await keys_conn.fetchval("SELECT coalesce(max(id), 0) FROM data_keys")) + 1
             profiles, keys = _rows(keyring, have, count, profile_id, key_id)
-            await conn.copy_records_to_table(
+            await keys_conn.copy_records_to_table(
                 "data_keys",
                 columns=["id", "profile_id", "kek_version", "wrapped", "created_at"],
                 records=keys,
@@ -91,13 +93,14 @@ async def seed_phones(dsn: str, keyring: Keyring, *, upto: int) -> int:
                 records=profiles,
             )
             have += count
-        for table in ("profiles", "data_keys"):
-            await conn.execute(
+        for table, on in (("profiles", conn), ("data_keys", keys_conn)):
+            await on.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT coalesce(max(id), 1) FROM {table}))"
             )
         await conn.execute("VACUUM ANALYZE profiles")
-        await conn.execute("VACUUM ANALYZE data_keys")
+        await keys_conn.execute("VACUUM ANALYZE data_keys")
         return have
     finally:
         await conn.close()
+        await keys_conn.close()

@@ -19,7 +19,13 @@ from typing import Any
 import httpx
 
 from bench.customer import LOOKUP, ME, body, seed_customer
-from bench.databases import bench_settings, cluster_dsn, fresh_database
+from bench.databases import (
+    bench_settings,
+    cluster_dsn,
+    fresh_database,
+    keystore_dsn,
+    prepare_keystore,
+)
 from bench.handwritten import create_handwritten_app
 from bench.phones import phone_of, seed_phones
 from cdp.app import create_app
@@ -75,7 +81,7 @@ async def profile(settings: Settings, keyring: Keyring, dsn: str, args: argparse
             hand_ms = await _per_request(hand, token, bodies, args.requests)
             print(f"hand-written: {hand_ms:.2f} ms per request")
         else:
-            await seed_phones(dsn, keyring, upto=10_000)
+            await seed_phones(dsn, keyring, upto=10_000, keys_dsn=keystore_dsn(settings))
             token = issue_token(settings, role=Role.SUPPORT, subject="bench-support")
             rng = random.Random(1)
             bodies = [
@@ -112,6 +118,7 @@ async def main(args: argparse.Namespace) -> None:
         dsn = await fresh_database(cluster_dsn(cluster, "postgres"), "cdp_profile")
         with bench_settings(dsn, rate_limit_per_minute=0) as (settings, keyring):
             await asyncio.to_thread(upgrade_to_head, settings)
+            await prepare_keystore(settings)
             await profile(settings, keyring, dsn, args)
     finally:
         cluster.stop()

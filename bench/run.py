@@ -27,6 +27,7 @@ from bench.databases import (
     cluster_dsn,
     drop_database,
     fresh_database,
+    prepare_keystore,
 )
 from bench.load import find_wrk
 from bench.lookups import lookup_rows
@@ -42,6 +43,7 @@ from cdp.erasure import service as erasure
 from cdp.erasure.execution import execute_erasure
 from cdp.erasure.models import ErasureMode
 from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.migrations import upgrade_to_head
 from cdp.profiles import service as profile_service
@@ -124,8 +126,9 @@ async def erasure_row(
     quick: bool,
 ) -> Row:
     source, actor = KeyringSource.fixed(keyring), Principal("bench", Role.SERVICE)
+    keystore = KeyStore(settings)
     async with audited_transaction(database, operator_trail(keyring, "bench")) as session:
-        vault = Vault(source)
+        vault = Vault(source, keystore)
         person = (
             await profile_service.link_identity(
                 session=session,
@@ -164,9 +167,14 @@ async def erasure_row(
         )
     started = time.perf_counter()
     done = await execute_erasure(
-        database, source, request_id=request.id or 0, trail=lambda: operator_trail(keyring, "bench")
+        database,
+        source,
+        keystore=keystore,
+        request_id=request.id or 0,
+        trail=lambda: operator_trail(keyring, "bench"),
     )
     seconds = time.perf_counter() - started
+    await keystore.dispose()
     assert done.receipt["verify"]["clean"]
     return Row(
         f"erasure of one person with {history:,} orders and {history:,} events among "
@@ -220,6 +228,7 @@ async def run(quick: bool, output: Path) -> int:
     try:
         with bench_settings(dsn) as (settings, keyring):
             await asyncio.to_thread(upgrade_to_head, settings)
+            await prepare_keystore(settings)
             started = time.perf_counter()
             await seed(dsn, profiles=profiles, events=events)
             print(
@@ -242,11 +251,17 @@ async def run(quick: bool, output: Path) -> int:
             for name, measure in (("cdp_lookup", lookup_rows), ("cdp_serving", serving_rows)):
                 target = await fresh_database(dsn, name)
                 setup = Setup(
-                    settings.model_copy(update={"database_url": asyncpg_url(target)}),
+                    settings.model_copy(
+                        update={
+                            "database_url": asyncpg_url(target),
+                            "keystore_url": asyncpg_url(target) + "_keys",
+                        }
+                    ),
                     keyring,
                     target,
                 )
                 await asyncio.to_thread(upgrade_to_head, setup.settings)
+                await prepare_keystore(setup.settings)
                 rows += await measure(setup, quick=quick, wrk=wrk)
                 if cluster is not None:
                     await drop_database(target)

@@ -16,6 +16,7 @@ from bench.customer import (
     record_events_body,
     seed_customer,
 )
+from bench.databases import keystore_dsn
 from bench.load import Workload
 from bench.phones import seed_phones
 from bench.report import Row
@@ -39,6 +40,7 @@ class Setup:
         return {
             "CDP_DATABASE_URL": self.settings.database_url,
             "CDP_KEYRING": str(self.settings.keyring),
+            "CDP_KEYSTORE_URL": self.settings.keystore_database_url,
             "CDP_JWT_SECRET": self.settings.jwt_secret.get_secret_value(),
         }
 
@@ -65,7 +67,7 @@ def answer(server: Server, workload: Workload) -> dict[str, object]:
 
 async def _people(setup: Setup, count: int) -> tuple[str, list[str]]:
     """The `me` member, and public ids of `count` others for ingest to write to."""
-    await seed_phones(setup.dsn, setup.keyring, upto=count)
+    await seed_phones(setup.dsn, setup.keyring, upto=count, keys_dsn=keystore_dsn(setup.settings))
     database = Database(setup.settings)
     try:
         me = await seed_customer(setup.settings, database, KeyringSource.fixed(setup.keyring))

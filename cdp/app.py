@@ -17,12 +17,14 @@ from starlette.routing import Route
 from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
 from cdp.config import Settings, load_settings
 from cdp.db import Database
+from cdp.erasure.replay import replay_erasure_journal
 from cdp.errors import ErrorCode
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, log_unexpected
 from cdp.graphql.http_request import request_id_of
 from cdp.graphql.view import GraphQLEndpoint
 from cdp.h5.routes import MemberCenter
 from cdp.keys.source import KeyringSource, load_keyring
+from cdp.keys.store import KeyStore
 from cdp.logs import configure_logging
 from cdp.migrations import head_revision
 from cdp.request_log import RequestLog
@@ -34,20 +36,33 @@ def create_app(
     database: Database | None = None,
     keyring: KeyringSource | None = None,
     startup_steps: Sequence[StartupStep] = (),
+    keystore: KeyStore | None = None,
+    *,
+    replay_journal: bool = False,
 ) -> Starlette:
-    """The app for `settings`; pass `database` to share an engine the caller owns.
+    """The app for `settings`; pass `database` and `keystore` to share engines the caller
+    owns. With `replay_journal`, start-up replays the erasure journal (`cdp serve`).
 
     `startup_steps` run in order once the database is reachable and at head, before the app
     reports ready or serves a request that needs the database (cdp/availability.py).
     Raises ConfigError (one line) for a missing or unfit keyring in production.
     """
     keyring = keyring or load_keyring(settings)
-    owns_database = database is None
+    owns_database, owns_keystore = database is None, keystore is None
     db = database or Database(bounded_statements(settings))
+    keys = keystore or KeyStore(settings)
     head = head_revision()
-    gate = ReadinessGate(db, head, startup_steps)
-    endpoint = GraphQLEndpoint(settings, db, keyring)
-    wechat = WechatSignIn(settings, db, keyring)
+    steps = list(startup_steps)
+    if replay_journal:
+
+        async def replay(database: Database) -> None:
+            # Before the first request: nobody erased is served from a restored database.
+            await replay_erasure_journal(database, keys, keyring)
+
+        steps.insert(0, replay)
+    gate = ReadinessGate(db, head, steps)
+    endpoint = GraphQLEndpoint(settings, db, keyring, keys)
+    wechat = WechatSignIn(settings, db, keyring, keys)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -77,6 +92,8 @@ def create_app(
             await wechat.client.aclose()
             if owns_database:
                 await db.dispose()
+            if owns_keystore:
+                await keys.dispose()
 
     return Starlette(
         routes=[
@@ -134,7 +151,7 @@ def app_from_environment() -> Starlette:
     """Factory for uvicorn (`cdp serve`): settings from the environment."""
     settings = load_settings()
     configure_logging(settings.log_level)
-    app = create_app(settings)
+    app = create_app(settings, replay_journal=True)
     tune_garbage_collector()
     return app
 

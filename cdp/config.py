@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
     jwt_issuer: str = "cdp"
     keyring: Path = DEFAULT_VAR_DIR / "keyring.json"
+    # The data keys and the erasure journal, apart from the database and its backups. Unset:
+    # keystore.db beside the keyring (development only; production must name its own).
+    keystore_url: str | None = None
     # Tokens longer-lived than this are refused by `cdp token` and at verification.
     max_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -178,6 +181,35 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("keystore_url")
+    @classmethod
+    def _supported_keystore(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(
+            ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        ):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers only)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _keystore_apart(self) -> Settings:
+        if self.keystore_url is not None and same_database(self.keystore_url, self.database_url):
+            raise ValueError(
+                "CDP_KEYSTORE_URL must not be CDP_DATABASE_URL's database: its backups "
+                "would carry the data keys"
+            )
+        return self
+
+    @property
+    def keystore_database_url(self) -> str:
+        """Where the key store is: CDP_KEYSTORE_URL, or keystore.db beside the keyring."""
+        if self.keystore_url is not None:
+            return self.keystore_url
+        if self.is_production:
+            raise ConfigError("bad configuration: CDP_KEYSTORE_URL is required in production")
+        return f"sqlite+aiosqlite:///{self.keyring.resolve().parent / 'keystore.db'}"
+
     @field_validator("analytics_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -225,7 +257,7 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Any:
         # A PostgreSQL URL may carry a password: show the URL with it hidden.
         for name, value in super().__repr_args__():
-            if name == "database_url" and isinstance(value, str):
+            if name in ("database_url", "keystore_url") and isinstance(value, str):
                 value = make_url(value).render_as_string(hide_password=True)
             yield name, value
 
@@ -236,6 +268,23 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+
+def same_database(first: str, second: str) -> bool:
+    """Whether two URLs name one database (same file, or same host, port and database)."""
+    a, b = make_url(first), make_url(second)
+    if a.get_backend_name() != b.get_backend_name():
+        return False
+    if a.get_backend_name() == "sqlite":
+        return (
+            bool(a.database)
+            and Path(a.database or "").resolve() == Path(b.database or "").resolve()
+        )
+    return (a.host or "localhost", a.port or 5432, a.database) == (
+        b.host or "localhost",
+        b.port or 5432,
+        b.database,
+    )
 
 
 STRUCTURED = ("contact_caps", "wechat_apps")

@@ -155,6 +155,19 @@ class Keyring:
         except InvalidTag:
             raise CryptoError(f"data key {data_key_id} failed authentication") from None
 
+    def journal_key(self) -> bytes:
+        """The erasure journal's signing key, derived from the blind-index key (which never
+        changes while the data it indexes lives, unlike KEKs, which are retired)."""
+        return hmac.new(self.blind_index_key, b"cdp/erasure-journal/v1", hashlib.sha256).digest()
+
+    def without_version(self, version: int) -> Keyring:
+        """The keyring without KEK `version` (never the active one)."""
+        if version == self.active_version:
+            raise KeyringError(f"keyring: v{version} is the active version")
+        if version not in self.keks:
+            raise KeyringError(f"keyring: no KEK version {version}")
+        return replace(self, keks={v: k for v, k in self.keks.items() if v != version})
+
     # --- blind index -------------------------------------------------------------------------
 
     def blind_index(self, kind: str, normalized: str) -> bytes:

@@ -102,16 +102,17 @@ def sqlite_path(settings: Settings) -> str:
     return settings.database_url.split("///", 1)[-1]
 
 
-def create_engine(settings: Settings, **options: Any) -> AsyncEngine:
-    """An async engine for the configured database (aiosqlite or asyncpg); `options` go to
-    SQLAlchemy's create_async_engine (an `async_creator`, say)."""
-    if settings.is_sqlite:
-        path = sqlite_path(settings)
+def create_engine(settings: Settings, *, url: str | None = None, **options: Any) -> AsyncEngine:
+    """An async engine for the configured database (aiosqlite or asyncpg), or for `url` with the
+    same settings (the key store); `options` go to SQLAlchemy's create_async_engine."""
+    url = url or settings.database_url
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         busy_ms = _busy_ms(settings)
         engine = create_async_engine(
-            settings.database_url,
+            url,
             echo=settings.sql_echo,
             connect_args={"timeout": busy_ms / 1000},
             **options,
@@ -122,7 +123,7 @@ def create_engine(settings: Settings, **options: Any) -> AsyncEngine:
     # hold a connection or a lock for longer than the statement timeout.
     limit = str(_timeout_ms(settings))
     engine = create_async_engine(
-        settings.database_url,
+        url,
         echo=settings.sql_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,

@@ -14,7 +14,6 @@ from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
 from cdp.erasure.models import ErasureRequest, Suppression
 from cdp.events.models import Event
-from cdp.keys.models import DataKey
 from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
@@ -29,7 +28,6 @@ __all__ = [
     "ConsentChange",
     "Contact",
     "Coupon",
-    "DataKey",
     "ErasureRequest",
     "Event",
     "Identity",

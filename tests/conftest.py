@@ -23,6 +23,7 @@ from cdp.config import Settings, load_settings
 from cdp.crypto import Keyring
 from cdp.db import Database
 from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.migrations import upgrade_to_head
 from cdp.unit_of_work import audited_transaction, operator_trail
@@ -36,11 +37,35 @@ TEST_KEYRING_PATH = _KEYRING_DIR / "keyring.json"
 TEST_KEYRING.save(TEST_KEYRING_PATH)
 atexit.register(shutil.rmtree, _KEYRING_DIR, ignore_errors=True)
 BACKENDS = ("sqlite", "postgresql")
+
+
+def _shared_keystore() -> None:
+    # The key store beside the test keyring (the default for settings that name none, as a
+    # `cdp` subprocess given only CDP_KEYRING has), ready like every other.
+    store = KeyStore(load_settings({}, keyring=TEST_KEYRING_PATH))
+
+    async def upgrade() -> None:
+        try:
+            await store.upgrade()
+        finally:
+            await store.dispose()
+
+    asyncio.run(upgrade())
+
+
+_shared_keystore()
 _counter = itertools.count()
+
+
+# The key store of each test's database (filled by the `database_url` fixture), so that
+# settings built by hand for that database find it too.
+KEYSTORES: dict[str, str] = {}
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values = {"jwt_secret": TEST_JWT_SECRET, "keyring": TEST_KEYRING_PATH, **overrides}
+    if database_url in KEYSTORES:
+        values.setdefault("keystore_url", KEYSTORES[database_url])
     return load_settings({}, database_url=database_url, **values)
 
 
@@ -113,19 +138,82 @@ async def database_url(
     sqlite_template: Path,
     pg_cluster: PgCluster | None,
     pg_template: str | None,
+    keystore_url: str,
 ) -> str:
-    """A migrated, empty database of the test's backend, private to the test."""
+    """A migrated, empty database of the test's backend, private to the test (with a key
+    store of its own: `make_settings` finds it)."""
     if backend == "sqlite":
         path = tmp_path / "cdp.db"
         shutil.copyfile(sqlite_template, path)
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        assert pg_cluster is not None
+        url = await fresh_pg_database(pg_cluster, pg_template)
+    KEYSTORES[url] = keystore_url
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_keystore_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("keystore-template") / "keystore.db"
+    asyncio.run(upgrade_keystore(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_keystore_template(pg_cluster: PgCluster | None) -> str | None:
+    if pg_cluster is None:
+        return None
+
+    async def create() -> None:
+        conn = await asyncpg.connect(host="127.0.0.1", port=pg_cluster.port, user="postgres")
+        try:
+            await conn.execute("CREATE DATABASE cdp_keystore_template")
+        finally:
+            await conn.close()
+        await upgrade_keystore(pg_cluster.url("cdp_keystore_template"))
+
+    asyncio.run(create())
+    return "cdp_keystore_template"
+
+
+async def upgrade_keystore(url: str) -> None:
+    store = KeyStore(make_settings(url), url)
+    try:
+        await store.upgrade()
+    finally:
+        await store.dispose()
+
+
+@pytest.fixture
+async def keystore_url(
+    backend: str,
+    tmp_path: Path,
+    sqlite_keystore_template: Path,
+    pg_cluster: PgCluster | None,
+    pg_keystore_template: str | None,
+) -> str:
+    """A key store of the test's backend, private to the test, apart from its database."""
+    if backend == "sqlite":
+        path = tmp_path / "keystore.db"
+        shutil.copyfile(sqlite_keystore_template, path)
         return f"sqlite+aiosqlite:///{path}"
     assert pg_cluster is not None
-    return await fresh_pg_database(pg_cluster, pg_template)
+    return await fresh_pg_database(pg_cluster, pg_keystore_template)
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
+
+
+@pytest.fixture
+async def keystore(settings: Settings) -> AsyncIterator[KeyStore]:
+    store = KeyStore(settings)
+    try:
+        yield store
+    finally:
+        await store.dispose()
 
 
 @pytest.fixture
@@ -143,18 +231,20 @@ def audited(database: Database) -> Any:
 
 
 @pytest.fixture
-def vault() -> Vault:
-    """A vault over the test keyring, for tests that call services directly."""
-    return Vault(KeyringSource.fixed(TEST_KEYRING))
+def vault(keystore: KeyStore) -> Vault:
+    """A vault over the test keyring and key store, for tests that call services directly."""
+    return Vault(KeyringSource.fixed(TEST_KEYRING), keystore)
 
 
 ClientFactory = Callable[..., httpx.AsyncClient]
 
 
 @pytest.fixture
-async def client_for(settings: Settings, database: Database) -> AsyncIterator[ClientFactory]:
+async def client_for(
+    settings: Settings, database: Database, keystore: KeyStore
+) -> AsyncIterator[ClientFactory]:
     """`client_for(role, subject=None)`: an HTTP client carrying that role's bearer token."""
-    app = create_app(settings, database, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(settings, database, KeyringSource.fixed(TEST_KEYRING), keystore)
     clients: list[httpx.AsyncClient] = []
 
     def make(role: Role | None, subject: str | None = None) -> httpx.AsyncClient:

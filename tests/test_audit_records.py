@@ -20,8 +20,8 @@ import cdp.audit.trail
 from cdp.audit.models import AuditEvent
 from cdp.auth import Role
 from cdp.db import Database
-from cdp.keys.models import DataKey
 from cdp.keys.rotation import record_rotation, rewrap_pending
+from cdp.keys.store import KeyStore
 from cdp.profiles.models import Profile
 from tests.conftest import TEST_JWT_SECRET, TEST_KEYRING, ClientFactory, error_codes
 from tests.test_identity_graph import LINK, MINI, OFFICIAL
@@ -891,17 +891,21 @@ async def test_audit_events_refuses_bad_paging_arguments(
 
 
 async def test_key_rotation_is_recorded_as_operator_records(
-    database: Database, alice: Person, bob: Person, service_client: httpx.AsyncClient
+    database: Database,
+    keystore: KeyStore,
+    alice: Person,
+    bob: Person,
+    service_client: httpx.AsyncClient,
 ) -> None:
     await link_id(service_client, "oAuditRotate000000000000001")
-    async with database.transaction() as session:
-        data_keys = int(await session.scalar(sa.select(sa.func.count()).select_from(DataKey)) or 0)
-    assert data_keys == 3
+    assert sum((await keystore.counts_by_version()).values()) == 3
     before = await audit_rows(database)
     rotated = TEST_KEYRING.with_new_version()
 
     await record_rotation(database, rotated, operator="ops-alice")
-    assert await rewrap_pending(database, rotated, operator="ops-alice", batch_size=2) == 3
+    assert (
+        await rewrap_pending(database, keystore, rotated, operator="ops-alice", batch_size=2) == 3
+    )
 
     new = (await audit_rows(database))[len(before) :]
     assert [(summary(r), r["detail"], r["request_id"]) for r in new] == [
@@ -925,7 +929,7 @@ async def test_key_rotation_is_recorded_as_operator_records(
         ]
     ]
     # Nothing left to rewrap: nothing to record.
-    assert await rewrap_pending(database, rotated) == 0
+    assert await rewrap_pending(database, keystore, rotated) == 0
     assert len(await audit_rows(database)) == len(before) + 3
 
 
@@ -965,6 +969,7 @@ def flatten(value: Any) -> str:
 
 async def test_no_audit_record_ever_holds_a_personal_value_or_variables(
     database: Database,
+    keystore: KeyStore,
     service_client: httpx.AsyncClient,
     support_client: httpx.AsyncClient,
     compliance_client: httpx.AsyncClient,
@@ -1038,7 +1043,7 @@ async def test_no_audit_record_ever_holds_a_personal_value_or_variables(
     await call(compliance_client, EVENTS, {"first": 100, "profileId": older})
     rotated = TEST_KEYRING.with_new_version()
     await record_rotation(database, rotated, operator="ops")
-    await rewrap_pending(database, rotated, operator="ops")
+    await rewrap_pending(database, keystore, rotated, operator="ops")
 
     rows = await audit_rows(database)
     actions = {row["action"] for row in rows}

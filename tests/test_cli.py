@@ -15,7 +15,7 @@ from cdp.db import Database
 from cdp.keys.vault import Vault
 from cdp.profiles.models import Identity, Profile
 from cdp.profiles.personal import PROFILE_FIELDS, read_field, read_open_id
-from tests.conftest import TEST_JWT_SECRET, TEST_KEYRING_PATH, make_settings
+from tests.conftest import KEYSTORES, TEST_JWT_SECRET, TEST_KEYRING_PATH, make_settings
 
 CDP = [sys.executable, "-m", "cdp"]
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
@@ -27,6 +27,7 @@ async def run_cdp(*args: str, database_url: str, **extra: str) -> tuple[int, str
         "CDP_DATABASE_URL": database_url,
         "CDP_JWT_SECRET": TEST_JWT_SECRET,
         "CDP_KEYRING": str(TEST_KEYRING_PATH),
+        **({"CDP_KEYSTORE_URL": KEYSTORES[database_url]} if database_url in KEYSTORES else {}),
         **extra,
     }
     process = await asyncio.create_subprocess_exec(

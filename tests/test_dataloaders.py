@@ -14,6 +14,7 @@ from sqlalchemy import event
 from cdp.auth import Principal, Role
 from cdp.channels import Channel
 from cdp.db import Database
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.loyalty.coupons import issue_coupon, redeem_coupon
 from cdp.loyalty.models import EntryKind
@@ -160,7 +161,7 @@ async def seed(
 
 
 @contextmanager
-def counting_statements(database: Database) -> Iterator[list[str]]:
+def counting_statements(database: Database | KeyStore) -> Iterator[list[str]]:
     statements: list[str] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -174,7 +175,7 @@ def counting_statements(database: Database) -> Iterator[list[str]]:
 
 
 async def statements_for(
-    database: Database,
+    database: Database | KeyStore,
     client: httpx.AsyncClient,
     query: str,
     variables: dict[str, Any] | None = None,
@@ -289,7 +290,11 @@ async def test_a_page_of_profiles_with_sealed_identifiers_costs_the_same_for_two
 
 
 async def test_a_profiles_sealed_fields_unwrap_its_keys_once_and_only_when_asked_for(
-    service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database, vault: Vault
+    service_client: httpx.AsyncClient,
+    client_for: ClientFactory,
+    database: Database,
+    keystore: KeyStore,
+    vault: Vault,
 ) -> None:
     person = await link(service_client, "MINI_PROGRAM", MINI, "oLoaderKeys0000000000001", "uK1")
     await link(service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oLoaderKeysOffi000000001", "uK1")
@@ -299,7 +304,7 @@ async def test_a_profiles_sealed_fields_unwrap_its_keys_once_and_only_when_asked
     def key_reads(statements: list[str]) -> int:
         return sum("FROM data_keys" in " ".join(s.split()) for s in statements)
 
-    everything, data = await statements_for(database, customer, ME)
+    everything, data = await statements_for(keystore, customer, ME)
     assert data["me"]["address"]["street"] == "文三路 1 号"
     assert {i["openId"] for i in data["me"]["identities"]} == {
         "oLoaderKeys0000000000001",
@@ -307,9 +312,9 @@ async def test_a_profiles_sealed_fields_unwrap_its_keys_once_and_only_when_asked
     }
     assert key_reads(everything) == 1, listing(everything)
     fragment = "{ me { ...P } } fragment P on Profile { id phone }"
-    through_fragment, data = await statements_for(database, customer, fragment)
+    through_fragment, data = await statements_for(keystore, customer, fragment)
     assert key_reads(through_fragment) == 1, listing(through_fragment)
     nothing_sealed, _ = await statements_for(
-        database, customer, "{ me { id tier orders(first: 5) { items { id totalFen } } } }"
+        keystore, customer, "{ me { id tier orders(first: 5) { items { id totalFen } } } }"
     )
     assert key_reads(nothing_sealed) == 0, listing(nothing_sealed)

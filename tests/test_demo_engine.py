@@ -14,6 +14,7 @@ from cdp.demo import seed_demo_data
 from cdp.demo.engine import seeding_database
 from cdp.demo.known import KNOWN_PEOPLE
 from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.profiles.models import Profile
 from cdp.profiles.personal import PERSONAL_FIELDS, read_field
@@ -27,6 +28,7 @@ async def test_seeding_runs_sqlite_statements_on_the_loop_thread_and_seals_every
     database_url: str, backend: str
 ) -> None:
     database = seeding_database(make_settings(database_url))
+    keystore = KeyStore(database.settings)
     threads: set[int] = set()
 
     @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
@@ -34,11 +36,13 @@ async def test_seeding_runs_sqlite_statements_on_the_loop_thread_and_seals_every
         threads.add(threading.get_ident())
 
     try:
-        ids = await seed_demo_data(database, KeyringSource.fixed(TEST_KEYRING), profiles=6)
+        ids = await seed_demo_data(
+            database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=6
+        )
         trail = operator_trail(TEST_KEYRING, "test-operator")
         async with audited_transaction(database, trail) as session:
             profiles = (await session.scalars(sa.select(Profile))).all()
-            vault = Vault(KeyringSource.fixed(TEST_KEYRING))
+            vault = Vault(KeyringSource.fixed(TEST_KEYRING), keystore)
             for profile in profiles:
                 for field in PERSONAL_FIELDS:
                     assert await read_field(
@@ -46,6 +50,7 @@ async def test_seeding_runs_sqlite_statements_on_the_loop_thread_and_seals_every
                     )
     finally:
         await database.dispose()
+        await keystore.dispose()
     assert sorted(p.public_id for p in profiles) == sorted(ids)
     if backend == "sqlite":
         # aiosqlite routes every call through the method the seed overrides; if a release
@@ -57,9 +62,12 @@ async def test_the_documented_demo_people_come_first_whatever_the_seed_with_a_da
     database_url: str,
 ) -> None:
     database = seeding_database(make_settings(database_url))
-    vault = Vault(KeyringSource.fixed(TEST_KEYRING))
+    keystore = KeyStore(database.settings)
+    vault = Vault(KeyringSource.fixed(TEST_KEYRING), keystore)
     try:
-        ids = await seed_demo_data(database, KeyringSource.fixed(TEST_KEYRING), profiles=40, seed=7)
+        ids = await seed_demo_data(
+            database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=40, seed=7
+        )
         async with audited_transaction(database, operator_trail(TEST_KEYRING, "t")) as session:
             known = [
                 await session.scalar(sa.select(Profile).where(Profile.public_id == p.public_id))
@@ -74,6 +82,7 @@ async def test_the_documented_demo_people_come_first_whatever_the_seed_with_a_da
             first_seen = (await session.scalars(sa.select(Profile.created_at))).all()
     finally:
         await database.dispose()
+        await keystore.dispose()
     assert ids[: len(KNOWN_PEOPLE)] == [p.public_id for p in KNOWN_PEOPLE]
     assert phones == [normalize_phone(p.phone) for p in KNOWN_PEOPLE]
     # Tags, like first sightings, are spread over the past year, not dated when seeded.

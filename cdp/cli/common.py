@@ -24,8 +24,11 @@ def settings_or_exit() -> Settings:
 
 
 def keyring_or_exit(settings: Settings) -> KeyringSource:
+    """The keyring, once the key store's place is known too (production must name it)."""
     try:
-        return load_keyring(settings)
+        source = load_keyring(settings)
+        settings.keystore_database_url  # noqa: B018  (raises for a production without one)
+        return source
     except ConfigError as exc:
         typer.echo(f"cdp: {exc}", err=True)
         raise typer.Exit(2) from None

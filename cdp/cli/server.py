@@ -57,11 +57,48 @@ def serve(
 
 @app.command()
 def migrate() -> None:
-    """Bring the configured database to the newest schema (alembic upgrade head)."""
+    """Bring the key store and the database to their newest schemas (moving any data keys
+    still in the database to the key store first), then replay the erasure journal."""
+    from cdp.erasure.journal import JournalTampered
+    from cdp.erasure.replay import replay_erasure_journal
+    from cdp.keys.relocation import move_keys_to_store
+    from cdp.keys.store import KeyStore
     from cdp.migrations import upgrade_to_head
 
-    upgrade_to_head(settings_or_exit())
+    settings = settings_or_exit()
+    keyring = keyring_or_exit(settings)
+
+    async def prepare() -> int:
+        database, store = Database(settings), KeyStore(settings)
+        try:
+            await store.upgrade()
+            return await move_keys_to_store(database, store)
+        finally:
+            await database.dispose()
+            await store.dispose()
+
+    async def replay() -> int:
+        database, store = Database(settings), KeyStore(settings)
+        try:
+            return (await replay_erasure_journal(database, store, keyring)).reapplied
+        finally:
+            await database.dispose()
+            await store.dispose()
+
+    moved = asyncio.run(prepare())
+    if moved:
+        typer.echo(f"cdp: moved {moved} data keys from the database to the key store")
+    upgrade_to_head(settings)
     typer.echo("cdp: database is at the newest migration")
+    from cdp.logs import configure_logging
+
+    configure_logging(settings.log_level)  # the replay's one log line
+    try:
+        reapplied = asyncio.run(replay())
+    except JournalTampered as exc:
+        typer.echo(f"cdp: {exc}: nothing was replayed", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"cdp: erasure journal replayed: {reapplied} erasures re-applied")
 
 
 @app.command()
@@ -105,7 +142,9 @@ def demo_data(
     sys.setswitchinterval(0.0002)
 
     async def run() -> None:
-        database = seeding_database(settings)
+        from cdp.keys.store import KeyStore
+
+        database, store = seeding_database(settings), KeyStore(settings)
         try:
             if if_empty and await count_profiles(database):
                 typer.echo("cdp: demo data present, nothing to seed")
@@ -115,6 +154,7 @@ def demo_data(
                 await seed_demo_data(
                     database,
                     keyring,
+                    keystore=store,
                     profiles=profiles,
                     seed=seed,
                     progress=lambda n: bar.advance(task, n),
@@ -122,6 +162,7 @@ def demo_data(
             typer.echo(f"cdp: seeded {profiles} profiles")
         finally:
             await database.dispose()
+            await store.dispose()
 
     asyncio.run(run())
 

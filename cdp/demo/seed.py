@@ -17,6 +17,7 @@ from cdp.demo.known import KNOWN_PEOPLE, KnownPerson
 from cdp.demo.people import SEEDER, DemoPeople
 from cdp.events import service as events
 from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.loyalty import coupons, points
 from cdp.loyalty.models import EntryKind
@@ -198,6 +199,7 @@ async def seed_demo_data(
     database: Database,
     keyring: KeyringSource,
     *,
+    keystore: KeyStore,
     profiles: int,
     seed: int = 2026,
     batch_size: int = 200,
@@ -211,7 +213,7 @@ async def seed_demo_data(
     while len(created) < profiles:
         trail = operator_trail(keyring.keyring, "cli:demo-data")
         async with audited_transaction(database, trail) as session:
-            vault, pending = Vault(keyring), list[events.EventInput]()
+            vault, pending = Vault(keyring, keystore), list[events.EventInput]()
             for _ in range(min(batch_size, profiles - len(created))):
                 known = KNOWN_PEOPLE[len(created)] if len(created) < len(KNOWN_PEOPLE) else None
                 created.append(

@@ -1,5 +1,13 @@
 """Executing an approved erasure: a state machine of steps, each in its own transaction with
-its audit record, each safe to run again, so a crash at any point converges on a rerun."""
+its audit record, each safe to run again, so a crash at any point converges on a rerun.
+
+Shredding destroys the person's data keys in the key store, which is kept apart from the
+database: a database backup holds their ciphertext but no key to open it. Before any key is
+destroyed, the erasure is signed into the erasure journal (also in the key store); a database
+restored from a backup older than the erasure has it re-applied at start-up
+(cdp.erasure.replay). A key-store backup older than the erasure still holds the keys until
+the KEK that wraps them is retired (`cdp keys retire`): see the README's Backups section.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +23,10 @@ from sqlmodel import col
 from cdp.audit.trail import AuditTrail
 from cdp.db import Database, lock_names, lock_profiles, utcnow
 from cdp.erasure import purge, suppression
+from cdp.erasure.journal import JournalEntry, append
 from cdp.erasure.models import ErasureRequest, ErasureStatus, SuppressionKind
-from cdp.keys.models import DataKey
 from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.unit_of_work import audited_transaction
@@ -78,14 +87,34 @@ async def _suppress(session: AsyncSession, vault: Vault, request: ErasureRequest
     return {"suppressions": added}
 
 
-async def _shred(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
-    """Destroy the data keys: every copy of the person's ciphertext, backups included, is
-    unreadable from now on."""
-    removed = await session.execute(
-        sa.delete(DataKey).where(col(DataKey.profile_id) == request.profile_id)
+def journal_entry(vault: Vault, request: ErasureRequest, key_ids: list[int]) -> JournalEntry:
+    """What the journal keeps of this erasure: ids and hashes, nothing personal."""
+    hashes: dict[SuppressionKind, list[str]] = {}
+    for kind, bidx in _hashes(vault, request.receipt["collect"]):
+        hashes.setdefault(kind, []).append(bidx.hex())
+    return JournalEntry(
+        request=request.public_id,
+        profile_id=request.profile_id,
+        mode=request.mode.value,
+        tombstone=request.receipt["collect"]["tombstone"],
+        data_key_ids=key_ids,
+        hashes={kind.value: found for kind, found in hashes.items()},
+        requested_by=request.requested_by,
+        requested_at=request.requested_at.isoformat(),
+        approved_by=request.approved_by,
+        approved_at=request.approved_at.isoformat() if request.approved_at else None,
     )
+
+
+async def _shred(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
+    """Destroy the data keys in the key store, journalled first: the person's ciphertext, in
+    the database and in its backups, has no key any more."""
+    del session
+    key_ids = await vault.store.ids_of([request.profile_id])
+    await append(vault.store, vault.keyring, journal_entry(vault, request, key_ids))
+    removed = await vault.store.destroy(key_ids)
     vault.forget()
-    return {"data_keys": int(removed.rowcount or 0)}  # type: ignore[attr-defined]
+    return {"data_keys": removed}
 
 
 async def _purge(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
@@ -107,10 +136,10 @@ async def _purge(session: AsyncSession, vault: Vault, request: ErasureRequest) -
 
 
 async def _verify(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
-    del vault
     found = request.receipt["collect"]
     remaining = await purge.scan(
         session,
+        store=vault.store,
         profile_id=request.profile_id,
         mode=request.mode,
         public_ids=found["publicIds"],
@@ -161,6 +190,7 @@ async def execute_erasure(
     database: Database,
     keyring: KeyringSource,
     *,
+    keystore: KeyStore,
     request_id: int,
     trail: Callable[[], AuditTrail],
 ) -> ErasureRequest:
@@ -181,7 +211,7 @@ async def execute_erasure(
                 raise ValueError(f"erasure request is {request.status.value}, not approved")
             step = STEPS[STEPS.index(request.step) + 1] if request.step in STEPS else STEPS[0]
             await lock_profiles(session, [request.profile_id], exclusive=True)
-            vault = Vault(keyring)
+            vault = Vault(keyring, keystore)
             result = await RUN[step](session, vault, request)
             request.receipt = {**request.receipt, step: result}
             request.step = step

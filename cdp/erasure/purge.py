@@ -15,7 +15,7 @@ from sqlmodel import SQLModel, col
 from cdp.consent.models import Consent, ConsentChange, Contact
 from cdp.erasure.models import ErasureMode
 from cdp.events.models import Event
-from cdp.keys.models import DataKey
+from cdp.keys.store import KeyStore
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order
 from cdp.profiles.models import Identity, Profile, ProfileMerge
@@ -34,8 +34,8 @@ PURGED: tuple[type[SQLModel], ...] = (
 )
 # Kept for accounting or aggregates, stripped of what is personal (see `purge`).
 KEPT: tuple[type[SQLModel], ...] = (Order, Event)
-# Tables that hold a profile's id but are handled on their own: the data keys (shredded),
-# merge records (by survivor), the profile itself.
+# Tables that hold a profile's id but are handled on their own: the data keys (shredded, in
+# the key store), merge records (by survivor), the profile itself.
 SPECIAL = ("data_keys", "profile_merges", "profiles", "audit_events", "erasure_requests")
 # (audit_events and erasure_requests keep the surrogate id on purpose: they prove the erasure.)
 
@@ -105,6 +105,7 @@ async def purge(
 async def scan(
     session: AsyncSession,
     *,
+    store: KeyStore,
     profile_id: int,
     mode: ErasureMode,
     public_ids: list[str],
@@ -122,7 +123,7 @@ async def scan(
         return sa.select(sa.func.count()).select_from(table).where(table.c.profile_id == profile_id)
 
     found = {table_of(m).name: await count(rows_of(m)) for m in PURGED}
-    found["data_keys"] = await count(rows_of(DataKey))
+    found["data_keys"] = len(await store.ids_of([profile_id]))
     found["profile_merges"] = await count(
         sa.select(sa.func.count())
         .select_from(ProfileMerge)

@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from cdp.audit import trail as audit
 from cdp.auth import Principal
+from cdp.crypto import Keyring
 from cdp.erasure.models import Suppression, SuppressionKind
 from cdp.errors import CdpError, ErrorCode
 from cdp.keys.vault import Vault
@@ -97,3 +98,8 @@ async def lift(
         detail={"kind": kind.value},
     )
     return lifted
+
+
+def hash_of_key(keyring: Keyring, kind: SuppressionKind, value: str) -> bytes:
+    """`hash_of` with the keyring itself (no unit of work at hand)."""
+    return keyring.blind_index(INDEX_KIND[kind], value)

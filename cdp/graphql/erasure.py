@@ -204,6 +204,7 @@ class ErasureMutations:
         request = await execute_erasure(
             context.uow.database,
             context.vault.source,
+            keystore=context.vault.store,
             request_id=approved.id or 0,
             trail=lambda: _principal_trail(info),
         )

@@ -49,8 +49,8 @@ async def keys_for(info: Info, blobs: Sequence[bytes | None]) -> None:
         return  # all unwrapped already: no loader round
 
     async def load(ids: Sequence[int]) -> list[None]:
-        async with info.context.uow.session() as session:
-            await info.context.vault.load_keys(session, ids)
+        # From the key store: the request's session (and its lock) is not needed.
+        await info.context.vault.load_keys(None, ids)
         return [None] * len(ids)
 
     await info.context.loader("data-keys", load).load_many(sorted(ids))

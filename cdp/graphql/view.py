@@ -35,6 +35,7 @@ from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
 from cdp.json_body import JSON, RequestRefused
 from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.outages import outage_of
 from cdp.rate_limit import RateLimiter, retry_after_header
@@ -51,10 +52,13 @@ class GraphQLResponse(JSONResponse):
 class GraphQLEndpoint:
     """The `/graphql` route."""
 
-    def __init__(self, settings: Settings, database: Database, keyring: KeyringSource) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, keyring: KeyringSource, keystore: KeyStore
+    ) -> None:
         self.settings = settings
         self.database = database
         self.keyring = keyring
+        self.keystore = keystore
         # Production turns introspection off (the contract); GraphiQL too, below.
         self.schema = build_schema(
             introspection=not settings.is_production, limits=Limits.of(settings)
@@ -157,7 +161,7 @@ class GraphQLEndpoint:
                     request_id=request_id,
                 ),
             ),
-            vault=Vault(self.keyring),
+            vault=Vault(self.keyring, self.keystore),
             request_id=request_id,
         )
         try:

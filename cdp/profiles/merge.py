@@ -17,7 +17,6 @@ from sqlmodel import col
 from cdp.audit import trail as audit
 from cdp.config import Settings
 from cdp.db import lock_profiles, utcnow
-from cdp.keys.models import DataKey
 from cdp.keys.vault import Vault
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.personal import PROFILE_FIELDS, read_field, write_field
@@ -76,8 +75,11 @@ async def _move_identities(merge: Merge) -> int:
 @merge_step("data_keys")
 async def _move_data_keys(merge: Merge) -> int:
     # Whatever the loser's keys sealed (identities, orders, ...) stays readable, and erasing
-    # the survivor later destroys these keys too.
-    return await reassign_rows(merge, DataKey)
+    # the survivor later destroys these keys too. In the key store, committed at once: should
+    # the merge roll back, the keys belong to the survivor early, and a retried merge finds
+    # nothing left to move.
+    assert merge.loser.id is not None and merge.survivor.id is not None
+    return await merge.vault.store.reassign(merge.loser.id, merge.survivor.id)
 
 
 async def merge_profiles(

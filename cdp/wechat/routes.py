@@ -18,6 +18,7 @@ from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, bad_input
 from cdp.json_body import RequestRefused, read_json
 from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.outages import outage_of
 from cdp.rate_limit import RateLimiter, retry_after_header
@@ -42,9 +43,11 @@ class WechatSignIn:
         settings: Settings,
         database: Database,
         keyring: KeyringSource,
+        keystore: KeyStore,
         client: WechatClient | None = None,
     ) -> None:
         self.settings, self.database, self.keyring = settings, database, keyring
+        self.keystore = keystore
         self.client = client or WechatClient(settings)
         # Per client address: sign-in comes before any principal, and each attempt may call
         # WeChat and write an audit record.
@@ -222,7 +225,7 @@ class WechatSignIn:
         async with audited_transaction(self.database, trail) as db_session:
             return await sign_in(
                 session=db_session,
-                vault=Vault(self.keyring),
+                vault=Vault(self.keyring, self.keystore),
                 settings=self.settings,
                 app_id=app_id,
                 kind=kind,

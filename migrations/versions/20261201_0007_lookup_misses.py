@@ -1,7 +1,7 @@
 """Lookup misses: staff lookups that found nobody, the shared counter of the miss cap.
 
-Revision ID: 0006_lookup_misses
-Revises: 0005
+Revision ID: 0007_lookup_misses
+Revises: 0006_keystore
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006_lookup_misses"
-down_revision: str | None = "0005"
+revision: str = "0007_lookup_misses"
+down_revision: str | None = "0006_keystore"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
