@@ -26,7 +26,7 @@ from cdp.crypto import data_key_id_of
 from cdp.db import Database, utcnow
 from cdp.errors import CdpError
 from cdp.graphql.http_request import request_id_of
-from cdp.graphql.pages import encode_cursor
+from cdp.graphql.pages import sign_cursor
 from cdp.keys.source import KeyringSource, load_keyring
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
@@ -35,7 +35,7 @@ from cdp.orders import service as orders
 from cdp.orders.tiers import TierThresholds, paid_spends
 from cdp.profiles import personal
 from cdp.profiles import service as profiles
-from cdp.profiles.values import PostalAddress
+from cdp.profiles.values import PostalAddress, display_phone
 from cdp.tags import service as tags
 
 AUDITED = ("unionId", "identities", "phone", "name", "address", "birthday", "shippingAddress")
@@ -91,7 +91,7 @@ class MeEndpoint:
         row = await profiles.get_profile(session=session, public_id=subject)
         if row is None or row.id is None:
             return None
-        pid, now = row.id, utcnow()
+        pid, now, keys = row.id, utcnow(), vault.keyring
         trail.lookup(pid, None)
         spend = (await paid_spends(session, [pid], now))[pid]
         sealed = (getattr(row, spec.column) for spec in personal.PROFILE_FIELDS.values())
@@ -124,7 +124,7 @@ class MeEndpoint:
             "id": row.public_id,
             "tier": TierThresholds.of(self.settings).tier_for(spend).value,
             "unionId": await field("union_id"),
-            "phone": await field("phone"),
+            "phone": None if (phone := await field("phone")) is None else display_phone(phone),
             "name": await field("name"),
             "birthday": None if birthday is None else birthday.isoformat(),
             "createdAt": _iso(row.created_at),
@@ -156,7 +156,9 @@ class MeEndpoint:
                     ],
                     "pageInfo": {
                         "hasNextPage": len(ledger) > 10,
-                        "endCursor": encode_cursor("points", entries[-1].id) if entries else None,
+                        "endCursor": sign_cursor(keys, "points", entries[-1].id)
+                        if entries
+                        else None,
                     },
                 },
             },
@@ -180,7 +182,7 @@ class MeEndpoint:
                 ],
                 "pageInfo": {
                     "hasNextPage": len(coupon_rows) > 5,
-                    "endCursor": encode_cursor("coupons", coupon_rows[:5][-1].id)
+                    "endCursor": sign_cursor(keys, "coupons", coupon_rows[:5][-1].id)
                     if coupon_rows
                     else None,
                 },
@@ -217,7 +219,7 @@ class MeEndpoint:
                 ],
                 "pageInfo": {
                     "hasNextPage": len(order_rows) > 20,
-                    "endCursor": encode_cursor("orders", page[-1].paid_at.isoformat(), page[-1].id)
+                    "endCursor": sign_cursor(keys, "orders", page[-1].paid_at, page[-1].id)
                     if page
                     else None,
                 },

@@ -59,7 +59,10 @@ def answer(server: Server, workload: Workload) -> dict[str, object]:
         headers={"authorization": workload.authorization, "content-type": "application/json"},
         timeout=30,
     )
-    payload: dict[str, object] = response.json()
+    try:
+        payload: dict[str, object] = response.json()
+    except ValueError:
+        payload = {"body": response.text}
     if response.status_code != 200 or "errors" in payload:
         raise RuntimeError(f"{server.name} answered {response.status_code}: {str(payload)[:500]}")
     return payload
