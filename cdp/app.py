@@ -35,9 +35,9 @@ def create_app(
     settings: Settings,
     database: Database | None = None,
     keyring: KeyringSource | None = None,
-    startup_steps: Sequence[StartupStep] = (),
     keystore: KeyStore | None = None,
     *,
+    startup_steps: Sequence[StartupStep] = (),
     replay_journal: bool = False,
 ) -> Starlette:
     """The app for `settings`; pass `database` and `keystore` to share engines the caller

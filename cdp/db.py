@@ -215,26 +215,31 @@ class Database:
         await self.engine.dispose()
 
     async def truncate_wal(self) -> bool:
-        """SQLite: copy the write-ahead log into the database file and truncate it to zero
-        bytes, so the page images it holds (rows as they were before a delete) are gone. True
-        when done; False when readers kept it busy (the next checkpoint copies it) and on
-        PostgreSQL, which has no such file to empty."""
-        if self.dialect != "sqlite":
-            return False
-        async with self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            # On the driver's own connection: SQLAlchemy would wrap the pragma in a BEGIN, and
-            # a checkpoint cannot run inside a transaction. Waits briefly, not busy_timeout.
-            driver: Any = raw.driver_connection
-            await driver.execute(f"PRAGMA busy_timeout={_CHECKPOINT_WAIT_MS}")
-            try:
-                cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                busy, _pages, _copied = await cursor.fetchone()
-            except sqlite3.Error:
-                busy = 1  # e.g. locked by a long reader: as busy, for the next checkpoint
-            finally:
-                await driver.execute(f"PRAGMA busy_timeout={_busy_ms(self.settings)}")
-        return not busy
+        """SQLite: see `truncate_wal`; False on PostgreSQL."""
+        return await truncate_wal(self.engine, self.settings)
+
+
+async def truncate_wal(engine: AsyncEngine, settings: Settings) -> bool:
+    """SQLite: copy the write-ahead log into the database file and truncate it to zero bytes,
+    so the page images it holds (rows as they were before a delete) are gone. True when done;
+    False when readers kept it busy (the next checkpoint copies it) and on PostgreSQL, which
+    has no such file to empty."""
+    if engine.dialect.name != "sqlite":
+        return False
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        # On the driver's own connection: SQLAlchemy would wrap the pragma in a BEGIN, and
+        # a checkpoint cannot run inside a transaction. Waits briefly, not busy_timeout.
+        driver: Any = raw.driver_connection
+        await driver.execute(f"PRAGMA busy_timeout={_CHECKPOINT_WAIT_MS}")
+        try:
+            cursor = await driver.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            busy, _pages, _copied = await cursor.fetchone()
+        except sqlite3.Error:
+            busy = 1  # e.g. locked by a long reader: as busy, for the next checkpoint
+        finally:
+            await driver.execute(f"PRAGMA busy_timeout={_busy_ms(settings)}")
+    return not busy
 
 
 def lock_key(*parts: str) -> int:

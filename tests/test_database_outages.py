@@ -249,7 +249,9 @@ async def test_nothing_is_served_until_every_startup_step_has_run_once(
     async def warm(_db: Database) -> None:
         calls.append("warm")
 
-    app = create_app(settings, database, KeyringSource.fixed(TEST_KEYRING), [replay, warm])
+    app = create_app(
+        settings, database, KeyringSource.fixed(TEST_KEYRING), startup_steps=[replay, warm]
+    )
     async with client(app, settings) as service:
         refused = await service.post("/graphql", json={"query": "{ __typename }"})
         assert_unavailable(refused, "NOT_READY")

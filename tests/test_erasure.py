@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -949,6 +950,35 @@ async def test_after_erasure_sqlite_s_free_pages_and_wal_hold_no_byte_of_the_per
         assert value.encode() not in stored, f"{value} left in the file or its WAL"
     wal = Path(f"{settings.database_url.split('///', 1)[1]}-wal")
     assert not wal.exists() or wal.stat().st_size == 0, "the WAL is checkpointed and truncated"
+
+
+async def test_after_erasure_the_sqlite_key_store_s_file_and_wal_hold_no_byte_of_the_keys(
+    people: tuple[Person, Person],
+    client_for: ClientFactory,
+    database: Database,
+    settings: Settings,
+    backend: str,
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite's own file and write-ahead log")
+    anna, bystander = people
+    path = Path(settings.keystore_database_url.split("///", 1)[1])
+
+    def wrapped_keys(person_id: int) -> list[bytes]:
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute("SELECT wrapped FROM data_keys WHERE profile_id = ?", (person_id,))
+            return [bytes(r[0]) for r in rows]
+
+    def stored() -> bytes:
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+
+    anna_keys = wrapped_keys(await internal_id(database, anna.id))
+    kept = wrapped_keys(await internal_id(database, bystander.id))
+    assert anna_keys and kept and all(k in stored() for k in anna_keys)
+    await erase_anna(people, client_for, database, "DELETE")
+    after = stored()
+    assert all(k in after for k in kept), "the scan must see the live keys"
+    assert not [k for k in anna_keys if k in after], "a shredded key left in the file or WAL"
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from cdp.audit.trail import AuditTrail
-from cdp.db import Database, lock_names, lock_profiles, utcnow
+from cdp.db import Database, lock_names, lock_profiles, truncate_wal, utcnow
 from cdp.erasure import purge, suppression
 from cdp.erasure.journal import JournalEntry, append
 from cdp.erasure.models import ErasureRequest, ErasureStatus, SuppressionKind
@@ -226,15 +226,17 @@ async def execute_erasure(
             )
             await session.flush()
         if step == "complete":
-            await _leave_no_copy(database, request)
+            await _leave_no_copy(database, keystore, request)
             return request
 
 
-async def _leave_no_copy(database: Database, request: ErasureRequest) -> None:
-    """SQLite keeps deleted rows' old pages in its write-ahead log until a checkpoint: empty it
-    now (secure_delete already zeroes them in the file). Best effort; the erasure is done."""
-    if not await database.truncate_wal() and database.dialect == "sqlite":
-        log.warning(
-            "erasure: WAL still busy; the next checkpoint empties it",
-            extra={"erasure_request": request.public_id},
-        )
+async def _leave_no_copy(database: Database, keystore: KeyStore, request: ErasureRequest) -> None:
+    """SQLite keeps deleted rows' old pages in its write-ahead log until a checkpoint: empty
+    the database's and the key store's now (secure_delete already zeroes them in the files).
+    Best effort; the erasure is done."""
+    for engine in (database.engine, keystore.engine):
+        if not await truncate_wal(engine, database.settings) and engine.dialect.name == "sqlite":
+            log.warning(
+                "erasure: WAL still busy; the next checkpoint empties it",
+                extra={"erasure_request": request.public_id},
+            )
