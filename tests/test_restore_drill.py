@@ -311,7 +311,9 @@ async def test_replaying_thousands_of_entries_with_nothing_to_do_takes_a_few_sta
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) <= 8
 
 
-async def test_a_production_keyring_is_made_once_with_mode_0600(tmp_path: Path) -> None:
+async def test_a_production_keyring_and_its_key_store_are_made_once_with_mode_0600(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "prod" / "keyring.json"
     settings = make_settings(
         "sqlite+aiosqlite:///" + str(tmp_path / "cdp.db"),
@@ -333,6 +335,8 @@ async def test_a_production_keyring_is_made_once_with_mode_0600(tmp_path: Path) 
     assert made.returncode == 0, made.stderr
     assert "created (production)" in made.stdout
     assert path.stat().st_mode & 0o777 == 0o600
+    keys_file = Path(settings.keystore_database_url.split("///", 1)[1])
+    assert keys_file.stat().st_mode & 0o777 == 0o600, "the key store is private like the keyring"
     from cdp.crypto import Keyring
 
     assert Keyring.load(path).development is False

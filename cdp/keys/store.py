@@ -9,9 +9,11 @@ completion even when the caller is cancelled, as the database's do.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -65,11 +67,24 @@ def _keys(rows: Iterable[Any]) -> list[StoredKey]:
     return [StoredKey(int(r[0]), int(r[1]), int(r[2]), bytes(r[3])) for r in rows]
 
 
+def _private_sqlite_file(url: str) -> None:
+    """A SQLite key store's file is created readable by its owner only, like the keyring
+    (SQLite gives its -wal and -shm files the database file's mode)."""
+    if not url.startswith("sqlite"):
+        return
+    path = Path(url.split("///", 1)[-1])
+    if str(path) in ("", ":memory:") or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # an empty file is an empty db
+
+
 class KeyStore:
     """The engine of the key store (`CDP_KEYSTORE_URL`) and what is done with its keys."""
 
     def __init__(self, settings: Settings, url: str | None = None) -> None:
         self.url = url or settings.keystore_database_url
+        _private_sqlite_file(self.url)
         self.engine: AsyncEngine = create_engine(settings, url=self.url)
         # Reads are one statement each: on PostgreSQL without BEGIN and ROLLBACK around it
         # (`me` reads its keys on every request).
