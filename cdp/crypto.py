@@ -155,10 +155,15 @@ class Keyring:
         except InvalidTag:
             raise CryptoError(f"data key {data_key_id} failed authentication") from None
 
+    def derived_key(self, label: bytes) -> bytes:
+        """A key for one purpose (`label`: the erasure journal, page cursors), derived from the
+        blind-index key by HMAC-SHA256, which reveals nothing of that key. The blind-index key
+        never changes while the data it indexes lives, unlike KEKs, which are retired."""
+        return hmac.new(self.blind_index_key, label, hashlib.sha256).digest()
+
     def journal_key(self) -> bytes:
-        """The erasure journal's signing key, derived from the blind-index key (which never
-        changes while the data it indexes lives, unlike KEKs, which are retired)."""
-        return hmac.new(self.blind_index_key, b"cdp/erasure-journal/v1", hashlib.sha256).digest()
+        """The erasure journal's signing key."""
+        return self.derived_key(b"cdp/erasure-journal/v1")
 
     def without_version(self, version: int) -> Keyring:
         """The keyring without KEK `version` (never the active one)."""

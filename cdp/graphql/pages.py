@@ -15,12 +15,9 @@ import hmac
 import json
 import re
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import strawberry
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from cdp.crypto import Keyring
 from cdp.errors import bad_input
@@ -47,16 +44,10 @@ def check_first(first: int) -> int:
     return first
 
 
-@lru_cache(maxsize=8)
-def _derive(root: bytes) -> bytes:
-    # HKDF with its own label: the cursor key reveals nothing of the blind-index key.
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_CURSOR_LABEL).derive(root)
-
-
 def cursor_key(keyring: Keyring) -> bytes:
-    """The key that signs page cursors, derived from the keyring's blind-index key (which is
-    never rotated, so cursors survive a KEK rotation)."""
-    return _derive(keyring.blind_index_key)
+    """The key that signs page cursors (derived like the journal's, so cursors survive a KEK
+    rotation)."""
+    return keyring.derived_key(_CURSOR_LABEL)
 
 
 def _tag(key: bytes, payload: bytes) -> bytes:
