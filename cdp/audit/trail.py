@@ -138,6 +138,14 @@ def record(session: AsyncSession, **values: Any) -> None:
     trail_of(session).record(**values)
 
 
+def set_target(session: AsyncSession | Session, profile_id: int) -> None:
+    """Name the profile the current mutation works on: a refusal is then recorded against it.
+
+    The one way a target is named; the unit of work clears it when the next mutation starts.
+    """
+    trail_of(session).target = profile_id
+
+
 def append_to_chain(session: Session, trail: AuditTrail) -> None:
     """Write the trail's records as the next links of the chain (sync: runs in the commit)."""
     rows = trail.take()

@@ -167,7 +167,7 @@ async def redeem_coupon(
     coupon = await session.scalar(sa.select(Coupon).where(col(Coupon.public_id) == coupon_id))
     if coupon is None:
         raise not_found("No such coupon")
-    audit.trail_of(session).target = coupon.profile_id  # a refusal is recorded against them
+    audit.set_target(session, coupon.profile_id)
     status = status_of(coupon, now)
     if status is CouponStatus.REDEEMED:
         raise conflict("coupon already used")
