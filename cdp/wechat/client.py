@@ -94,36 +94,30 @@ class WechatClient:
         await self._http.aclose()
 
     async def code2session(self, *, app_id: str, app: WechatApp, code: str) -> MiniProgramSession:
-        body = await self._get(
-            "/sns/jscode2session",
-            {
-                "appid": app_id,
-                "secret": app.secret.get_secret_value(),
-                "js_code": code,
-                "grant_type": "authorization_code",
-            },
+        body, (open_id, session_key) = await self._grant(
+            "/sns/jscode2session", app_id, app, {"js_code": code}, "openid", "session_key"
         )
-        open_id, session_key = _text(body, "openid"), _text(body, "session_key")
-        if open_id is None or session_key is None:
-            raise self._unusable("/sns/jscode2session", None)
         return MiniProgramSession(open_id, _text(body, "unionid"), SecretStr(session_key))
 
     async def oauth_grant(self, *, app_id: str, app: WechatApp, code: str) -> OAuthGrant:
-        body = await self._get(
-            "/sns/oauth2/access_token",
-            {
-                "appid": app_id,
-                "secret": app.secret.get_secret_value(),
-                "code": code,
-                "grant_type": "authorization_code",
-            },
+        body, (open_id, token) = await self._grant(
+            "/sns/oauth2/access_token", app_id, app, {"code": code}, "openid", "access_token"
         )
-        open_id, token = _text(body, "openid"), _text(body, "access_token")
-        if open_id is None or token is None:
-            raise self._unusable("/sns/oauth2/access_token", None)
         return OAuthGrant(
             open_id, _text(body, "unionid"), body.get("scope") or "", SecretStr(token)
         )
+
+    async def _grant(
+        self, path: str, app_id: str, app: WechatApp, code: dict[str, str], *required: str
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Exchange a sign-in code (authorization_code grant); the answer must carry every
+        `required` key as a non-empty string, or it is unusable."""
+        params = {"appid": app_id, "secret": app.secret.get_secret_value(), **code}
+        body = await self._get(path, {**params, "grant_type": "authorization_code"})
+        values = [_text(body, key) for key in required]
+        if any(value is None for value in values):
+            raise self._unusable(path, None)
+        return body, [value for value in values if value is not None]
 
     async def userinfo_union_id(self, grant: OAuthGrant) -> str | None:
         """The UnionID from sns/userinfo (snsapi_userinfo grants); nickname and avatar are
