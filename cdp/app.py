@@ -106,6 +106,7 @@ def create_app(
                 endpoint.handle,
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             ),
+            *endpoint.graphiql.routes(enabled=not settings.is_production),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
