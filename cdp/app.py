@@ -15,12 +15,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
-from cdp.config import Settings, load_settings
+from cdp.config import ConfigError, Settings, load_settings
 from cdp.db import Database
 from cdp.erasure.replay import replay_erasure_journal
 from cdp.errors import ErrorCode
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, log_unexpected
+from cdp.graphql.execution import missing_privates
 from cdp.graphql.http_request import request_id_of
+from cdp.graphql.versions import shortcuts_allowed
 from cdp.graphql.view import GraphQLEndpoint
 from cdp.h5.routes import MemberCenter
 from cdp.keys.source import KeyringSource, load_keyring
@@ -45,8 +47,10 @@ def create_app(
 
     `startup_steps` run in order once the database is reachable and at head, before the app
     reports ready or serves a request that needs the database (cdp/availability.py).
-    Raises ConfigError (one line) for a missing or unfit keyring in production.
+    Raises ConfigError (one line) for a missing or unfit keyring in production, or GraphQL
+    libraries without what cdp needs of them.
     """
+    check_graphql_libraries()
     keyring = keyring or load_keyring(settings)
     owns_database, owns_keystore = database is None, keystore is None
     db = database or Database(bounded_statements(settings))
@@ -102,6 +106,7 @@ def create_app(
                 endpoint.handle,
                 methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
             ),
+            *endpoint.graphiql.routes(enabled=not settings.is_production),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
@@ -111,6 +116,23 @@ def create_app(
         exception_handlers={HTTPException: coded_http_error, Exception: coded_server_error},
         lifespan=lifespan,
     )
+
+
+def check_graphql_libraries() -> None:
+    """The start-up check of strawberry-graphql and graphql-core (cdp/graphql/versions.py).
+
+    Versions outside the tested ranges turn the executor shortcut and the validation budget
+    off, with one warning line: the stock executor answers every query the same, only slower,
+    so refusing to start would turn a routine upgrade into an outage for the sake of speed.
+    What has no stock replacement (the private names of `missing_privates`) refuses to start.
+    """
+    shortcuts_allowed()
+    missing = missing_privates()
+    if missing:
+        raise ConfigError(
+            f"the installed strawberry-graphql or graphql-core lacks {', '.join(missing)};"
+            " install the versions of constraints.txt"
+        )
 
 
 def bounded_statements(settings: Settings) -> Settings:

@@ -10,6 +10,8 @@ import pytest
 
 from tests.pg_cluster import find_bin_dir
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 AUDIT_SCRIPT = ROOT / "scripts" / "graphql-http-audit" / "audit.mjs"
 CDP = [sys.executable, "-m", "cdp"]

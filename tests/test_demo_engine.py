@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -22,6 +23,8 @@ from cdp.profiles.values import normalize_phone
 from cdp.tags.models import ProfileTag
 from cdp.unit_of_work import audited_transaction, operator_trail
 from tests.conftest import TEST_KEYRING, make_settings
+
+pytestmark = pytest.mark.slow
 
 
 async def test_seeding_runs_sqlite_statements_on_the_loop_thread_and_seals_everything(

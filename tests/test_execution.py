@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import gc
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,10 +18,16 @@ from strawberry.extensions import FieldExtension
 from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from cdp.app import create_app
+from cdp.auth import Role, issue_token
+from cdp.config import ConfigError, Settings
+from cdp.db import Database
 from cdp.graphql import execution
 from cdp.graphql.execution import CdpExecutionContext
+from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.orders.models import Order
-from tests.conftest import ClientFactory, gql
+from tests.conftest import TEST_KEYRING, ClientFactory, gql
 from tests.test_orders import RECORD, new_customer, order_input
 
 
@@ -199,3 +206,81 @@ async def test_a_request_leaves_its_rows_and_its_executor_to_reference_counting(
     assert not kinds & {"InstanceState", "CollectedFields", "DataLoader"}, sorted(
         kinds & {"InstanceState", "CollectedFields", "DataLoader"}
     )
+
+
+UNTESTED = {"strawberry-graphql": "0.400.0", "graphql-core": "3.4.0"}
+ME = """{ me { id tier points { balance } orders(first: 5) {
+  items { id totalFen status items { sku quantity } shippingAddress { province city } } } } }"""
+
+
+@pytest.fixture
+def untested_libraries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The start-up check sees versions outside the tested ranges (caches rebuilt around)."""
+    from cdp.graphql import versions
+    from cdp.graphql.schema import build_schema
+
+    monkeypatch.setattr(versions, "installed", lambda: dict(UNTESTED))
+    versions.shortcuts_allowed.cache_clear()
+    build_schema.cache_clear()
+    yield
+    monkeypatch.undo()
+    versions.shortcuts_allowed.cache_clear()
+    build_schema.cache_clear()
+
+
+async def test_untested_library_versions_serve_the_same_answers_with_the_stock_executor(
+    service_client: httpx.AsyncClient,
+    client_for: ClientFactory,
+    settings: Settings,
+    database: Database,
+    keystore: KeyStore,
+    request: pytest.FixtureRequest,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    profile_id, customer = await new_customer(service_client, client_for)
+    for n in range(2):
+        body = await gql(service_client, RECORD, {"input": order_input(profile_id, f"WX-{n}")})
+        assert "errors" not in body, body
+    ours = await gql(customer, ME)
+    assert "errors" not in ours and len(ours["data"]["me"]["orders"]["items"]) == 2
+    with caplog.at_level(logging.WARNING, logger="cdp.graphql"):
+        request.getfixturevalue("untested_libraries")
+        app = create_app(settings, database, KeyringSource.fixed(TEST_KEYRING), keystore)
+        create_app(settings, database, KeyringSource.fixed(TEST_KEYRING), keystore)
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "cdp.graphql"]
+    assert "UNTESTED" in warning and "graphql-core 3.4.0" in warning and "\n" not in warning
+    from cdp.graphql.schema import build_schema
+
+    assert build_schema().execution_context_class is not CdpExecutionContext
+    token = issue_token(settings, role=Role.CUSTOMER, subject=profile_id)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://cdp.test",
+        headers={"authorization": f"Bearer {token}"},
+    ) as stock:
+        assert await gql(stock, ME) == ours
+        refused = await gql(stock, "{ " + "__typename " * 990 + "}")
+    assert refused["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"  # no budget here
+
+
+def test_the_tested_versions_are_installed_and_take_the_shortcut() -> None:
+    from cdp.graphql import versions
+    from cdp.graphql.schema import build_schema
+
+    assert versions.untested(versions.installed()) == []
+    assert versions.untested(UNTESTED) == [
+        "strawberry-graphql 0.400.0 (tested: <0.342,>=0.341.2)",
+        "graphql-core 3.4.0 (tested: <3.4,>=3.3.2)",
+    ]
+    assert build_schema().execution_context_class is CdpExecutionContext
+
+
+def test_libraries_lacking_a_private_name_cdp_needs_refuse_to_start(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cdp.app
+
+    monkeypatch.setattr(cdp.app, "missing_privates", lambda: ["Info._raw_info"])
+    with pytest.raises(ConfigError, match=r"lacks Info\._raw_info; install the versions"):
+        create_app(settings, keyring=KeyringSource.fixed(TEST_KEYRING))
+    assert execution.missing_privates() == []

@@ -138,6 +138,8 @@ async def test_graphiql_is_not_served_in_production(
     )
     assert_one_coded_error(response, 405, "BAD_USER_INPUT")
     assert "graphiql" not in response.text.lower()
+    assets = await production_client.get("/graphql/assets/vendor/graphiql@3.8.3/graphiql.min.js")
+    assert_one_coded_error(assets, 404, "NOT_FOUND")
 
 
 async def test_introspection_is_refused_in_production(

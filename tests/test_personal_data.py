@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
+import cdp.crypto
 from cdp.auth import Role
 from cdp.config import Settings
 from cdp.db import Database
@@ -34,6 +35,25 @@ mutation Update($input: UpdateMyProfileInput!) {
   }
 }
 """
+
+
+def spying_cipher(opened: list[bytes]) -> Any:
+    """cdp.crypto's AES-GCM, noting the associated data of each decryption: every sealed value
+    (through `Vault.decrypt` or `Vault.decrypt_loaded`) and every data key opens there."""
+    real = cdp.crypto.AESGCM
+
+    class Spy:
+        def __init__(self, key: bytes) -> None:
+            self.cipher = real(key)
+
+        def encrypt(self, nonce: bytes, data: bytes, aad: bytes | None) -> bytes:
+            return self.cipher.encrypt(nonce, data, aad)
+
+        def decrypt(self, nonce: bytes, data: bytes, aad: bytes | None) -> bytes:
+            opened.append(aad or b"")
+            return self.cipher.decrypt(nonce, data, aad)
+
+    return Spy
 
 
 @pytest.fixture
@@ -128,6 +148,20 @@ async def test_a_changed_phone_moves_its_blind_index(
     assert (await gql(support_client, query, {"p": "+86 137-0000-1111"}))["data"]["profile"]
 
 
+async def test_the_decryption_spy_sees_a_masked_phone_opened(
+    customer: httpx.AsyncClient,
+    support_client: httpx.AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await gql(customer, UPDATE, {"input": {"phone": CANARY_PHONE}})
+    decrypted: list[bytes] = []
+    monkeypatch.setattr(cdp.crypto, "AESGCM", spying_cipher(decrypted))
+    query = '{ profile(phone: "13912340000", purpose: "t") { phone } }'
+    body = await gql(support_client, query)
+    assert body["data"]["profile"]["phone"] == mask_phone(CANARY_PHONE)
+    assert any(b"/profiles/phone_ct/" in aad for aad in decrypted)
+
+
 async def test_a_phone_lookup_uses_the_blind_index_and_decrypts_nothing(
     customer: httpx.AsyncClient,
     support_client: httpx.AsyncClient,
@@ -135,14 +169,8 @@ async def test_a_phone_lookup_uses_the_blind_index_and_decrypts_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await gql(customer, UPDATE, {"input": {"phone": CANARY_PHONE}})
-    decrypted: list[str] = []
-    original = Vault.decrypt
-
-    async def counting(self: Vault, *args: Any, **kwargs: Any) -> str:
-        decrypted.append(kwargs["column"])
-        return await original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Vault, "decrypt", counting)
+    decrypted: list[bytes] = []
+    monkeypatch.setattr(cdp.crypto, "AESGCM", spying_cipher(decrypted))
     statements: list[str] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -154,7 +182,7 @@ async def test_a_phone_lookup_uses_the_blind_index_and_decrypts_nothing(
     finally:
         event.remove(database.engine.sync_engine, "before_cursor_execute", capture)
     assert body["data"]["profile"]["id"]
-    assert decrypted == []
+    assert decrypted == []  # the associated data of every value opened and key unwrapped
     lookups = [s for s in statements if "FROM profiles" in s]
     assert lookups and all("phone_bidx" in s for s in lookups)
 

@@ -41,6 +41,8 @@ from tests.conftest import (
 from tests.pg_cluster import PgCluster
 from tests.test_erasure import APPROVE, EXPORT, LINK_ID, REASON, REQUEST, officer, ok
 
+pytestmark = pytest.mark.slow
+
 MINI = "wx8f3c2a1b5d6e7f90"
 OPEN_ID = "oDrill000000000000000000001"
 UNION_ID = "uDrill000000000000000000001"

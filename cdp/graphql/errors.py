@@ -1,8 +1,9 @@
 """Turning execution errors into the coded errors of the contract.
 
 Expected failures (CdpError) keep their message and code; parse and validation errors keep
-their message; anything else is INTERNAL with a masked message, logged without its text
-(exception messages from drivers can carry the values that failed).
+their message, and the code and limit their `extensions` carry (cdp's limits set both; nothing
+here reads graphql-core's wording); anything else is INTERNAL with a masked message, logged
+without its text (exception messages from drivers can carry the values that failed).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 from graphql import GraphQLError
 
 from cdp.errors import CdpError, ErrorCode
-from cdp.graphql.limits import NESTED_TOO_DEEPLY, TOO_MANY_TOKENS, VALIDATION_ABORTED
 
 log = logging.getLogger("cdp.errors")
 INTERNAL_MESSAGE = "Internal server error"
@@ -47,12 +47,6 @@ def format_error(error: GraphQLError, *, request_id: str) -> dict[str, Any]:
         out: dict[str, Any] = {"message": original.message, "extensions": original.extensions()}
     elif original is None or isinstance(original, GraphQLError):
         extensions = dict(error.extensions or {})
-        if error.message.startswith(TOO_MANY_TOKENS):
-            extensions = {"code": ErrorCode.QUERY_TOO_COMPLEX.value, "limit": "tokens"}
-        elif error.message.startswith(NESTED_TOO_DEEPLY):
-            extensions = {"code": ErrorCode.QUERY_TOO_COMPLEX.value, "limit": "nesting"}
-        elif error.message == VALIDATION_ABORTED:  # its comparison budget spent, or the stack
-            extensions = {"code": ErrorCode.QUERY_TOO_COMPLEX.value, "limit": "validation"}
         code = extensions.get("code") or ErrorCode.BAD_USER_INPUT.value
         if code not in ErrorCode.__members__:
             code = ErrorCode.BAD_USER_INPUT.value

@@ -8,20 +8,44 @@ field the policy gates, masks or audits) whose type is a scalar or an enum needs
 its answer is the attribute, coerced. Anything else, and any plain field whose value is null
 where null is not allowed or does not coerce, takes graphql-core's own path, so every error is
 exactly what it would have been.
+
+This module is also the fence: every use of a name strawberry or graphql-core does not
+document (private attributes, internal modules and their constants) is here, and nowhere else
+in cdp (tests/test_fence.py greps for them). They hold for the versions of
+cdp/graphql/versions.py; on others the schema is built with the stock executor and validation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import fields
 from functools import partial
 from operator import attrgetter
 from typing import Any, NamedTuple
 
-from graphql import GraphQLField, GraphQLLeafType, GraphQLNonNull, GraphQLObjectType, Undefined
+from graphql import (
+    GraphQLField,
+    GraphQLLeafType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    OverlappingFieldsCanBeMergedRule,
+    SelectionSetNode,
+    Undefined,
+    ValidationContext,
+)
 from graphql.pyutils import Path, gather_with_cancel
+from graphql.validation.validate import ValidationAbortedError
+from strawberry import Schema
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types import Info
 from strawberry.types.field import StrawberryField
+
+from cdp.errors import ErrorCode
+from cdp.graphql.versions import shortcuts_allowed
 
 STRAWBERRY_FIELD = GraphQLCoreConverter.DEFINITION_BACKREF
 
@@ -195,3 +219,78 @@ class CdpExecutionContext(StrawberryGraphQLCoreExecutionContext):
             awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
             results.update(zip(awaitable_fields, awaited, strict=True))
         return results
+
+
+def execution_context_class() -> type[CdpExecutionContext] | None:
+    """The executor for the schema: the shortcut above, or (None) strawberry's stock one when
+    the installed libraries are not the tested ones."""
+    return CdpExecutionContext if shortcuts_allowed() else None
+
+
+def resolve_info(info: Info[Any, Any]) -> GraphQLResolveInfo[Any]:
+    """graphql-core's ResolveInfo behind strawberry's (its field nodes and fragments)."""
+    return info._raw_info
+
+
+def core_schema(schema: Schema) -> GraphQLSchema:
+    """graphql-core's schema behind strawberry's."""
+    return schema._schema
+
+
+def missing_privates() -> list[str]:
+    """The private names above with no stock replacement that these versions lack."""
+    missing = [] if "_raw_info" in {f.name for f in fields(Info)} else ["Info._raw_info"]
+    if not isinstance(STRAWBERRY_FIELD, str):
+        missing.append("GraphQLCoreConverter.DEFINITION_BACKREF")
+    return missing
+
+
+# graphql-core's overlapping-fields rule charges each comparison of two fields and stops the
+# validation past its budget (then QUERY_TOO_COMPLEX, limit "validation"). Its default, 500 000,
+# takes up to a second on a document of 1000 tokens, all on the event loop; no document cdp's
+# clients or tests send spends more than 10, and 5000 takes some 30 ms.
+OVERLAP_BUDGET = 5_000
+
+
+class OverlapBudgetSpent(ValidationAbortedError):
+    def __init__(self) -> None:
+        super().__init__(
+            f"Validation aborted: the document needs more than {OVERLAP_BUDGET} comparisons"
+            " of fields",
+            extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "limit": "validation"},
+        )
+
+
+class BudgetedOverlapRule(OverlappingFieldsCanBeMergedRule):
+    """graphql-core's rule on cdp's budget; its abort for the budget carries a code."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self.rule_context.remaining_complexity_budget = OVERLAP_BUDGET
+
+    def enter_selection_set(
+        self, selection_set: SelectionSetNode, key: Any, parent: Any, *args: Any
+    ) -> None:
+        try:
+            super().enter_selection_set(selection_set, key, parent, *args)
+        except ValidationAbortedError:
+            if self.rule_context.remaining_complexity_budget >= 0:
+                raise  # validation's error limit, not the budget
+            raise OverlapBudgetSpent() from None
+
+
+class BudgetedValidation(SchemaExtension):
+    """Validates with BudgetedOverlapRule in place of graphql-core's own (the same classes on
+    every request, so the validation cache keeps hitting)."""
+
+    def on_operation(self) -> Iterator[None]:
+        run = self.execution_context
+        run.validation_rules = tuple(
+            BudgetedOverlapRule if rule is OverlappingFieldsCanBeMergedRule else rule
+            for rule in run.validation_rules
+        )
+        yield
+
+
+def validation_extensions() -> list[type[SchemaExtension]]:
+    return [BudgetedValidation] if shortcuts_allowed() else []

@@ -11,43 +11,42 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     GraphQLError,
     ListTypeNode,
     ListValueNode,
     ObjectValueNode,
     OperationDefinitionNode,
+    Source,
     ValidationContext,
     ValidationRule,
     get_operation_ast,
 )
 from graphql.validation import ASTValidationRule
-from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import SchemaExtension
 
 from cdp.auth import Role
 from cdp.config import Settings
 from cdp.errors import ErrorCode
 from cdp.graphql.context import Context
-from cdp.graphql.measures import DocumentMeasures, fragments_of, operation_cost
-
-TOO_MANY_TOKENS = "Syntax Error: Document contains more than"
-# graphql-core's own refusals of documents it will not recurse through, or not compare fully.
-NESTED_TOO_DEEPLY = (
-    "Syntax Error: Document is nested too deeply",
-    "Selections are nested too deeply",
-    "Variable values are nested too deeply",
+from cdp.graphql.execution import core_schema
+from cdp.graphql.measures import (
+    DocumentMeasures,
+    fragments_of,
+    lexical_excess,
+    operation_cost,
+    selection_nesting,
 )
-VALIDATION_ABORTED = "Validation aborted."
-# graphql-core's overlapping-fields rule charges each comparison of two fields and stops the
-# validation past its budget (then QUERY_TOO_COMPLEX, limit "validation"). Its default, 500 000,
-# takes up to a second on a document of 1000 tokens, all on the event loop; no document cdp's
-# clients or tests send spends more than 10, and 5000 takes some 30 ms.
-overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 5_000
+
+# graphql-core's parser stops at braces and brackets nested deeper than 200, and its validation
+# at selections nested deeper than that through fragments, each with nothing but a message:
+# cdp refuses both first (QUERY_TOO_COMPLEX, limit "nesting" and "validation").
+NESTING_CEILING = 200
 # A role's cost limit is CDP_MAX_QUERY_COST times its factor here (1 for a role not named):
 # backends page through up to 100 profiles at a time; everyone else reads one profile, one
 # page of audit records or erasure requests, or aggregates.
@@ -151,7 +150,9 @@ def oversized_list(value: Any, limit: int) -> int | None:
 
 
 class TokenLimit(SchemaExtension):
-    """Stops the parser after `tokens` tokens (graphql-core counts them as it lexes)."""
+    """Refuses, before graphql-core parses it, a document of more than `tokens` tokens or
+    nested deeper than NESTING_CEILING, and before validation one whose selections nest deeper
+    than that through fragments. The parser's own token limit stays on behind it."""
 
     def __init__(self, tokens: int) -> None:
         self.tokens = tokens
@@ -159,6 +160,55 @@ class TokenLimit(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         self.execution_context.parse_options["max_tokens"] = self.tokens
         yield
+
+    def on_parse(self) -> Iterator[None]:
+        query = self.execution_context.query
+        excess = _lexical_excess(query, self.tokens) if query else None
+        if excess is not None:
+            limit, offset = excess
+            message = (
+                f"The document contains more than {self.tokens} tokens; at most {self.tokens}"
+                if limit == "tokens"
+                else f"The document is nested too deeply: at most {NESTING_CEILING} levels"
+                " of braces and brackets"
+            )
+            raise GraphQLError(
+                message,
+                source=Source(query or ""),
+                positions=[offset],
+                extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value, "limit": limit},
+            )
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        run = self.execution_context
+        if run.graphql_document is not None and _nesting(run.query, run.graphql_document):
+            raise limit_error(
+                "validation",
+                f"Validation aborted: selections nest more than {NESTING_CEILING} levels"
+                " through fragments",
+            )
+        yield
+
+
+@lru_cache(maxsize=256)
+def _lexical_excess(query: str, tokens: int) -> tuple[str, int] | None:
+    return lexical_excess(query, tokens=tokens, nesting=NESTING_CEILING)
+
+
+_NESTING: dict[str, bool] = {}
+
+
+def _nesting(query: str | None, document: DocumentNode) -> bool:
+    """Whether `document` nests too deeply through fragments (remembered by its text)."""
+    found = _NESTING.get(query) if query is not None else None
+    if found is None:
+        found = selection_nesting(document) > NESTING_CEILING
+        if query is not None:
+            if len(_NESTING) >= 256:
+                _NESTING.clear()
+            _NESTING[query] = found
+    return found
 
 
 class CostLimit(SchemaExtension):
@@ -180,7 +230,8 @@ class CostLimit(SchemaExtension):
         operation = get_operation_ast(document, run.operation_name) if document else None
         if document is None or operation is None:
             return None  # execution reports it
-        cost = operation_cost(run.schema._schema, document, operation, run.variables, run.query)
+        schema = core_schema(run.schema)
+        cost = operation_cost(schema, document, operation, run.variables, run.query)
         role = run.context.principal.role if isinstance(run.context, Context) else None
         limit = self.limits.cost_for(role)
         if cost <= limit:

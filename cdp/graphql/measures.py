@@ -6,6 +6,11 @@ bytes; expanding the spreads would never finish). The walk keeps its own stack, 
 nesting the parser accepts can exhaust Python's, and a fragment cycle (refused by
 graphql-core's NoFragmentCycles) counts as nothing where it closes.
 
+Before parsing, `lexical_excess` counts a document's tokens and how deep its braces and brackets
+nest; after parsing, `selection_nesting` follows selection sets through fragment spreads. They
+find, with their own numbers, what graphql-core's parser and validation would otherwise refuse
+only with a message (cdp/graphql/limits.py turns them into coded errors).
+
 Cost estimates the result's nodes: every field counts 1, and a field taking `first` (a page)
 multiplies what is selected below it by `first` (its literal, its variable's value or the
 argument's default, at most MAX_FIRST), as graphql-armor's cost limit and Hasura's node limit do.
@@ -19,16 +24,21 @@ from typing import Any, TypeAlias
 
 from graphql import (
     DocumentNode,
+    ExecutableDefinitionNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLField,
     GraphQLSchema,
+    GraphQLSyntaxError,
     InlineFragmentNode,
     IntValueNode,
+    Lexer,
     NamedTypeNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Source,
+    TokenKind,
     Undefined,
     VariableNode,
     get_named_type,
@@ -196,3 +206,82 @@ def operation_cost(
                 _COSTS.clear()
             _COSTS[key] = cost
     return cost
+
+
+_OPENING = (TokenKind.BRACE_L, TokenKind.BRACKET_L)
+_CLOSING = (TokenKind.BRACE_R, TokenKind.BRACKET_R)
+
+
+def lexical_excess(text: str, *, tokens: int, nesting: int) -> tuple[str, int] | None:
+    """("tokens", offset) when `text` holds more than `tokens` tokens (comments count, as the
+    parser's `max_tokens` counts them), ("nesting", offset) when its braces and brackets nest
+    deeper than `nesting`, at the offset of the first token past the limit; None otherwise,
+    also when the text does not lex (the parser reports that, where it is)."""
+    lexer = Lexer(Source(text))
+    count = depth = position = 0
+    try:
+        while (token := lexer.read_next_token(position)).kind is not TokenKind.EOF:
+            position, count = token.end, count + 1
+            if count > tokens:
+                return "tokens", token.start
+            if token.kind in _OPENING:
+                depth += 1
+                if depth > nesting:
+                    return "nesting", token.start
+            elif token.kind in _CLOSING:
+                depth -= 1
+    except GraphQLSyntaxError:
+        return None
+    return None
+
+
+def selection_nesting(document: DocumentNode) -> int:
+    """How deep selection sets nest in `document`, inline fragments counting a level and a
+    spread adding its fragment's nesting where it stands (a cycle adds nothing)."""
+    fragments = fragments_of(document)
+    known: dict[str, int] = {}
+
+    def own(selection_set: SelectionSetNode) -> tuple[int, list[tuple[str, int]]]:
+        deepest, spreads = 0, []
+        stack = [(selection_set, 1)]
+        while stack:
+            current, level = stack.pop()
+            deepest = max(deepest, level)
+            for selection in current.selections:
+                if isinstance(selection, FragmentSpreadNode):
+                    spreads.append((selection.name.value, level))
+                elif (
+                    isinstance(selection, FieldNode | InlineFragmentNode)
+                    and selection.selection_set is not None
+                ):
+                    stack.append((selection.selection_set, level + 1))
+        return deepest, spreads
+
+    shapes = {name: own(fragment.selection_set) for name, fragment in fragments.items()}
+
+    def of(name: str) -> int:
+        # Depth-first over spreads with an explicit stack; a fragment is resolved once.
+        path, on_path = [(name, iter(shapes[name][1]))], {name}
+        while path:
+            current, pending = path[-1]
+            for spread, _level in pending:
+                if spread in shapes and spread not in known and spread not in on_path:
+                    path.append((spread, iter(shapes[spread][1])))
+                    on_path.add(spread)
+                    break
+            else:
+                path.pop()
+                on_path.discard(current)
+                deepest, spreads = shapes[current]
+                known[current] = max([deepest, *(level + known.get(s, 0) for s, level in spreads)])
+        return known[name]
+
+    result = 0
+    for definition in document.definitions:
+        if isinstance(definition, FragmentDefinitionNode):
+            result = max(result, of(definition.name.value))
+        elif isinstance(definition, ExecutableDefinitionNode):
+            deepest, spreads = own(definition.selection_set)
+            nested = (level + of(s) for s, level in spreads if s in shapes)
+            result = max(result, deepest, *nested)
+    return result

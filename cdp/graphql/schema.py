@@ -18,7 +18,7 @@ from cdp.graphql.audit import AuditQueries
 from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
 from cdp.graphql.events import EventMutations
-from cdp.graphql.execution import CdpExecutionContext
+from cdp.graphql.execution import execution_context_class, validation_extensions
 from cdp.graphql.limits import CostLimit, Limits, TokenLimit, validation_rules
 from cdp.graphql.lookup_limit import LookupLimitRule
 from cdp.graphql.loyalty import LoyaltyMutations
@@ -83,8 +83,9 @@ def build_schema(*, introspection: bool = True, limits: Limits = Limits()) -> Cd
         query=query,
         mutation=mutation,
         config=config,
-        execution_context_class=CdpExecutionContext,
+        execution_context_class=execution_context_class(),
         extensions=[
+            *validation_extensions(),
             lambda: AddValidationRules(rules),
             LookupLimitRule,
             lambda: TokenLimit(limits.tokens),

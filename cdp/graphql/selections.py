@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 
 from cdp.graphql.context import Info
+from cdp.graphql.execution import resolve_info
 
 
 def child_fields(info: Info, nodes: Iterable[FieldNode] | None = None) -> list[FieldNode]:
@@ -19,7 +20,7 @@ def child_fields(info: Info, nodes: Iterable[FieldNode] | None = None) -> list[F
     Each fragment is read once, however often it is spread (as graphql-core collects fields):
     fragments that spread each other twice would otherwise cost twice per level. The walk
     keeps its own stack, so no nesting of fragments can exhaust Python's."""
-    raw = info._raw_info
+    raw = resolve_info(info)
     found: list[FieldNode] = []
     seen: set[str] = set()
     pending: list[SelectionSetNode] = [

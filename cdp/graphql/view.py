@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
@@ -22,6 +21,7 @@ from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, Throttled
 from cdp.graphql.context import Context
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
+from cdp.graphql.graphiql import GraphiQL
 from cdp.graphql.http_request import (
     GRAPHQL_RESPONSE,
     check_operation_choice,
@@ -40,8 +40,6 @@ from cdp.keys.vault import Vault
 from cdp.outages import outage_of
 from cdp.rate_limit import RateLimiter, retry_after_header
 from cdp.unit_of_work import UnitOfWork, audited_transaction
-
-GRAPHIQL_HTML = (Path(__file__).parent / "graphiql.html").read_text(encoding="utf-8")
 
 
 class GraphQLResponse(JSONResponse):
@@ -64,6 +62,7 @@ class GraphQLEndpoint:
             introspection=not settings.is_production, limits=Limits.of(settings)
         )
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.graphiql = GraphiQL()
 
     def error_response(
         self,
@@ -97,7 +96,7 @@ class GraphQLEndpoint:
         if request.method == "GET":
             accept = request.headers.get("accept", "")
             if "text/html" in accept and not self.settings.is_production:
-                return HTMLResponse(GRAPHIQL_HTML, headers={"x-request-id": request_id})
+                return self.graphiql.page(request_id)
             return self.error_response(
                 405,
                 ErrorCode.BAD_USER_INPUT,

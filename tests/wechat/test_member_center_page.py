@@ -25,6 +25,8 @@ from tests.loopback import LoopbackServer
 from tests.wechat.browser import find_or_install_chromium
 from tests.wechat.fake_server import MINI_APP_ID, USERINFO_APP_ID, FakeWechat, WechatUser
 
+pytestmark = pytest.mark.slow
+
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CAN_CONTACT = """query($p: ID!) {
   canContact(profileId: $p, purpose: ACTIVITY_NOTIFICATIONS, channel: OFFICIAL_ACCOUNT) {
