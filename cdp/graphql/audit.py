@@ -13,7 +13,7 @@ from cdp.audit.models import AuditEvent
 from cdp.audit.query import AuditFilter, list_events
 from cdp.db import as_utc
 from cdp.graphql.context import Info
-from cdp.graphql.objects import object_type
+from cdp.graphql.objects import copied, object_type
 from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, PageInfo, decode_int, encode_cursor
 from cdp.profiles import service
 from cdp.text import check_text
@@ -53,18 +53,14 @@ class AuditEventType:
 
     @classmethod
     def of(cls, row: AuditEvent) -> AuditEventType:
-        return cls(
-            seq=row.seq,
-            occurred_at=row.occurred_at,
-            request_id=row.request_id,
-            actor_subject=row.actor_subject,
+        return copied(
+            cls,
+            row,
             actor_role=AuditRole(row.actor_role),
             action=AuditAction(row.action),
             profile_surrogate_id=row.profile_id,
             fields=[AuditField(field=f["field"], access=f["access"]) for f in row.fields],
-            purpose=row.purpose,
             outcome=AuditOutcome(row.outcome),
-            detail=row.detail,  # type: ignore[arg-type]
         )
 
 

@@ -17,7 +17,7 @@ from cdp.consent.service import Reason
 from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.context import Info, by_key
 from cdp.graphql.lookups import profile_by_id
-from cdp.graphql.objects import object_type
+from cdp.graphql.objects import copied, object_type
 from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, check_first, decode_int, page_of
 
 if TYPE_CHECKING:
@@ -86,15 +86,7 @@ class ConsentsType:
 
 
 def _change(row: ConsentChange) -> ConsentChangeType:
-    return ConsentChangeType(
-        purpose=row.purpose,
-        channel=row.channel,
-        granted=row.granted,
-        notice_version=row.notice_version,
-        source_channel=row.source_channel,
-        changed_by=row.changed_by,
-        changed_at=row.changed_at,
-    )
+    return copied(ConsentChangeType, row)
 
 
 def _state(purpose: ConsentPurpose, channel: Channel, row: Consent | None) -> ConsentState:
@@ -151,12 +143,7 @@ class ContactType:
 
     @classmethod
     def of(cls, row: Contact) -> ContactType:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            purpose=row.purpose,
-            channel=row.channel,
-            sent_at=row.sent_at,
-        )
+        return copied(cls, row, id=strawberry.ID(str(row.id)))
 
 
 @strawberry.input(description="One choice: yes or no to a purpose, in one or every channel.")

@@ -18,7 +18,7 @@ from cdp.errors import CdpError, bad_input
 from cdp.graphql.context import Info
 from cdp.graphql.enums import ErasureStep
 from cdp.graphql.lookups import profile_by_id
-from cdp.graphql.objects import object_type
+from cdp.graphql.objects import copied, object_type
 from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, check_first, decode_int, page_of
 from cdp.graphql.profiles import PURPOSE_MAX_LENGTH, check_purpose
 from cdp.profiles.values import normalize_phone
@@ -47,20 +47,12 @@ class ErasureRequestType:
 
     @classmethod
     def of(cls, row: ErasureRequest) -> ErasureRequestType:
-        return cls(
+        return copied(
+            cls,
+            row,
             id=strawberry.ID(row.public_id),
             profile_surrogate_id=row.profile_id,
-            mode=row.mode,
-            status=row.status,
-            reason=row.reason,
-            requested_by=row.requested_by,
-            requested_at=row.requested_at,
-            due_at=row.due_at,
-            approved_by=row.approved_by,
-            approved_at=row.approved_at,
-            completed_at=row.completed_at,
             step=ErasureStep(row.step),
-            receipt=row.receipt,  # type: ignore[arg-type]
         )
 
 

@@ -14,7 +14,7 @@ from cdp.errors import bad_input
 from cdp.events import service
 from cdp.events.service import EventOutcome, EventStatus
 from cdp.graphql.context import Info
-from cdp.graphql.objects import object_type
+from cdp.graphql.objects import copied, object_type
 
 
 @object_type("EventResult", description="What became of one event.")
@@ -32,14 +32,7 @@ class EventResult:
 
     @classmethod
     def of(cls, outcome: EventOutcome) -> EventResult:
-        return cls(
-            index=outcome.index,
-            event_id=outcome.event_id,
-            status=outcome.status,
-            code=outcome.code.value if outcome.code else None,
-            message=outcome.message,
-            field=outcome.field,
-        )
+        return copied(cls, outcome, code=outcome.code.value if outcome.code else None)
 
 
 @strawberry.input(description="Name the person by appId and openId, or by profileId.")

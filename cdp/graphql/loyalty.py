@@ -13,7 +13,7 @@ from cdp.channels import Channel
 from cdp.db import as_utc, utcnow
 from cdp.graphql.context import Info, by_key
 from cdp.graphql.lookups import profile_by_id
-from cdp.graphql.objects import object_type
+from cdp.graphql.objects import copied, object_type
 from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, check_first, decode_int, page_of
 from cdp.loyalty import coupons, points
 from cdp.loyalty.coupons import CouponStatus
@@ -35,16 +35,7 @@ class PointsEntryType:
 
     @classmethod
     def of(cls, row: PointsEntry) -> PointsEntryType:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            kind=row.kind,
-            points=row.points,
-            balance_after=row.balance_after,
-            reason=row.reason,
-            channel=row.channel,
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-        )
+        return copied(cls, row, id=strawberry.ID(str(row.id)))
 
 
 @strawberry.type(name="PointsHistoryPage", description="One page of a points ledger.")
@@ -97,7 +88,7 @@ class CouponType:
     discount_fen: int = strawberry.field(
         description="Amount off (AMOUNT), or the most a PERCENT coupon takes off, in fen."
     )
-    percent_off: int | None = strawberry.field(description="1-100 for PERCENT; null for AMOUNT.")
+    percent_off: int | None = strawberry.field(description="1-99 for PERCENT; null for AMOUNT.")
     min_spend_fen: int = strawberry.field(description="The least order amount it applies to, fen.")
     channels: list[Channel] = strawberry.field(
         description="Where it may be used; empty means every channel."
@@ -111,20 +102,12 @@ class CouponType:
 
     @classmethod
     def of(cls, row: Coupon, now: datetime | None = None) -> CouponType:
-        return cls(
+        return copied(
+            cls,
+            row,
             id=strawberry.ID(row.public_id),
-            title=row.title,
-            kind=row.kind,
-            discount_fen=row.discount_fen,
-            percent_off=row.percent_off,
-            min_spend_fen=row.min_spend_fen,
             channels=[Channel(c) for c in row.channels],
-            valid_from=row.valid_from,
-            valid_until=row.valid_until,
             status=coupons.status_of(row, now or utcnow()),
-            issued_at=row.issued_at,
-            redeemed_at=row.redeemed_at,
-            redeemed_channel=row.redeemed_channel,
         )
 
 
@@ -162,7 +145,9 @@ IDEMPOTENCY_KEY = "The writer's key for this write: the same key again answers t
 @strawberry.input(description="Points to add to one person's balance.")
 class EarnPointsInput:
     profile_id: strawberry.ID = strawberry.field(description=PROFILE_ID)
-    points: int = strawberry.field(description="How many; at least 1.")
+    points: int = strawberry.field(
+        description=f"How many: 1-{points.MAX_POINTS_PER_ENTRY} (adjustPoints: also negative)."
+    )
     idempotency_key: str = strawberry.field(description=IDEMPOTENCY_KEY)
     reason: str | None = strawberry.field(default=None, description="Why, e.g. 消费积分.")
     channel: Channel | None = strawberry.field(default=None, description="The app it happened in.")
@@ -190,7 +175,7 @@ class IssueCouponInput:
         default=CouponKind.AMOUNT, description="An amount off, or a percentage off."
     )
     percent_off: int | None = strawberry.field(
-        default=None, description="1-100, for PERCENT coupons only."
+        default=None, description="1-99, for PERCENT coupons only."
     )
     min_spend_fen: int = strawberry.field(
         default=0, description="The least order amount it applies to, fen."

@@ -4,12 +4,13 @@ description required and the executor's fast-path rule written where a reader me
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar, dataclass_transform
+from typing import Any, TypeVar, dataclass_transform
 
 import strawberry
 from strawberry.types.field import StrawberryField
 
 T = TypeVar("T", bound=type)
+Obj = TypeVar("Obj")
 
 
 @dataclass_transform(
@@ -33,3 +34,23 @@ def object_type(name: str | None = None, *, description: str) -> Callable[[T], T
         return strawberry.type(cls, name=name, description=description)
 
     return declare
+
+
+_ATTRIBUTES: dict[type, tuple[str, ...]] = {}
+
+
+def _attributes(cls: type) -> tuple[str, ...]:
+    """The fields of an object type that are attributes (no resolver), Private ones included."""
+    names = _ATTRIBUTES.get(cls)
+    if names is None:
+        definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+        names = tuple(f.python_name for f in definition.fields if f.base_resolver is None)
+        _ATTRIBUTES[cls] = names
+    return names
+
+
+def copied(cls: type[Obj], source: object, /, **values: Any) -> Obj:
+    """An object of type `cls` whose attributes are `source`'s of the same names, but for
+    those given in `values` (an id shown as the public id, a value converted, a Private)."""
+    given = {name: getattr(source, name) for name in _attributes(cls) if name not in values}
+    return cls(**given, **values)

@@ -15,7 +15,7 @@ from cdp.channels import Channel
 from cdp.db import as_utc
 from cdp.graphql.context import Info, by_key
 from cdp.graphql.lookups import key_for, keys_for, profile_by_id
-from cdp.graphql.objects import object_type
+from cdp.graphql.objects import copied, object_type
 from cdp.graphql.pages import Page, check_first, decode_time_and_int, page_of
 from cdp.graphql.profiles import AddressInput
 from cdp.graphql.sealed import AddressType
@@ -36,13 +36,7 @@ class OrderItemType:
 
     @classmethod
     def of(cls, item: OrderItem) -> OrderItemType:
-        return cls(
-            sku=item.sku,
-            name=item.name,
-            quantity=item.quantity,
-            unit_price_fen=item.unit_price_fen,
-            amount_fen=item.quantity * item.unit_price_fen,
-        )
+        return copied(cls, item, amount_fen=item.quantity * item.unit_price_fen)
 
 
 _UNREAD: Any = object()
@@ -82,21 +76,12 @@ class OrderType:
     def of(
         cls, row: Order, items: list[OrderItemType] | None, address: PostalAddress | Any | None
     ) -> OrderType:
-        return cls(
+        return copied(
+            cls,
+            row,
             row=row,
             id=strawberry.ID(row.public_id),
-            channel=row.channel,
-            external_id=row.external_id,
-            status=row.status,
-            items_fen=row.items_fen,
-            discount_fen=row.discount_fen,
-            shipping_fen=row.shipping_fen,
-            total_fen=row.total_fen,
-            entry_from=row.entry_from,
-            entry_params=row.entry_params,  # type: ignore[arg-type]
-            paid_at=row.paid_at,
-            updated_at=row.updated_at,
-            items=items,  # type: ignore[arg-type]  # None only when not selected
+            items=items,  # None only when not selected
             address=address,
         )
 
@@ -190,7 +175,7 @@ async def orders_of(
 class OrderItemInput:
     sku: str = strawberry.field(description="The seller's stock-keeping unit.")
     name: str = strawberry.field(description="The product's name.")
-    quantity: int = strawberry.field(description="How many; at least 1.")
+    quantity: int = strawberry.field(description=f"How many: 1-{service.MAX_QUANTITY}.")
     unit_price_fen: int = strawberry.field(description="Price of one, in fen (0 or more).")
 
 

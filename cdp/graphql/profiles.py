@@ -84,7 +84,7 @@ class ProfileType:
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field(description="When a personal field last changed (UTC).")
+    @strawberry.field(description="When a personal field or the UnionID last changed (UTC).")
     def updated_at(self) -> datetime:
         return self.row.updated_at
 
@@ -182,7 +182,7 @@ class ProfileType:
         assert self.row.id is not None
         return await consents_of(info, self.row.id)
 
-    @strawberry.field(description="Tags, in the order they were given.")
+    @strawberry.field(description="Tags, by name.")
     async def tags(
         self, info: Info, first: First = MAX_FIRST, after: After = None
     ) -> Annotated[TagPage, strawberry.lazy("cdp.graphql.tags")]:
