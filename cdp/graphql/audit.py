@@ -64,7 +64,7 @@ class AuditEventType:
         )
 
 
-@strawberry.type(name="AuditEventPage", description="One page of audit records.")
+@object_type("AuditEventPage", description="One page of audit records.")
 class AuditEventPage(Page[AuditEventType]):
     pass
 

@@ -56,7 +56,7 @@ class ConsentChangeType:
     changed_at: datetime = strawberry.field(description="When (UTC).")
 
 
-@strawberry.type(name="ConsentHistoryPage", description="One page of a consent history.")
+@object_type("ConsentHistoryPage", description="One page of a consent history.")
 class ConsentHistoryPage(Page[ConsentChangeType]):
     pass
 

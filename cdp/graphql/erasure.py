@@ -56,7 +56,7 @@ class ErasureRequestType:
         )
 
 
-@strawberry.type(name="ErasureRequestPage", description="One page of erasure requests.")
+@object_type("ErasureRequestPage", description="One page of erasure requests.")
 class ErasureRequestPage(Page[ErasureRequestType]):
     pass
 

@@ -38,7 +38,7 @@ class PointsEntryType:
         return copied(cls, row, id=strawberry.ID(str(row.id)))
 
 
-@strawberry.type(name="PointsHistoryPage", description="One page of a points ledger.")
+@object_type("PointsHistoryPage", description="One page of a points ledger.")
 class PointsHistoryPage(Page[PointsEntryType]):
     pass
 
@@ -120,7 +120,7 @@ async def _coupons(
 COUPONS = by_key("coupons", _coupons)
 
 
-@strawberry.type(name="CouponPage", description="One page of a person's coupons.")
+@object_type("CouponPage", description="One page of a person's coupons.")
 class CouponPage(Page[CouponType]):
     pass
 

@@ -152,7 +152,7 @@ async def with_details(info: Info, rows: Sequence[Order], *, paged: bool) -> lis
     ]
 
 
-@strawberry.type(name="OrderPage", description="One page of a person's orders.")
+@object_type("OrderPage", description="One page of a person's orders.")
 class OrderPage(Page[OrderType]):
     pass
 

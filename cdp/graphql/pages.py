@@ -23,6 +23,7 @@ import strawberry
 from cdp.crypto import Keyring
 from cdp.errors import bad_input
 from cdp.graphql.context import Info
+from cdp.graphql.objects import object_type
 
 MAX_FIRST = 100
 DEFAULT_FIRST = 20
@@ -46,7 +47,7 @@ After = Annotated[
 ]
 
 
-@strawberry.type(description="Where a page of a list ends, and whether more follow.")
+@object_type("PageInfo", description="Where a page of a list ends, and whether more follow.")
 class PageInfo:
     end_cursor: str | None = strawberry.field(
         description="Pass as `after` for the next page; null when the page is empty."
@@ -54,10 +55,10 @@ class PageInfo:
     has_next_page: bool = strawberry.field(description="Whether items follow this page.")
 
 
-@strawberry.type(description="One page of a list, in the list's order.")
+@object_type(description="One page of a list, in the list's order.")
 class Page(Generic[T]):
     """Each list declares its page as a named subclass, `class OrderPage(Page[OrderType])`
-    under `strawberry.type(name="OrderPage")`: the SDL name is explicit, and the page can be
+    under `object_type("OrderPage", ...)`: the SDL name is explicit, and the page can be
     a lazy reference from another module (a generic alias cannot)."""
 
     items: list[T] = strawberry.field(description=f"At most `first` (1-{MAX_FIRST}) items.")

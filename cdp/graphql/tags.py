@@ -29,12 +29,12 @@ class TagType:
     tagged_at: datetime = strawberry.field(description="When it was given (UTC).")
 
 
-@strawberry.type(name="TagPage", description="One page of a person's tags.")
+@object_type("TagPage", description="One page of a person's tags.")
 class TagPage(Page[TagType]):
     pass
 
 
-@strawberry.type(name="ProfilePage", description="One page of profiles.")
+@object_type("ProfilePage", description="One page of profiles.")
 class ProfilePage(Page[LazyProfile]):
     pass
 
