@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 import cdp.audit.trail
+from cdp.audit.actions import AuditAction
 from cdp.audit.models import AuditEvent
 from cdp.auth import Role
 from cdp.db import Database
@@ -35,7 +36,7 @@ mutation Update($input: UpdateMyProfileInput!) { updateMyProfile(input: $input) 
 """
 EVENTS = """
 query Events($first: Int! = 20, $after: String, $actor: String, $profileId: ID,
-             $surrogate: Int, $action: String, $from: DateTime, $to: DateTime) {
+             $surrogate: Int, $action: AuditAction, $from: DateTime, $to: DateTime) {
   auditEvents(first: $first, after: $after, actor: $actor, profileId: $profileId,
               profileSurrogateId: $surrogate, action: $action, from: $from, to: $to) {
     items {
@@ -792,7 +793,8 @@ async def test_audit_events_filter_by_action(
     busy_log: list[dict[str, Any]], compliance_client: httpx.AsyncClient
 ) -> None:
     for action in ("pii.read", "identity.link", "profile.update", "key.rotate"):
-        body, _ = await call(compliance_client, EVENTS, {"first": 100, "action": action})
+        given = {"first": 100, "action": AuditAction(action).name}
+        body, _ = await call(compliance_client, EVENTS, given)
         assert seqs(body) == newest_first([r for r in busy_log if r["action"] == action])
 
 
@@ -826,7 +828,7 @@ async def test_audit_events_filter_by_time_range_inclusive(
     body, _ = await call(
         compliance_client,
         EVENTS,
-        {"first": 100, "from": since.isoformat(), "action": "identity.link"},
+        {"first": 100, "from": since.isoformat(), "action": "IDENTITY_LINK"},
     )
     assert seqs(body) == newest_first(
         [r for r in busy_log if r["occurred_at"] >= since and r["action"] == "identity.link"]

@@ -577,7 +577,7 @@ async def test_an_erasure_request_is_pending_and_due_in_fifteen_days(
     before = datetime.now(UTC)
     opened = await request_erasure(officer(client_for, "a"), anna.id, "DELETE")
     after = datetime.now(UTC)
-    assert opened["status"] == "PENDING" and opened["step"] == "requested"
+    assert opened["status"] == "PENDING" and opened["step"] == "REQUESTED"
     assert opened["mode"] == "DELETE" and opened["reason"] == REASON
     assert opened["requestedBy"] == "officer-a"
     assert opened["approvedBy"] is None and opened["approvedAt"] is None
@@ -652,7 +652,7 @@ async def test_another_officer_approves_and_the_erasure_completes_with_a_receipt
     done = await ok(officer(client_for, "b"), APPROVE, {"requestId": opened["id"]})
     after = datetime.now(UTC)
     assert done["id"] == opened["id"]
-    assert done["status"] == "COMPLETED" and done["step"] == "complete"
+    assert done["status"] == "COMPLETED" and done["step"] == "COMPLETE"
     assert (done["requestedBy"], done["approvedBy"]) == ("officer-a", "officer-b")
     assert before <= instant(done["approvedAt"]) <= instant(done["completedAt"]) <= after
     receipt = done["receipt"]

@@ -55,7 +55,7 @@ from tests.test_erasure import (  # noqa: F401  (people is a fixture)
 from tests.test_key_rotation import read_all
 
 pytestmark = pytest.mark.slow
-REWRAPS = '{ auditEvents(first: 1, action: "key.rewrap") { items { seq } } }'
+REWRAPS = "{ auditEvents(first: 1, action: KEY_REWRAP) { items { seq } } }"
 
 
 def cdp_env(database_url: str, keyring: Path) -> dict[str, str]:
@@ -271,7 +271,7 @@ async def test_an_erasure_killed_midway_resumes_on_approval_and_leaves_nothing(
     assert (str(stuck["status"]), stuck["step"]) == ("EXECUTING", previous(step))
 
     done = await ok(officer(client_for, "c"), APPROVE, {"requestId": opened["id"]})
-    assert done["status"] == "COMPLETED" and done["step"] == "complete"
+    assert done["status"] == "COMPLETED" and done["step"] == "COMPLETE"
     receipt = done["receipt"]
     assert list(receipt) == list(STEPS)
     assert receipt["verify"]["clean"] is True

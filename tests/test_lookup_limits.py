@@ -18,6 +18,7 @@ from graphql.language import FragmentDefinitionNode, OperationDefinitionNode
 from sqlmodel import col
 
 from cdp.app import create_app
+from cdp.audit.actions import AuditAction
 from cdp.audit.models import AuditEvent
 from cdp.auth import Principal, Role, issue_token
 from cdp.db import Database, utcnow
@@ -32,7 +33,7 @@ from tests.test_identity_graph import MINI, link
 STAFF = [Role.SUPPORT, Role.COMPLIANCE]
 FIND = 'query Find($phone: String) { profile(phone: $phone, purpose: "工单 #88") { id phone } }'
 EVENTS = """
-query Events($action: String) {
+query Events($action: AuditAction) {
   auditEvents(first: 100, action: $action) {
     items { actorSubject actorRole action purpose outcome detail }
   }
@@ -98,7 +99,7 @@ async def audit_events(
     compliance: httpx.AsyncClient, action: str, actor: str | None = None
 ) -> list[dict[str, Any]]:
     response = await compliance.post(
-        "/graphql", json={"query": EVENTS, "variables": {"action": action}}
+        "/graphql", json={"query": EVENTS, "variables": {"action": AuditAction(action).name}}
     )
     body = response.json()
     assert "errors" not in body, body
@@ -241,14 +242,14 @@ async def test_the_31st_miss_in_the_window_is_refused_and_compliance_sees_it(
     compliance = worker(Role.COMPLIANCE, subject="compliance-officer")
     [throttled] = await audit_events(compliance, "lookup.throttled")
     assert throttled["actorSubject"] == "support-test"
-    assert throttled["actorRole"] == "support"
-    assert throttled["outcome"] == "refused"
+    assert throttled["actorRole"] == "SUPPORT"
+    assert throttled["outcome"] == "REFUSED"
     assert throttled["purpose"] == "工单 #88"
     detail = throttled["detail"]
     assert detail["limit"] == "lookupMisses" and detail["misses"] == 30
     assert detail["windowSeconds"] == 3600 and detail["key"] == "phone"
     not_found = await audit_events(compliance, "profile.lookup", "support-test")
-    assert len(not_found) == 30 and {e["outcome"] for e in not_found} == {"not_found"}
+    assert len(not_found) == 30 and {e["outcome"] for e in not_found} == {"NOT_FOUND"}
     flags = await audit_events(compliance, "lookup.enumeration_suspected")
     # Newest first: the 30th miss filled the budget; the 3rd was the third sharing 130****9694.
     assert [(f["actorSubject"], f["detail"]["reasons"]) for f in flags] == [
@@ -368,7 +369,7 @@ async def test_misses_sharing_the_masked_digits_are_flagged_for_compliance(
     assert len(set(patterns[1:])) == 1 and patterns[0] != patterns[1]  # newest first
     assert all(len(p) == 16 and int(p, 16) >= 0 for p in patterns)
     [flag] = await audit_events(compliance, "lookup.enumeration_suspected")
-    assert flag["actorSubject"] == "support-test" and flag["outcome"] == "flagged"
+    assert flag["actorSubject"] == "support-test" and flag["outcome"] == "FLAGGED"
     assert flag["detail"]["reasons"] == ["pattern"]
     assert flag["detail"]["samePattern"] == 3 and flag["detail"]["pattern"] == patterns[1]
     async with database.transaction() as session:

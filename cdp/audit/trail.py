@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from cdp.audit.actions import AuditAction
 from cdp.audit.chain import GENESIS, link_hash
 from cdp.audit.models import AuditEvent
 from cdp.db import lock_key, utcnow
@@ -79,7 +80,7 @@ class AuditTrail:
     ) -> None:
         self._records.append(
             {
-                "action": action,
+                "action": AuditAction(action).value,  # ValueError: not an action of the log
                 "profile_id": profile_id,
                 "outcome": outcome,
                 "fields": fields or [],

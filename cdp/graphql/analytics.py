@@ -15,6 +15,7 @@ from cdp.consent.models import DEFAULT_GRANTED, ConsentPurpose
 from cdp.db import utcnow
 from cdp.errors import bad_input
 from cdp.graphql.context import Info
+from cdp.graphql.objects import object_type
 from cdp.orders.tiers import TierThresholds
 from cdp.profiles.models import Tier
 
@@ -23,55 +24,71 @@ MAX_RANGE_DAYS = 3660
 EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(9999, 12, 30)
 # Sums of money over many orders outgrow GraphQL's 32-bit Int (see SCALARS in schema.py).
 BigInt = NewType("BigInt", int)
-From = Annotated[date, strawberry.argument(name="from")]
+From = Annotated[
+    date,
+    strawberry.argument(
+        name="from", description="The first day (in CDP_ANALYTICS_TIMEZONE), 1970-01-01 or later."
+    ),
+]
+To = Annotated[
+    date,
+    strawberry.argument(
+        description=f"The last day, on or after `from` and at most {MAX_RANGE_DAYS} days later."
+    ),
+]
+HIDDEN = "Null when suppressed."
+SUPPRESSED = "True when fewer than minimumGroupSize people are behind it (or a sibling's "
+SUPPRESSED += "count could be recovered from it): its numbers are null."
 
 
-@strawberry.type
+@object_type("CountCell", description="A count of people in one group.")
 class CountCell:
-    key: str
-    count: int | None
-    suppressed: bool
+    key: str = strawberry.field(description="The group: a tier, a channel or a tag.")
+    count: int | None = strawberry.field(description=f"People. {HIDDEN}")
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
 
 
-@strawberry.type
+@object_type("CountBreakdown", description="People counted per group, and in all.")
 class CountBreakdown:
-    cells: list[CountCell]
-    total: int | None
-    total_suppressed: bool
+    cells: list[CountCell] = strawberry.field(description="One cell per group.")
+    total: int | None = strawberry.field(description=f"People in all groups. {HIDDEN}")
+    total_suppressed: bool = strawberry.field(description="Whether the total is hidden.")
 
 
-@strawberry.type
+@object_type("RateCell", description="A share of people: numerator over denominator.")
 class RateCell:
-    key: str
-    channel: Channel | None
-    numerator: int | None
-    denominator: int | None
-    rate: float | None
-    suppressed: bool
+    key: str = strawberry.field(description="What is measured, e.g. a purpose or a channel.")
+    channel: Channel | None = strawberry.field(description="The channel, where it is per channel.")
+    numerator: int | None = strawberry.field(description=f"People who did. {HIDDEN}")
+    denominator: int | None = strawberry.field(description=f"People who could have. {HIDDEN}")
+    rate: float | None = strawberry.field(description="numerator / denominator, 0-1; null: none.")
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
 
 
-@strawberry.type
+@object_type("OrderSourceCell", description="Paid orders from one entry source in one channel.")
 class OrderSourceCell:
     source: str | None = strawberry.field(description="The `from` entry parameter; null: none.")
-    channel: Channel
-    orders: int | None
-    revenue_fen: BigInt | None
-    buyers: int | None
-    suppressed: bool
+    channel: Channel = strawberry.field(description="Where the orders were placed.")
+    orders: int | None = strawberry.field(description=f"Paid orders. {HIDDEN}")
+    revenue_fen: BigInt | None = strawberry.field(description=f"Their total, in fen. {HIDDEN}")
+    buyers: int | None = strawberry.field(description=f"Distinct buyers. {HIDDEN}")
+    suppressed: bool = strawberry.field(description=SUPPRESSED)
 
 
-@strawberry.type
+@object_type("OrderSourceBreakdown", description="Paid orders and revenue per entry source.")
 class OrderSourceBreakdown:
-    cells: list[OrderSourceCell]
-    total_orders: int | None
-    total_revenue_fen: BigInt | None
-    total_suppressed: bool
+    cells: list[OrderSourceCell] = strawberry.field(description="One cell per source and channel.")
+    total_orders: int | None = strawberry.field(description=f"Paid orders in all. {HIDDEN}")
+    total_revenue_fen: BigInt | None = strawberry.field(
+        description=f"Revenue in all, in fen. {HIDDEN}"
+    )
+    total_suppressed: bool = strawberry.field(description="Whether the totals are hidden.")
 
 
-@strawberry.type
+@object_type("Retention", description="New members active again after their first day.")
 class Retention:
-    day7: RateCell
-    day30: RateCell
+    day7: RateCell = strawberry.field(description="Within 7 days.")
+    day30: RateCell = strawberry.field(description="Within 30 days.")
 
 
 def _label(value: object) -> str:
@@ -117,14 +134,18 @@ def _k(info: Info) -> int:
     return info.context.settings.analytics_min_group_size
 
 
-@strawberry.type(description="De-identified aggregates; never one person.")
+@object_type(
+    "Analytics",
+    description="De-identified aggregates over a date range; never one person. People "
+    "who deny ANALYTICS, and erased people, are not counted.",
+)
 class Analytics:
     @strawberry.field(description="Cells under this many people are suppressed.")
     def minimum_group_size(self, info: Info) -> int:
         return _k(info)
 
     @strawberry.field(description="New members in the period, by current tier.")
-    async def members_by_tier(self, info: Info, from_: From, to: date) -> CountBreakdown:
+    async def members_by_tier(self, info: Info, from_: From, to: To) -> CountBreakdown:
         lo, hi = await _range(info, from_, to)
         async with info.context.uow.session() as session:
             rows = {
@@ -137,7 +158,7 @@ class Analytics:
         return _counts(suppress_group(cells, k=_k(info), total_people=sum(c.people for c in cells)))
 
     @strawberry.field(description="New members in the period, by the app they were first seen in.")
-    async def members_by_first_channel(self, info: Info, from_: From, to: date) -> CountBreakdown:
+    async def members_by_first_channel(self, info: Info, from_: From, to: To) -> CountBreakdown:
         lo, hi = await _range(info, from_, to)
         async with info.context.uow.session() as session:
             rows = {
@@ -148,7 +169,7 @@ class Analytics:
         return _counts(suppress_group(cells, k=_k(info), total_people=sum(c.people for c in cells)))
 
     @strawberry.field(description="People tagged in the period, per tag.")
-    async def tag_counts(self, info: Info, from_: From, to: date) -> CountBreakdown:
+    async def tag_counts(self, info: Info, from_: From, to: To) -> CountBreakdown:
         lo, hi = await _range(info, from_, to)
         async with info.context.uow.session() as session:
             rows = await queries.tag_counts(session, lo, hi)
@@ -160,7 +181,7 @@ class Analytics:
     @strawberry.field(
         description="Share of the period's new members opted in, per purpose and channel."
     )
-    async def consent_opt_in_rates(self, info: Info, from_: From, to: date) -> list[RateCell]:
+    async def consent_opt_in_rates(self, info: Info, from_: From, to: To) -> list[RateCell]:
         lo, hi = await _range(info, from_, to)
         async with info.context.uow.session() as session:
             people = await queries.population(session, lo, hi)
@@ -179,7 +200,7 @@ class Analytics:
         return cells
 
     @strawberry.field(description="Paid orders and revenue (fen) by entry source and channel.")
-    async def orders_by_source(self, info: Info, from_: From, to: date) -> OrderSourceBreakdown:
+    async def orders_by_source(self, info: Info, from_: From, to: To) -> OrderSourceBreakdown:
         lo, hi = await _range(info, from_, to)
         async with info.context.uow.session() as session:
             rows = await queries.orders_by_source(session, lo, hi)
@@ -223,7 +244,13 @@ class Analytics:
         "order followed within `days` (30)."
     )
     async def conversion_by_channel(
-        self, info: Info, from_: From, to: date, days: int = 30
+        self,
+        info: Info,
+        from_: From,
+        to: To,
+        days: Annotated[
+            int, strawberry.argument(description="Days from first sight to the order: 1-365.")
+        ] = 30,
     ) -> list[RateCell]:
         if not 1 <= days <= 365:
             raise bad_input("days must be 1-365", field="days")
@@ -251,7 +278,7 @@ class Analytics:
         description="People with two or more paid orders in the period over those "
         "with at least one."
     )
-    async def repurchase_rate(self, info: Info, from_: From, to: date) -> RateCell:
+    async def repurchase_rate(self, info: Info, from_: From, to: To) -> RateCell:
         lo, hi = await _range(info, from_, to)
         async with info.context.uow.session() as session:
             buyers, repeat = await queries.repurchase(session, lo, hi)
@@ -261,7 +288,7 @@ class Analytics:
         description="New members of the period active again (an event or an order "
         "after their first day) within 7 and within 30 days."
     )
-    async def retention(self, info: Info, from_: From, to: date) -> Retention:
+    async def retention(self, info: Info, from_: From, to: To) -> Retention:
         lo, hi = await _range(info, from_, to)
         async with info.context.uow.session() as session:
             cohort, week, month = await queries.retention(session, lo, hi)
@@ -273,7 +300,7 @@ class Analytics:
 
 @strawberry.type
 class AnalyticsQueries:
-    @strawberry.field(description="De-identified aggregates for analysts.")
+    @strawberry.field(description="De-identified aggregates. Analyst role only.")
     def analytics(self, info: Info) -> Analytics | None:
         info.context.uow.trail.record(action="analytics.read")
         return Analytics()

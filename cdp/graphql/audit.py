@@ -8,94 +8,99 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
+from cdp.audit.actions import AuditAction, AuditOutcome, AuditRole
 from cdp.audit.models import AuditEvent
 from cdp.audit.query import AuditFilter, list_events
 from cdp.db import as_utc
 from cdp.graphql.context import Info
-from cdp.graphql.pages import PageInfo, decode_int, encode_cursor
+from cdp.graphql.objects import copied, object_type
+from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, PageInfo, decode_int, encode_cursor
 from cdp.profiles import service
 from cdp.text import check_text
 
 
-@strawberry.type(description="A personal field named by an audit record, and how it was seen.")
+@object_type("AuditField", description="A personal field named by an audit record.")
 class AuditField:
-    field: str
-    access: str = strawberry.field(description="full, masked, denied or write")
+    field: str = strawberry.field(description="The field's GraphQL name, e.g. phone.")
+    access: str = strawberry.field(description="How it was seen: full, masked, denied or write.")
 
 
-@strawberry.type(name="AuditEvent", description="One record of the tamper-evident audit log.")
+@object_type(
+    "AuditEvent",
+    description="One record of the tamper-evident audit log; never a personal value.",
+)
 class AuditEventType:
-    row: strawberry.Private[AuditEvent]
+    seq: int = strawberry.field(description="Position in the hash chain, from 1.")
+    occurred_at: datetime = strawberry.field(description="When it was recorded (UTC).")
+    request_id: str | None = strawberry.field(
+        description="The request's id (the X-Request-Id answered); null from the command line."
+    )
+    actor_subject: str = strawberry.field(
+        description="Who acted: the token's subject (a customer's public profile id), or a "
+        "refused token's fingerprint."
+    )
+    actor_role: AuditRole = strawberry.field(description="The role they acted in.")
+    action: AuditAction = strawberry.field(description="What was done.")
+    profile_surrogate_id: int | None = strawberry.field(
+        description="The profile's internal surrogate id (kept after erasure); null: none."
+    )
+    fields: list[AuditField] = strawberry.field(
+        description="The personal fields read or written, and how."
+    )
+    purpose: str | None = strawberry.field(description="The purpose the actor stated.")
+    outcome: AuditOutcome = strawberry.field(description="How it ended.")
+    detail: JSON = strawberry.field(description="Non-personal particulars of the action.")
 
-    @strawberry.field(description="Position in the hash chain.")
-    def seq(self) -> int:
-        return self.row.seq
-
-    @strawberry.field
-    def occurred_at(self) -> datetime:
-        return self.row.occurred_at
-
-    @strawberry.field
-    def request_id(self) -> str | None:
-        return self.row.request_id
-
-    @strawberry.field
-    def actor_subject(self) -> str:
-        return self.row.actor_subject
-
-    @strawberry.field
-    def actor_role(self) -> str:
-        return self.row.actor_role
-
-    @strawberry.field
-    def action(self) -> str:
-        return self.row.action
-
-    @strawberry.field(description="The profile's internal surrogate id (kept after erasure).")
-    def profile_surrogate_id(self) -> int | None:
-        return self.row.profile_id
-
-    @strawberry.field
-    def fields(self) -> list[AuditField]:
-        return [AuditField(field=f["field"], access=f["access"]) for f in self.row.fields]
-
-    @strawberry.field
-    def purpose(self) -> str | None:
-        return self.row.purpose
-
-    @strawberry.field
-    def outcome(self) -> str:
-        return self.row.outcome
-
-    @strawberry.field(description="Non-personal particulars of the action.")
-    def detail(self) -> JSON:
-        return self.row.detail  # type: ignore[return-value]
+    @classmethod
+    def of(cls, row: AuditEvent) -> AuditEventType:
+        return copied(
+            cls,
+            row,
+            actor_role=AuditRole(row.actor_role),
+            action=AuditAction(row.action),
+            profile_surrogate_id=row.profile_id,
+            fields=[AuditField(field=f["field"], access=f["access"]) for f in row.fields],
+            outcome=AuditOutcome(row.outcome),
+        )
 
 
-@strawberry.type
-class AuditEventPage:
-    items: list[AuditEventType]
-    page_info: PageInfo
+@object_type("AuditEventPage", description="One page of audit records.")
+class AuditEventPage(Page[AuditEventType]):
+    pass
+
+
+def _described(description: str) -> Any:
+    return strawberry.argument(description=description)
 
 
 @strawberry.type
 class AuditQueries:
-    @strawberry.field(description="Audit records, newest first; reading them is audited too.")
+    @strawberry.field(
+        description="Audit records, newest first; reading them is audited too. "
+        "Compliance role only."
+    )
     async def audit_events(
         self,
         info: Info,
-        first: int = 20,
-        after: str | None = None,
-        actor: str | None = None,
-        profile_id: strawberry.ID | None = None,
-        profile_surrogate_id: int | None = None,
-        action: str | None = None,
-        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
-        to: datetime | None = None,
+        first: First = DEFAULT_FIRST,
+        after: After = None,
+        actor: Annotated[str | None, _described("Only records of this actorSubject.")] = None,
+        profile_id: Annotated[
+            strawberry.ID | None, _described("Only records about this public profile id.")
+        ] = None,
+        profile_surrogate_id: Annotated[
+            int | None, _described("Only records about this surrogate id (after erasure too).")
+        ] = None,
+        action: Annotated[AuditAction | None, _described("Only records of this action.")] = None,
+        from_: Annotated[
+            datetime | None,
+            strawberry.argument(name="from", description="Recorded at or after (UTC offset)."),
+        ] = None,
+        to: Annotated[datetime | None, _described("Recorded at or before (UTC offset).")] = None,
     ) -> AuditEventPage | None:
-        for name, given in (("actor", actor), ("action", action)):
-            if given is not None:
-                check_text(given, field=name)  # the filters are kept in the audit record
+        if actor is not None:
+            check_text(actor, field="actor")  # the filters are kept in the audit record
+        action_name = None if action is None else action.value
         before = decode_int(info, after, "audit")
         async with info.context.uow.session() as session:
             surrogate = profile_surrogate_id
@@ -105,21 +110,25 @@ class AuditQueries:
             where = AuditFilter(
                 actor_subject=actor,
                 profile_id=surrogate,
-                action=action,
+                action=action_name,
                 since=from_ and as_utc(from_, field="from"),
                 until=to and as_utc(to, field="to"),
             )
             page = await list_events(session=session, where=where, first=first, before=before)
         filters: dict[str, Any] = {
             k: v
-            for k, v in (("actor", actor), ("profileSurrogateId", surrogate), ("action", action))
+            for k, v in (
+                ("actor", actor),
+                ("profileSurrogateId", surrogate),
+                ("action", action_name),
+            )
             if v is not None
         }
         info.context.uow.trail.record(
             action="audit.read", detail={"filters": filters, "returned": len(page.events)}
         )
         return AuditEventPage(
-            items=[AuditEventType(row=row) for row in page.events],
+            items=[AuditEventType.of(row) for row in page.events],
             page_info=PageInfo(
                 end_cursor=(
                     None if page.last_seq is None else encode_cursor(info, "audit", page.last_seq)

@@ -3,19 +3,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.channels import Channel
 from cdp.consent import service
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
+from cdp.consent.service import Reason
 from cdp.errors import CdpError, ErrorCode
-from cdp.graphql.context import Info
+from cdp.graphql.context import Info, by_key
 from cdp.graphql.lookups import profile_by_id
-from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_int, encode_cursor
+from cdp.graphql.objects import copied, object_type
+from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, check_first, decode_int, page_of
 
 if TYPE_CHECKING:
     from cdp.graphql.profiles import ProfileType
@@ -23,44 +26,51 @@ if TYPE_CHECKING:
 LazyProfile = Annotated["ProfileType", strawberry.lazy("cdp.graphql.profiles")]
 
 
-@strawberry.type(description="The choice in force for one purpose in one channel.")
+NOTICE_VERSION = "The privacy notice version the person saw, e.g. 2025-09."
+SOURCE_CHANNEL = "The app the choice was made in."
+
+
+@object_type("ConsentState", description="The choice in force for one purpose in one channel.")
 class ConsentState:
-    purpose: ConsentPurpose
-    channel: Channel
-    granted: bool
+    purpose: ConsentPurpose = strawberry.field(description="What the brand may do.")
+    channel: Channel = strawberry.field(description="Where.")
+    granted: bool = strawberry.field(description="Whether it is allowed now.")
     explicit: bool = strawberry.field(description="False when no choice was recorded (default).")
-    notice_version: str | None
-    source_channel: Channel | None
-    updated_at: datetime | None
+    notice_version: str | None = strawberry.field(description=NOTICE_VERSION)
+    source_channel: Channel | None = strawberry.field(description=SOURCE_CHANNEL)
+    updated_at: datetime | None = strawberry.field(
+        description="When the choice was made (UTC); null for a default."
+    )
 
 
-@strawberry.type(name="ConsentChange", description="A choice as it was made; never changed.")
+@object_type("ConsentChange", description="A choice as it was made; never changed.")
 class ConsentChangeType:
-    purpose: ConsentPurpose
+    purpose: ConsentPurpose = strawberry.field(description="What the choice was about.")
     channel: Channel | None = strawberry.field(
         description="Null: the choice covered every channel."
     )
-    granted: bool
-    notice_version: str | None
-    source_channel: Channel | None
-    changed_by: str
-    changed_at: datetime
+    granted: bool = strawberry.field(description="Yes or no.")
+    notice_version: str | None = strawberry.field(description=NOTICE_VERSION)
+    source_channel: Channel | None = strawberry.field(description=SOURCE_CHANNEL)
+    changed_by: str = strawberry.field(description="The subject of whoever recorded it.")
+    changed_at: datetime = strawberry.field(description="When (UTC).")
 
 
-@strawberry.type
-class ConsentHistoryPage:
-    items: list[ConsentChangeType]
-    page_info: PageInfo
+@object_type("ConsentHistoryPage", description="One page of a consent history.")
+class ConsentHistoryPage(Page[ConsentChangeType]):
+    pass
 
 
-@strawberry.type(name="Consents")
+@object_type("Consents", description="A person's consent: in force now, and its history.")
 class ConsentsType:
     profile_id: strawberry.Private[int]
-    current: list[ConsentState]
+    current: list[ConsentState] = strawberry.field(
+        description="One state for every purpose and channel, defaults included."
+    )
 
     @strawberry.field(description="Every change, newest first.")
     async def history(
-        self, info: Info, first: int = DEFAULT_FIRST, after: str | None = None
+        self, info: Info, first: First = DEFAULT_FIRST, after: After = None
     ) -> ConsentHistoryPage:
         check_first(first)
         before = decode_int(info, after, "consents")
@@ -71,26 +81,12 @@ class ConsentsType:
                 limit=first + 1,
                 before=before,
             )
-        page = rows[:first]
-        return ConsentHistoryPage(
-            items=[_change(row) for row in page],
-            page_info=PageInfo(
-                end_cursor=encode_cursor(info, "consents", page[-1].id) if page else None,
-                has_next_page=len(rows) > first,
-            ),
-        )
+        page, page_info = page_of(info, "consents", rows, first)
+        return ConsentHistoryPage(items=[_change(row) for row in page], page_info=page_info)
 
 
 def _change(row: ConsentChange) -> ConsentChangeType:
-    return ConsentChangeType(
-        purpose=row.purpose,
-        channel=row.channel,
-        granted=row.granted,
-        notice_version=row.notice_version,
-        source_channel=row.source_channel,
-        changed_by=row.changed_by,
-        changed_at=row.changed_at,
-    )
+    return copied(ConsentChangeType, row)
 
 
 def _state(purpose: ConsentPurpose, channel: Channel, row: Consent | None) -> ConsentState:
@@ -115,75 +111,78 @@ def _state(purpose: ConsentPurpose, channel: Channel, row: Consent | None) -> Co
     )
 
 
-async def consents_of(info: Info, profile_id: int) -> ConsentsType:
-    async def load(keys: Sequence[int]) -> list[dict[tuple[ConsentPurpose, Channel], Consent]]:
-        async with info.context.uow.session() as session:
-            found = await service.consents_of(session=session, profile_ids=list(keys))
-        return [found[key] for key in keys]
+async def _consents(
+    session: AsyncSession, keys: list[int]
+) -> Mapping[int, dict[tuple[ConsentPurpose, Channel], Consent]]:
+    return await service.consents_of(session=session, profile_ids=keys)
 
-    rows = await info.context.loader("consents", load).load(profile_id)
+
+CONSENTS = by_key("consents", _consents)
+
+
+async def consents_of(info: Info, profile_id: int) -> ConsentsType:
+    rows = await info.context.loader(CONSENTS).load(profile_id)
     return ConsentsType(
         profile_id=profile_id,
         current=[_state(p, c, rows.get((p, c))) for p in ConsentPurpose for c in Channel],
     )
 
 
-@strawberry.type
+@object_type("ContactDecision", description="Whether the brand may contact a person now.")
 class ContactDecision:
-    allowed: bool
-    reason: str | None
+    allowed: bool = strawberry.field(description="Whether a message may be sent now.")
+    reason: Reason | None = strawberry.field(description="Why (not).")
 
 
-@strawberry.type(name="Contact", description="A message sent to a person.")
+@object_type("Contact", description="A message sent to a person.")
 class ContactType:
-    row: strawberry.Private[Contact]
+    id: strawberry.ID = strawberry.field(description="The contact's id.")
+    purpose: ConsentPurpose = strawberry.field(description="What it was for.")
+    channel: Channel = strawberry.field(description="Where it was sent.")
+    sent_at: datetime = strawberry.field(description="When it was sent (UTC).")
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def purpose(self) -> ConsentPurpose:
-        return self.row.purpose
-
-    @strawberry.field
-    def channel(self) -> Channel:
-        return self.row.channel
-
-    @strawberry.field
-    def sent_at(self) -> datetime:
-        return self.row.sent_at
+    @classmethod
+    def of(cls, row: Contact) -> ContactType:
+        return copied(cls, row, id=strawberry.ID(str(row.id)))
 
 
-@strawberry.input
+@strawberry.input(description="One choice: yes or no to a purpose, in one or every channel.")
 class ConsentChoiceInput:
-    purpose: ConsentPurpose
-    granted: bool
+    purpose: ConsentPurpose = strawberry.field(description="What the choice is about.")
+    granted: bool = strawberry.field(description="Yes or no.")
     channel: Channel | None = strawberry.field(default=None, description="Null: every channel.")
 
 
-@strawberry.input
+@strawberry.input(description="The customer's choices, made together.")
 class UpdateMyConsentsInput:
-    consents: list[ConsentChoiceInput]
-    notice_version: str | None = None
-    source_channel: Channel | None = strawberry.field(
-        default=None, description="The app the choice was made in."
-    )
+    consents: list[ConsentChoiceInput] = strawberry.field(description="The choices.")
+    notice_version: str | None = strawberry.field(default=None, description=NOTICE_VERSION)
+    source_channel: Channel | None = strawberry.field(default=None, description=SOURCE_CHANNEL)
 
 
-@strawberry.input
+@strawberry.input(description="A message sent (or about to be) to a person.")
 class RecordContactInput:
-    profile_id: strawberry.ID
-    purpose: ConsentPurpose
-    channel: Channel
-    idempotency_key: str | None = None
+    profile_id: strawberry.ID = strawberry.field(description="The public profile id.")
+    purpose: ConsentPurpose = strawberry.field(description="What it is for.")
+    channel: Channel = strawberry.field(description="Where it is sent.")
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="The sender's key: the same key again records once."
+    )
 
 
 @strawberry.type
 class ConsentQueries:
-    @strawberry.field(description="May the brand contact this person now, and why (not).")
+    @strawberry.field(
+        description="May the brand contact this person now, and why (not). Service role only."
+    )
     async def can_contact(
-        self, info: Info, profile_id: strawberry.ID, purpose: ConsentPurpose, channel: Channel
+        self,
+        info: Info,
+        profile_id: Annotated[strawberry.ID, strawberry.argument(description="Profile.id.")],
+        purpose: Annotated[
+            ConsentPurpose, strawberry.argument(description="What the message would be for.")
+        ],
+        channel: Annotated[Channel, strawberry.argument(description="Where it would be sent.")],
     ) -> ContactDecision | None:
         async with info.context.uow.session() as session:
             try:
@@ -191,7 +190,7 @@ class ConsentQueries:
             except CdpError as exc:
                 if exc.code is not ErrorCode.SUPPRESSED:
                     raise
-                return ContactDecision(allowed=False, reason=service.Reason.SUPPRESSED.value)
+                return ContactDecision(allowed=False, reason=Reason.SUPPRESSED)
             decision = await service.can_contact(
                 session=session,
                 profile=profile,
@@ -199,12 +198,14 @@ class ConsentQueries:
                 channel=channel,
                 caps=info.context.settings.contact_caps,
             )
-        return ContactDecision(allowed=decision.allowed, reason=decision.reason.value)
+        return ContactDecision(allowed=decision.allowed, reason=decision.reason)
 
 
 @strawberry.type
 class ConsentMutations:
-    @strawberry.mutation(description="The customer's choices; without a channel, every channel.")
+    @strawberry.mutation(
+        description="The customer's choices; without a channel, every channel. Customer role only."
+    )
     async def update_my_consents(
         self, info: Info, input: UpdateMyConsentsInput
     ) -> LazyProfile | None:
@@ -224,7 +225,9 @@ class ConsentMutations:
         info.context.clear_loaders()
         return ProfileType(row=row)
 
-    @strawberry.mutation(description="Record a send; CONFLICT when consent or a cap forbids it.")
+    @strawberry.mutation(
+        description="Record a send; CONFLICT when consent or a cap forbids it. Service role only."
+    )
     async def record_contact(self, info: Info, input: RecordContactInput) -> ContactType | None:
         async with info.context.uow.atomic("contact.record") as session:
             profile = await profile_by_id(session, info.context.vault, input.profile_id)
@@ -237,4 +240,4 @@ class ConsentMutations:
                 caps=info.context.settings.contact_caps,
                 idempotency_key=input.idempotency_key,
             )
-        return ContactType(row=contact)
+        return ContactType.of(contact)

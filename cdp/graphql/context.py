@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from functools import partial
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
@@ -15,6 +16,32 @@ from cdp.config import Settings
 from cdp.keys.vault import Vault
 from cdp.unit_of_work import UnitOfWork
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLoad(Generic[K, V]):
+    """A named batched read, declared once at module level: `fetch(context, *params, keys)`
+    answers every key a request asks for in one tick with one statement, a value per key in
+    the keys' order. Loads with different `params` (a page size, a status) batch apart."""
+
+    name: str
+    fetch: Callable[..., Awaitable[Sequence[V]]]
+
+
+def by_key(name: str, read: Callable[..., Awaitable[Mapping[K, V]]]) -> BatchLoad[K, V]:
+    """A BatchLoad of `read(session, keys, *params) -> {key: value}`, in the request's session
+    (most domain services answer a batch as such a mapping)."""
+
+    async def fetch(context: Context, *params_and_keys: Any) -> list[V]:
+        *params, keys = params_and_keys
+        async with context.uow.session() as session:
+            found = await read(session, list(keys), *params)
+        return [found[key] for key in keys]
+
+    return BatchLoad(name, fetch)
+
 
 @dataclass(slots=True)
 class Context:
@@ -23,15 +50,15 @@ class Context:
     uow: UnitOfWork
     vault: Vault
     request_id: str
-    _loaders: dict[str, DataLoader[Any, Any]] = field(default_factory=dict)
+    _loaders: dict[tuple[Hashable, ...], DataLoader[Any, Any]] = field(default_factory=dict)
 
-    def loader(
-        self, name: str, load: Callable[[Sequence[Any]], Awaitable[Sequence[Any]]]
-    ) -> DataLoader[Any, Any]:
-        """The request's DataLoader called `name`: one batched statement per tick, no N+1."""
+    def loader(self, batch: BatchLoad[K, V], *params: Hashable) -> DataLoader[K, V]:
+        """The request's DataLoader for `batch` with `params`: one batched statement per tick
+        for every resolver that asks, no N+1."""
+        name = (batch.name, *params)
         existing = self._loaders.get(name)
         if existing is None:
-            existing = self._loaders[name] = DataLoader(load_fn=load)
+            existing = self._loaders[name] = DataLoader(load_fn=partial(batch.fetch, self, *params))
         return existing
 
     def clear_loaders(self) -> None:
@@ -40,9 +67,9 @@ class Context:
             loader.clear_all()
 
     def release(self) -> None:
-        """Drop the loaders when the request is done. Their load functions close over the
-        resolvers' Info, which holds this context: a cycle that would keep every row the
-        request loaded alive until the garbage collector's next pass."""
+        """Drop the loaders when the request is done. Their load functions hold this context:
+        a cycle that would keep every row the request loaded alive until the garbage
+        collector's next pass."""
         self.clear_loaders()
         self._loaders.clear()
 

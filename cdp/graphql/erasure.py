@@ -4,6 +4,7 @@ and the export of one person's data."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import strawberry
 from strawberry.scalars import JSON
@@ -15,115 +16,97 @@ from cdp.erasure.execution import execute_erasure
 from cdp.erasure.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.errors import CdpError, bad_input
 from cdp.graphql.context import Info
+from cdp.graphql.enums import ErasureStep
 from cdp.graphql.lookups import profile_by_id
-from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_int, encode_cursor
-from cdp.graphql.profiles import check_purpose
+from cdp.graphql.objects import copied, object_type
+from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, check_first, decode_int, page_of
+from cdp.graphql.profiles import PURPOSE_MAX_LENGTH, check_purpose
 from cdp.profiles.values import normalize_phone
 from cdp.unit_of_work import audited_transaction
 
 
-@strawberry.type(name="ErasureRequest")
+@object_type("ErasureRequest", description="A request to erase one person, and its progress.")
 class ErasureRequestType:
-    row: strawberry.Private[ErasureRequest]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(self.row.public_id)
-
-    @strawberry.field(description="The person's internal surrogate id (as in the audit log).")
-    def profile_surrogate_id(self) -> int:
-        return self.row.profile_id
-
-    @strawberry.field
-    def mode(self) -> ErasureMode:
-        return self.row.mode
-
-    @strawberry.field
-    def status(self) -> ErasureStatus:
-        return self.row.status
-
-    @strawberry.field
-    def reason(self) -> str:
-        return self.row.reason
-
-    @strawberry.field
-    def requested_by(self) -> str:
-        return self.row.requested_by
-
-    @strawberry.field
-    def requested_at(self) -> datetime:
-        return self.row.requested_at
-
-    @strawberry.field(description="When the law expects it done.")
-    def due_at(self) -> datetime:
-        return self.row.due_at
-
-    @strawberry.field
-    def approved_by(self) -> str | None:
-        return self.row.approved_by
-
-    @strawberry.field
-    def approved_at(self) -> datetime | None:
-        return self.row.approved_at
-
-    @strawberry.field
-    def completed_at(self) -> datetime | None:
-        return self.row.completed_at
-
-    @strawberry.field(
-        description="The last step done: collect, suppress, shred, purge, verify, complete."
+    id: strawberry.ID = strawberry.field(description="The request's public id.")
+    profile_surrogate_id: int = strawberry.field(
+        description="The person's internal surrogate id (as in the audit log)."
     )
-    def step(self) -> str:
-        return self.row.step
+    mode: ErasureMode = strawberry.field(description="Delete the person, or anonymize them.")
+    status: ErasureStatus = strawberry.field(description="Where the request stands.")
+    reason: str = strawberry.field(description="Why, as the requester said.")
+    requested_by: str = strawberry.field(description="The requesting officer's subject.")
+    requested_at: datetime = strawberry.field(description="When it was requested (UTC).")
+    due_at: datetime = strawberry.field(description="When the law expects it done (UTC).")
+    approved_by: str | None = strawberry.field(description="The approving officer's subject.")
+    approved_at: datetime | None = strawberry.field(description="When it was approved (UTC).")
+    completed_at: datetime | None = strawberry.field(description="When it completed (UTC).")
+    step: ErasureStep = strawberry.field(description="The last step done.")
+    receipt: JSON = strawberry.field(
+        description="What each step did: counts per table, the verification scan."
+    )
 
-    @strawberry.field(description="What each step did: counts per table, the verification scan.")
-    def receipt(self) -> JSON:
-        return self.row.receipt  # type: ignore[return-value]
+    @classmethod
+    def of(cls, row: ErasureRequest) -> ErasureRequestType:
+        return copied(
+            cls,
+            row,
+            id=strawberry.ID(row.public_id),
+            profile_surrogate_id=row.profile_id,
+            step=ErasureStep(row.step),
+        )
 
 
-@strawberry.type
-class ErasureRequestPage:
-    items: list[ErasureRequestType]
-    page_info: PageInfo
+@object_type("ErasureRequestPage", description="One page of erasure requests.")
+class ErasureRequestPage(Page[ErasureRequestType]):
+    pass
 
 
-@strawberry.type
+@object_type("ProfileExport", description="Everything cdp holds on one person.")
 class ProfileExport:
-    generated_at: datetime
-    document: JSON
+    generated_at: datetime = strawberry.field(description="When it was made (UTC).")
+    document: JSON = strawberry.field(
+        description="The person's data, decrypted: profile, identities, points, coupons, "
+        "orders, tags, consent history, contacts, events."
+    )
 
 
-@strawberry.type
+@object_type("SuppressionLift", description="The outcome of lifting a suppression.")
 class SuppressionLift:
-    kind: SuppressionKind
-    lifted: bool
+    kind: SuppressionKind = strawberry.field(description="The kind of identifier given.")
+    lifted: bool = strawberry.field(description="False when it was not suppressed.")
 
 
-@strawberry.input
+PROFILE_ID = "The public profile id."
+STATED = f"Why, 1-{PURPOSE_MAX_LENGTH} characters (kept in the audit log)."
+
+
+@strawberry.input(description="The person to erase, how, and why.")
 class RequestErasureInput:
-    profile_id: strawberry.ID
-    mode: ErasureMode
+    profile_id: strawberry.ID = strawberry.field(description=PROFILE_ID)
+    mode: ErasureMode = strawberry.field(description="Delete the person, or anonymize them.")
     reason: str = strawberry.field(description="Why, without personal data (e.g. a ticket number).")
 
 
-@strawberry.input
+@strawberry.input(description="The request to approve.")
 class ApproveErasureInput:
-    request_id: strawberry.ID
+    request_id: strawberry.ID = strawberry.field(description="ErasureRequest.id.")
 
 
-@strawberry.input
+@strawberry.input(description="The person to export, and why.")
 class ExportProfileInput:
-    profile_id: strawberry.ID
-    purpose: str
+    profile_id: strawberry.ID = strawberry.field(description=PROFILE_ID)
+    purpose: str = strawberry.field(description=STATED)
 
 
 @strawberry.input(description="Exactly one identifier of the returning person, and why.")
 class LiftSuppressionInput:
-    reason: str
-    union_id: str | None = None
-    open_id: str | None = None
-    phone: str | None = None
-    profile_id: strawberry.ID | None = None
+    reason: str = strawberry.field(description=STATED)
+    union_id: str | None = strawberry.field(default=None, description="Their WeChat UnionID.")
+    open_id: str | None = strawberry.field(default=None, description="An OpenID of theirs.")
+    phone: str | None = strawberry.field(default=None, description="Their phone number.")
+    profile_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Their former public profile id."
+    )
 
 
 def _principal_trail(info: Info) -> AuditTrail:
@@ -138,13 +121,16 @@ def _principal_trail(info: Info) -> AuditTrail:
 
 @strawberry.type
 class ErasureQueries:
-    @strawberry.field(description="Erasure requests, newest first.")
+    @strawberry.field(description="Erasure requests, newest first. Compliance role only.")
     async def erasure_requests(
         self,
         info: Info,
-        status: ErasureStatus | None = None,
-        first: int = DEFAULT_FIRST,
-        after: str | None = None,
+        status: Annotated[
+            ErasureStatus | None,
+            strawberry.argument(description="Only requests in this status; null: all."),
+        ] = None,
+        first: First = DEFAULT_FIRST,
+        after: After = None,
     ) -> ErasureRequestPage | None:
         check_first(first)
         before = decode_int(info, after, "erasures")
@@ -155,20 +141,18 @@ class ErasureQueries:
                 limit=first + 1,
                 before=before,
             )
-        page = list(rows[:first])
+        page, page_info = page_of(info, "erasures", rows, first)
         info.context.uow.trail.record(action="erasure.list", detail={"returned": len(page)})
         return ErasureRequestPage(
-            items=[ErasureRequestType(row=row) for row in page],
-            page_info=PageInfo(
-                end_cursor=encode_cursor(info, "erasures", page[-1].id) if page else None,
-                has_next_page=len(rows) > first,
-            ),
+            items=[ErasureRequestType.of(row) for row in page], page_info=page_info
         )
 
 
 @strawberry.type
 class ErasureMutations:
-    @strawberry.mutation(description="Open an erasure request; another officer approves it.")
+    @strawberry.mutation(
+        description="Open an erasure request; another officer approves it. Compliance role only."
+    )
     async def request_erasure(
         self, info: Info, input: RequestErasureInput
     ) -> ErasureRequestType | None:
@@ -182,9 +166,12 @@ class ErasureMutations:
                 reason=input.reason,
                 due_in=timedelta(days=info.context.settings.erasure_due_days),
             )
-        return ErasureRequestType(row=request)
+        return ErasureRequestType.of(request)
 
-    @strawberry.mutation(description="Approve (as a different officer) and execute an erasure.")
+    @strawberry.mutation(
+        description="Approve (as a different officer: else CONFLICT) and execute an erasure. "
+        "Compliance role only."
+    )
     async def approve_erasure(
         self, info: Info, input: ApproveErasureInput
     ) -> ErasureRequestType | None:
@@ -210,9 +197,11 @@ class ErasureMutations:
         )
         context.clear_loaders()
         context.vault.forget()
-        return ErasureRequestType(row=request)
+        return ErasureRequestType.of(request)
 
-    @strawberry.mutation(description="Export everything cdp holds on one person (decrypted).")
+    @strawberry.mutation(
+        description="Export everything cdp holds on one person (decrypted). Compliance role only."
+    )
     async def export_profile(self, info: Info, input: ExportProfileInput) -> ProfileExport | None:
         purpose = check_purpose(input.purpose)
         async with info.context.uow.atomic("export") as session:
@@ -226,7 +215,9 @@ class ErasureMutations:
             )
         return ProfileExport(generated_at=utcnow(), document=document)  # type: ignore[arg-type]
 
-    @strawberry.mutation(description="Let an erased person who comes back start a new profile.")
+    @strawberry.mutation(
+        description="Let an erased person who comes back start a new profile. Compliance role only."
+    )
     async def lift_suppression(
         self, info: Info, input: LiftSuppressionInput
     ) -> SuppressionLift | None:

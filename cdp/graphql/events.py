@@ -14,47 +14,53 @@ from cdp.errors import bad_input
 from cdp.events import service
 from cdp.events.service import EventOutcome, EventStatus
 from cdp.graphql.context import Info
+from cdp.graphql.objects import copied, object_type
 
 
-@strawberry.type(description="What became of one event.")
+@object_type("EventResult", description="What became of one event.")
 class EventResult:
-    index: int
-    event_id: str
-    status: EventStatus
-    code: str | None = None
-    message: str | None = None
-    field: str | None = None
+    index: int = strawberry.field(description="The event's position in the input, from 0.")
+    event_id: str = strawberry.field(description="The sender's eventId.")
+    status: EventStatus = strawberry.field(description="Accepted, a replay, or refused.")
+    code: str | None = strawberry.field(
+        default=None, description="For a refusal: the error code (e.g. BAD_USER_INPUT, SUPPRESSED)."
+    )
+    message: str | None = strawberry.field(default=None, description="For a refusal: why.")
+    field: str | None = strawberry.field(
+        default=None, description="For a refusal: the input field at fault, if one."
+    )
 
     @classmethod
     def of(cls, outcome: EventOutcome) -> EventResult:
-        return cls(
-            index=outcome.index,
-            event_id=outcome.event_id,
-            status=outcome.status,
-            code=outcome.code.value if outcome.code else None,
-            message=outcome.message,
-            field=outcome.field,
-        )
+        return copied(cls, outcome, code=outcome.code.value if outcome.code else None)
 
 
 @strawberry.input(description="Name the person by appId and openId, or by profileId.")
 class RecordEventInput:
     event_id: str = strawberry.field(description="The sender's id: replays count once.")
     type: str = strawberry.field(description="e.g. article_read, menu_click, video_view")
-    channel: Channel
-    occurred_at: datetime
-    app_id: str | None = None
-    open_id: str | None = None
-    profile_id: strawberry.ID | None = None
+    channel: Channel = strawberry.field(description="The app it happened in.")
+    occurred_at: datetime = strawberry.field(
+        description="When it happened (with a UTC offset); not in the future."
+    )
+    app_id: str | None = strawberry.field(default=None, description="With openId: the AppID.")
+    open_id: str | None = strawberry.field(
+        default=None, description="The person's OpenID in that app."
+    )
+    profile_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Or the public profile id."
+    )
     entry: str | None = strawberry.field(default=None, description="e.g. from=menu&type=home")
     properties: JSON | None = strawberry.field(
         default=None, description=f"A JSON object of at most {service.MAX_PROPERTIES_BYTES} bytes."
     )
 
 
-@strawberry.input
+@strawberry.input(description="Events to record together.")
 class RecordEventsInput:
-    events: list[RecordEventInput]
+    events: list[RecordEventInput] = strawberry.field(
+        description=f"1-{service.MAX_BATCH} events, each with a result."
+    )
 
 
 def _event(given: RecordEventInput) -> service.EventInput:
@@ -75,7 +81,7 @@ def _event(given: RecordEventInput) -> service.EventInput:
 
 @strawberry.type
 class EventMutations:
-    @strawberry.mutation(description="Record one event (idempotent by eventId).")
+    @strawberry.mutation(description="Record one event (idempotent by eventId). Service role only.")
     async def record_event(self, info: Info, input: RecordEventInput) -> EventResult | None:
         async with info.context.uow.atomic("event.record") as session:
             outcome = await service.record_event(
@@ -87,7 +93,8 @@ class EventMutations:
         return EventResult.of(outcome)
 
     @strawberry.mutation(
-        description=f"Record up to {service.MAX_BATCH} events, with a result per event."
+        description=f"Record up to {service.MAX_BATCH} events, with a result per event. "
+        "Service role only."
     )
     async def record_events(self, info: Info, input: RecordEventsInput) -> list[EventResult] | None:
         if not 1 <= len(input.events) <= service.MAX_BATCH:

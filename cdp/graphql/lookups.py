@@ -14,7 +14,7 @@ from cdp.db import utcnow
 from cdp.erasure.models import SuppressionKind
 from cdp.erasure.suppression import hash_of, refuse_if_suppressed
 from cdp.errors import not_found
-from cdp.graphql.context import Info
+from cdp.graphql.context import BatchLoad, Context, Info
 from cdp.keys.vault import Vault
 from cdp.lookups.misses import LookupKey, MissCap, count_miss, refuse_if_capped
 from cdp.policy import lookup_rule
@@ -48,12 +48,16 @@ async def keys_for(info: Info, blobs: Sequence[bytes | None]) -> None:
     if not ids:
         return  # all unwrapped already: no loader round
 
-    async def load(ids: Sequence[int]) -> list[None]:
-        # From the key store: the request's session (and its lock) is not needed.
-        await info.context.vault.load_keys(None, ids)
-        return [None] * len(ids)
+    await info.context.loader(DATA_KEYS).load_many(sorted(ids))
 
-    await info.context.loader("data-keys", load).load_many(sorted(ids))
+
+async def _unwrap(context: Context, ids: Sequence[int]) -> list[None]:
+    # From the key store: the request's session (and its lock) is not needed.
+    await context.vault.load_keys(None, ids)
+    return [None] * len(ids)
+
+
+DATA_KEYS: BatchLoad[int, None] = BatchLoad("data-keys", _unwrap)
 
 
 async def staff_lookup(

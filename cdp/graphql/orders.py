@@ -3,18 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 
 from cdp.channels import Channel
 from cdp.db import as_utc
-from cdp.graphql.context import Info
+from cdp.graphql.context import Info, by_key
 from cdp.graphql.lookups import key_for, keys_for, profile_by_id
-from cdp.graphql.pages import PageInfo, check_first, decode_time_and_int, encode_cursor
+from cdp.graphql.objects import copied, object_type
+from cdp.graphql.pages import Page, check_first, decode_time_and_int, page_of
 from cdp.graphql.profiles import AddressInput
 from cdp.graphql.sealed import AddressType
 from cdp.graphql.selections import child_fields, named
@@ -24,29 +26,23 @@ from cdp.orders.tiers import TierThresholds
 from cdp.profiles.values import PostalAddress
 
 
-@strawberry.type(name="OrderItem")
+@object_type("OrderItem", description="One line of an order.")
 class OrderItemType:
-    sku: str
-    name: str
-    quantity: int
-    unit_price_fen: int
-    amount_fen: int
+    sku: str = strawberry.field(description="The seller's stock-keeping unit.")
+    name: str = strawberry.field(description="The product's name, e.g. 拿铁 大杯.")
+    quantity: int = strawberry.field(description="How many.")
+    unit_price_fen: int = strawberry.field(description="Price of one, in fen.")
+    amount_fen: int = strawberry.field(description="quantity x unitPriceFen, in fen.")
 
     @classmethod
     def of(cls, item: OrderItem) -> OrderItemType:
-        return cls(
-            sku=item.sku,
-            name=item.name,
-            quantity=item.quantity,
-            unit_price_fen=item.unit_price_fen,
-            amount_fen=item.quantity * item.unit_price_fen,
-        )
+        return copied(cls, item, amount_fen=item.quantity * item.unit_price_fen)
 
 
 _UNREAD: Any = object()
 
 
-@strawberry.type(name="Order", description="An order from any channel; amounts in fen.")
+@object_type("Order", description="An order from any channel; amounts in fen.")
 class OrderType:
     row: strawberry.Private[Order]
 
@@ -56,49 +52,43 @@ class OrderType:
 
     # Plain values, copied from the row once: strawberry resolves a field without a resolver
     # on its fast path (no Info, no argument parsing), about half the cost of a method.
-    id: strawberry.ID
-    channel: Channel
-    external_id: str
-    status: OrderStatus
-    items_fen: int
-    discount_fen: int
-    shipping_fen: int
-    total_fen: int
+    id: strawberry.ID = strawberry.field(description="The order's public id.")
+    channel: Channel = strawberry.field(description="Where it was sold.")
+    external_id: str = strawberry.field(description="The selling system's order number.")
+    status: OrderStatus = strawberry.field(description="Where the order stands.")
+    items_fen: int = strawberry.field(description="Sum of the items' amounts, in fen.")
+    discount_fen: int = strawberry.field(description="Taken off, in fen.")
+    shipping_fen: int = strawberry.field(description="Shipping charged, in fen.")
+    total_fen: int = strawberry.field(description="What was paid: items - discount + shipping.")
     entry_from: str | None = strawberry.field(
         description="The `from` entry parameter of the link that brought the buyer."
     )
     entry_params: JSON = strawberry.field(
         description='The other entry parameters, e.g. {"id": "123"}.'
     )
-    paid_at: datetime
-    updated_at: datetime
+    paid_at: datetime = strawberry.field(description="When it was paid (UTC).")
+    updated_at: datetime = strawberry.field(description="When its status last changed (UTC).")
     # Fetched with the page for every order when the query selects them (`with_details`).
-    items: list[OrderItemType]
+    items: list[OrderItemType] = strawberry.field(description="The order's lines.")
     address: strawberry.Private[PostalAddress | Any | None]  # _UNREAD when not fetched
 
     @classmethod
     def of(
         cls, row: Order, items: list[OrderItemType] | None, address: PostalAddress | Any | None
     ) -> OrderType:
-        return cls(
+        return copied(
+            cls,
+            row,
             row=row,
             id=strawberry.ID(row.public_id),
-            channel=row.channel,
-            external_id=row.external_id,
-            status=row.status,
-            items_fen=row.items_fen,
-            discount_fen=row.discount_fen,
-            shipping_fen=row.shipping_fen,
-            total_fen=row.total_fen,
-            entry_from=row.entry_from,
-            entry_params=row.entry_params,  # type: ignore[arg-type]
-            paid_at=row.paid_at,
-            updated_at=row.updated_at,
-            items=items,  # type: ignore[arg-type]  # None only when not selected
+            items=items,  # None only when not selected
             address=address,
         )
 
-    @strawberry.field(description="Personal data: masked like the profile's address.")
+    @strawberry.field(
+        description="Personal data: customer (own) in full; support and compliance province "
+        "and city only; service FORBIDDEN (like Profile.address)."
+    )
     def shipping_address(self, info: Info) -> AddressType | None:
         if self.address is not _UNREAD:
             return AddressType.of(self.address)
@@ -112,15 +102,29 @@ async def _read_address(info: Info, row: Order) -> AddressType | None:
     return AddressType.of(value)
 
 
+async def _items(session: AsyncSession, keys: list[int]) -> Mapping[int, list[OrderItem]]:
+    return await service.items_of(session=session, order_ids=keys)
+
+
+async def _orders(
+    session: AsyncSession,
+    keys: list[int],
+    status: OrderStatus | None,
+    first: int,
+    before: tuple[datetime, int] | None,
+) -> Mapping[int, list[Order]]:
+    return await service.orders_of(
+        session=session, profile_ids=keys, status=status, limit=first + 1, before=before
+    )
+
+
+ITEMS = by_key("order-items", _items)
+ORDERS = by_key("orders", _orders)
+
+
 async def _load_items(info: Info, rows: Sequence[Order]) -> list[list[OrderItemType]]:
     """Items of every order in `rows`, batched with every other load of the same moment."""
-
-    async def load(keys: Sequence[int]) -> list[list[OrderItem]]:
-        async with info.context.uow.session() as session:
-            found = await service.items_of(session=session, order_ids=list(keys))
-        return [found[key] for key in keys]
-
-    loaded = await info.context.loader("order-items", load).load_many([r.id for r in rows])
+    loaded = await info.context.loader(ITEMS).load_many([r.id for r in rows if r.id is not None])
     return [[OrderItemType.of(i) for i in items] for items in loaded]
 
 
@@ -148,10 +152,13 @@ async def with_details(info: Info, rows: Sequence[Order], *, paged: bool) -> lis
     ]
 
 
-@strawberry.type
-class OrderPage:
-    items: list[OrderType]
-    page_info: PageInfo
+@object_type("OrderPage", description="One page of a person's orders.")
+class OrderPage(Page[OrderType]):
+    pass
+
+
+def _paid_at_and_id(row: Order) -> tuple[datetime, int | None]:
+    return row.paid_at, row.id
 
 
 async def orders_of(
@@ -159,37 +166,17 @@ async def orders_of(
 ) -> OrderPage:
     check_first(first)
     before = decode_time_and_int(info, after, "orders")
-
-    async def load(keys: Sequence[int]) -> list[list[Order]]:
-        async with info.context.uow.session() as session:
-            found = await service.orders_of(
-                session=session,
-                profile_ids=list(keys),
-                status=status,
-                limit=first + 1,
-                before=before,
-            )
-        return [found[key] for key in keys]
-
-    loader = info.context.loader(f"orders:{status}:{first}:{after}", load)
-    rows: list[Order] = await loader.load(profile_id)
-    page = rows[:first]
-    last = page[-1] if page else None
-    return OrderPage(
-        items=await with_details(info, page, paged=True),
-        page_info=PageInfo(
-            end_cursor=(encode_cursor(info, "orders", last.paid_at, last.id) if last else None),
-            has_next_page=len(rows) > first,
-        ),
-    )
+    rows = await info.context.loader(ORDERS, status, first, before).load(profile_id)
+    page, page_info = page_of(info, "orders", rows, first, _paid_at_and_id)
+    return OrderPage(items=await with_details(info, page, paged=True), page_info=page_info)
 
 
-@strawberry.input
+@strawberry.input(description="One line of an order.")
 class OrderItemInput:
-    sku: str
-    name: str
-    quantity: int
-    unit_price_fen: int
+    sku: str = strawberry.field(description="The seller's stock-keeping unit.")
+    name: str = strawberry.field(description="The product's name.")
+    quantity: int = strawberry.field(description=f"How many: 1-{service.MAX_QUANTITY}.")
+    unit_price_fen: int = strawberry.field(description="Price of one, in fen (0 or more).")
 
 
 @strawberry.input(
@@ -197,23 +184,30 @@ class OrderItemInput:
     "a later status moves the order forward."
 )
 class RecordOrderInput:
-    profile_id: strawberry.ID
-    channel: Channel
-    external_id: str
-    status: OrderStatus
-    items: list[OrderItemInput]
-    discount_fen: int = 0
-    shipping_fen: int = 0
-    paid_at: datetime | None = None
+    profile_id: strawberry.ID = strawberry.field(description="The buyer's public profile id.")
+    channel: Channel = strawberry.field(description="Where it was sold.")
+    external_id: str = strawberry.field(description="The selling system's order number.")
+    status: OrderStatus = strawberry.field(description="Where the order stands now.")
+    items: list[OrderItemInput] = strawberry.field(description="The order's lines.")
+    discount_fen: int = strawberry.field(default=0, description="Taken off, in fen.")
+    shipping_fen: int = strawberry.field(default=0, description="Shipping charged, in fen.")
+    paid_at: datetime | None = strawberry.field(
+        default=None, description="When it was paid (with a UTC offset); null: now."
+    )
     entry: str | None = strawberry.field(
         default=None, description="The link's entry parameters, e.g. from=article&id=123."
     )
-    shipping_address: AddressInput | None = None
+    shipping_address: AddressInput | None = strawberry.field(
+        default=None, description="Where it ships (sealed; masked like Profile.address)."
+    )
 
 
 @strawberry.type
 class OrderMutations:
-    @strawberry.mutation
+    @strawberry.mutation(
+        description="Record an order or move it forward (idempotent by channel and "
+        "externalId; a backward move is CONFLICT). Service role only."
+    )
     async def record_order(self, info: Info, input: RecordOrderInput) -> OrderType | None:
         paid_at = input.paid_at
         if paid_at is not None:

@@ -14,14 +14,16 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
 from cdp.crypto import Keyring
 from cdp.errors import bad_input
 from cdp.graphql.context import Info
+from cdp.graphql.objects import object_type
 
 MAX_FIRST = 100
 DEFAULT_FIRST = 20
@@ -32,10 +34,55 @@ _CURSOR_LABEL = b"cdp/page-cursor/v1"
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 
 
-@strawberry.type
+T = TypeVar("T")
+Row = TypeVar("Row")
+
+First = Annotated[int, strawberry.argument(description=f"How many items to return: 1-{MAX_FIRST}.")]
+After = Annotated[
+    str | None,
+    strawberry.argument(
+        description="The `pageInfo.endCursor` of the previous page of this same list; "
+        "null for the first page."
+    ),
+]
+
+
+@object_type("PageInfo", description="Where a page of a list ends, and whether more follow.")
 class PageInfo:
-    end_cursor: str | None
-    has_next_page: bool
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` for the next page; null when the page is empty."
+    )
+    has_next_page: bool = strawberry.field(description="Whether items follow this page.")
+
+
+@object_type(description="One page of a list, in the list's order.")
+class Page(Generic[T]):
+    """Each list declares its page as a named subclass, `class OrderPage(Page[OrderType])`
+    under `object_type("OrderPage", ...)`: the SDL name is explicit, and the page can be
+    a lazy reference from another module (a generic alias cannot)."""
+
+    items: list[T] = strawberry.field(description=f"At most `first` (1-{MAX_FIRST}) items.")
+    page_info: PageInfo = strawberry.field(description="Where this page ends.")
+
+
+def _last_id(row: Any) -> tuple[int]:
+    return (row.id,)
+
+
+def page_of(
+    info: Info,
+    kind: str,
+    rows: Sequence[Row],
+    first: int,
+    position: Callable[[Row], tuple[int | datetime | None, ...]] = _last_id,
+) -> tuple[list[Row], PageInfo]:
+    """The page of `rows` (fetched `first + 1`, so one more tells whether more follow) and
+    its PageInfo, the end cursor of list `kind` at the last row's `position` (its id)."""
+    page = list(rows[:first])
+    return page, PageInfo(
+        end_cursor=encode_cursor(info, kind, *position(page[-1])) if page else None,
+        has_next_page=len(rows) > first,
+    )
 
 
 def check_first(first: int) -> int:

@@ -105,11 +105,15 @@ def reachable_fields(*roots: type) -> Iterator[tuple[str, StrawberryField]]:
         if definition.name in seen:
             continue
         seen.add(definition.name)
+        # A page (`class OrderPage(Page[OrderType])`) types its items by a type variable:
+        # resolve it, or the item types would never be walked (and never gated).
+        type_vars = definition.specialized_type_var_map or {}
         for field in definition.fields:
             if is_private(field.type):
                 continue
             yield definition.name, field
-            pending.extend(_object_definitions(field.type))
+            resolved = field.copy_with(type_vars) if field.is_graphql_generic else field
+            pending.extend(_object_definitions(resolved.type))
 
 
 def apply_policy(*roots: type, name_of: Callable[[StrawberryField], str]) -> None:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.channels import Channel
 from cdp.db import utcnow
 from cdp.errors import bad_input, not_found
-from cdp.graphql.context import Info
+from cdp.graphql.context import Info, by_key
 from cdp.graphql.lookups import staff_lookup
-from cdp.graphql.pages import DEFAULT_FIRST, MAX_FIRST
+from cdp.graphql.objects import object_type
+from cdp.graphql.pages import DEFAULT_FIRST, MAX_FIRST, After, First
 from cdp.graphql.sealed import (
     AddressType,
     IdentityType,
@@ -46,7 +48,21 @@ def _displayed(phone: str | None) -> str | None:
     return None if phone is None else display_phone(phone)
 
 
-@strawberry.type(name="Profile", description="One person across every app of the brand.")
+async def _tiers(
+    session: AsyncSession, keys: list[int], thresholds: TierThresholds
+) -> Mapping[int, Tier]:
+    spends = await paid_spends(session, keys, utcnow())
+    return {key: thresholds.tier_for(spends[key]) for key in keys}
+
+
+TIERS = by_key("tiers", _tiers)
+
+
+@object_type(
+    "Profile",
+    description="One person across every app of the brand. Readable by the customer "
+    "(their own), support, compliance and service; each field says what a role sees.",
+)
 class ProfileType:
     row: strawberry.Private[ProfileRow]
 
@@ -54,54 +70,65 @@ class ProfileType:
     def audit_profile_id(self) -> int | None:
         return self.row.id
 
-    @strawberry.field(description="The public profile id.")
+    @strawberry.field(description="The public profile id (a UUID). Every role but analyst.")
     def id(self) -> strawberry.ID:
         return strawberry.ID(self.row.public_id)
 
     @strawberry.field(description="From paid spend over the last 12 months, as of now.")
     async def tier(self, info: Info) -> Tier:
-        async def load(keys: Sequence[int]) -> list[Tier]:
-            thresholds = TierThresholds.of(info.context.settings)
-            async with info.context.uow.session() as session:
-                spends = await paid_spends(session, list(keys), utcnow())
-            return [thresholds.tier_for(spends[key]) for key in keys]
+        thresholds = TierThresholds.of(info.context.settings)
+        assert self.row.id is not None
+        return await info.context.loader(TIERS, thresholds).load(self.row.id)
 
-        tier: Tier = await info.context.loader("tiers", load).load(self.row.id)
-        return tier
-
-    @strawberry.field
+    @strawberry.field(description="When the profile was created (UTC).")
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field
+    @strawberry.field(description="When a personal field or the UnionID last changed (UTC).")
     def updated_at(self) -> datetime:
         return self.row.updated_at
 
-    @strawberry.field(description="The WeChat UnionID that ties the brand's apps together.")
+    @strawberry.field(
+        description="The WeChat UnionID that ties the brand's apps together. "
+        "Customer (own), compliance and service; support is FORBIDDEN."
+    )
     def union_id(self, info: Info) -> str | None:
         return cast("str | None", personal_value(info, self.row, "union_id"))
 
-    @strawberry.field(description="The person's OpenID in each app, oldest first.")
+    @strawberry.field(
+        description="The person's OpenID in each app, oldest first. "
+        "Customer (own), compliance and service; support is FORBIDDEN."
+    )
     async def identities(self, info: Info) -> list[IdentityType] | None:
         assert self.row.id is not None
         return [IdentityType.of(row) for row in await load_identities(info, self.row.id)]
 
     @strawberry.field(
         description="The phone as the person knows it: mainland China numbers in national "
-        "form (13812345678), others in international form (+44 20 7946 0958)."
+        "form (13812345678), others in international form (+44 20 7946 0958). Customer "
+        "(own) in full; support and compliance masked (138****5678); service FORBIDDEN."
     )
     def phone(self, info: Info) -> str | None:
         return cast("str | None", personal_value(info, self.row, "phone", _displayed))
 
-    @strawberry.field
+    @strawberry.field(
+        description="The person's name. Customer (own) in full; support and compliance "
+        "masked to the first character and one star (张*); service FORBIDDEN."
+    )
     def name(self, info: Info) -> str | None:
         return cast("str | None", personal_value(info, self.row, "name"))
 
-    @strawberry.field
+    @strawberry.field(
+        description="The postal address. Customer (own) in full; support and compliance "
+        "province and city only; service FORBIDDEN."
+    )
     def address(self, info: Info) -> AddressType | None:
         return cast("AddressType | None", personal_value(info, self.row, "address", AddressType.of))
 
-    @strawberry.field(description="ISO date; the year alone where only the year may be seen.")
+    @strawberry.field(
+        description="ISO date (1992-05-12). Customer (own) in full; compliance the year "
+        "alone (1992); support and service FORBIDDEN."
+    )
     def birthday(self, info: Info) -> str | None:
         return cast("str | None", personal_value(info, self.row, "birthday", iso_date))
 
@@ -118,9 +145,12 @@ class ProfileType:
     async def coupons(
         self,
         info: Info,
-        status: Annotated[CouponStatus, strawberry.lazy("cdp.graphql.loyalty")] | None = None,
-        first: int = DEFAULT_FIRST,
-        after: str | None = None,
+        status: Annotated[
+            Annotated[CouponStatus, strawberry.lazy("cdp.graphql.loyalty")] | None,
+            strawberry.argument(description="Only coupons in this status; null: all."),
+        ] = None,
+        first: First = DEFAULT_FIRST,
+        after: After = None,
     ) -> Annotated[CouponPage, strawberry.lazy("cdp.graphql.loyalty")]:
         from cdp.graphql.loyalty import coupons_of
 
@@ -131,9 +161,12 @@ class ProfileType:
     async def orders(
         self,
         info: Info,
-        status: Annotated[OrderStatus, strawberry.lazy("cdp.graphql.orders")] | None = None,
-        first: int = DEFAULT_FIRST,
-        after: str | None = None,
+        status: Annotated[
+            Annotated[OrderStatus, strawberry.lazy("cdp.graphql.orders")] | None,
+            strawberry.argument(description="Only orders in this status; null: all."),
+        ] = None,
+        first: First = DEFAULT_FIRST,
+        after: After = None,
     ) -> Annotated[OrderPage, strawberry.lazy("cdp.graphql.orders")]:
         from cdp.graphql.orders import orders_of
 
@@ -149,9 +182,9 @@ class ProfileType:
         assert self.row.id is not None
         return await consents_of(info, self.row.id)
 
-    @strawberry.field
+    @strawberry.field(description="Tags, by name.")
     async def tags(
-        self, info: Info, first: int = MAX_FIRST, after: str | None = None
+        self, info: Info, first: First = MAX_FIRST, after: After = None
     ) -> Annotated[TagPage, strawberry.lazy("cdp.graphql.tags")]:
         from cdp.graphql.tags import tags_of
 
@@ -177,7 +210,7 @@ async def own_profile(info: Info, *, writing: bool = False) -> ProfileRow:
 
 @strawberry.type
 class ProfileQueries:
-    @strawberry.field(description="The signed-in customer's own profile.")
+    @strawberry.field(description="The signed-in customer's own profile. Customer role only.")
     async def me(self, info: Info) -> ProfileType | None:
         row = await own_profile(info)
         assert row.id is not None
@@ -185,16 +218,37 @@ class ProfileQueries:
         await prefetch_keys(info, row)
         return ProfileType(row=row)
 
-    @strawberry.field(description="Look up one profile by exactly one key, for a stated purpose.")
+    @strawberry.field(
+        description="Look up one profile by exactly one key (id, unionId, openId or phone), "
+        "for a stated purpose; null when nobody matches. Support, compliance and service; "
+        "support and compliance one lookup per operation, misses capped."
+    )
     async def profile(
         self,
         info: Info,
-        purpose: str,
-        id: strawberry.ID | None = None,
-        union_id: str | None = None,
-        open_id: str | None = None,
-        app_id: str | None = None,
-        phone: str | None = None,
+        purpose: Annotated[
+            str,
+            strawberry.argument(
+                description=f"Why, 1-{PURPOSE_MAX_LENGTH} characters (kept in the audit log)."
+            ),
+        ],
+        id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="The public profile id.")
+        ] = None,
+        union_id: Annotated[
+            str | None, strawberry.argument(description="The WeChat UnionID.")
+        ] = None,
+        open_id: Annotated[
+            str | None, strawberry.argument(description="An OpenID of one of the brand's apps.")
+        ] = None,
+        app_id: Annotated[
+            str | None,
+            strawberry.argument(description="With openId: the app it belongs to (optional)."),
+        ] = None,
+        phone: Annotated[
+            str | None,
+            strawberry.argument(description="A phone number in any common form (138 1234 5678)."),
+        ] = None,
     ) -> ProfileType | None:
         purpose = check_purpose(purpose)
         row = await staff_lookup(
@@ -217,26 +271,34 @@ class ProfileQueries:
 
 @strawberry.input(description="An app identity as a backend service saw it.")
 class LinkIdentityInput:
-    channel: Channel
-    app_id: str
-    open_id: str
-    union_id: str | None = None
+    channel: Channel = strawberry.field(description="The kind of app.")
+    app_id: str = strawberry.field(description="The app's WeChat AppID.")
+    open_id: str = strawberry.field(description="The person's OpenID in that app.")
+    union_id: str | None = strawberry.field(
+        default=None, description="The UnionID, when WeChat gave one: it finds or merges."
+    )
 
 
 @strawberry.input(name="AddressInput", description="Parts left out or null are cleared.")
 class AddressInput:
-    province: str | None = None
-    city: str | None = None
-    district: str | None = None
-    street: str | None = None
+    province: str | None = strawberry.field(default=None, description="Province, e.g. 浙江省.")
+    city: str | None = strawberry.field(default=None, description="City, e.g. 杭州市.")
+    district: str | None = strawberry.field(default=None, description="District, e.g. 西湖区.")
+    street: str | None = strawberry.field(default=None, description="Street and number.")
 
 
 @strawberry.input(description="Fields left out stay as they are; null clears a field.")
 class UpdateMyProfileInput:
-    phone: str | None = strawberry.UNSET
-    name: str | None = strawberry.UNSET
-    birthday: str | None = strawberry.UNSET
-    address: AddressInput | None = strawberry.UNSET
+    phone: str | None = strawberry.field(
+        default=strawberry.UNSET, description="A phone number in any common form."
+    )
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="The name.")
+    birthday: str | None = strawberry.field(
+        default=strawberry.UNSET, description="ISO date, YYYY-MM-DD."
+    )
+    address: AddressInput | None = strawberry.field(
+        default=strawberry.UNSET, description="The whole address (parts left out are cleared)."
+    )
 
 
 def _parse_birthday(value: str) -> date:
@@ -252,7 +314,9 @@ def _given(value: Any) -> Any:
 
 @strawberry.type
 class ProfileMutations:
-    @strawberry.mutation(description="Attach an app identity to its person (creates or merges).")
+    @strawberry.mutation(
+        description="Attach an app identity to its person (creates or merges). Service role only."
+    )
     async def link_identity(self, info: Info, input: LinkIdentityInput) -> ProfileType | None:
         async with info.context.uow.atomic("identity.link") as session:
             outcome = await service.link_identity(
@@ -269,7 +333,9 @@ class ProfileMutations:
             info.context.clear_loaders()
         return ProfileType(row=outcome.profile)
 
-    @strawberry.mutation(description="The customer corrects their own personal fields.")
+    @strawberry.mutation(
+        description="The customer corrects their own personal fields. Customer role only."
+    )
     async def update_my_profile(
         self, info: Info, input: UpdateMyProfileInput
     ) -> ProfileType | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date, datetime
 from functools import cache
 
 import strawberry
@@ -9,6 +11,7 @@ from graphql import GraphQLError
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.types.base_scalars import DateDefinition, DateTimeDefinition
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
@@ -27,6 +30,12 @@ from cdp.graphql.permissions import apply_policy
 from cdp.graphql.profiles import ProfileMutations, ProfileQueries
 from cdp.graphql.tags import TagMutations, TagQueries
 
+# Where each custom scalar is specified (README: "Scalars, for code generators").
+SPECIFIED_BY = {
+    "BigInt": "https://www.rfc-editor.org/rfc/rfc8259#section-6",
+    "Date": "https://www.rfc-editor.org/rfc/rfc3339#section-5.6",
+    "DateTime": "https://www.rfc-editor.org/rfc/rfc3339#section-5.6",
+}
 NO_INTROSPECTION: list[type[ASTValidationRule]] = [NoSchemaIntrospectionCustomRule]
 QUERIES: tuple[type, ...] = (
     ProfileQueries,
@@ -55,6 +64,23 @@ class CdpSchema(strawberry.Schema):
         document or variables (they can carry personal values); strawberry's logger would."""
 
 
+def _describe_roots(query: type, mutation: type) -> None:
+    """The root types' descriptions, and that of the one `input` argument every mutation
+    takes (the contract's mutation shape), said once here rather than on each mutation."""
+    query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+        "What a client may read; each field says which roles may call it."
+    )
+    definition = mutation.__strawberry_definition__  # type: ignore[attr-defined]
+    definition.description = (
+        "What a client may change; each mutation takes one `input` and returns what it "
+        "created or changed (null with an error when refused)."
+    )
+    for field in definition.fields:
+        for argument in field.arguments:
+            if argument.python_name == "input" and argument.description is None:
+                argument.description = "The mutation's input; its fields say what each means."
+
+
 @cache
 def build_schema(*, introspection: bool = True, limits: Limits = Limits()) -> CdpSchema:
     """Built once per process, flag and limits: the parser and validation caches live as long
@@ -68,11 +94,25 @@ def build_schema(*, introspection: bool = True, limits: Limits = Limits()) -> Cd
                 serialize=int,
                 parse_value=int,
                 description="A 64-bit integer (a JSON number, exact to 2^53): totals of fen.",
-            )
+                specified_by_url=SPECIFIED_BY["BigInt"],
+            ),
+            # strawberry's own Date and DateTime (same parsing), with their specifications.
+            date: replace(
+                DateDefinition,
+                description="A calendar day, ISO 8601 / RFC 3339 full-date: 2026-12-01.",
+                specified_by_url=SPECIFIED_BY["Date"],
+            ),
+            datetime: replace(
+                DateTimeDefinition,
+                description="An instant, RFC 3339 date-time with its offset: "
+                "2026-12-01T08:30:00+00:00 (cdp answers in UTC).",
+                specified_by_url=SPECIFIED_BY["DateTime"],
+            ),
         },
     )
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
+    _describe_roots(query, mutation)
 
     def graphql_name(field: StrawberryField) -> str:
         return config.name_converter.get_graphql_name(field)

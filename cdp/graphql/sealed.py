@@ -4,15 +4,17 @@ arrange with `prefetch_keys`), else read with a statement."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from typing import Any, cast
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.channels import Channel
-from cdp.graphql.context import Info
+from cdp.graphql.context import Info, by_key
 from cdp.graphql.lookups import key_for, keys_for
+from cdp.graphql.objects import object_type
 from cdp.graphql.selections import child_fields
 from cdp.profiles import personal, service
 from cdp.profiles.models import Identity as IdentityRow
@@ -28,12 +30,16 @@ def _same(value: Any) -> Any:
     return value
 
 
-@strawberry.type(name="Address", description="A postal address; masked parts are null.")
+@object_type(
+    "Address",
+    description="A postal address in China; the parts a role's mask hides are null "
+    "(support and compliance see province and city only).",
+)
 class AddressType:
-    province: str | None
-    city: str | None
-    district: str | None
-    street: str | None
+    province: str | None = strawberry.field(description="Province, e.g. 广东省.")
+    city: str | None = strawberry.field(description="City, e.g. 深圳市.")
+    district: str | None = strawberry.field(description="District, e.g. 南山区.")
+    street: str | None = strawberry.field(description="Street and number.")
 
     @classmethod
     def of(cls, value: PostalAddress | None) -> AddressType | None:
@@ -80,17 +86,17 @@ def _selects_personal(info: Info) -> bool:
     return any(field.name.value in SEALED_FIELDS for field in child_fields(info))
 
 
-@strawberry.type(name="Identity", description="One app's OpenID for this person.")
+@object_type("Identity", description="One app's OpenID for this person.")
 class IdentityType:
     row: strawberry.Private[IdentityRow]
-    channel: Channel
-    app_id: str
+    channel: Channel = strawberry.field(description="The kind of app.")
+    app_id: str = strawberry.field(description="The app's WeChat AppID.")
 
     @classmethod
     def of(cls, row: IdentityRow) -> IdentityType:
         return cls(row=row, channel=row.channel, app_id=row.app_id, linked_at=row.linked_at)
 
-    @strawberry.field
+    @strawberry.field(description="The person's OpenID in this app.")
     def open_id(self, info: Info) -> str:
         value = personal.read_open_id_now(vault=info.context.vault, identity=self.row)
         if value is personal.NOT_LOADED:
@@ -104,17 +110,18 @@ class IdentityType:
                 session=session, vault=info.context.vault, identity=self.row
             )
 
-    linked_at: datetime
+    linked_at: datetime = strawberry.field(description="When the identity was linked (UTC).")
+
+
+async def _identities(session: AsyncSession, keys: list[int]) -> Mapping[int, list[IdentityRow]]:
+    return await service.identities_of(session=session, profile_ids=keys)
+
+
+IDENTITIES = by_key("identities", _identities)
 
 
 async def load_identities(info: Info, profile_id: int) -> list[IdentityRow]:
-    async def load(keys: Sequence[int]) -> list[list[IdentityRow]]:
-        async with info.context.uow.session() as session:
-            grouped = await service.identities_of(session=session, profile_ids=list(keys))
-        return [grouped[key] for key in keys]
-
-    rows: list[IdentityRow] = await info.context.loader("identities", load).load(profile_id)
-    return rows
+    return await info.context.loader(IDENTITIES).load(profile_id)
 
 
 def iso_date(value: date | None) -> str | None:

@@ -30,7 +30,7 @@ MINI = "/auth/wechat/mini-program"
 AUTHORIZE = "/auth/wechat/official-account/authorize"
 CALLBACK = "/auth/wechat/official-account/callback"
 ME = "{ me { id identities { channel appId openId } unionId } }"
-AUDIT = """query { auditEvents(first: 50, action: "auth.wechat") {
+AUDIT = """query { auditEvents(first: 50, action: AUTH_WECHAT) {
   items { actorSubject actorRole outcome profileSurrogateId } } }"""
 
 
@@ -273,8 +273,8 @@ async def test_sign_ins_and_refusals_are_audited_without_identifiers(
     body = await gql(client_for(Role.COMPLIANCE), AUDIT)
     items = body["data"]["auditEvents"]["items"]
     outcomes = {(i["actorSubject"], i["actorRole"], i["outcome"]) for i in items}
-    assert (ok.json()["profileId"], "customer", "ok") in outcomes
-    assert (f"wechat:{MINI_APP_ID}", "customer", "unauthenticated") in outcomes
+    assert (ok.json()["profileId"], "CUSTOMER", "OK") in outcomes
+    assert (f"wechat:{MINI_APP_ID}", "CUSTOMER", "UNAUTHENTICATED") in outcomes
     assert user.open_id(MINI_APP_ID) not in str(body) and str(user.union_id) not in str(body)
 
 
