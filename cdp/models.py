@@ -12,12 +12,12 @@ import cdp.orders.service
 import cdp.tags.service  # noqa: F401  (merge steps register on import)
 from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
-from cdp.erasure.models import ErasureRequest, Suppression
 from cdp.events.models import Event
 from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
 from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.suppression.models import ErasureRequest, Suppression
 from cdp.tags.models import ProfileTag
 
 metadata = SQLModel.metadata

@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from cdp.consent.models import Consent, ConsentChange, Contact
-from cdp.erasure.models import ErasureMode
 from cdp.events.models import Event
 from cdp.keys.store import KeyStore
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order
 from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.suppression.models import ErasureMode
 from cdp.tags.models import ProfileTag
 
 # Removed in both modes (lots before the ledger they point at).

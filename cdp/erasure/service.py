@@ -6,22 +6,19 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
 from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.db import lock_names, utcnow
-from cdp.erasure.models import ErasureMode, ErasureRequest, ErasureStatus
 from cdp.errors import conflict, not_found
 from cdp.profiles.merge import Merge, merge_step
 from cdp.profiles.models import Profile
+from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus
 from cdp.text import clean_text
 
 REASON_MAX = 500
-_ERASING = "cdp.profiles_under_erasure"
 
 
 async def request_erasure(
@@ -111,33 +108,6 @@ async def list_requests(
     if before is not None:
         query = query.where(col(ErasureRequest.id) < before)
     return (await session.scalars(query)).all()
-
-
-async def under_erasure(session: AsyncSession, profile_id: int) -> bool:
-    """Whether an approved erasure of this person is running: nothing may be written.
-
-    Read once per transaction (there are few at any time). One approved later cannot reach
-    this person's rows before the transaction ends: its steps wait for the profile lock
-    that writers hold, and its purge takes whatever they wrote.
-    """
-    info = session.sync_session.info
-    if _ERASING not in info:
-        info[_ERASING] = set(
-            (
-                await session.scalars(
-                    sa.select(col(ErasureRequest.profile_id)).where(
-                        col(ErasureRequest.status) == ErasureStatus.EXECUTING
-                    )
-                )
-            ).all()
-        )
-    return profile_id in info[_ERASING]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_erasing(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the transaction, not a savepoint
-        session.info.pop(_ERASING, None)
 
 
 @merge_step("erasure_requests")

@@ -10,15 +10,16 @@ from strawberry.scalars import JSON
 
 from cdp.audit.trail import AuditTrail
 from cdp.db import utcnow
-from cdp.erasure import export, service, suppression
+from cdp.erasure import export, service
 from cdp.erasure.execution import execute_erasure
-from cdp.erasure.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.errors import CdpError, bad_input
 from cdp.graphql.context import Info
 from cdp.graphql.lookups import profile_by_id
 from cdp.graphql.pages import DEFAULT_FIRST, PageInfo, check_first, decode_int, encode_cursor
 from cdp.graphql.profiles import check_purpose
 from cdp.profiles.values import normalize_phone
+from cdp.suppression import service as suppression
+from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.unit_of_work import audited_transaction
 
 
@@ -248,7 +249,6 @@ class ErasureMutations:
             value = normalize_phone(value) if kind is SuppressionKind.PHONE else value.strip()
             lifted = await suppression.lift(
                 session,
-                actor=info.context.principal,
                 kind=kind,
                 bidx=suppression.hash_of(info.context.vault, kind, value),
                 reason=reason,

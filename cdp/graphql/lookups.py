@@ -11,8 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cdp.audit.trail import trail_of
 from cdp.crypto import data_key_id_of
 from cdp.db import utcnow
-from cdp.erasure.models import SuppressionKind
-from cdp.erasure.suppression import hash_of, refuse_if_suppressed
 from cdp.errors import not_found
 from cdp.graphql.context import Info
 from cdp.keys.vault import Vault
@@ -20,6 +18,8 @@ from cdp.lookups.misses import LookupKey, MissCap, count_miss, refuse_if_capped
 from cdp.policy import lookup_rule
 from cdp.profiles import service
 from cdp.profiles.models import Profile
+from cdp.suppression.models import SuppressionKind
+from cdp.suppression.service import hash_of, refuse_if_suppressed
 
 
 async def profile_by_id(session: AsyncSession, vault: Vault, public_id: str) -> Profile:

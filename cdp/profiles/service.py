@@ -18,8 +18,6 @@ from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.config import Settings
 from cdp.db import lock_names, lock_profiles, utcnow
-from cdp.erasure.models import SuppressionKind
-from cdp.erasure.suppression import refuse_if_suppressed, suppressed_error
 from cdp.errors import bad_input, conflict
 from cdp.keys.vault import Vault
 from cdp.profiles.merge import merge_profiles
@@ -31,6 +29,8 @@ from cdp.profiles.values import (
     normalize_phone,
     optional_identifier,
 )
+from cdp.suppression.models import SuppressionKind
+from cdp.suppression.service import refuse_if_suppressed, refuse_if_under_erasure
 from cdp.text import clean_text
 
 
@@ -85,7 +85,7 @@ async def link_identity(
     if held and await lock_profiles(session, held, exclusive=False):
         identity, by_open, by_union = await _linked(session, app_id, open_bidx, union_bidx)
     for profile_id in held:
-        await _refuse_under_erasure(session, profile_id)
+        await refuse_if_under_erasure(session, profile_id)
     if identity is not None and identity.channel is not channel:
         raise conflict(f"appId is registered as {identity.channel.value}, not {channel.value}")
     if by_open is not None and union_bidx and by_open.union_id_bidx not in (None, union_bidx):
@@ -193,13 +193,6 @@ _PROFILE_BY_UNION = (
 )
 
 
-async def _refuse_under_erasure(session: AsyncSession, profile_id: int) -> None:
-    from cdp.erasure.service import under_erasure  # erasure builds on this module
-
-    if await under_erasure(session, profile_id):
-        raise suppressed_error()
-
-
 async def writable_profile(*, session: AsyncSession, public_id: str) -> Profile | None:
     """The profile to write to, held (shared) until commit so no merge or erasure folds it
     away meanwhile; if one did while we waited, the profile it now lives on."""
@@ -208,14 +201,14 @@ async def writable_profile(*, session: AsyncSession, public_id: str) -> Profile 
         if profile is None or profile.id is None:
             return None
         if not await lock_profiles(session, [profile.id], exclusive=False):
-            await _refuse_under_erasure(session, profile.id)
+            await refuse_if_under_erasure(session, profile.id)
             return profile
         still = await session.scalar(
             sa.select(col(Profile.id)).where(col(Profile.id) == profile.id)
         )
         if still is not None:
             await session.refresh(profile)
-            await _refuse_under_erasure(session, profile.id)
+            await refuse_if_under_erasure(session, profile.id)
             return profile
         session.expunge(profile)
     raise conflict("the profile was being merged; try again")

@@ -1,4 +1,5 @@
-"""Erasure requests (with their receipts) and the suppression list of erased identifiers."""
+"""Erasure requests (with their receipts) and the suppression list of erased identifiers: the
+rows every write path consults, so they sit below profiles (cdp.erasure runs the requests)."""
 
 from __future__ import annotations
 
