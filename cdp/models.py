@@ -1,15 +1,8 @@
-"""Every table of every domain, and every domain's merge step, imported in one place: for
-Alembic's metadata and so that a merge moves everything."""
+"""Every table of every domain imported in one place, for Alembic's metadata (the merge steps
+are an explicit list: cdp.linking.steps)."""
 
 from sqlmodel import SQLModel
 
-import cdp.consent.service
-import cdp.erasure.service
-import cdp.events.service
-import cdp.loyalty.coupons
-import cdp.loyalty.points
-import cdp.orders.service
-import cdp.tags.service  # noqa: F401  (merge steps register on import)
 from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
 from cdp.events.models import Event

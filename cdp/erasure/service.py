@@ -13,7 +13,7 @@ from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.db import lock_names, utcnow
 from cdp.errors import conflict, not_found
-from cdp.profiles.merge import Merge, merge_step
+from cdp.profiles.merge import Merge
 from cdp.profiles.models import Profile
 from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus
 from cdp.text import clean_text
@@ -110,8 +110,7 @@ async def list_requests(
     return (await session.scalars(query)).all()
 
 
-@merge_step("erasure_requests")
-async def _follow_the_person(merge: Merge) -> int:
+async def follow_the_person(merge: Merge) -> int:
     """An open request for the loser is a request for the person: it now names the survivor."""
     moved = await merge.session.execute(
         sa.update(ErasureRequest)

@@ -22,6 +22,7 @@ from cdp.graphql.sealed import (
     personal_value,
     prefetch_keys,
 )
+from cdp.linking import link as linking
 from cdp.orders.tiers import TierThresholds, paid_spends
 from cdp.profiles import service
 from cdp.profiles.models import Profile as ProfileRow
@@ -255,11 +256,10 @@ class ProfileMutations:
     @strawberry.mutation(description="Attach an app identity to its person (creates or merges).")
     async def link_identity(self, info: Info, input: LinkIdentityInput) -> ProfileType | None:
         async with info.context.uow.atomic("identity.link") as session:
-            outcome = await service.link_identity(
+            outcome = await linking.link_identity(
                 session=session,
                 vault=info.context.vault,
                 settings=info.context.settings,
-                actor=info.context.principal,
                 channel=input.channel,
                 app_id=input.app_id,
                 open_id=input.open_id,
@@ -286,7 +286,6 @@ class ProfileMutations:
             await service.update_personal_fields(
                 session=session,
                 vault=info.context.vault,
-                actor=info.context.principal,
                 profile=row,
                 phone=_given(input.phone),
                 name=_given(input.name),

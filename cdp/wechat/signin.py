@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.audit import trail as audit
-from cdp.auth import Principal, Role, issue_token
+from cdp.auth import Role, issue_token
 from cdp.channels import Channel
 from cdp.config import Settings, WechatApp, WechatAppType
 from cdp.errors import bad_input
 from cdp.keys.vault import Vault
-from cdp.profiles.service import link_identity
+from cdp.linking.link import link_identity
 
 SIGN_IN_ACTION = "auth.wechat"
 CHANNEL_OF = {
@@ -73,7 +73,6 @@ async def sign_in(
         session=session,
         vault=vault,
         settings=settings,
-        actor=Principal(subject=f"wechat:{app_id}", role=Role.CUSTOMER),
         channel=CHANNEL_OF[kind],
         app_id=app_id,
         open_id=open_id,
