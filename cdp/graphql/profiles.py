@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
+from cdp.audit.trail import set_target
 from cdp.channels import Channel
 from cdp.db import utcnow
 from cdp.errors import bad_input, not_found
@@ -275,7 +276,7 @@ class ProfileMutations:
     ) -> ProfileType | None:
         row = await own_profile(info, writing=True)
         async with info.context.uow.atomic("profile.update") as session:
-            info.context.uow.trail.target = row.id
+            set_target(session, row.id)
             birthday, address = _given(input.birthday), _given(input.address)
             if isinstance(birthday, str):
                 birthday = _parse_birthday(birthday)

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from cdp.audit import trail as audit
 from cdp.db import lock_profiles, utcnow
-from cdp.errors import bad_input, conflict
+from cdp.errors import bad_input, conflict, not_found
 from cdp.keys.vault import Vault
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.personal import write_field
@@ -24,7 +24,8 @@ from cdp.profiles.values import (
     clean_identifier,
     normalize_phone,
 )
-from cdp.suppression.service import refuse_if_under_erasure
+from cdp.suppression.models import SuppressionKind
+from cdp.suppression.service import hash_of, refuse_if_suppressed, refuse_if_under_erasure
 from cdp.text import clean_text
 
 
@@ -47,6 +48,20 @@ async def writable_profile(*, session: AsyncSession, public_id: str) -> Profile 
             return profile
         session.expunge(profile)
     raise conflict("the profile was being merged; try again")
+
+
+async def target_profile(*, session: AsyncSession, vault: Vault, public_id: str) -> Profile:
+    """The profile a mutation names by public id, held as `writable_profile` holds it and named
+    as the mutation's audited target (a refusal is recorded against it); SUPPRESSED when it was
+    erased, NOT_FOUND otherwise."""
+    public_id = public_id.strip()
+    profile = await writable_profile(session=session, public_id=public_id)
+    if profile is None:
+        erased = hash_of(vault, SuppressionKind.PROFILE, public_id)
+        await refuse_if_suppressed(session, [(SuppressionKind.PROFILE, erased)])
+        raise not_found("No profile with this id")
+    audit.set_target(session, profile.id)
+    return profile
 
 
 async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.audit import trail as audit
-from cdp.auth import Role, issue_token
+from cdp.auth import Principal, Role, issue_token
 from cdp.channels import Channel
 from cdp.config import Settings, WechatApp, WechatAppType
 from cdp.errors import bad_input
@@ -67,7 +67,7 @@ async def sign_in(
 ) -> CustomerSession:
     """Link the identity WeChat vouched for and open a session for its profile.
 
-    SUPPRESSED for an erased person; the audit trail's actor becomes the customer.
+    SUPPRESSED for an erased person; the audit trail continues as the customer.
     """
     outcome = await link_identity(
         session=session,
@@ -79,8 +79,7 @@ async def sign_in(
         union_id=union_id,
     )
     profile = outcome.profile
-    trail = audit.trail_of(session)
-    trail.actor_subject = profile.public_id
+    audit.trail_of(session).continue_as(Principal(subject=profile.public_id, role=Role.CUSTOMER))
     audit.record(
         session,
         action=SIGN_IN_ACTION,
