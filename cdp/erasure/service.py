@@ -54,12 +54,7 @@ async def request_erasure(
     )
     session.add(request)
     await session.flush()
-    audit.record(
-        session,
-        action="erasure.request",
-        profile_id=profile.id,
-        detail={"request": request.public_id, "mode": mode.value},
-    )
+    _record(session, "erasure.request", request, mode=mode.value)
     return request
 
 
@@ -78,25 +73,25 @@ async def approve_erasure(
         raise conflict("an erasure must be approved by a different compliance officer")
     if request.status is ErasureStatus.EXECUTING:
         # Approved before and interrupted: approving again resumes it.
-        audit.record(
-            session,
-            action="erasure.resume",
-            profile_id=request.profile_id,
-            detail={"request": request.public_id, "step": request.step},
-        )
+        _record(session, "erasure.resume", request, step=request.step)
         return request
     if request.status is not ErasureStatus.PENDING:
         raise conflict(f"the request is {request.status.value}, not waiting for approval")
     request.status = ErasureStatus.EXECUTING
     request.approved_by, request.approved_at = actor.subject, utcnow()
     await session.flush()
+    _record(session, "erasure.approve", request, mode=request.mode.value)
+    return request
+
+
+def _record(session: AsyncSession, action: str, request: ErasureRequest, **detail: str) -> None:
+    """Audit a step of `request`, against its person."""
     audit.record(
         session,
-        action="erasure.approve",
+        action=action,
         profile_id=request.profile_id,
-        detail={"request": request.public_id, "mode": request.mode.value},
+        detail={"request": request.public_id, **detail},
     )
-    return request
 
 
 async def list_requests(

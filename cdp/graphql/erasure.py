@@ -128,11 +128,9 @@ class LiftSuppressionInput:
 
 
 def _principal_trail(info: Info) -> AuditTrail:
-    principal = info.context.principal
-    return AuditTrail(
+    return AuditTrail.of(
+        info.context.principal,
         key=info.context.vault.keyring.audit_key,
-        actor_subject=principal.subject,
-        actor_role=principal.role.value,
         request_id=info.context.request_id,
     )
 
@@ -221,7 +219,6 @@ class ErasureMutations:
             document = await export.export_profile(
                 session=session,
                 vault=info.context.vault,
-                actor=info.context.principal,
                 profile=profile,
                 purpose=purpose,
             )
