@@ -1,4 +1,4 @@
-"""Engines, column types shared by every domain, and the unit of work.
+"""Engines and sessions, UTC time, and the locks and inserts that transactions share.
 
 One transaction per request or command: services flush but never commit; the unit of work
 commits once, so audit rows land in the same transaction as what they record.
@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -43,26 +42,6 @@ def as_utc(value: datetime, *, field: str | None = None) -> datetime:
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except OverflowError:
         raise bad_input(f"{field or 'a date and time'} is out of range", field=field) from None
-
-
-class UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """Timezone-aware UTC timestamps on both databases (SQLite stores them naive)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return as_utc(value)
 
 
 _CHECKPOINT_WAIT_MS = 2_000
@@ -258,17 +237,6 @@ async def lock_names(session: AsyncSession, names: Iterable[tuple[str, ...]]) ->
         return
     for key in sorted({lock_key(*name) for name in names}):
         await session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-
-
-def enum_column_type(enum_cls: type[Any]) -> sa.Enum:
-    """Enums stored as their string values in a VARCHAR: no native type to migrate."""
-    return sa.Enum(
-        enum_cls,
-        native_enum=False,
-        create_constraint=False,
-        length=32,
-        values_callable=lambda members: [member.value for member in members],
-    )
 
 
 async def insert_ignoring_duplicates(

@@ -1,23 +1,16 @@
-"""Every table of every domain, and every domain's merge step, imported in one place: for
-Alembic's metadata and so that a merge moves everything."""
+"""Every table of every domain imported in one place, for Alembic's metadata (the merge steps
+are an explicit list: cdp.linking.steps)."""
 
 from sqlmodel import SQLModel
 
-import cdp.consent.service
-import cdp.erasure.service
-import cdp.events.service
-import cdp.loyalty.coupons
-import cdp.loyalty.points
-import cdp.orders.service
-import cdp.tags.service  # noqa: F401  (merge steps register on import)
 from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
-from cdp.erasure.models import ErasureRequest, Suppression
 from cdp.events.models import Event
 from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
 from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.suppression.models import ErasureRequest, Suppression
 from cdp.tags.models import ProfileTag
 
 metadata = SQLModel.metadata

@@ -31,11 +31,12 @@ from cdp.events.service import EventInput, EventStatus, record_events
 from cdp.graphql.schema import build_schema
 from cdp.keys.source import KeyringSource
 from cdp.keys.vault import Vault
+from cdp.linking.link import link_identity
 from cdp.orders.models import Order, OrderStatus
 from cdp.orders.service import LineItem, OrderInput, record_order
 from cdp.orders.tiers import TierThresholds
 from cdp.profiles.models import Identity, Profile
-from cdp.profiles.service import get_profile, link_identity
+from cdp.profiles.service import get_profile
 from cdp.tags.models import ProfileTag, TagSource
 from cdp.tags.service import tag_profile
 from tests.conftest import TEST_KEYRING, ClientFactory, audited, error_codes, gql, make_settings
@@ -104,7 +105,6 @@ class Seed:
             session=self.session,
             vault=self.vault,
             settings=self.settings,
-            actor=SEEDER,
             channel=channel,
             app_id=APPS[channel],
             open_id=f"o{channel.value[:4]}_{name}",
@@ -134,7 +134,6 @@ class Seed:
             session=self.session,
             vault=self.vault,
             settings=self.settings,
-            actor=SEEDER,
             channel=channel,
             app_id=APPS[channel],
             open_id=f"o{channel.value[:4]}_{name}",

@@ -98,7 +98,6 @@ async def seed(
             await profiles.update_personal_fields(
                 session=session,
                 vault=vault,
-                actor=ACTOR,
                 profile=profile,
                 phone="13800138000",
                 name="赵钱孙",

@@ -26,12 +26,12 @@ from cdp.config import Settings
 from cdp.db import Database
 from cdp.erasure import execution, purge
 from cdp.erasure.execution import STEPS
-from cdp.erasure.models import ErasureRequest, ErasureStatus
 from cdp.keys import schema as keystore_schema
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.models import metadata
+from cdp.suppression.models import ErasureRequest, ErasureStatus
 from cdp.unit_of_work import operator_trail
 from tests.conftest import TEST_KEYRING, ClientFactory, error_codes, gql, make_settings
 from tests.test_identity_graph import CHANNELS_APP, MINI, OFFICIAL, WEB_APP, link

@@ -322,14 +322,14 @@ async def test_an_operation_over_the_time_limit_is_stopped_and_changes_nothing(
     client_with: Clients, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
     client = client_with(Role.SERVICE, operation_timeout_seconds=0.3)
-    original = cdp.graphql.profiles.service.link_identity
+    original = cdp.graphql.profiles.linking.link_identity
 
     async def slow_link(**kwargs: Any) -> Any:
         outcome = await original(**kwargs)  # the profile is written (flushed), then it stalls
         await asyncio.sleep(5)
         return outcome
 
-    monkeypatch.setattr(cdp.graphql.profiles.service, "link_identity", slow_link)
+    monkeypatch.setattr(cdp.graphql.profiles.linking, "link_identity", slow_link)
     variables = {"input": {"channel": "WEB", "appId": "web-main", "openId": "o-slow-1"}}
     response = await asyncio.wait_for(post(client, LINK, variables), timeout=4)
     message = refusal(response, 400, "QUERY_TOO_COMPLEX", "time")

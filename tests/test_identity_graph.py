@@ -176,7 +176,7 @@ async def test_a_union_id_that_shows_two_profiles_are_one_person_merges_them(
 async def test_merging_keeps_the_survivors_personal_fields_and_fills_gaps_from_the_loser(
     service_client: httpx.AsyncClient, database: Database, client_for: Any, vault: Vault
 ) -> None:
-    from cdp.auth import Principal, Role
+    from cdp.auth import Role
 
     older = await link(
         service_client, "OFFICIAL_ACCOUNT", OFFICIAL, "oOffi_fields_0000000000000001"
@@ -188,7 +188,6 @@ async def test_merging_keeps_the_survivors_personal_fields_and_fills_gaps_from_t
         "oMini_fields_0000000000000001",
         "oUnion_fields_000000000001",
     )
-    actor = Principal(subject="t", role=Role.SERVICE)
     async with audited(database) as session:
         for public_id, values in (
             (older["id"], {"name": "王小明"}),
@@ -197,7 +196,7 @@ async def test_merging_keeps_the_survivors_personal_fields_and_fills_gaps_from_t
             profile = await service.get_profile(session=session, public_id=public_id)
             assert profile is not None
             await service.update_personal_fields(
-                session=session, vault=vault, actor=actor, profile=profile, **values
+                session=session, vault=vault, profile=profile, **values
             )
     await link(
         service_client,

@@ -19,6 +19,7 @@ from cdp.keys.rotation import key_status, rewrap_pending
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
+from cdp.linking.link import link_identity
 from cdp.profiles import service
 from tests.conftest import KEYSTORES, TEST_JWT_SECRET, TEST_KEYRING, ClientFactory, audited, gql
 from tests.test_identity_graph import MINI, link
@@ -93,15 +94,13 @@ async def test_values_written_before_and_after_rotation_read_back(
     await rewrap_pending(database, keystore, rotated)
     # A profile created after the rotation by a server that already knows version 2.
     vault = Vault(KeyringSource.fixed(rotated), keystore)
-    from cdp.auth import Principal
     from cdp.channels import Channel
 
     async with audited(database) as session:
-        outcome = await service.link_identity(
+        outcome = await link_identity(
             session=session,
             vault=vault,
             settings=database.settings,
-            actor=Principal("t", Role.SERVICE),
             channel=Channel.WEB,
             app_id="wxweb",
             open_id="oAfterRotation000000000001",
@@ -109,7 +108,6 @@ async def test_values_written_before_and_after_rotation_read_back(
         await service.update_personal_fields(
             session=session,
             vault=vault,
-            actor=Principal("t", Role.SERVICE),
             profile=outcome.profile,
             phone="13911112222",
             name="孙后",

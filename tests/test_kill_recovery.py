@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cdp.audit.verify import verify_chain
-from cdp.auth import Principal, Role
+from cdp.auth import Role
 from cdp.channels import Channel
 from cdp.config import Settings
 from cdp.crypto import Keyring
@@ -23,6 +23,7 @@ from cdp.db import Database
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
+from cdp.linking.link import link_identity
 from cdp.profiles import service
 from tests.conftest import (
     KEYSTORES,
@@ -95,14 +96,13 @@ def pending_of(status: str) -> int:
 async def seed_people(database: Database, keystore: KeyStore, n: int) -> list[str]:
     """`n` people with a phone and a name each: `n` data keys."""
     vault = Vault(KeyringSource.fixed(TEST_KEYRING), keystore)
-    actor, ids = Principal("t", Role.SERVICE), []
+    ids: list[str] = []
     async with audited(database) as session:
         for i in range(n):
-            outcome = await service.link_identity(
+            outcome = await link_identity(
                 session=session,
                 vault=vault,
                 settings=database.settings,
-                actor=actor,
                 channel=Channel.WEB,
                 app_id="wxweb",
                 open_id=f"oKilledRotation{i:012d}",
@@ -110,7 +110,6 @@ async def seed_people(database: Database, keystore: KeyStore, n: int) -> list[st
             await service.update_personal_fields(
                 session=session,
                 vault=vault,
-                actor=actor,
                 profile=outcome.profile,
                 phone=f"139{i:08d}",
                 name=f"孙{i}",

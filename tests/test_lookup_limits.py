@@ -20,7 +20,7 @@ from sqlmodel import col
 from cdp.app import create_app
 from cdp.audit.actions import AuditAction
 from cdp.audit.models import AuditEvent
-from cdp.auth import Principal, Role, issue_token
+from cdp.auth import Role, issue_token
 from cdp.db import Database, utcnow
 from cdp.graphql.lookup_limit import root_lookups
 from cdp.keys.source import KeyringSource
@@ -119,7 +119,6 @@ async def known(worker: Worker, database: Database, vault: Vault) -> str:
         await service.update_personal_fields(
             session=session,
             vault=vault,
-            actor=Principal(subject="t", role=Role.SERVICE),
             profile=profile,
             phone=KNOWN_PHONE,
         )

@@ -177,7 +177,6 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
         await service.update_personal_fields(
             session=session,
             vault=vault,
-            actor=Principal(subject="seed", role=Role.SERVICE),
             profile=profile,
             phone=PHONE_DIGITS,
             name=NAME,

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cdp.auth import Principal, Role
+from cdp.auth import Role
 from cdp.db import Database
 from cdp.keys.vault import Vault
 from cdp.profiles import service
@@ -49,7 +49,6 @@ async def person(
         await service.update_personal_fields(
             session=session,
             vault=vault,
-            actor=Principal(subject="t", role=Role.SERVICE),
             profile=profile,
             phone="13812345678",
             name="张三丰",

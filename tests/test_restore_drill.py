@@ -22,12 +22,12 @@ from cdp.auth import Role, issue_token
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.erasure import journal
-from cdp.erasure.models import ErasureMode, SuppressionKind
 from cdp.erasure.purge import scan
 from cdp.erasure.replay import replay_erasure_journal
 from cdp.keys.schema import erasure_journal
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
+from cdp.suppression.models import ErasureMode, SuppressionKind
 from tests.conftest import (
     TEST_JWT_SECRET,
     TEST_KEYRING,

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from cdp.db import UtcDateTime
+from cdp.columns import UtcDateTime
 
 HASH_BYTES = 32
 

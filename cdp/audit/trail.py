@@ -1,9 +1,10 @@
 """The audit trail of one unit of work: records gathered while it runs, appended to the chain
 in the same transaction just before it commits (a session event), or the commit fails.
 
-Services call `record(session, ...)`; the GraphQL policy mechanism calls `AuditTrail.read`.
-A transaction that commits without a trail attached while it has records to write cannot
-exist: `record` refuses to run without one.
+Who acts is bound once, when the trail is made (`AuditTrail.of` the authenticated principal,
+or `cdp.unit_of_work.operator_trail` for the CLI); `continue_as` is the one switch. The profile
+a mutation works on is named by `set_target`. Services call `record(session, ...)`; the GraphQL
+policy mechanism calls `AuditTrail.read`. `record` refuses to run without a trail attached.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlmodel import col
 from cdp.audit.actions import AuditAction
 from cdp.audit.chain import GENESIS, link_hash
 from cdp.audit.models import AuditEvent
+from cdp.auth import Principal
 from cdp.db import lock_key, utcnow
 
 _INFO_KEY = "cdp.audit_trail"
@@ -41,18 +43,44 @@ class _ProfileAccess:
 
 
 class AuditTrail:
-    """Pending audit records for one actor and request."""
+    """Pending audit records for one actor and request.
+
+    Made with the actor as the records name it: a request's is `AuditTrail.of` its principal;
+    a role outside `Role` (an operator, a refused token's claim) is given as a string.
+    """
 
     def __init__(
         self, *, key: bytes, actor_subject: str, actor_role: str, request_id: str | None = None
     ) -> None:
         self.key = key
-        self.actor_subject = actor_subject
-        self.actor_role = actor_role
+        self._actor = (actor_subject, actor_role)
         self.request_id = request_id
         self._records: list[dict[str, Any]] = []
         self._access: dict[int, _ProfileAccess] = {}
-        self.target: int | None = None  # the profile the current mutation works on
+        self.target: int | None = None  # the profile the current mutation works on: set_target
+
+    @classmethod
+    def of(cls, principal: Principal, *, key: bytes, request_id: str | None = None) -> AuditTrail:
+        """The trail of a unit of work done by an authenticated principal."""
+        return cls(
+            key=key,
+            actor_subject=principal.subject,
+            actor_role=principal.role.value,
+            request_id=request_id,
+        )
+
+    @property
+    def actor_subject(self) -> str:
+        return self._actor[0]
+
+    @property
+    def actor_role(self) -> str:
+        return self._actor[1]
+
+    def continue_as(self, principal: Principal) -> None:
+        """The one switch of actor: a WeChat sign-in starts as the app and continues as the
+        customer it signed in, who is then the actor of every record of the trail."""
+        self._actor = (principal.subject, principal.role.value)
 
     # --- gathering -------------------------------------------------------------------------
 
@@ -139,7 +167,7 @@ def record(session: AsyncSession, **values: Any) -> None:
     trail_of(session).record(**values)
 
 
-def set_target(session: AsyncSession | Session, profile_id: int) -> None:
+def set_target(session: AsyncSession | Session, profile_id: int | None) -> None:
     """Name the profile the current mutation works on: a refusal is then recorded against it.
 
     The one way a target is named; the unit of work clears it when the next mutation starts.

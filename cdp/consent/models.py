@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from cdp.channels import Channel
-from cdp.db import UtcDateTime, enum_column_type, utcnow
-from cdp.profiles.models import profile_fk
+from cdp.columns import enum_column_type, profile_fk, timestamp_field
 
 
 class ConsentPurpose(StrEnum):
@@ -49,9 +48,7 @@ class Consent(SQLModel, table=True):
     source_channel: Channel | None = Field(
         default=None, sa_column=sa.Column(enum_column_type(Channel), nullable=True)
     )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    updated_at: datetime = timestamp_field()
 
 
 class ConsentChange(SQLModel, table=True):
@@ -73,9 +70,7 @@ class ConsentChange(SQLModel, table=True):
         default=None, sa_column=sa.Column(enum_column_type(Channel), nullable=True)
     )
     changed_by: str = Field(max_length=128, nullable=False)
-    changed_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    changed_at: datetime = timestamp_field()
 
 
 class Contact(SQLModel, table=True):
@@ -83,16 +78,10 @@ class Contact(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_contacts_cap", "profile_id", "purpose", "channel", "sent_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    profile_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False
-        )
-    )
+    profile_id: int = Field(sa_column=profile_fk(index=False))
     purpose: ConsentPurpose = Field(
         sa_column=sa.Column(enum_column_type(ConsentPurpose), nullable=False)
     )
     channel: Channel = Field(sa_column=sa.Column(enum_column_type(Channel), nullable=False))
     idempotency_key: str | None = Field(default=None, max_length=128, unique=True)
-    sent_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    sent_at: datetime = timestamp_field()

@@ -22,7 +22,7 @@ from cdp.config import ContactCap
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
-from cdp.profiles.merge import Merge, merge_step, reassign_rows
+from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.text import clean_key, clean_text
 
@@ -272,8 +272,7 @@ async def record_contact(
     return contact
 
 
-@merge_step("consents")
-async def _merge_consents(merge: Merge) -> int:
+async def merge_consents(merge: Merge) -> int:
     """Where both people chose differently, the more restrictive choice wins; both
     histories are kept."""
     session = merge.session
@@ -295,6 +294,5 @@ async def _merge_consents(merge: Merge) -> int:
     return len(taken)
 
 
-@merge_step("contacts")
-async def _move_contacts(merge: Merge) -> int:
+async def move_contacts(merge: Merge) -> int:
     return await reassign_rows(merge, Contact)

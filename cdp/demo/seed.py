@@ -19,6 +19,7 @@ from cdp.events import service as events
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
+from cdp.linking.link import link_identity
 from cdp.loyalty import coupons, points
 from cdp.loyalty.models import EntryKind
 from cdp.orders import service as orders
@@ -55,11 +56,10 @@ async def _person(
     identities = []
     for offset, (channel, open_id) in enumerate(seen):
         app_id = people.brand.app_ids[channel]
-        outcome = await service.link_identity(
+        outcome = await link_identity(
             session=session,
             vault=vault,
             settings=settings,
-            actor=SEEDER,
             channel=channel,
             app_id=app_id,
             open_id=open_id,
@@ -75,7 +75,6 @@ async def _person(
     await service.update_personal_fields(
         session=session,
         vault=vault,
-        actor=SEEDER,
         profile=profile,
         phone=people.phone() if known is None else known.phone,
         name=people.name() if known is None else known.name,

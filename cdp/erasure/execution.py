@@ -22,13 +22,14 @@ from sqlmodel import col
 
 from cdp.audit.trail import AuditTrail
 from cdp.db import Database, lock_names, lock_profiles, truncate_wal, utcnow
-from cdp.erasure import purge, suppression
+from cdp.erasure import purge
 from cdp.erasure.journal import JournalEntry, append
-from cdp.erasure.models import ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.suppression import service as suppression
+from cdp.suppression.models import ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.unit_of_work import audited_transaction
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from cdp.audit import trail as audit
-from cdp.auth import Principal
 from cdp.consent.models import Consent, ConsentChange, Contact
 from cdp.db import utcnow
 from cdp.events.models import Event
@@ -48,155 +47,102 @@ async def _all(session: AsyncSession, model: type[SQLModel], profile_id: int) ->
     return list((await session.scalars(query)).all())
 
 
+# What is exported of each row, in the document's order.
+IDENTITY = ("channel", "app_id", "linked_at", "last_seen_at")
+ORDER = (
+    "public_id",
+    "channel",
+    "external_id",
+    "status",
+    "items_fen",
+    "discount_fen",
+    "shipping_fen",
+    "total_fen",
+    "entry_from",
+    "entry_params",
+    "paid_at",
+    "updated_at",
+)
+ORDER_ITEM = ("sku", "name", "quantity", "unit_price_fen")
+LEDGER = (
+    "id",
+    "kind",
+    "points",
+    "balance_after",
+    "reason",
+    "channel",
+    "created_at",
+    "expires_at",
+)
+COUPON = (
+    "public_id",
+    "title",
+    "kind",
+    "discount_fen",
+    "percent_off",
+    "min_spend_fen",
+    "channels",
+    "valid_from",
+    "valid_until",
+    "issued_at",
+    "redeemed_at",
+    "redeemed_channel",
+)
+TAG = ("tag", "source", "tagged_by", "tagged_at")
+CONSENT = ("purpose", "channel", "granted", "notice_version", "source_channel", "updated_at")
+CONSENT_CHANGE = (
+    "purpose",
+    "channel",
+    "granted",
+    "notice_version",
+    "source_channel",
+    "changed_by",
+    "changed_at",
+)
+CONTACT = ("purpose", "channel", "sent_at")
+EVENT = (
+    "event_id",
+    "type",
+    "channel",
+    "app_id",
+    "entry_from",
+    "entry_params",
+    "properties",
+    "occurred_at",
+    "received_at",
+)
+
+
+async def _rows(
+    session: AsyncSession, model: type[SQLModel], profile_id: int, names: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    return [_row(row, *names) for row in await _all(session, model, profile_id)]
+
+
 async def export_profile(
-    *, session: AsyncSession, vault: Vault, actor: Principal, profile: Profile, purpose: str
+    *, session: AsyncSession, vault: Vault, profile: Profile, purpose: str
 ) -> dict[str, Any]:
     """The person's data (PIPL Art. 45, GDPR Art. 15); the export is audited."""
-    del actor
     assert profile.id is not None
     pid = profile.id
-    personal = {
-        field: await read_field(session=session, vault=vault, profile=profile, field=field)
-        for field in PROFILE_FIELDS
-    }
-    address = personal.pop("address")
-    if personal["phone"] is not None:  # as the person knows it; E.164 is only how it is stored
-        personal["phone"] = display_phone(personal["phone"])
-    birthday = personal.pop("birthday")
-    identities = []
-    for identity in await _all(session, Identity, pid):
-        entry = _row(identity, "channel", "app_id", "linked_at", "last_seen_at")
-        entry["open_id"] = await read_open_id(session=session, vault=vault, identity=identity)
-        identities.append(entry)
-    order_rows: list[Order] = await _all(session, Order, pid)
-    items = await orders.items_of(session=session, order_ids=[o.id or 0 for o in order_rows])
-    exported_orders = []
-    for order in order_rows:
-        entry = _row(
-            order,
-            "public_id",
-            "channel",
-            "external_id",
-            "status",
-            "items_fen",
-            "discount_fen",
-            "shipping_fen",
-            "total_fen",
-            "entry_from",
-            "entry_params",
-            "paid_at",
-            "updated_at",
-        )
-        entry["items"] = [
-            _row(i, "sku", "name", "quantity", "unit_price_fen") for i in items[order.id or 0]
-        ]
-        shipping = await orders.shipping_address(session=session, vault=vault, order=order)
-        entry["shipping_address"] = None if shipping is None else asdict(shipping)
-        exported_orders.append(entry)
+    exported_orders = await _orders(session, vault, pid)
     balance = (await current_balances(session=session, profile_ids=[pid], now=utcnow()))[pid]
-    merged = (
-        await session.scalars(
-            sa.select(col(ProfileMerge.loser_public_id)).where(col(ProfileMerge.survivor_id) == pid)
-        )
-    ).all()
     document = {
         "format": FORMAT,
         "generated_at": utcnow().isoformat(),
-        "profile": {
-            **_row(profile, "public_id", "tier", "created_at", "updated_at"),
-            **personal,
-            "address": None
-            if address is None
-            else {k: getattr(address, k) for k in ("province", "city", "district", "street")},
-            "birthday": None if birthday is None else birthday.isoformat(),
-        },
-        "merged_profile_ids": list(merged),
-        "identities": identities,
-        "points": {
-            "balance": balance,
-            "ledger": [
-                _row(
-                    e,
-                    "id",
-                    "kind",
-                    "points",
-                    "balance_after",
-                    "reason",
-                    "channel",
-                    "created_at",
-                    "expires_at",
-                )
-                for e in await _all(session, PointsEntry, pid)
-            ],
-        },
-        "coupons": [
-            _row(
-                c,
-                "public_id",
-                "title",
-                "kind",
-                "discount_fen",
-                "percent_off",
-                "min_spend_fen",
-                "channels",
-                "valid_from",
-                "valid_until",
-                "issued_at",
-                "redeemed_at",
-                "redeemed_channel",
-            )
-            for c in await _all(session, Coupon, pid)
-        ],
+        "profile": await _profile(session, vault, profile),
+        "merged_profile_ids": await _merged_ids(session, pid),
+        "identities": await _identities(session, vault, pid),
+        "points": {"balance": balance, "ledger": await _rows(session, PointsEntry, pid, LEDGER)},
+        "coupons": await _rows(session, Coupon, pid, COUPON),
         "orders": exported_orders,
-        "tags": [
-            _row(t, "tag", "source", "tagged_by", "tagged_at")
-            for t in await _all(session, ProfileTag, pid)
-        ],
+        "tags": await _rows(session, ProfileTag, pid, TAG),
         "consents": {
-            "current": [
-                _row(
-                    c,
-                    "purpose",
-                    "channel",
-                    "granted",
-                    "notice_version",
-                    "source_channel",
-                    "updated_at",
-                )
-                for c in await _all(session, Consent, pid)
-            ],
-            "history": [
-                _row(
-                    c,
-                    "purpose",
-                    "channel",
-                    "granted",
-                    "notice_version",
-                    "source_channel",
-                    "changed_by",
-                    "changed_at",
-                )
-                for c in await _all(session, ConsentChange, pid)
-            ],
+            "current": await _rows(session, Consent, pid, CONSENT),
+            "history": await _rows(session, ConsentChange, pid, CONSENT_CHANGE),
         },
-        "contacts": [
-            _row(c, "purpose", "channel", "sent_at") for c in await _all(session, Contact, pid)
-        ],
-        "events": [
-            _row(
-                e,
-                "event_id",
-                "type",
-                "channel",
-                "app_id",
-                "entry_from",
-                "entry_params",
-                "properties",
-                "occurred_at",
-                "received_at",
-            )
-            for e in await _all(session, Event, pid)
-        ],
+        "contacts": await _rows(session, Contact, pid, CONTACT),
+        "events": await _rows(session, Event, pid, EVENT),
     }
     audit.record(
         session,
@@ -207,3 +153,54 @@ async def export_profile(
         detail={"orders": len(exported_orders), "events": len(document["events"])},
     )
     return document
+
+
+async def _profile(session: AsyncSession, vault: Vault, profile: Profile) -> dict[str, Any]:
+    """The profile row with its personal fields decrypted."""
+    personal = {
+        field: await read_field(session=session, vault=vault, profile=profile, field=field)
+        for field in PROFILE_FIELDS
+    }
+    address = personal.pop("address")
+    if personal["phone"] is not None:  # as the person knows it; E.164 is only how it is stored
+        personal["phone"] = display_phone(personal["phone"])
+    birthday = personal.pop("birthday")
+    return {
+        **_row(profile, "public_id", "tier", "created_at", "updated_at"),
+        **personal,
+        "address": None
+        if address is None
+        else {k: getattr(address, k) for k in ("province", "city", "district", "street")},
+        "birthday": None if birthday is None else birthday.isoformat(),
+    }
+
+
+async def _merged_ids(session: AsyncSession, pid: int) -> list[str]:
+    """The public ids of the profiles merged into this one."""
+    merged = await session.scalars(
+        sa.select(col(ProfileMerge.loser_public_id)).where(col(ProfileMerge.survivor_id) == pid)
+    )
+    return list(merged.all())
+
+
+async def _identities(session: AsyncSession, vault: Vault, pid: int) -> list[dict[str, Any]]:
+    identities = []
+    for identity in await _all(session, Identity, pid):
+        entry = _row(identity, *IDENTITY)
+        entry["open_id"] = await read_open_id(session=session, vault=vault, identity=identity)
+        identities.append(entry)
+    return identities
+
+
+async def _orders(session: AsyncSession, vault: Vault, pid: int) -> list[dict[str, Any]]:
+    """The person's orders with their items and decrypted shipping addresses."""
+    order_rows: list[Order] = await _all(session, Order, pid)
+    items = await orders.items_of(session=session, order_ids=[o.id or 0 for o in order_rows])
+    exported = []
+    for order in order_rows:
+        entry = _row(order, *ORDER)
+        entry["items"] = [_row(i, *ORDER_ITEM) for i in items[order.id or 0]]
+        shipping = await orders.shipping_address(session=session, vault=vault, order=order)
+        entry["shipping_address"] = None if shipping is None else asdict(shipping)
+        exported.append(entry)
+    return exported

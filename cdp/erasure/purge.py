@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
 from cdp.consent.models import Consent, ConsentChange, Contact
-from cdp.erasure.models import ErasureMode
 from cdp.events.models import Event
 from cdp.keys.store import KeyStore
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order
 from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.suppression.models import ErasureMode
 from cdp.tags.models import ProfileTag
 
 # Removed in both modes (lots before the ledger they point at).
@@ -38,6 +38,16 @@ KEPT: tuple[type[SQLModel], ...] = (Order, Event)
 # the key store), merge records (by survivor), the profile itself.
 SPECIAL = ("data_keys", "profile_merges", "profiles", "audit_events", "erasure_requests")
 # (audit_events and erasure_requests keep the surrogate id on purpose: they prove the erasure.)
+# A profile's personal values and their blind indexes: what ANONYMIZE clears.
+SEALED_COLUMNS = (
+    "union_id_bidx",
+    "union_id_ct",
+    "phone_bidx",
+    "phone_ct",
+    "name_ct",
+    "address_ct",
+    "birthday_ct",
+)
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:
@@ -86,15 +96,7 @@ async def purge(
         )
         counts["events_anonymized"] = int(cleared.rowcount or 0)  # type: ignore[attr-defined]
         if profile is not None:
-            for column in (
-                "union_id_bidx",
-                "union_id_ct",
-                "phone_bidx",
-                "phone_ct",
-                "name_ct",
-                "address_ct",
-                "birthday_ct",
-            ):
+            for column in SEALED_COLUMNS:
                 setattr(profile, column, None)
             profile.public_id = tombstone  # the old id leads nowhere
         counts["profiles_anonymized"] = int(profile is not None)
@@ -115,67 +117,42 @@ async def scan(
 ) -> dict[str, int]:
     """Rows that still name the person, per check; all zero when the erasure is complete."""
 
-    async def count(query: Any) -> int:
+    async def count(model: type[SQLModel], *where: Any) -> int:
+        query = sa.select(sa.func.count()).select_from(table_of(model)).where(*where)
         return int(await session.scalar(query) or 0)
 
-    def rows_of(model: type[SQLModel]) -> Any:
-        table = table_of(model)
-        return sa.select(sa.func.count()).select_from(table).where(table.c.profile_id == profile_id)
+    def of_person(model: type[SQLModel]) -> Any:
+        return table_of(model).c.profile_id == profile_id
 
-    found = {table_of(m).name: await count(rows_of(m)) for m in PURGED}
+    found = {table_of(m).name: await count(m, of_person(m)) for m in PURGED}
     found["data_keys"] = len(await store.ids_of([profile_id]))
     found["profile_merges"] = await count(
-        sa.select(sa.func.count())
-        .select_from(ProfileMerge)
-        .where(
-            sa.or_(
-                col(ProfileMerge.survivor_id) == profile_id,
-                col(ProfileMerge.loser_public_id).in_(public_ids),
-            )
-        )
+        ProfileMerge,
+        sa.or_(
+            col(ProfileMerge.survivor_id) == profile_id,
+            col(ProfileMerge.loser_public_id).in_(public_ids),
+        ),
     )
-    found["profiles.public_id"] = await count(
-        sa.select(sa.func.count())
-        .select_from(Profile)
-        .where(col(Profile.public_id).in_(public_ids))
-    )
+    found["profiles.public_id"] = await count(Profile, col(Profile.public_id).in_(public_ids))
     found["profiles.union_id_bidx"] = await count(
-        sa.select(sa.func.count())
-        .select_from(Profile)
-        .where(col(Profile.union_id_bidx).in_(union_hashes))
+        Profile, col(Profile.union_id_bidx).in_(union_hashes)
     )
-    found["profiles.phone_bidx"] = await count(
-        sa.select(sa.func.count())
-        .select_from(Profile)
-        .where(col(Profile.phone_bidx).in_(phone_hashes))
-    )
+    found["profiles.phone_bidx"] = await count(Profile, col(Profile.phone_bidx).in_(phone_hashes))
     found["identities.open_id_bidx"] = await count(
-        sa.select(sa.func.count())
-        .select_from(Identity)
-        .where(col(Identity.open_id_bidx).in_(open_hashes))
+        Identity, col(Identity.open_id_bidx).in_(open_hashes)
     )
     found["profiles.personal_fields"] = await count(
-        sa.select(sa.func.count())
-        .select_from(Profile)
-        .where(
-            col(Profile.id) == profile_id,
-            sa.or_(
-                *(
-                    col(getattr(Profile, c)).is_not(None)
-                    for c in ("union_id_ct", "phone_ct", "name_ct", "address_ct", "birthday_ct")
-                )
-            ),
-        )
+        Profile,
+        col(Profile.id) == profile_id,
+        sa.or_(
+            *(col(getattr(Profile, c)).is_not(None) for c in SEALED_COLUMNS if c.endswith("_ct"))
+        ),
     )
     found["orders.shipping_address"] = await count(
-        sa.select(sa.func.count())
-        .select_from(Order)
-        .where(col(Order.profile_id) == profile_id, col(Order.shipping_address_ct).is_not(None))
+        Order, of_person(Order), col(Order.shipping_address_ct).is_not(None)
     )
     if mode is ErasureMode.DELETE:
-        found["orders"] = await count(rows_of(Order))
-        found["events"] = await count(rows_of(Event))
-        found["profiles"] = await count(
-            sa.select(sa.func.count()).select_from(Profile).where(col(Profile.id) == profile_id)
-        )
+        found["orders"] = await count(Order, of_person(Order))
+        found["events"] = await count(Event, of_person(Event))
+        found["profiles"] = await count(Profile, col(Profile.id) == profile_id)
     return found

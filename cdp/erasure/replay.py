@@ -21,12 +21,13 @@ from sqlmodel import col
 
 from cdp.audit.trail import AuditTrail
 from cdp.db import Database, lock_names, lock_profiles, utcnow
-from cdp.erasure import purge, suppression
+from cdp.erasure import purge
 from cdp.erasure.journal import JournalEntry, read_journal
-from cdp.erasure.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.profiles.models import Identity, Profile
+from cdp.suppression import service as suppression
+from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.unit_of_work import audited_transaction, operator_trail
 
 log = logging.getLogger("cdp.erasure")

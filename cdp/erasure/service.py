@@ -6,22 +6,19 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
 from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.db import lock_names, utcnow
-from cdp.erasure.models import ErasureMode, ErasureRequest, ErasureStatus
 from cdp.errors import conflict, not_found
-from cdp.profiles.merge import Merge, merge_step
+from cdp.profiles.merge import Merge
 from cdp.profiles.models import Profile
+from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus
 from cdp.text import clean_text
 
 REASON_MAX = 500
-_ERASING = "cdp.profiles_under_erasure"
 
 
 async def request_erasure(
@@ -57,12 +54,7 @@ async def request_erasure(
     )
     session.add(request)
     await session.flush()
-    audit.record(
-        session,
-        action="erasure.request",
-        profile_id=profile.id,
-        detail={"request": request.public_id, "mode": mode.value},
-    )
+    _record(session, "erasure.request", request, mode=mode.value)
     return request
 
 
@@ -81,25 +73,25 @@ async def approve_erasure(
         raise conflict("an erasure must be approved by a different compliance officer")
     if request.status is ErasureStatus.EXECUTING:
         # Approved before and interrupted: approving again resumes it.
-        audit.record(
-            session,
-            action="erasure.resume",
-            profile_id=request.profile_id,
-            detail={"request": request.public_id, "step": request.step},
-        )
+        _record(session, "erasure.resume", request, step=request.step)
         return request
     if request.status is not ErasureStatus.PENDING:
         raise conflict(f"the request is {request.status.value}, not waiting for approval")
     request.status = ErasureStatus.EXECUTING
     request.approved_by, request.approved_at = actor.subject, utcnow()
     await session.flush()
+    _record(session, "erasure.approve", request, mode=request.mode.value)
+    return request
+
+
+def _record(session: AsyncSession, action: str, request: ErasureRequest, **detail: str) -> None:
+    """Audit a step of `request`, against its person."""
     audit.record(
         session,
-        action="erasure.approve",
+        action=action,
         profile_id=request.profile_id,
-        detail={"request": request.public_id, "mode": request.mode.value},
+        detail={"request": request.public_id, **detail},
     )
-    return request
 
 
 async def list_requests(
@@ -113,35 +105,7 @@ async def list_requests(
     return (await session.scalars(query)).all()
 
 
-async def under_erasure(session: AsyncSession, profile_id: int) -> bool:
-    """Whether an approved erasure of this person is running: nothing may be written.
-
-    Read once per transaction (there are few at any time). One approved later cannot reach
-    this person's rows before the transaction ends: its steps wait for the profile lock
-    that writers hold, and its purge takes whatever they wrote.
-    """
-    info = session.sync_session.info
-    if _ERASING not in info:
-        info[_ERASING] = set(
-            (
-                await session.scalars(
-                    sa.select(col(ErasureRequest.profile_id)).where(
-                        col(ErasureRequest.status) == ErasureStatus.EXECUTING
-                    )
-                )
-            ).all()
-        )
-    return profile_id in info[_ERASING]
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_erasing(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the transaction, not a savepoint
-        session.info.pop(_ERASING, None)
-
-
-@merge_step("erasure_requests")
-async def _follow_the_person(merge: Merge) -> int:
+async def follow_the_person(merge: Merge) -> int:
     """An open request for the loser is a request for the person: it now names the survivor."""
     moved = await merge.session.execute(
         sa.update(ErasureRequest)

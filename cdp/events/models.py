@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from cdp.channels import Channel
-from cdp.db import UtcDateTime, enum_column_type, utcnow
+from cdp.columns import UtcDateTime, enum_column_type, profile_fk, timestamp_field
 
 
 class Event(SQLModel, table=True):
@@ -21,11 +21,7 @@ class Event(SQLModel, table=True):
         sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     )
     event_id: str = Field(max_length=64, unique=True, nullable=False)
-    profile_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False
-        )
-    )
+    profile_id: int = Field(sa_column=profile_fk(index=False))
     type: str = Field(max_length=64, index=True, nullable=False)
     channel: Channel = Field(sa_column=sa.Column(enum_column_type(Channel), nullable=False))
     app_id: str | None = Field(default=None, max_length=64)
@@ -37,6 +33,4 @@ class Event(SQLModel, table=True):
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
     )
     occurred_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False, index=True))
-    received_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    received_at: datetime = timestamp_field()

@@ -19,15 +19,15 @@ from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.db import insert_ignoring_duplicates, lock_profiles, utcnow
-from cdp.erasure.models import SuppressionKind
-from cdp.erasure.suppression import any_suppressed, hash_of, suppressed_error
 from cdp.errors import CdpError, ErrorCode, bad_input, not_found
 from cdp.events.models import Event
 from cdp.keys.vault import Vault
 from cdp.orders.entry import parse_entry
-from cdp.profiles.merge import Merge, merge_step, reassign_rows
+from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.values import clean_identifier
+from cdp.suppression.models import SuppressionKind
+from cdp.suppression.service import any_suppressed, hash_of, suppressed_error
 from cdp.text import check_json_text
 
 MAX_BATCH = 100  # the hardening limit on every list argument
@@ -234,6 +234,5 @@ async def record_event(
     return outcome
 
 
-@merge_step("events")
-async def _move_events(merge: Merge) -> int:
+async def move_events(merge: Merge) -> int:
     return await reassign_rows(merge, Event)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cdp.audit.trail import set_target
 from cdp.channels import Channel
 from cdp.consent import service
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
@@ -213,7 +214,7 @@ class ConsentMutations:
 
         row = await own_profile(info, writing=True)
         async with info.context.uow.atomic("consent.update") as session:
-            info.context.uow.trail.target = row.id
+            set_target(session, row.id)
             await service.update_consents(
                 session=session,
                 actor=info.context.principal,

@@ -13,12 +13,12 @@ from cdp.audit.actions import AuditAction, AuditOutcome, AuditRole
 from cdp.channels import Channel
 from cdp.consent.models import ConsentPurpose
 from cdp.consent.service import Reason
-from cdp.erasure.models import ErasureMode, ErasureStatus, SuppressionKind
 from cdp.events.service import EventStatus
 from cdp.loyalty.coupons import CouponStatus
 from cdp.loyalty.models import CouponKind, EntryKind
 from cdp.orders.models import OrderStatus
 from cdp.profiles.models import Tier
+from cdp.suppression.models import ErasureMode, ErasureStatus, SuppressionKind
 from cdp.tags.models import TagSource
 
 E = TypeVar("E", bound=Enum)

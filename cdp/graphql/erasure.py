@@ -11,9 +11,8 @@ from strawberry.scalars import JSON
 
 from cdp.audit.trail import AuditTrail
 from cdp.db import utcnow
-from cdp.erasure import export, service, suppression
+from cdp.erasure import export, service
 from cdp.erasure.execution import execute_erasure
-from cdp.erasure.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.errors import CdpError, bad_input
 from cdp.graphql.context import Info
 from cdp.graphql.enums import ErasureStep
@@ -22,6 +21,8 @@ from cdp.graphql.objects import copied, object_type
 from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, check_first, decode_int, page_of
 from cdp.graphql.profiles import PURPOSE_MAX_LENGTH, check_purpose
 from cdp.profiles.values import normalize_phone
+from cdp.suppression import service as suppression
+from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.unit_of_work import audited_transaction
 
 
@@ -110,11 +111,9 @@ class LiftSuppressionInput:
 
 
 def _principal_trail(info: Info) -> AuditTrail:
-    principal = info.context.principal
-    return AuditTrail(
+    return AuditTrail.of(
+        info.context.principal,
         key=info.context.vault.keyring.audit_key,
-        actor_subject=principal.subject,
-        actor_role=principal.role.value,
         request_id=info.context.request_id,
     )
 
@@ -209,7 +208,6 @@ class ErasureMutations:
             document = await export.export_profile(
                 session=session,
                 vault=info.context.vault,
-                actor=info.context.principal,
                 profile=profile,
                 purpose=purpose,
             )
@@ -239,7 +237,6 @@ class ErasureMutations:
             value = normalize_phone(value) if kind is SuppressionKind.PHONE else value.strip()
             lifted = await suppression.lift(
                 session,
-                actor=info.context.principal,
                 kind=kind,
                 bidx=suppression.hash_of(info.context.vault, kind, value),
                 reason=reason,

@@ -8,12 +8,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cdp.audit.trail import trail_of
 from cdp.crypto import data_key_id_of
 from cdp.db import utcnow
-from cdp.erasure.models import SuppressionKind
-from cdp.erasure.suppression import hash_of, refuse_if_suppressed
-from cdp.errors import not_found
 from cdp.graphql.context import BatchLoad, Context, Info
 from cdp.keys.vault import Vault
 from cdp.lookups.misses import LookupKey, MissCap, count_miss, refuse_if_capped
@@ -23,16 +19,8 @@ from cdp.profiles.models import Profile
 
 
 async def profile_by_id(session: AsyncSession, vault: Vault, public_id: str) -> Profile:
-    """The profile with this public id (following merges); SUPPRESSED when it was erased,
-    NOT_FOUND otherwise."""
-    public_id = public_id.strip()
-    profile = await service.writable_profile(session=session, public_id=public_id)
-    if profile is None:
-        erased = hash_of(vault, SuppressionKind.PROFILE, public_id)
-        await refuse_if_suppressed(session, [(SuppressionKind.PROFILE, erased)])
-        raise not_found("No profile with this id")
-    trail_of(session).target = profile.id  # a refused attempt is recorded against it
-    return profile
+    """The profile a mutation's input names (cdp.profiles.service.target_profile)."""
+    return await service.target_profile(session=session, vault=vault, public_id=public_id)
 
 
 async def key_for(info: Info, blob: bytes | None) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cdp.audit.trail import set_target
 from cdp.channels import Channel
 from cdp.db import utcnow
 from cdp.errors import bad_input, not_found
@@ -24,6 +25,7 @@ from cdp.graphql.sealed import (
     personal_value,
     prefetch_keys,
 )
+from cdp.linking import link as linking
 from cdp.orders.tiers import TierThresholds, paid_spends
 from cdp.profiles import service
 from cdp.profiles.models import Profile as ProfileRow
@@ -319,11 +321,10 @@ class ProfileMutations:
     )
     async def link_identity(self, info: Info, input: LinkIdentityInput) -> ProfileType | None:
         async with info.context.uow.atomic("identity.link") as session:
-            outcome = await service.link_identity(
+            outcome = await linking.link_identity(
                 session=session,
                 vault=info.context.vault,
                 settings=info.context.settings,
-                actor=info.context.principal,
                 channel=input.channel,
                 app_id=input.app_id,
                 open_id=input.open_id,
@@ -341,7 +342,7 @@ class ProfileMutations:
     ) -> ProfileType | None:
         row = await own_profile(info, writing=True)
         async with info.context.uow.atomic("profile.update") as session:
-            info.context.uow.trail.target = row.id
+            set_target(session, row.id)
             birthday, address = _given(input.birthday), _given(input.address)
             if isinstance(birthday, str):
                 birthday = _parse_birthday(birthday)
@@ -352,7 +353,6 @@ class ProfileMutations:
             await service.update_personal_fields(
                 session=session,
                 vault=info.context.vault,
-                actor=info.context.principal,
                 profile=row,
                 phone=_given(input.phone),
                 name=_given(input.name),

@@ -153,12 +153,7 @@ class GraphQLEndpoint:
             principal=principal,
             uow=UnitOfWork(
                 self.database,
-                AuditTrail(
-                    key=self.keyring.keyring.audit_key,
-                    actor_subject=principal.subject,
-                    actor_role=principal.role.value,
-                    request_id=request_id,
-                ),
+                AuditTrail.of(principal, key=self.keyring.keyring.audit_key, request_id=request_id),
             ),
             vault=Vault(self.keyring, self.keystore),
             request_id=request_id,

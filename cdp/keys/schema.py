@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from cdp.db import UtcDateTime
+from cdp.columns import UtcDateTime
 
 SCHEMA_VERSION = 1
 

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from cdp.db import UtcDateTime
+from cdp.columns import UtcDateTime
 
 
 class LookupMiss(SQLModel, table=True):

@@ -16,7 +16,7 @@ from cdp.channels import Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict, not_found
 from cdp.loyalty.models import Coupon, CouponKind
-from cdp.profiles.merge import Merge, merge_step, reassign_rows
+from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.text import clean_key, clean_text
 
@@ -227,6 +227,5 @@ async def coupons_of(
     return grouped
 
 
-@merge_step("coupons")
-async def _move_coupons(merge: Merge) -> int:
+async def move_coupons(merge: Merge) -> int:
     return await reassign_rows(merge, Coupon)

@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from cdp.channels import Channel
-from cdp.db import UtcDateTime, enum_column_type, utcnow
-from cdp.profiles.models import profile_fk
+from cdp.columns import UtcDateTime, enum_column_type, profile_fk, timestamp_field
 
 IDEMPOTENCY_KEY_MAX = 128
 
@@ -39,9 +38,7 @@ class PointsEntry(SQLModel, table=True):
     )
     idempotency_key: str = Field(max_length=IDEMPOTENCY_KEY_MAX, unique=True, nullable=False)
     expires_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    created_at: datetime = timestamp_field()
 
 
 class PointsLot(SQLModel, table=True):
@@ -82,9 +79,7 @@ class Coupon(SQLModel, table=True):
     valid_from: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
     valid_until: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime))
     idempotency_key: str = Field(max_length=IDEMPOTENCY_KEY_MAX, unique=True, nullable=False)
-    issued_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    issued_at: datetime = timestamp_field()
     redeemed_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime))
     redeemed_channel: Channel | None = Field(
         default=None, sa_column=sa.Column(enum_column_type(Channel), nullable=True)

@@ -23,7 +23,7 @@ from cdp.channels import Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
 from cdp.loyalty.models import EntryKind, PointsEntry, PointsLot
-from cdp.profiles.merge import Merge, merge_step, reassign_rows
+from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.text import clean_key, clean_optional_text
 
@@ -273,8 +273,7 @@ async def history(
     return grouped
 
 
-@merge_step("points")
-async def _move_points(merge: Merge) -> int:
+async def move_points(merge: Merge) -> int:
     """Ledger entries and lots move as they are; the balance is their sum, so it adds up."""
     await reassign_rows(merge, PointsLot)
     return await reassign_rows(merge, PointsEntry)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from cdp.channels import Channel
-from cdp.db import UtcDateTime, enum_column_type, utcnow
+from cdp.columns import UtcDateTime, enum_column_type, profile_fk, timestamp_field
 
 
 class OrderStatus(StrEnum):
@@ -37,12 +37,7 @@ class Order(SQLModel, table=True):
     public_id: str = Field(
         default_factory=lambda: str(uuid.uuid4()), max_length=36, unique=True, nullable=False
     )
-    profile_id: int | None = Field(
-        default=None,
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("profiles.id", ondelete="SET NULL"), nullable=True
-        ),
-    )
+    profile_id: int | None = Field(default=None, sa_column=profile_fk(index=False, optional=True))
     # Set by erasure: a stable, meaningless stand-in for the buyer (orders kept for accounting).
     buyer_tombstone: str | None = Field(default=None, max_length=36)
     channel: Channel = Field(sa_column=sa.Column(enum_column_type(Channel), nullable=False))
@@ -60,12 +55,8 @@ class Order(SQLModel, table=True):
     )
     shipping_address_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     paid_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()
 
 
 class OrderItem(SQLModel, table=True):

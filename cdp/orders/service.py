@@ -21,7 +21,7 @@ from cdp.keys.vault import Vault
 from cdp.orders.entry import parse_entry
 from cdp.orders.models import Order, OrderItem, OrderStatus
 from cdp.orders.tiers import TierThresholds, recompute_tier
-from cdp.profiles.merge import Merge, merge_step, reassign_rows
+from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.profiles.service import clean_address
 from cdp.profiles.values import PostalAddress, clean_identifier
@@ -311,8 +311,7 @@ async def shipping_address(
     return PostalAddress.from_json(text)
 
 
-@merge_step("orders")
-async def _move_orders(merge: Merge) -> int:
+async def move_orders(merge: Merge) -> int:
     """Orders move (their sealed addresses stay readable: the loser's data keys move too);
     the survivor's tier then counts both people's spend."""
     moved = await reassign_rows(merge, Order)

@@ -1,12 +1,13 @@
 """Folding one profile into another when they turn out to be the same person.
 
-Each domain that keeps rows per profile registers a merge step here (in the module that
-`cdp.models` imports), so a merge moves everything: nothing lost, nothing duplicated.
+Each domain that keeps rows per profile writes a merge step (a `MergeStep` over a `Merge`);
+the explicit list of them is `cdp.linking.steps.MERGE_STEPS`, above every domain, which a test
+checks against every table holding a `profile_id`: nothing lost, nothing duplicated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,23 +38,14 @@ class MergeStep(Protocol):
     def __call__(self, merge: Merge) -> Awaitable[int]: ...
 
 
-_STEPS: dict[str, MergeStep] = {}
+@dataclass(frozen=True)
+class Step:
+    """One domain's merge step: `move` carries the rows of `tables` (its `name` keys the
+    counts kept in the merge record)."""
 
-
-def merge_step(name: str) -> Callable[[MergeStep], MergeStep]:
-    """Register `fn` to move the rows of table `name` from a loser to a survivor profile."""
-
-    def register(fn: MergeStep) -> MergeStep:
-        if name in _STEPS and _STEPS[name] is not fn:
-            raise RuntimeError(f"merge step {name!r} registered twice")
-        _STEPS[name] = fn
-        return fn
-
-    return register
-
-
-def registered_steps() -> tuple[str, ...]:
-    return tuple(_STEPS)
+    name: str
+    tables: tuple[str, ...]
+    move: MergeStep
 
 
 async def reassign_rows(merge: Merge, table: Any) -> int:
@@ -67,13 +59,11 @@ async def reassign_rows(merge: Merge, table: Any) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-@merge_step("identities")
-async def _move_identities(merge: Merge) -> int:
+async def move_identities(merge: Merge) -> int:
     return await reassign_rows(merge, Identity)
 
 
-@merge_step("data_keys")
-async def _move_data_keys(merge: Merge) -> int:
+async def move_data_keys(merge: Merge) -> int:
     # Whatever the loser's keys sealed (identities, orders, ...) stays readable, and erasing
     # the survivor later destroys these keys too. In the key store, committed at once: should
     # the merge roll back, the keys belong to the survivor early, and a retried merge finds
@@ -90,20 +80,20 @@ async def merge_profiles(
     survivor: Profile,
     loser: Profile,
     reason: str,
+    steps: Sequence[Step],
 ) -> ProfileMerge:
     """Move everything of `loser` to `survivor`, keep a merge record, delete `loser`.
 
     The survivor keeps its own personal values and takes the loser's where it has none.
-    Callers hold the locks of both profiles' identifiers.
+    Callers hold the locks of both profiles' identifiers; `steps` move the rows of every
+    domain (cdp.linking.steps.MERGE_STEPS).
     """
-    import cdp.models  # noqa: F401  (every domain's merge steps are registered by then)
-
     assert survivor.id is not None and loser.id is not None and survivor.id != loser.id
     await lock_profiles(session, [survivor.id, loser.id], exclusive=True)
     moved = {}
     merge = Merge(session=session, vault=vault, settings=settings, survivor=survivor, loser=loser)
-    for name, step in _STEPS.items():
-        moved[name] = await step(merge)
+    for step in steps:
+        moved[step.name] = await step.move(merge)
     # Sealed values are bound to their row: take the loser's into the survivor by value.
     inherited = {
         field: await read_field(session=session, vault=vault, profile=loser, field=field)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from cdp.channels import Channel
-from cdp.db import UtcDateTime, enum_column_type, utcnow
+from cdp.columns import enum_column_type, profile_fk, timestamp_field
 
 ID_MAX_LENGTH = 64  # OpenIDs and UnionIDs are 28-29 characters; app ids 18
 
@@ -20,13 +20,6 @@ class Tier(StrEnum):
     STANDARD = "STANDARD"
     VIP = "VIP"
     SUPREME = "SUPREME"
-
-
-def profile_fk() -> Any:
-    """The column by which a domain row belongs to a person (gone with them, unless moved)."""
-    return sa.Column(
-        sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True
-    )
 
 
 def new_public_id() -> str:
@@ -58,12 +51,8 @@ class Profile(SQLModel, table=True):
     name_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     address_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     birthday_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
-    updated_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    created_at: datetime = timestamp_field()
+    updated_at: datetime = timestamp_field()
 
 
 class Identity(SQLModel, table=True):
@@ -73,21 +62,13 @@ class Identity(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("app_id", "open_id_bidx", name="uq_identities_app_open"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    profile_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    profile_id: int = Field(sa_column=profile_fk())
     channel: Channel = Field(sa_column=sa.Column(enum_column_type(Channel), nullable=False))
     app_id: str = Field(max_length=ID_MAX_LENGTH, nullable=False)
     open_id_bidx: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False, index=True))
     open_id_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
-    linked_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
-    last_seen_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    linked_at: datetime = timestamp_field()
+    last_seen_at: datetime = timestamp_field()
 
 
 class ProfileMerge(SQLModel, table=True):
@@ -96,17 +77,11 @@ class ProfileMerge(SQLModel, table=True):
     __tablename__ = "profile_merges"
 
     id: int | None = Field(default=None, primary_key=True)
-    survivor_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True
-        )
-    )
+    survivor_id: int = Field(sa_column=profile_fk())
     loser_id: int = Field(nullable=False)
     loser_public_id: str = Field(max_length=36, unique=True, index=True, nullable=False)
     reason: str = Field(max_length=32, nullable=False)
     moved: dict[str, Any] = Field(
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
     )
-    merged_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    merged_at: datetime = timestamp_field()

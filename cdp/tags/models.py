@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from cdp.db import UtcDateTime, enum_column_type, utcnow
+from cdp.columns import enum_column_type, profile_fk, timestamp_field
 
 TAG_MAX = 64
 
@@ -27,14 +27,8 @@ class ProfileTag(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    profile_id: int = Field(
-        sa_column=sa.Column(
-            sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False
-        )
-    )
+    profile_id: int = Field(sa_column=profile_fk(index=False))
     tag: str = Field(max_length=TAG_MAX, nullable=False)
     source: TagSource = Field(sa_column=sa.Column(enum_column_type(TagSource), nullable=False))
     tagged_by: str = Field(max_length=128, nullable=False)
-    tagged_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    tagged_at: datetime = timestamp_field()

@@ -12,7 +12,7 @@ from sqlmodel import col
 from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.db import lock_names, utcnow
-from cdp.profiles.merge import Merge, merge_step
+from cdp.profiles.merge import Merge
 from cdp.profiles.models import Profile
 from cdp.tags.models import TAG_MAX, ProfileTag, TagSource
 from cdp.text import clean_text
@@ -123,8 +123,7 @@ async def profiles_with_tag(
     return list((await session.scalars(query)).all())
 
 
-@merge_step("profile_tags")
-async def _merge_tags(merge: Merge) -> int:
+async def merge_tags(merge: Merge) -> int:
     """Move the loser's tags; a tag both carry is kept once, the earlier tagging."""
     session, survivor, loser = merge.session, merge.survivor, merge.loser
     both = sa.select(col(ProfileTag.tag)).where(col(ProfileTag.profile_id) == survivor.id)

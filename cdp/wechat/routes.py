@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from cdp.audit.trail import AuditTrail
-from cdp.auth import Role
+from cdp.auth import Principal, Role
 from cdp.config import OAuthScope, Settings, WechatAppType
 from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, bad_input
@@ -235,10 +235,11 @@ class WechatSignIn:
             )
 
     def _trail(self, request_id: str, app_id: str | None) -> AuditTrail:
-        return AuditTrail(
+        # The app acts until the sign-in names the customer (AuditTrail.continue_as).
+        app = f"wechat:{app_id if app_id in self.settings.wechat_apps else '?'}"
+        return AuditTrail.of(
+            Principal(subject=app, role=Role.CUSTOMER),
             key=self.keyring.keyring.audit_key,
-            actor_subject=f"wechat:{app_id if app_id in self.settings.wechat_apps else '?'}",
-            actor_role=Role.CUSTOMER.value,
             request_id=request_id,
         )
 

@@ -16,7 +16,7 @@ from cdp.channels import Channel
 from cdp.config import Settings, WechatApp, WechatAppType
 from cdp.errors import bad_input
 from cdp.keys.vault import Vault
-from cdp.profiles.service import link_identity
+from cdp.linking.link import link_identity
 
 SIGN_IN_ACTION = "auth.wechat"
 CHANNEL_OF = {
@@ -67,21 +67,19 @@ async def sign_in(
 ) -> CustomerSession:
     """Link the identity WeChat vouched for and open a session for its profile.
 
-    SUPPRESSED for an erased person; the audit trail's actor becomes the customer.
+    SUPPRESSED for an erased person; the audit trail continues as the customer.
     """
     outcome = await link_identity(
         session=session,
         vault=vault,
         settings=settings,
-        actor=Principal(subject=f"wechat:{app_id}", role=Role.CUSTOMER),
         channel=CHANNEL_OF[kind],
         app_id=app_id,
         open_id=open_id,
         union_id=union_id,
     )
     profile = outcome.profile
-    trail = audit.trail_of(session)
-    trail.actor_subject = profile.public_id
+    audit.trail_of(session).continue_as(Principal(subject=profile.public_id, role=Role.CUSTOMER))
     audit.record(
         session,
         action=SIGN_IN_ACTION,

@@ -1,4 +1,5 @@
-"""Erasure requests (with their receipts) and the suppression list of erased identifiers."""
+"""Erasure requests (with their receipts) and the suppression list of erased identifiers: the
+rows every write path consults, so they sit below profiles (cdp.erasure runs the requests)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from cdp.db import UtcDateTime, enum_column_type, utcnow
+from cdp.columns import UtcDateTime, enum_column_type, timestamp_field
 
 
 class ErasureMode(StrEnum):
@@ -39,9 +40,7 @@ class ErasureRequest(SQLModel, table=True):
     )
     reason: str = Field(max_length=500, nullable=False)
     requested_by: str = Field(max_length=128, nullable=False)
-    requested_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    requested_at: datetime = timestamp_field()
     due_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
     approved_by: str | None = Field(default=None, max_length=128)
     approved_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime))
@@ -72,6 +71,4 @@ class Suppression(SQLModel, table=True):
     )
     bidx: bytes = Field(sa_column=sa.Column(sa.LargeBinary(32), nullable=False))
     request_id: int = Field(nullable=False, index=True)
-    created_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
-    )
+    created_at: datetime = timestamp_field()

@@ -1,20 +1,22 @@
-"""The suppression list: an erased person's identifiers, kept as blind-index hashes, which every
-ingest path refuses with SUPPRESSED until compliance lifts them."""
+"""What every write path asks before it touches a person: the suppression list (an erased
+person's identifiers, kept as blind-index hashes, refused with SUPPRESSED until compliance lifts
+them) and whether an approved erasure of the person is running."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlmodel import col
 
 from cdp.audit import trail as audit
-from cdp.auth import Principal
 from cdp.crypto import Keyring
-from cdp.erasure.models import Suppression, SuppressionKind
 from cdp.errors import CdpError, ErrorCode
 from cdp.keys.vault import Vault
+from cdp.suppression.models import ErasureRequest, ErasureStatus, Suppression, SuppressionKind
 
 # The blind-index kind each suppression kind is hashed under.
 INDEX_KIND = {
@@ -38,6 +40,7 @@ def hash_of(vault: Vault, kind: SuppressionKind, value: str) -> bytes:
 
 # Built once: every ingest asks, and building an OR of pairs cost three times what running
 # it did. Both lists seek the (kind, bidx) index; the exact pairs are checked here.
+_ERASING = "cdp.profiles_under_erasure"
 _LISTED = sa.select(col(Suppression.kind), col(Suppression.bidx)).where(
     col(Suppression.kind).in_(sa.bindparam("kinds", expanding=True)),
     col(Suppression.bidx).in_(sa.bindparam("hashes", expanding=True)),
@@ -81,11 +84,8 @@ async def suppress(
     return added
 
 
-async def lift(
-    session: AsyncSession, *, actor: Principal, kind: SuppressionKind, bidx: bytes, reason: str
-) -> bool:
+async def lift(session: AsyncSession, *, kind: SuppressionKind, bidx: bytes, reason: str) -> bool:
     """Let a returning person start afresh: their identifier is no longer refused."""
-    del actor
     removed = await session.execute(
         sa.delete(Suppression).where(col(Suppression.kind) == kind, col(Suppression.bidx) == bidx)
     )
@@ -103,3 +103,35 @@ async def lift(
 def hash_of_key(keyring: Keyring, kind: SuppressionKind, value: str) -> bytes:
     """`hash_of` with the keyring itself (no unit of work at hand)."""
     return keyring.blind_index(INDEX_KIND[kind], value)
+
+
+async def under_erasure(session: AsyncSession, profile_id: int) -> bool:
+    """Whether an approved erasure of this person is running: nothing may be written.
+
+    Read once per transaction (there are few at any time). One approved later cannot reach
+    this person's rows before the transaction ends: its steps wait for the profile lock
+    that writers hold, and its purge takes whatever they wrote.
+    """
+    info = session.sync_session.info
+    if _ERASING not in info:
+        info[_ERASING] = set(
+            (
+                await session.scalars(
+                    sa.select(col(ErasureRequest.profile_id)).where(
+                        col(ErasureRequest.status) == ErasureStatus.EXECUTING
+                    )
+                )
+            ).all()
+        )
+    return profile_id in info[_ERASING]
+
+
+async def refuse_if_under_erasure(session: AsyncSession, profile_id: int) -> None:
+    if await under_erasure(session, profile_id):
+        raise suppressed_error()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_erasing(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the transaction, not a savepoint
+        session.info.pop(_ERASING, None)
