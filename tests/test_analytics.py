@@ -160,7 +160,6 @@ class Seed:
         await record_order(
             session=self.session,
             vault=self.vault,
-            actor=SEEDER,
             profile=self.people[name],
             order=OrderInput(
                 channel=channel,
@@ -203,7 +202,6 @@ class Seed:
         [outcome] = await record_events(
             session=self.session,
             vault=self.vault,
-            actor=SEEDER,
             events=[
                 EventInput(
                     event_id=f"E-{next(_serial)}",

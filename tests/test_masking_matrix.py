@@ -187,7 +187,6 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
         actor = Principal(subject="seed", role=Role.SERVICE)
         await points.record_entry(
             session=session,
-            actor=actor,
             profile=profile,
             kind=EntryKind.EARN,
             points=120,
@@ -196,7 +195,6 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
         )
         await coupons.issue_coupon(
             session=session,
-            actor=actor,
             profile=profile,
             title="满100减20",
             discount_fen=2000,
@@ -205,7 +203,6 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
         await orders.record_order(
             session=session,
             vault=vault,
-            actor=actor,
             profile=profile,
             order=orders.OrderInput(
                 channel=Channel.MINI_PROGRAM,

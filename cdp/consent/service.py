@@ -64,6 +64,7 @@ async def update_consents(
 ) -> None:
     """Apply choices in order (a later one overrides an earlier one it overlaps)."""
     assert profile.id is not None
+    audit.set_target(session, profile.id)
     now = now or utcnow()
     if not 1 <= len(choices) <= MAX_CHOICES:
         raise bad_input(f"give 1-{MAX_CHOICES} consent choices", field="consents")
@@ -218,7 +219,6 @@ async def can_contact(
 async def record_contact(
     *,
     session: AsyncSession,
-    actor: Principal,
     profile: Profile,
     purpose: ConsentPurpose,
     channel: Channel,
@@ -228,7 +228,6 @@ async def record_contact(
 ) -> Contact:
     """Record a send, if it is allowed now; CONFLICT naming the reason otherwise. Sends to
     one person, purpose and channel are serialised, so a cap holds across instances."""
-    del actor
     assert profile.id is not None
     now = now or utcnow()
     key = None if idempotency_key is None else clean_key(idempotency_key)

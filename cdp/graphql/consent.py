@@ -212,7 +212,6 @@ class ConsentMutations:
 
         row = await own_profile(info, writing=True)
         async with info.context.uow.atomic("consent.update") as session:
-            info.context.uow.trail.target = row.id
             await service.update_consents(
                 session=session,
                 actor=info.context.principal,
@@ -230,7 +229,6 @@ class ConsentMutations:
             profile = await profile_by_id(session, info.context.vault, input.profile_id)
             contact = await service.record_contact(
                 session=session,
-                actor=info.context.principal,
                 profile=profile,
                 purpose=input.purpose,
                 channel=input.channel,

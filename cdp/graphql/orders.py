@@ -239,7 +239,6 @@ class OrderMutations:
             order = await service.record_order(
                 session=session,
                 vault=info.context.vault,
-                actor=info.context.principal,
                 profile=profile,
                 order=given,
                 tiers=TierThresholds.of(info.context.settings),

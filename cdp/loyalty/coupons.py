@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from cdp.audit import trail as audit
-from cdp.auth import Principal
 from cdp.channels import Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict, not_found
@@ -69,7 +68,6 @@ _COUPON_BY_KEY = sa.select(Coupon).where(col(Coupon.idempotency_key) == sa.bindp
 async def issue_coupon(
     *,
     session: AsyncSession,
-    actor: Principal,
     profile: Profile,
     title: str,
     discount_fen: int,
@@ -82,7 +80,6 @@ async def issue_coupon(
     channels: Sequence[Channel] = (),
 ) -> Coupon:
     """Issue a coupon to a person; the same key again returns the same coupon."""
-    del actor
     assert profile.id is not None
     title = clean_text(title, field="title", max_length=TITLE_MAX)
     key = clean_key(idempotency_key)
@@ -156,13 +153,11 @@ async def issue_coupon(
 async def redeem_coupon(
     *,
     session: AsyncSession,
-    actor: Principal,
     coupon_id: str,
     channel: Channel | None = None,
     now: datetime | None = None,
 ) -> Coupon:
     """Mark a coupon used, exactly once: a second redemption, concurrent or not, is CONFLICT."""
-    del actor
     now = now or utcnow()
     coupon = await session.scalar(sa.select(Coupon).where(col(Coupon.public_id) == coupon_id))
     if coupon is None:

@@ -18,7 +18,6 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from cdp.audit import trail as audit
-from cdp.auth import Principal
 from cdp.channels import Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
@@ -178,7 +177,6 @@ async def _consume(session: AsyncSession, profile_id: int, points: int, now: dat
 async def record_entry(
     *,
     session: AsyncSession,
-    actor: Principal,
     profile: Profile,
     kind: EntryKind,
     points: int,
@@ -190,7 +188,6 @@ async def record_entry(
 ) -> PointsEntry:
     """Add `points` (signed) to the profile's balance; the same key again returns the same
     entry. CONFLICT when the balance would go below zero."""
-    del actor
     assert profile.id is not None
     now = now or utcnow()
     key = clean_key(idempotency_key)

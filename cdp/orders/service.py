@@ -13,7 +13,6 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from cdp.audit import trail as audit
-from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
@@ -112,7 +111,6 @@ async def record_order(
     *,
     session: AsyncSession,
     vault: Vault,
-    actor: Principal,
     profile: Profile,
     order: OrderInput,
     tiers: TierThresholds,
@@ -120,7 +118,6 @@ async def record_order(
 ) -> Order:
     """Record an order, or replay it: the same (channel, external id) with the same terms
     changes nothing but may move the status forward; anything else is CONFLICT."""
-    del actor
     assert profile.id is not None
     now = now or utcnow()
     if order.channel not in APP_CHANNELS:

@@ -71,11 +71,8 @@ async def tag_profile(
     return row
 
 
-async def untag_profile(
-    *, session: AsyncSession, actor: Principal, profile: Profile, tag: str
-) -> bool:
+async def untag_profile(*, session: AsyncSession, profile: Profile, tag: str) -> bool:
     """Remove a tag; False when the profile did not have it."""
-    del actor
     tag = clean_tag(tag)
     removed = await session.execute(
         sa.delete(ProfileTag).where(
