@@ -111,7 +111,7 @@ class Settings(BaseSettings):
     max_list_items: int = Field(default=100, ge=1, le=10_000)  # every list argument and page
     operation_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     # Estimated result nodes an operation may ask for (a field counts 1, times the `first` of
-    # each page above it); a role's limit is this times its factor in cdp.graphql.limits.
+    # each page above it); a role's limit is this times its factor in cdp.policy.ROLE_LIMITS.
     max_query_cost: int = Field(default=10_000, ge=100, le=10_000_000)
     # A larger answer is replaced by an error, and a mutation's changes are not committed.
     max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)

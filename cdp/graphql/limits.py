@@ -9,7 +9,7 @@ the media type. Every measure is linear in the document (see `measures`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -34,6 +34,7 @@ from cdp.config import Settings
 from cdp.errors import ErrorCode
 from cdp.graphql.context import Context
 from cdp.graphql.measures import DocumentMeasures, fragments_of, operation_cost
+from cdp.policy import role_limits
 
 TOO_MANY_TOKENS = "Syntax Error: Document contains more than"
 # graphql-core's own refusals of documents it will not recurse through, or not compare fully.
@@ -48,10 +49,6 @@ VALIDATION_ABORTED = "Validation aborted."
 # takes up to a second on a document of 1000 tokens, all on the event loop; no document cdp's
 # clients or tests send spends more than 10, and 5000 takes some 30 ms.
 overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = 5_000
-# A role's cost limit is CDP_MAX_QUERY_COST times its factor here (1 for a role not named):
-# backends page through up to 100 profiles at a time; everyone else reads one profile, one
-# page of audit records or erasure requests, or aggregates.
-QUERY_COST_FACTOR: Mapping[Role, int] = {Role.SERVICE: 10}
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,8 @@ class Limits:
         )
 
     def cost_for(self, role: Role | None) -> int:
-        return self.cost * (QUERY_COST_FACTOR.get(role, 1) if role is not None else 1)
+        """CDP_MAX_QUERY_COST times the role's `query_cost_factor` (cdp.policy.ROLE_LIMITS)."""
+        return self.cost * (role_limits(role).query_cost_factor if role is not None else 1)
 
 
 def limit_error(limit: str, message: str, *, code: ErrorCode = ErrorCode.QUERY_TOO_COMPLEX) -> Any:
