@@ -18,7 +18,7 @@ from sqlmodel import col
 from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.channels import Channel
-from cdp.config import ContactCap
+from cdp.config_models import ContactCap
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
