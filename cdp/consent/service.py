@@ -22,6 +22,7 @@ from cdp.config_models import ContactCap
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
+from cdp.idempotency import earlier_write
 from cdp.profiles.merge import Merge, merge_step, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.text import clean_key, clean_text
@@ -216,6 +217,9 @@ async def can_contact(
     return Decision(True, Reason.CONSENTED if row is not None else Reason.DEFAULT)
 
 
+_CONTACT_BY_KEY = sa.select(Contact).where(col(Contact.idempotency_key) == sa.bindparam("key"))
+
+
 async def record_contact(
     *,
     session: AsyncSession,
@@ -235,22 +239,19 @@ async def record_contact(
     if key is not None:
         names.append(("contact-key", key))  # one key, one contact, whatever the channel
     await lock_names(session, names)
+    asked = (profile.id, purpose, channel)
     if key is not None:
-        replay = await session.scalar(sa.select(Contact).where(col(Contact.idempotency_key) == key))
+        replay = await earlier_write(
+            session,
+            _CONTACT_BY_KEY,
+            {"key": key},
+            same=lambda held: (held.profile_id, held.purpose, held.channel) == asked,
+            what="a different contact",
+            action="contact.record",
+            profile_id=profile.id,
+            detail=lambda _: {"purpose": purpose.value},
+        )
         if replay is not None:
-            if (replay.profile_id, replay.purpose, replay.channel) != (
-                profile.id,
-                purpose,
-                channel,
-            ):
-                raise conflict("idempotencyKey was already used for a different contact")
-            audit.record(
-                session,
-                action="contact.record",
-                profile_id=profile.id,
-                outcome="replayed",
-                detail={"purpose": purpose.value},
-            )
             return replay
     decision = await can_contact(
         session=session, profile=profile, purpose=purpose, channel=channel, caps=caps, now=now
@@ -262,12 +263,8 @@ async def record_contact(
     )
     session.add(contact)
     await session.flush()
-    audit.record(
-        session,
-        action="contact.record",
-        profile_id=profile.id,
-        detail={"purpose": purpose.value, "channel": channel.value},
-    )
+    detail = {"purpose": purpose.value, "channel": channel.value}
+    audit.record(session, action="contact.record", profile_id=profile.id, detail=detail)
     return contact
 
 

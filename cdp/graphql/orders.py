@@ -18,7 +18,7 @@ from cdp.graphql.pages import PageInfo, check_first, decode_time_and_int, encode
 from cdp.graphql.profiles import AddressInput
 from cdp.graphql.sealed import AddressType
 from cdp.graphql.selections import child_fields, named
-from cdp.orders import service
+from cdp.orders import queries, service
 from cdp.orders.models import Order, OrderItem, OrderStatus
 from cdp.orders.tiers import TierThresholds
 from cdp.profiles.values import PostalAddress
@@ -108,7 +108,7 @@ class OrderType:
 async def _read_address(info: Info, row: Order) -> AddressType | None:
     await key_for(info, row.shipping_address_ct)
     async with info.context.uow.session() as session:
-        value = await service.shipping_address(session=session, vault=info.context.vault, order=row)
+        value = await queries.shipping_address(session=session, vault=info.context.vault, order=row)
     return AddressType.of(value)
 
 
@@ -117,7 +117,7 @@ async def _load_items(info: Info, rows: Sequence[Order]) -> list[list[OrderItemT
 
     async def load(keys: Sequence[int]) -> list[list[OrderItem]]:
         async with info.context.uow.session() as session:
-            found = await service.items_of(session=session, order_ids=list(keys))
+            found = await queries.items_of(session=session, order_ids=list(keys))
         return [found[key] for key in keys]
 
     loaded = await info.context.loader("order-items", load).load_many([r.id for r in rows])
@@ -140,7 +140,7 @@ async def with_details(info: Info, rows: Sequence[Order], *, paged: bool) -> lis
         await keys_for(info, [row.shipping_address_ct for row in rows])
         async with info.context.uow.session() as session:
             addresses = [
-                await service.shipping_address(session=session, vault=info.context.vault, order=r)
+                await queries.shipping_address(session=session, vault=info.context.vault, order=r)
                 for r in rows
             ]
     return [
@@ -162,7 +162,7 @@ async def orders_of(
 
     async def load(keys: Sequence[int]) -> list[list[Order]]:
         async with info.context.uow.session() as session:
-            found = await service.orders_of(
+            found = await queries.orders_of(
                 session=session,
                 profile_ids=list(keys),
                 status=status,
