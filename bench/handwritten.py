@@ -31,7 +31,7 @@ from cdp.keys.source import KeyringSource, load_keyring
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.loyalty import coupons, points
-from cdp.orders import service as orders
+from cdp.orders import queries as orders
 from cdp.orders.tiers import TierThresholds, paid_spends
 from cdp.profiles import personal
 from cdp.profiles import service as profiles

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import (
-    BaseModel,
     Field,
     SecretStr,
     ValidationError,
@@ -20,6 +19,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
+from cdp.config_models import ContactCap, ContactCaps, WechatApps, WechatAppType
 from cdp.secret_strength import estimated_bits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,38 +32,6 @@ MIN_SECRET_BITS = 128  # production's JWT secret: what secrets.token_urlsafe(32)
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
-
-
-CONSENT_PURPOSES = ("MARKETING", "ACTIVITY_NOTIFICATIONS", "PERSONALIZATION", "ANALYTICS")
-
-
-class ContactCap(BaseModel):
-    """At most `limit` contacts for a purpose per channel within `hours`."""
-
-    model_config = {"frozen": True}
-
-    limit: int = Field(ge=1, le=1000)
-    hours: float = Field(gt=0, le=24 * 366)
-
-
-class WechatAppType(StrEnum):
-    MINI_PROGRAM = "MINI_PROGRAM"
-    OFFICIAL_ACCOUNT = "OFFICIAL_ACCOUNT"
-
-
-class OAuthScope(StrEnum):
-    BASE = "snsapi_base"  # silent: the OpenID, and the UnionID when WeChat gives it
-    USERINFO = "snsapi_userinfo"  # asks the person once; also yields the UnionID
-
-
-class WechatApp(BaseModel):
-    """One of the brand's WeChat apps: its type, AppSecret and (official accounts) OAuth scope."""
-
-    model_config = {"frozen": True, "extra": "forbid"}
-
-    type: WechatAppType
-    secret: SecretStr = Field(min_length=1)
-    oauth_scope: OAuthScope = OAuthScope.BASE
 
 
 class ConfigError(Exception):
@@ -91,7 +59,7 @@ class Settings(BaseSettings):
     statement_timeout_seconds: float = Field(default=30.0, ge=0, le=3600)
     sql_echo: bool = False
     # JSON, e.g. {"MARKETING": {"limit": 1, "hours": 24}}; a purpose not named has no cap.
-    contact_caps: dict[str, ContactCap] = Field(
+    contact_caps: ContactCaps = Field(
         default_factory=lambda: {"MARKETING": ContactCap(limit=1, hours=24)}
     )
     # A cell of fewer distinct people than this is suppressed (never below 5).
@@ -111,7 +79,7 @@ class Settings(BaseSettings):
     max_list_items: int = Field(default=100, ge=1, le=10_000)  # every list argument and page
     operation_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     # Estimated result nodes an operation may ask for (a field counts 1, times the `first` of
-    # each page above it); a role's limit is this times its factor in cdp.graphql.limits.
+    # each page above it); a role's limit is this times its factor in cdp.policy.ROLE_LIMITS.
     max_query_cost: int = Field(default=10_000, ge=100, le=10_000_000)
     # A larger answer is replaced by an error, and a mutation's changes are not committed.
     max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
@@ -126,7 +94,7 @@ class Settings(BaseSettings):
     # WeChat sign-in. The brand's apps keyed by AppID, as JSON: {"wx8f3c2a1b5d6e7f90":
     # {"type": "MINI_PROGRAM", "secret": "..."}, "wx...": {"type": "OFFICIAL_ACCOUNT",
     # "secret": "...", "oauth_scope": "snsapi_userinfo"}}.
-    wechat_apps: dict[str, WechatApp] = Field(default_factory=dict)
+    wechat_apps: WechatApps = Field(default_factory=dict)
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     wechat_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
     # Where WeChat sends the browser back (in the account's web authorisation domain); unset:
@@ -136,14 +104,6 @@ class Settings(BaseSettings):
     wechat_busy_retries: int = Field(default=2, ge=0, le=5)  # further tries after "system busy"
     wechat_backoff_seconds: float = Field(default=0.2, ge=0, le=5)  # doubled on each retry
     customer_session_ttl_seconds: int = Field(default=2 * 3600, ge=60, le=24 * 3600)
-
-    @field_validator("wechat_apps")
-    @classmethod
-    def _wechat_app_ids(cls, value: dict[str, WechatApp]) -> dict[str, WechatApp]:
-        for app_id in value:
-            if not (len(app_id) == 18 and app_id.startswith("wx") and app_id.isalnum()):
-                raise ValueError(f"{app_id!r} is not a WeChat AppID (wx and 16 characters)")
-        return value
 
     @field_validator("wechat_api_base_url", "wechat_authorize_url", "wechat_redirect_base_url")
     @classmethod
@@ -172,18 +132,9 @@ class Settings(BaseSettings):
                     raise ValueError(f"CDP_WECHAT_APPS: {app_id}'s secret is not 32 characters")
         return self
 
-    @field_validator("database_url")
+    @field_validator("database_url", "keystore_url")
     @classmethod
-    def _supported_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError(
-                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (async drivers only)"
-            )
-        return value
-
-    @field_validator("keystore_url")
-    @classmethod
-    def _supported_keystore(cls, value: str | None) -> str | None:
+    def _supported_database(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(
             ("sqlite+aiosqlite://", "postgresql+asyncpg://")
         ):
@@ -219,14 +170,6 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-    @field_validator("contact_caps")
-    @classmethod
-    def _caps_name_purposes(cls, value: dict[str, ContactCap]) -> dict[str, ContactCap]:
-        unknown = sorted(set(value) - set(CONSENT_PURPOSES))
-        if unknown:
-            raise ValueError(f"unknown consent purposes {unknown}; use {list(CONSENT_PURPOSES)}")
         return value
 
     @model_validator(mode="after")

@@ -1,21 +1,20 @@
-"""Who sees what: the role x field table of the contract, as data, and the mask functions.
+"""Who sees what and how much: the role x field table of the contract, and each role's limits.
 
 Every field of every GraphQL type has a row (`POLICY[type][field]`); a missing row fails the
-schema build. A row maps each role to FULL, DENY, or a mask computed in memory from the value.
+schema build. A row maps each role to FULL, DENY, or a mask (`cdp.masks`) computed in memory
+from the value. `ROLE_LIMITS` holds what a role may ask for beyond its rows: how it may look
+profiles up and how large an operation it may run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import phonenumbers
-
 from cdp.auth import Role
-from cdp.profiles.values import PostalAddress
+from cdp.masks import birth_year, mask_address, mask_name, mask_phone
 
 
 class Access(Enum):
@@ -53,37 +52,6 @@ def allow(*roles: Role, **masks: Mask) -> Rule:
 def personal(rule: Rule) -> Rule:
     """The same row for a field holding personal data: every read of it is audited."""
     return Rule(rule.by_role, personal=True)
-
-
-def mask_phone(value: str) -> str:
-    """`13812345678` (or `+8613812345678`) -> `138****5678`: the first three and last four
-    national digits; another country's number keeps its code and last four: `+44 ****0958`."""
-    if len(value) == 11 and value.isdigit() and value[0] == "1":  # a mainland mobile, as shown
-        return f"{value[:3]}****{value[-4:]}"
-    try:
-        number = phonenumbers.parse(value, "CN")
-    except phonenumbers.NumberParseException:
-        return "*" * sum(ch.isdigit() for ch in value)
-    digits = phonenumbers.national_significant_number(number)
-    if len(digits) < 8:
-        return "*" * len(digits)
-    if number.country_code == 86:
-        return f"{digits[:3]}****{digits[-4:]}"
-    return f"+{number.country_code} ****{digits[-4:]}"
-
-
-def mask_name(value: str) -> str:
-    """`张三丰` -> `张*`: the first character and one star."""
-    return f"{value[:1]}*" if value else value
-
-
-def mask_address(value: PostalAddress) -> PostalAddress:
-    """Province and city only."""
-    return replace(value, district=None, street=None)
-
-
-def birth_year(value: date | str) -> str:
-    return str(value)[:4]
 
 
 EVERYONE = allow(*Role)
@@ -301,14 +269,31 @@ class LookupRule:
     misses_capped: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class RoleLimits:
+    """A role's row of limits, read by their mechanisms: `lookups` by the `profile(...)`
+    root field and the lookup limit (cdp.graphql.lookup_limit, cdp.graphql.lookups);
+    `query_cost_factor` by the cost limit (cdp.graphql.limits), whose `CDP_MAX_QUERY_COST`
+    it multiplies."""
+
+    lookups: LookupRule = LookupRule()
+    query_cost_factor: int = 1
+
+
 # Staff see masked personal data one profile at a time (the contract); the service role sees
-# no personal field and keeps the general rate limit. Roles not named cannot call `profile`.
-LOOKUPS: dict[Role, LookupRule] = {
-    Role.SUPPORT: LookupRule(per_operation=1, misses_capped=True),
-    Role.COMPLIANCE: LookupRule(per_operation=1, misses_capped=True),
-    Role.SERVICE: LookupRule(),
+# no personal field and keeps the general rate limit, and backends page through up to 100
+# profiles at a time (everyone else reads one profile, one page of audit records or erasure
+# requests, or aggregates). Roles not named cannot call `profile` and get the defaults.
+ROLE_LIMITS: dict[Role, RoleLimits] = {
+    Role.SUPPORT: RoleLimits(lookups=LookupRule(per_operation=1, misses_capped=True)),
+    Role.COMPLIANCE: RoleLimits(lookups=LookupRule(per_operation=1, misses_capped=True)),
+    Role.SERVICE: RoleLimits(query_cost_factor=10),
 }
 
 
+def role_limits(role: Role) -> RoleLimits:
+    return ROLE_LIMITS.get(role, RoleLimits())
+
+
 def lookup_rule(role: Role) -> LookupRule:
-    return LOOKUPS.get(role, LookupRule())
+    return role_limits(role).lookups

@@ -159,7 +159,6 @@ class Seed:
         await record_order(
             session=self.session,
             vault=self.vault,
-            actor=SEEDER,
             profile=self.people[name],
             order=OrderInput(
                 channel=channel,
@@ -202,7 +201,6 @@ class Seed:
         [outcome] = await record_events(
             session=self.session,
             vault=self.vault,
-            actor=SEEDER,
             events=[
                 EventInput(
                     event_id=f"E-{next(_serial)}",

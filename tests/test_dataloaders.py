@@ -107,7 +107,6 @@ async def seed(
             await record_order(
                 session=session,
                 vault=vault,
-                actor=ACTOR,
                 profile=profile,
                 order=OrderInput(
                     channel=(Channel.MINI_PROGRAM, Channel.WEB)[n % 2],
@@ -131,7 +130,6 @@ async def seed(
             spend = n % 5 == 4
             await record_entry(
                 session=session,
-                actor=ACTOR,
                 profile=profile,
                 kind=EntryKind.SPEND if spend else EntryKind.EARN,
                 points=-5 if spend else 20,
@@ -143,7 +141,6 @@ async def seed(
         for n in range(coupons):
             coupon = await issue_coupon(
                 session=session,
-                actor=ACTOR,
                 profile=profile,
                 title=f"满减券 {n}",
                 discount_fen=100 + n,
@@ -151,7 +148,7 @@ async def seed(
                 valid_until=now + timedelta(days=30),
             )
             if n % 2:
-                await redeem_coupon(session=session, actor=ACTOR, coupon_id=coupon.public_id)
+                await redeem_coupon(session=session, coupon_id=coupon.public_id)
         for n in range(tags):
             source = (TagSource.MANUAL, TagSource.RULE, TagSource.IMPORT)[n % 3]
             await tag_profile(

@@ -17,6 +17,7 @@ from cdp.auth import Role
 from cdp.db import Database
 from cdp.errors import CdpError
 from cdp.logs import JsonFormatter
+from cdp.orders.entry import parse_entry
 from cdp.text import check_json_text, clean_key, clean_text, printable, text_fault
 from tests.conftest import ClientFactory, gql
 from tests.test_identity_graph import LINK, MINI
@@ -372,3 +373,12 @@ def test_clean_text_and_clean_key_name_the_field() -> None:
 def test_printable_replaces_what_a_log_must_not_hold() -> None:
     assert printable("/a\x1b[1m\u202e\ud800b") == "/a?[1m??b"
     assert len(printable("x" * 1000)) == 200
+
+
+@pytest.mark.parametrize("encoded", ["%0A", "%7F", "%C2%85", "%E2%80%AE", "%E2%81%A6"])
+def test_an_entry_parameter_that_decodes_to_a_control_or_bidi_character_is_refused(
+    encoded: str,
+) -> None:
+    with pytest.raises(CdpError) as refused:
+        parse_entry(f"from=article&id=12{encoded}3")
+    assert (refused.value.code.value, refused.value.field) == ("BAD_USER_INPUT", "entry")

@@ -186,7 +186,6 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
         actor = Principal(subject="seed", role=Role.SERVICE)
         await points.record_entry(
             session=session,
-            actor=actor,
             profile=profile,
             kind=EntryKind.EARN,
             points=120,
@@ -195,7 +194,6 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
         )
         await coupons.issue_coupon(
             session=session,
-            actor=actor,
             profile=profile,
             title="满100减20",
             discount_fen=2000,
@@ -204,7 +202,6 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
         await orders.record_order(
             session=session,
             vault=vault,
-            actor=actor,
             profile=profile,
             order=orders.OrderInput(
                 channel=Channel.MINI_PROGRAM,

@@ -143,7 +143,6 @@ async def direct(
         assert profile is not None
         return await points.record_entry(
             session=session,
-            actor=OPERATOR,
             profile=profile,
             kind=kind,
             points=amount,

@@ -28,6 +28,7 @@ O = Order.__table__  # type: ignore[attr-defined]  # noqa: E741
 E = Event.__table__  # type: ignore[attr-defined]
 T = ProfileTag.__table__  # type: ignore[attr-defined]
 C = Consent.__table__  # type: ignore[attr-defined]
+SPEND_STATUSES = [s.value for s in COUNTS_AS_SPEND]
 
 
 def bounds(start: date, end: date, zone: str) -> tuple[datetime, datetime]:
@@ -47,6 +48,22 @@ def counted(profile_id: Any) -> Any:
         denials.c.purpose == ConsentPurpose.ANALYTICS.value,
         denials.c.granted.is_(False),
     )
+
+
+def paid_in(lo: datetime, hi: datetime) -> tuple[Any, ...]:
+    """Orders that count as spend, paid in [lo, hi), by a person who may be counted."""
+    return (
+        O.c.paid_at >= lo,
+        O.c.paid_at < hi,
+        O.c.profile_id.is_not(None),
+        O.c.status.in_(SPEND_STATUSES),
+        counted(O.c.profile_id),
+    )
+
+
+def joined_in(lo: datetime, hi: datetime) -> tuple[Any, ...]:
+    """Profiles created in [lo, hi) of people who may be counted."""
+    return (P.c.created_at >= lo, P.c.created_at < hi, counted(P.c.id))
 
 
 def within_days(
@@ -83,7 +100,7 @@ async def members_by_tier(
     """New members by their tier as of now (paid spend over the last twelve months)."""
     spend = (
         sa.select(O.c.profile_id, sa.func.sum(O.c.total_fen).label("fen"))
-        .where(O.c.status.in_([s.value for s in COUNTS_AS_SPEND]), O.c.paid_at > now - WINDOW)
+        .where(O.c.status.in_(SPEND_STATUSES), O.c.paid_at > now - WINDOW)
         .group_by(O.c.profile_id)
         .subquery()
     )
@@ -97,7 +114,7 @@ async def members_by_tier(
         session,
         sa.select(tier, sa.func.count())
         .select_from(P.outerjoin(spend, spend.c.profile_id == P.c.id))
-        .where(P.c.created_at >= lo, P.c.created_at < hi, counted(P.c.id))
+        .where(*joined_in(lo, hi))
         .group_by(tier),
     )
 
@@ -142,11 +159,7 @@ async def tag_counts(session: AsyncSession, lo: datetime, hi: datetime) -> Seque
 
 async def population(session: AsyncSession, lo: datetime, hi: datetime) -> int:
     return int(
-        await session.scalar(
-            sa.select(sa.func.count())
-            .select_from(P)
-            .where(P.c.created_at >= lo, P.c.created_at < hi, counted(P.c.id))
-        )
+        await session.scalar(sa.select(sa.func.count()).select_from(P).where(*joined_in(lo, hi)))
         or 0
     )
 
@@ -157,7 +170,7 @@ async def explicit_choices(session: AsyncSession, lo: datetime, hi: datetime) ->
         session,
         sa.select(C.c.purpose, C.c.channel, C.c.granted, sa.func.count())
         .join(P, P.c.id == C.c.profile_id)
-        .where(P.c.created_at >= lo, P.c.created_at < hi, counted(P.c.id))
+        .where(*joined_in(lo, hi))
         .group_by(C.c.purpose, C.c.channel, C.c.granted),
     )
 
@@ -172,13 +185,7 @@ async def orders_by_source(session: AsyncSession, lo: datetime, hi: datetime) ->
             sa.func.coalesce(sa.func.sum(O.c.total_fen), 0),
             sa.func.count(sa.distinct(O.c.profile_id)),
         )
-        .where(
-            O.c.paid_at >= lo,
-            O.c.paid_at < hi,
-            O.c.profile_id.is_not(None),
-            O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
-            counted(O.c.profile_id),
-        )
+        .where(*paid_in(lo, hi))
         .group_by(O.c.entry_from, O.c.channel),
     )
 
@@ -198,14 +205,7 @@ async def buyers_in(
     )
     return int(
         await session.scalar(
-            sa.select(sa.func.count(sa.distinct(O.c.profile_id))).where(
-                O.c.paid_at >= lo,
-                O.c.paid_at < hi,
-                O.c.profile_id.is_not(None),
-                O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
-                counted(O.c.profile_id),
-                which,
-            )
+            sa.select(sa.func.count(sa.distinct(O.c.profile_id))).where(*paid_in(lo, hi), which)
         )
         or 0
     )
@@ -218,13 +218,7 @@ async def order_totals(session: AsyncSession, lo: datetime, hi: datetime) -> Any
                 sa.func.count(),
                 sa.func.coalesce(sa.func.sum(O.c.total_fen), 0),
                 sa.func.count(sa.distinct(O.c.profile_id)),
-            ).where(
-                O.c.paid_at >= lo,
-                O.c.paid_at < hi,
-                O.c.profile_id.is_not(None),
-                O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
-                counted(O.c.profile_id),
-            )
+            ).where(*paid_in(lo, hi))
         )
     ).one()
 
@@ -234,7 +228,7 @@ async def conversion(session: AsyncSession, lo: datetime, hi: datetime, days: in
     followed within `days`."""
     ordered = sa.exists().where(
         O.c.profile_id == I.c.profile_id,
-        O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
+        O.c.status.in_(SPEND_STATUSES),
         within_days(session, O.c.paid_at, I.c.linked_at, 0, days, inclusive_start=True),
     )
     return await _rows(
@@ -253,13 +247,7 @@ async def repurchase(session: AsyncSession, lo: datetime, hi: datetime) -> tuple
     """(people with at least one paid order in the period, those with two or more)."""
     per_person = (
         sa.select(O.c.profile_id, sa.func.count().label("orders"))
-        .where(
-            O.c.paid_at >= lo,
-            O.c.paid_at < hi,
-            O.c.profile_id.is_not(None),
-            O.c.status.in_([s.value for s in COUNTS_AS_SPEND]),
-            counted(O.c.profile_id),
-        )
+        .where(*paid_in(lo, hi))
         .group_by(O.c.profile_id)
         .subquery()
     )
@@ -295,7 +283,7 @@ async def retention(session: AsyncSession, lo: datetime, hi: datetime) -> tuple[
                 sa.func.count(),
                 sa.func.count().filter(active_within(7)),
                 sa.func.count().filter(active_within(30)),
-            ).where(P.c.created_at >= lo, P.c.created_at < hi, counted(P.c.id))
+            ).where(*joined_in(lo, hi))
         )
     ).one()
     return int(row[0]), int(row[1]), int(row[2])

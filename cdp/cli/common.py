@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cdp.config import ConfigError, Settings, load_settings
+from cdp.db import Database
 from cdp.keys.source import KeyringSource, load_keyring
+from cdp.keys.store import KeyStore
 
 app = typer.Typer(help="cdp: the customer-data platform.", no_args_is_help=True)
 keys_app = typer.Typer(help="The keyring and the per-profile data keys.", no_args_is_help=True)
@@ -32,6 +37,20 @@ def keyring_or_exit(settings: Settings) -> KeyringSource:
     except ConfigError as exc:
         typer.echo(f"cdp: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+@asynccontextmanager
+async def stores(
+    settings: Settings, database: Database | None = None
+) -> AsyncIterator[tuple[Database, KeyStore]]:
+    """The database (`database`, or one for `settings`) and the key store for one command,
+    both disposed of when it ends."""
+    database, store = database or Database(settings), KeyStore(settings)
+    try:
+        yield database, store
+    finally:
+        await database.dispose()
+        await store.dispose()
 
 
 def progress_bar(label: str) -> Progress:

@@ -8,7 +8,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from cdp.cli.common import keyring_or_exit, keys_app, progress_bar, settings_or_exit
+from cdp.cli.common import keyring_or_exit, keys_app, progress_bar, settings_or_exit, stores
 from cdp.config import Settings
 from cdp.crypto import Keyring
 from cdp.db import Database
@@ -29,12 +29,8 @@ def with_stores(settings: Settings, work: Callable[[Database, KeyStore], Awaitab
     """Run `work` with the database and the key store, disposing of both afterwards."""
 
     async def run() -> T:
-        database, store = Database(settings), KeyStore(settings)
-        try:
+        async with stores(settings) as (database, store):
             return await work(database, store)
-        finally:
-            await database.dispose()
-            await store.dispose()
 
     return asyncio.run(run())
 

@@ -11,7 +11,7 @@ import typer
 from sqlmodel import col
 
 from cdp.auth import Role, issue_token
-from cdp.cli.common import app, keyring_or_exit, progress_bar, settings_or_exit
+from cdp.cli.common import app, keyring_or_exit, progress_bar, settings_or_exit, stores
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.profiles.models import Profile
@@ -62,28 +62,19 @@ def migrate() -> None:
     from cdp.erasure.journal import JournalTampered
     from cdp.erasure.replay import replay_erasure_journal
     from cdp.keys.relocation import move_keys_to_store
-    from cdp.keys.store import KeyStore
     from cdp.migrations import upgrade_to_head
 
     settings = settings_or_exit()
     keyring = keyring_or_exit(settings)
 
     async def prepare() -> int:
-        database, store = Database(settings), KeyStore(settings)
-        try:
+        async with stores(settings) as (database, store):
             await store.upgrade()
             return await move_keys_to_store(database, store)
-        finally:
-            await database.dispose()
-            await store.dispose()
 
     async def replay() -> int:
-        database, store = Database(settings), KeyStore(settings)
-        try:
+        async with stores(settings) as (database, store):
             return (await replay_erasure_journal(database, store, keyring)).reapplied
-        finally:
-            await database.dispose()
-            await store.dispose()
 
     moved = asyncio.run(prepare())
     if moved:
@@ -142,10 +133,7 @@ def demo_data(
     sys.setswitchinterval(0.0002)
 
     async def run() -> None:
-        from cdp.keys.store import KeyStore
-
-        database, store = seeding_database(settings), KeyStore(settings)
-        try:
+        async with stores(settings, seeding_database(settings)) as (database, store):
             if if_empty and await count_profiles(database):
                 typer.echo("cdp: demo data present, nothing to seed")
                 return
@@ -160,9 +148,6 @@ def demo_data(
                     progress=lambda n: bar.advance(task, n),
                 )
             typer.echo(f"cdp: seeded {profiles} profiles")
-        finally:
-            await database.dispose()
-            await store.dispose()
 
     asyncio.run(run())
 

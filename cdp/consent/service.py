@@ -18,10 +18,11 @@ from sqlmodel import col
 from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.channels import Channel
-from cdp.config import ContactCap
+from cdp.config_models import ContactCap
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
+from cdp.idempotency import earlier_write
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.text import clean_key, clean_text
@@ -64,6 +65,7 @@ async def update_consents(
 ) -> None:
     """Apply choices in order (a later one overrides an earlier one it overlaps)."""
     assert profile.id is not None
+    audit.set_target(session, profile.id)
     now = now or utcnow()
     if not 1 <= len(choices) <= MAX_CHOICES:
         raise bad_input(f"give 1-{MAX_CHOICES} consent choices", field="consents")
@@ -215,10 +217,12 @@ async def can_contact(
     return Decision(True, Reason.CONSENTED if row is not None else Reason.DEFAULT)
 
 
+_CONTACT_BY_KEY = sa.select(Contact).where(col(Contact.idempotency_key) == sa.bindparam("key"))
+
+
 async def record_contact(
     *,
     session: AsyncSession,
-    actor: Principal,
     profile: Profile,
     purpose: ConsentPurpose,
     channel: Channel,
@@ -228,7 +232,6 @@ async def record_contact(
 ) -> Contact:
     """Record a send, if it is allowed now; CONFLICT naming the reason otherwise. Sends to
     one person, purpose and channel are serialised, so a cap holds across instances."""
-    del actor
     assert profile.id is not None
     now = now or utcnow()
     key = None if idempotency_key is None else clean_key(idempotency_key)
@@ -236,22 +239,19 @@ async def record_contact(
     if key is not None:
         names.append(("contact-key", key))  # one key, one contact, whatever the channel
     await lock_names(session, names)
+    asked = (profile.id, purpose, channel)
     if key is not None:
-        replay = await session.scalar(sa.select(Contact).where(col(Contact.idempotency_key) == key))
+        replay = await earlier_write(
+            session,
+            _CONTACT_BY_KEY,
+            {"key": key},
+            same=lambda held: (held.profile_id, held.purpose, held.channel) == asked,
+            what="a different contact",
+            action="contact.record",
+            profile_id=profile.id,
+            detail=lambda _: {"purpose": purpose.value},
+        )
         if replay is not None:
-            if (replay.profile_id, replay.purpose, replay.channel) != (
-                profile.id,
-                purpose,
-                channel,
-            ):
-                raise conflict("idempotencyKey was already used for a different contact")
-            audit.record(
-                session,
-                action="contact.record",
-                profile_id=profile.id,
-                outcome="replayed",
-                detail={"purpose": purpose.value},
-            )
             return replay
     decision = await can_contact(
         session=session, profile=profile, purpose=purpose, channel=channel, caps=caps, now=now
@@ -263,12 +263,8 @@ async def record_contact(
     )
     session.add(contact)
     await session.flush()
-    audit.record(
-        session,
-        action="contact.record",
-        profile_id=profile.id,
-        detail={"purpose": purpose.value, "channel": channel.value},
-    )
+    detail = {"purpose": purpose.value, "channel": channel.value}
+    audit.record(session, action="contact.record", profile_id=profile.id, detail=detail)
     return contact
 
 

@@ -88,7 +88,6 @@ async def _person(
         await orders.record_order(
             session=session,
             vault=vault,
-            actor=SEEDER,
             profile=profile,
             tiers=tiers,
             now=now,
@@ -106,7 +105,6 @@ async def _person(
             earned = sum(i.quantity * i.unit_price_fen for i in order.items) // 100
             await points.record_entry(
                 session=session,
-                actor=SEEDER,
                 profile=profile,
                 kind=EntryKind.EARN,
                 points=max(earned, 1),
@@ -123,7 +121,6 @@ async def _person(
     if balance >= 50 and activity.rng.random() < 0.3:
         await points.record_entry(
             session=session,
-            actor=SEEDER,
             profile=profile,
             kind=EntryKind.SPEND,
             points=-50,
@@ -137,7 +134,6 @@ async def _person(
     for n, (title, kind, fen, percent, minimum) in enumerate(issued):
         coupon = await coupons.issue_coupon(
             session=session,
-            actor=SEEDER,
             profile=profile,
             title=title,
             discount_fen=fen,
@@ -157,7 +153,6 @@ async def _person(
         ):
             await coupons.redeem_coupon(
                 session=session,
-                actor=SEEDER,
                 coupon_id=coupon.public_id,
                 channel=placed[-1].channel,
             )
@@ -223,7 +218,6 @@ async def seed_demo_data(
                 await events.record_events(
                     session=session,
                     vault=vault,
-                    actor=SEEDER,
                     events=pending[start : start + events.MAX_BATCH],
                 )
     return created

@@ -17,7 +17,7 @@ from cdp.events.models import Event
 from cdp.keys.vault import Vault
 from cdp.loyalty.models import Coupon, PointsEntry
 from cdp.loyalty.points import current_balances
-from cdp.orders import service as orders
+from cdp.orders import queries as orders
 from cdp.orders.models import Order
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.personal import PROFILE_FIELDS, read_field, read_open_id

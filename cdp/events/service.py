@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from cdp.audit import trail as audit
-from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.db import insert_ignoring_duplicates, lock_profiles, utcnow
 from cdp.errors import CdpError, ErrorCode, bad_input, not_found
@@ -169,12 +168,10 @@ async def record_events(
     *,
     session: AsyncSession,
     vault: Vault,
-    actor: Principal,
     events: Sequence[EventInput],
     now: datetime | None = None,
 ) -> list[EventOutcome]:
     """Record up to 100 events; each gets its own outcome, a bad one never spoils the rest."""
-    del actor
     now = now or utcnow()
     if not 1 <= len(events) <= MAX_BATCH:
         raise bad_input(f"send 1-{MAX_BATCH} events per call", field="events")
@@ -223,11 +220,9 @@ async def record_events(
     return [outcomes[i] for i in range(len(events))]
 
 
-async def record_event(
-    *, session: AsyncSession, vault: Vault, actor: Principal, event: EventInput
-) -> EventOutcome:
+async def record_event(*, session: AsyncSession, vault: Vault, event: EventInput) -> EventOutcome:
     """One event; its refusal is raised as the coded error."""
-    [outcome] = await record_events(session=session, vault=vault, actor=actor, events=[event])
+    [outcome] = await record_events(session=session, vault=vault, events=[event])
     if outcome.status is EventStatus.REJECTED:
         assert outcome.code is not None and outcome.message is not None
         raise CdpError(outcome.code, outcome.message, field=outcome.field)

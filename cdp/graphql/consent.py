@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cdp.audit.trail import set_target
 from cdp.channels import Channel
 from cdp.consent import service
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
@@ -214,7 +213,6 @@ class ConsentMutations:
 
         row = await own_profile(info, writing=True)
         async with info.context.uow.atomic("consent.update") as session:
-            set_target(session, row.id)
             await service.update_consents(
                 session=session,
                 actor=info.context.principal,
@@ -234,7 +232,6 @@ class ConsentMutations:
             profile = await profile_by_id(session, info.context.vault, input.profile_id)
             contact = await service.record_contact(
                 session=session,
-                actor=info.context.principal,
                 profile=profile,
                 purpose=input.purpose,
                 channel=input.channel,

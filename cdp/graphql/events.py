@@ -87,7 +87,6 @@ class EventMutations:
             outcome = await service.record_event(
                 session=session,
                 vault=info.context.vault,
-                actor=info.context.principal,
                 event=_event(input),
             )
         return EventResult.of(outcome)
@@ -103,7 +102,6 @@ class EventMutations:
             outcomes = await service.record_events(
                 session=session,
                 vault=info.context.vault,
-                actor=info.context.principal,
                 events=[_event(e) for e in input.events],
             )
         return [EventResult.of(o) for o in outcomes]

@@ -9,7 +9,7 @@ the media type. Every measure is linear in the document (see `measures`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -42,15 +42,12 @@ from cdp.graphql.measures import (
     operation_cost,
     selection_nesting,
 )
+from cdp.policy import role_limits
 
 # graphql-core's parser stops at braces and brackets nested deeper than 200, and its validation
 # at selections nested deeper than that through fragments, each with nothing but a message:
 # cdp refuses both first (QUERY_TOO_COMPLEX, limit "nesting" and "validation").
 NESTING_CEILING = 200
-# A role's cost limit is CDP_MAX_QUERY_COST times its factor here (1 for a role not named):
-# backends page through up to 100 profiles at a time; everyone else reads one profile, one
-# page of audit records or erasure requests, or aggregates.
-QUERY_COST_FACTOR: Mapping[Role, int] = {Role.SERVICE: 10}
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,8 @@ class Limits:
         )
 
     def cost_for(self, role: Role | None) -> int:
-        return self.cost * (QUERY_COST_FACTOR.get(role, 1) if role is not None else 1)
+        """CDP_MAX_QUERY_COST times the role's `query_cost_factor` (cdp.policy.ROLE_LIMITS)."""
+        return self.cost * (role_limits(role).query_cost_factor if role is not None else 1)
 
 
 def limit_error(limit: str, message: str, *, code: ErrorCode = ErrorCode.QUERY_TOO_COMPLEX) -> Any:

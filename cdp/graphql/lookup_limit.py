@@ -1,4 +1,4 @@
-"""Profiles per operation: a role's `per_operation` (cdp.policy.LOOKUPS) enforced by one
+"""Profiles per operation: a role's `per_operation` (cdp.policy.ROLE_LIMITS) enforced by one
 validation rule, before anything runs.
 
 The rule counts the distinct response keys of `profile` selected at the root of an operation,

@@ -58,7 +58,7 @@ async def staff_lookup(
     app_id: str | None,
     phone: str | None,
 ) -> Profile | None:
-    """The `profile(...)` lookup: the role's miss cap first (cdp.policy.LOOKUPS), then the
+    """The `profile(...)` lookup: the role's miss cap first (cdp.policy.ROLE_LIMITS), then the
     lookup; a miss is counted and recorded with its key's kind and phone pattern, never the key."""
     context = info.context
     capped = lookup_rule(context.principal.role).misses_capped

@@ -205,7 +205,6 @@ async def _entry(info: Info, given: EarnPointsInput, kind: EntryKind, sign: int)
         profile = await profile_by_id(session, info.context.vault, given.profile_id)
         entry = await points.record_entry(
             session=session,
-            actor=info.context.principal,
             profile=profile,
             kind=kind,
             points=sign * given.points if kind is not EntryKind.ADJUST else given.points,
@@ -248,7 +247,6 @@ class LoyaltyMutations:
             profile = await profile_by_id(session, info.context.vault, input.profile_id)
             coupon = await coupons.issue_coupon(
                 session=session,
-                actor=info.context.principal,
                 profile=profile,
                 title=input.title,
                 discount_fen=input.discount_fen,
@@ -270,7 +268,6 @@ class LoyaltyMutations:
         async with info.context.uow.atomic("coupon.redeem") as session:
             coupon = await coupons.redeem_coupon(
                 session=session,
-                actor=info.context.principal,
                 coupon_id=input.coupon_id,
                 channel=input.channel,
             )

@@ -20,7 +20,7 @@ from cdp.graphql.pages import Page, check_first, decode_time_and_int, page_of
 from cdp.graphql.profiles import AddressInput
 from cdp.graphql.sealed import AddressType
 from cdp.graphql.selections import child_fields, named
-from cdp.orders import service
+from cdp.orders import queries, service
 from cdp.orders.models import Order, OrderItem, OrderStatus
 from cdp.orders.tiers import TierThresholds
 from cdp.profiles.values import PostalAddress
@@ -98,12 +98,12 @@ class OrderType:
 async def _read_address(info: Info, row: Order) -> AddressType | None:
     await key_for(info, row.shipping_address_ct)
     async with info.context.uow.session() as session:
-        value = await service.shipping_address(session=session, vault=info.context.vault, order=row)
+        value = await queries.shipping_address(session=session, vault=info.context.vault, order=row)
     return AddressType.of(value)
 
 
 async def _items(session: AsyncSession, keys: list[int]) -> Mapping[int, list[OrderItem]]:
-    return await service.items_of(session=session, order_ids=keys)
+    return await queries.items_of(session=session, order_ids=keys)
 
 
 async def _orders(
@@ -113,7 +113,7 @@ async def _orders(
     first: int,
     before: tuple[datetime, int] | None,
 ) -> Mapping[int, list[Order]]:
-    return await service.orders_of(
+    return await queries.orders_of(
         session=session, profile_ids=keys, status=status, limit=first + 1, before=before
     )
 
@@ -144,7 +144,7 @@ async def with_details(info: Info, rows: Sequence[Order], *, paged: bool) -> lis
         await keys_for(info, [row.shipping_address_ct for row in rows])
         async with info.context.uow.session() as session:
             addresses = [
-                await service.shipping_address(session=session, vault=info.context.vault, order=r)
+                await queries.shipping_address(session=session, vault=info.context.vault, order=r)
                 for r in rows
             ]
     return [
@@ -233,7 +233,6 @@ class OrderMutations:
             order = await service.record_order(
                 session=session,
                 vault=info.context.vault,
-                actor=info.context.principal,
                 profile=profile,
                 order=given,
                 tiers=TierThresholds.of(info.context.settings),

@@ -97,9 +97,7 @@ class TagMutations:
 
         async with info.context.uow.atomic("tag.remove") as session:
             profile = await profile_by_id(session, info.context.vault, input.profile_id)
-            await service.untag_profile(
-                session=session, actor=info.context.principal, profile=profile, tag=input.tag
-            )
+            await service.untag_profile(session=session, profile=profile, tag=input.tag)
         info.context.clear_loaders()
         return ProfileType(row=profile)
 

@@ -21,7 +21,7 @@ from cdp.crypto import Keyring
 from cdp.db import lock_names
 from cdp.errors import Throttled
 from cdp.lookups.models import LookupMiss
-from cdp.policy import mask_phone
+from cdp.masks import mask_phone
 from cdp.profiles.values import normalize_phone
 
 LIMIT_NAME = "lookupMisses"

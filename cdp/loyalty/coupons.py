@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from cdp.audit import trail as audit
-from cdp.auth import Principal
+from cdp.batches import all_per_owner
 from cdp.channels import Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict, not_found
+from cdp.idempotency import earlier_write
 from cdp.loyalty.models import Coupon, CouponKind
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
@@ -62,6 +63,20 @@ def _check_terms(
         raise bad_input("validUntil must be after validFrom", field="validUntil")
 
 
+def _terms(coupon: Coupon) -> tuple[object, ...]:
+    """What a coupon grants, but for when it starts: what a replay must ask for again."""
+    return (
+        coupon.profile_id,
+        coupon.title,
+        coupon.kind,
+        coupon.discount_fen,
+        coupon.percent_off,
+        coupon.min_spend_fen,
+        coupon.channels,
+        coupon.valid_until,
+    )
+
+
 # Built once: building a statement costs about what running it does.
 _COUPON_BY_KEY = sa.select(Coupon).where(col(Coupon.idempotency_key) == sa.bindparam("key"))
 
@@ -69,7 +84,6 @@ _COUPON_BY_KEY = sa.select(Coupon).where(col(Coupon.idempotency_key) == sa.bindp
 async def issue_coupon(
     *,
     session: AsyncSession,
-    actor: Principal,
     profile: Profile,
     title: str,
     discount_fen: int,
@@ -82,7 +96,6 @@ async def issue_coupon(
     channels: Sequence[Channel] = (),
 ) -> Coupon:
     """Issue a coupon to a person; the same key again returns the same coupon."""
-    del actor
     assert profile.id is not None
     title = clean_text(title, field="title", max_length=TITLE_MAX)
     key = clean_key(idempotency_key)
@@ -95,41 +108,6 @@ async def issue_coupon(
         valid_from=valid_from,
         valid_until=valid_until,
     )
-    await lock_names(session, [("coupon-key", key)])
-    existing = await session.scalar(_COUPON_BY_KEY, {"key": key})
-    if existing is not None:
-        asked: tuple[object, ...] = (
-            profile.id,
-            title,
-            kind,
-            discount_fen,
-            percent_off,
-            min_spend_fen,
-            sorted({c.value for c in channels}),
-            valid_until,
-            valid_from if given_valid_from is not None else existing.valid_from,
-        )
-        held: tuple[object, ...] = (
-            existing.profile_id,
-            existing.title,
-            existing.kind,
-            existing.discount_fen,
-            existing.percent_off,
-            existing.min_spend_fen,
-            existing.channels,
-            existing.valid_until,
-            existing.valid_from,
-        )
-        if asked != held:
-            raise conflict("idempotencyKey was already used for a different coupon")
-        audit.record(
-            session,
-            action="coupon.issue",
-            profile_id=profile.id,
-            outcome="replayed",
-            detail={"coupon": existing.public_id},
-        )
-        return existing
     coupon = Coupon(
         profile_id=profile.id,
         title=title,
@@ -142,27 +120,37 @@ async def issue_coupon(
         valid_until=valid_until,
         idempotency_key=key,
     )
-    session.add(coupon)
-    await session.flush()
-    audit.record(
+    await lock_names(session, [("coupon-key", key)])
+    existing = await earlier_write(
         session,
+        _COUPON_BY_KEY,
+        {"key": key},
+        same=lambda held: (
+            _terms(held) == _terms(coupon)
+            and (given_valid_from is None or held.valid_from == valid_from)
+        ),
+        what="a different coupon",
         action="coupon.issue",
         profile_id=profile.id,
-        detail={"coupon": coupon.public_id, "discountFen": discount_fen},
+        detail=lambda held: {"coupon": held.public_id},
     )
+    if existing is not None:
+        return existing
+    session.add(coupon)
+    await session.flush()
+    detail = {"coupon": coupon.public_id, "discountFen": discount_fen}
+    audit.record(session, action="coupon.issue", profile_id=profile.id, detail=detail)
     return coupon
 
 
 async def redeem_coupon(
     *,
     session: AsyncSession,
-    actor: Principal,
     coupon_id: str,
     channel: Channel | None = None,
     now: datetime | None = None,
 ) -> Coupon:
     """Mark a coupon used, exactly once: a second redemption, concurrent or not, is CONFLICT."""
-    del actor
     now = now or utcnow()
     coupon = await session.scalar(sa.select(Coupon).where(col(Coupon.public_id) == coupon_id))
     if coupon is None:
@@ -186,12 +174,8 @@ async def redeem_coupon(
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         raise conflict("coupon already used")
     await session.refresh(coupon)
-    audit.record(
-        session,
-        action="coupon.redeem",
-        profile_id=coupon.profile_id,
-        detail={"coupon": coupon.public_id, "channel": channel.value if channel else None},
-    )
+    detail = {"coupon": coupon.public_id, "channel": channel.value if channel else None}
+    audit.record(session, action="coupon.redeem", profile_id=coupon.profile_id, detail=detail)
     return coupon
 
 
@@ -203,28 +187,22 @@ async def coupons_of(
     now: datetime,
 ) -> dict[int, list[Coupon]]:
     """Coupons per profile, newest first, filtered by status as of `now`."""
-    query = (
-        sa.select(Coupon)
-        .where(col(Coupon.profile_id).in_(profile_ids))
-        .order_by(col(Coupon.profile_id), col(Coupon.id).desc())
-    )
+    where: list[sa.ColumnElement[bool]] = []
     if status is CouponStatus.REDEEMED:
-        query = query.where(col(Coupon.redeemed_at).is_not(None))
+        where.append(col(Coupon.redeemed_at).is_not(None))
     elif status is not None:
-        query = query.where(col(Coupon.redeemed_at).is_(None))
+        where.append(col(Coupon.redeemed_at).is_(None))
         if status is CouponStatus.EXPIRED:
-            query = query.where(col(Coupon.valid_until) <= now)
+            where.append(col(Coupon.valid_until) <= now)
         elif status is CouponStatus.UPCOMING:
-            query = query.where(col(Coupon.valid_from) > now)
+            where.append(col(Coupon.valid_from) > now)
         else:
-            query = query.where(
-                col(Coupon.valid_from) <= now,
-                sa.or_(col(Coupon.valid_until).is_(None), col(Coupon.valid_until) > now),
-            )
-    grouped: dict[int, list[Coupon]] = {pid: [] for pid in profile_ids}
-    for coupon in (await session.scalars(query)).all():
-        grouped[coupon.profile_id].append(coupon)
-    return grouped
+            where.append(col(Coupon.valid_from) <= now)
+            where.append(sa.or_(col(Coupon.valid_until).is_(None), col(Coupon.valid_until) > now))
+    owner, newest_first = col(Coupon.profile_id), (col(Coupon.id).desc(),)
+    return await all_per_owner(
+        session, Coupon, owner=owner, owners=profile_ids, order=newest_first, where=where
+    )
 
 
 async def move_coupons(merge: Merge) -> int:

@@ -14,14 +14,14 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from cdp.audit import trail as audit
-from cdp.auth import Principal
+from cdp.batches import newest_per_owner
 from cdp.channels import Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
+from cdp.idempotency import earlier_write
 from cdp.loyalty.models import EntryKind, PointsEntry, PointsLot
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
@@ -83,19 +83,21 @@ async def balance_of(session: AsyncSession, profile_id: int, now: datetime) -> t
     return (await balances_of(session, [profile_id], now))[profile_id]
 
 
+async def _lots(
+    session: AsyncSession, profile_id: int, expiry: sa.ColumnElement[bool]
+) -> Sequence[PointsLot]:
+    """The profile's lots with points left whose expiry matches, soonest-expiring first."""
+    query = (
+        sa.select(PointsLot)
+        .where(col(PointsLot.profile_id) == profile_id, col(PointsLot.remaining) > 0, expiry)
+        .order_by(col(PointsLot.expires_at), col(PointsLot.id))
+    )
+    return (await session.scalars(query)).all()
+
+
 async def expire_due(*, session: AsyncSession, profile_id: int, now: datetime) -> int:
     """Write EXPIRE entries for lots past their date (the caller holds the points lock)."""
-    due = (
-        await session.scalars(
-            sa.select(PointsLot)
-            .where(
-                col(PointsLot.profile_id) == profile_id,
-                col(PointsLot.remaining) > 0,
-                col(PointsLot.expires_at) <= now,
-            )
-            .order_by(col(PointsLot.expires_at), col(PointsLot.id))
-        )
-    ).all()
+    due = await _lots(session, profile_id, col(PointsLot.expires_at) <= now)
     if not due:
         return 0
     balance, _ = await balance_of(session, profile_id, now)
@@ -116,12 +118,8 @@ async def expire_due(*, session: AsyncSession, profile_id: int, now: datetime) -
         )
         lot.remaining = 0
     await session.flush()
-    audit.record(
-        session,
-        action="points.expire",
-        profile_id=profile_id,
-        detail={"points": expired, "lots": len(due)},
-    )
+    detail = {"points": expired, "lots": len(due)}
+    audit.record(session, action="points.expire", profile_id=profile_id, detail=detail)
     return expired
 
 
@@ -142,31 +140,9 @@ _ENTRY_BY_KEY = sa.select(PointsEntry).where(
 )
 
 
-async def _replayed(
-    session: AsyncSession, key: str, *, profile_id: int, kind: EntryKind, points: int
-) -> PointsEntry | None:
-    entry = await session.scalar(_ENTRY_BY_KEY, {"key": key})
-    if entry is None:
-        return None
-    if (entry.profile_id, entry.kind, entry.points) != (profile_id, kind, points):
-        raise conflict("idempotencyKey was already used for a different points request")
-    return entry
-
-
 async def _consume(session: AsyncSession, profile_id: int, points: int, now: datetime) -> None:
     """Take `points` from the soonest-expiring lots (the caller checked the balance)."""
-    lots = (
-        await session.scalars(
-            sa.select(PointsLot)
-            .where(
-                col(PointsLot.profile_id) == profile_id,
-                col(PointsLot.remaining) > 0,
-                col(PointsLot.expires_at) > now,
-            )
-            .order_by(col(PointsLot.expires_at), col(PointsLot.id))
-        )
-    ).all()
-    for lot in lots:
+    for lot in await _lots(session, profile_id, col(PointsLot.expires_at) > now):
         taken = min(points, lot.remaining)
         lot.remaining -= taken
         points -= taken
@@ -178,7 +154,6 @@ async def _consume(session: AsyncSession, profile_id: int, points: int, now: dat
 async def record_entry(
     *,
     session: AsyncSession,
-    actor: Principal,
     profile: Profile,
     kind: EntryKind,
     points: int,
@@ -190,22 +165,24 @@ async def record_entry(
 ) -> PointsEntry:
     """Add `points` (signed) to the profile's balance; the same key again returns the same
     entry. CONFLICT when the balance would go below zero."""
-    del actor
     assert profile.id is not None
     now = now or utcnow()
     key = clean_key(idempotency_key)
     reason = clean_optional_text(reason, field="reason", max_length=REASON_MAX)
     _check_signed(kind, points)
     await _lock(session, profile.id)
-    replay = await _replayed(session, key, profile_id=profile.id, kind=kind, points=points)
+    asked = (profile.id, kind, points)
+    replay = await earlier_write(
+        session,
+        _ENTRY_BY_KEY,
+        {"key": key},
+        same=lambda held: (held.profile_id, held.kind, held.points) == asked,
+        what="a different points request",
+        action=f"points.{kind.value.lower()}",
+        profile_id=profile.id,
+        detail=lambda held: {"entry": held.id},
+    )
     if replay is not None:
-        audit.record(
-            session,
-            action=f"points.{kind.value.lower()}",
-            profile_id=profile.id,
-            outcome="replayed",
-            detail={"entry": replay.id},
-        )
         return replay
     balance, any_due = await balance_of(session, profile.id, now)
     if any_due:  # expired lots do not count already; the ledger is told so first
@@ -252,25 +229,15 @@ async def history(
     *, session: AsyncSession, profile_ids: Sequence[int], limit: int, before: int | None
 ) -> dict[int, list[PointsEntry]]:
     """Newest entries first, up to `limit` per profile, older than entry id `before`."""
-    ranked = sa.select(
+    return await newest_per_owner(
+        session,
         PointsEntry,
-        sa.func.row_number()
-        .over(partition_by=col(PointsEntry.profile_id), order_by=col(PointsEntry.id).desc())
-        .label("rank"),
-    ).where(col(PointsEntry.profile_id).in_(profile_ids))
-    if before is not None:
-        ranked = ranked.where(col(PointsEntry.id) < before)
-    sub = ranked.subquery()
-    entry = aliased(PointsEntry, sub)
-    rows = (
-        await session.scalars(
-            sa.select(entry).where(sub.c.rank <= limit).order_by(sub.c.profile_id, sub.c.id.desc())
-        )
-    ).all()
-    grouped: dict[int, list[PointsEntry]] = {pid: [] for pid in profile_ids}
-    for row in rows:
-        grouped[row.profile_id].append(row)
-    return grouped
+        owner=col(PointsEntry.profile_id),
+        owners=profile_ids,
+        newest_first=(col(PointsEntry.id).desc(),),
+        limit=limit,
+        where=() if before is None else (col(PointsEntry.id) < before,),
+    )
 
 
 async def move_points(merge: Merge) -> int:

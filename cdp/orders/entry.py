@@ -7,7 +7,7 @@ import re
 from urllib.parse import parse_qsl
 
 from cdp.errors import bad_input
-from cdp.text import check_text
+from cdp.text import check_text, text_fault
 
 MAX_LENGTH = 512
 MAX_PARAMS = 10
@@ -33,7 +33,8 @@ def parse_entry(entry: str | None, *, field: str = "entry") -> tuple[str | None,
     for key, value in pairs:
         if not _KEY.fullmatch(key) or key in params:
             raise bad_input(f"{field} has a bad or repeated parameter name", field=field)
-        if len(value) > VALUE_MAX or any(ord(ch) < 32 for ch in value):
+        # Decoded, a value may hold what the raw text did not (%0A, %E2%80%AE): checked again.
+        if len(value) > VALUE_MAX or text_fault(value) is not None:
             raise bad_input(f"{field} parameter {key} is too long or not printable", field=field)
         params[key] = value
     source = params.pop("from", None)

@@ -1,5 +1,6 @@
 """Recording orders from every channel: idempotent by (channel, external id), status moving
-only forward, the shipping address sealed like the profile's, tiers kept in step."""
+only forward, the shipping address sealed like the profile's, tiers kept in step. Reading
+them is `cdp.orders.queries`."""
 
 from __future__ import annotations
 
@@ -9,17 +10,17 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from cdp.audit import trail as audit
-from cdp.auth import Principal
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict
+from cdp.idempotency import record_replay
 from cdp.keys.vault import Vault
 from cdp.orders.entry import parse_entry
 from cdp.orders.models import Order, OrderItem, OrderStatus
+from cdp.orders.queries import items_of
 from cdp.orders.tiers import TierThresholds, recompute_tier
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
@@ -112,7 +113,6 @@ async def record_order(
     *,
     session: AsyncSession,
     vault: Vault,
-    actor: Principal,
     profile: Profile,
     order: OrderInput,
     tiers: TierThresholds,
@@ -120,7 +120,6 @@ async def record_order(
 ) -> Order:
     """Record an order, or replay it: the same (channel, external id) with the same terms
     changes nothing but may move the status forward; anything else is CONFLICT."""
-    del actor
     assert profile.id is not None
     now = now or utcnow()
     if order.channel not in APP_CHANNELS:
@@ -195,12 +194,8 @@ async def record_order(
                 row_id=existing.id,
             )
         await session.flush()
-        audit.record(
-            session,
-            action="order.record",
-            profile_id=profile.id,
-            detail={"order": existing.public_id, "status": order.status.value, "totalFen": total},
-        )
+        detail = {"order": existing.public_id, "status": order.status.value, "totalFen": total}
+        audit.record(session, action="order.record", profile_id=profile.id, detail=detail)
     await recompute_tier(session=session, profile=profile, thresholds=tiers, now=now)
     return existing
 
@@ -221,94 +216,16 @@ async def _replay(
     if not _same_terms(existing, items, given, paid_at, entry, lines):
         raise conflict("this order was recorded with different items, amounts or time")
     if given.status is existing.status:
-        audit.record(
-            session,
-            action="order.record",
-            profile_id=profile.id,
-            outcome="replayed",
-            detail={"order": existing.public_id},
-        )
+        detail = {"order": existing.public_id}
+        record_replay(session, action="order.record", profile_id=profile.id, detail=detail)
         return
     if given.status not in TRANSITIONS[existing.status]:
         raise conflict(f"an order cannot go from {existing.status.value} to {given.status.value}")
-    audit.record(
-        session,
-        action="order.status",
-        profile_id=profile.id,
-        detail={
-            "order": existing.public_id,
-            "from": existing.status.value,
-            "to": given.status.value,
-        },
-    )
+    detail = {"order": existing.public_id, "from": existing.status.value, "to": given.status.value}
+    audit.record(session, action="order.status", profile_id=profile.id, detail=detail)
     existing.status = given.status
     existing.updated_at = now
     await session.flush()
-
-
-async def items_of(
-    *, session: AsyncSession, order_ids: Sequence[int]
-) -> dict[int, list[OrderItem]]:
-    rows = await session.scalars(
-        sa.select(OrderItem)
-        .where(col(OrderItem.order_id).in_(order_ids))
-        .order_by(col(OrderItem.order_id), col(OrderItem.position))
-    )
-    grouped: dict[int, list[OrderItem]] = {oid: [] for oid in order_ids}
-    for item in rows:
-        grouped[item.order_id].append(item)
-    return grouped
-
-
-async def orders_of(
-    *,
-    session: AsyncSession,
-    profile_ids: Sequence[int],
-    status: OrderStatus | None,
-    limit: int,
-    before: tuple[datetime, int] | None,
-) -> dict[int, list[Order]]:
-    """Newest orders first (by payment time), up to `limit` per profile."""
-    ranked = sa.select(
-        Order,
-        sa.func.row_number()
-        .over(
-            partition_by=col(Order.profile_id),
-            order_by=(col(Order.paid_at).desc(), col(Order.id).desc()),
-        )
-        .label("rank"),
-    ).where(col(Order.profile_id).in_(profile_ids))
-    if status is not None:
-        ranked = ranked.where(col(Order.status) == status)
-    if before is not None:
-        ranked = ranked.where(sa.tuple_(col(Order.paid_at), col(Order.id)) < before)
-    sub = ranked.subquery()
-    order = aliased(Order, sub)
-    rows = await session.scalars(
-        sa.select(order)
-        .where(sub.c.rank <= limit)
-        .order_by(sub.c.profile_id, sub.c.paid_at.desc(), sub.c.id.desc())
-    )
-    grouped: dict[int, list[Order]] = {pid: [] for pid in profile_ids}
-    for row in rows:
-        assert row.profile_id is not None
-        grouped[row.profile_id].append(row)
-    return grouped
-
-
-async def shipping_address(
-    *, session: AsyncSession, vault: Vault, order: Order
-) -> PostalAddress | None:
-    if order.shipping_address_ct is None or order.id is None:
-        return None
-    text = await vault.decrypt(
-        session,
-        order.shipping_address_ct,
-        table="orders",
-        column="shipping_address_ct",
-        row_id=order.id,
-    )
-    return PostalAddress.from_json(text)
 
 
 async def move_orders(merge: Merge) -> int:

@@ -11,7 +11,9 @@ from sqlmodel import col
 
 from cdp.audit import trail as audit
 from cdp.auth import Principal
+from cdp.batches import all_per_owner
 from cdp.db import lock_names, utcnow
+from cdp.idempotency import record_replay
 from cdp.profiles.merge import Merge
 from cdp.profiles.models import Profile
 from cdp.tags.models import TAG_MAX, ProfileTag, TagSource
@@ -45,13 +47,7 @@ async def tag_profile(
     await lock_names(session, [("tag", str(profile.id), tag)])
     existing = await session.scalar(_TAGGED, {"profile_id": profile.id, "tag": tag})
     if existing is not None:
-        audit.record(
-            session,
-            action="tag.add",
-            profile_id=profile.id,
-            outcome="replayed",
-            detail={"tag": tag},
-        )
+        record_replay(session, action="tag.add", profile_id=profile.id, detail={"tag": tag})
         return existing
     row = ProfileTag(
         profile_id=profile.id,
@@ -62,20 +58,13 @@ async def tag_profile(
     )
     session.add(row)
     await session.flush()
-    audit.record(
-        session,
-        action="tag.add",
-        profile_id=profile.id,
-        detail={"tag": tag, "source": source.value},
-    )
+    detail = {"tag": tag, "source": source.value}
+    audit.record(session, action="tag.add", profile_id=profile.id, detail=detail)
     return row
 
 
-async def untag_profile(
-    *, session: AsyncSession, actor: Principal, profile: Profile, tag: str
-) -> bool:
+async def untag_profile(*, session: AsyncSession, profile: Profile, tag: str) -> bool:
     """Remove a tag; False when the profile did not have it."""
-    del actor
     tag = clean_tag(tag)
     removed = await session.execute(
         sa.delete(ProfileTag).where(
@@ -96,15 +85,8 @@ async def untag_profile(
 async def tags_of(
     *, session: AsyncSession, profile_ids: Sequence[int]
 ) -> dict[int, list[ProfileTag]]:
-    rows = await session.scalars(
-        sa.select(ProfileTag)
-        .where(col(ProfileTag.profile_id).in_(profile_ids))
-        .order_by(col(ProfileTag.profile_id), col(ProfileTag.tag))
-    )
-    grouped: dict[int, list[ProfileTag]] = {pid: [] for pid in profile_ids}
-    for row in rows:
-        grouped[row.profile_id].append(row)
-    return grouped
+    owner, order = col(ProfileTag.profile_id), (col(ProfileTag.tag),)
+    return await all_per_owner(session, ProfileTag, owner=owner, owners=profile_ids, order=order)
 
 
 async def profiles_with_tag(

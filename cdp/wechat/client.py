@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from cdp.config import Settings, WechatApp
+from cdp.config import Settings
+from cdp.config_models import WechatApp
 
 log = logging.getLogger("cdp.wechat")
 

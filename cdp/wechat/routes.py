@@ -13,7 +13,8 @@ from starlette.routing import Route
 
 from cdp.audit.trail import AuditTrail
 from cdp.auth import Principal, Role
-from cdp.config import OAuthScope, Settings, WechatAppType
+from cdp.config import Settings
+from cdp.config_models import OAuthScope, WechatAppType
 from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, bad_input
 from cdp.json_body import RequestRefused, read_json

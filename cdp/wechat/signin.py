@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cdp.audit import trail as audit
 from cdp.auth import Principal, Role, issue_token
 from cdp.channels import Channel
-from cdp.config import Settings, WechatApp, WechatAppType
+from cdp.config import Settings
+from cdp.config_models import WechatApp, WechatAppType
 from cdp.errors import bad_input
 from cdp.keys.vault import Vault
 from cdp.linking.link import link_identity

@@ -11,7 +11,8 @@ from typing import Any
 import jwt
 import pytest
 
-from cdp.config import ConfigError, OAuthScope, Settings, WechatAppType, load_settings
+from cdp.config import ConfigError, Settings, load_settings
+from cdp.config_models import OAuthScope, WechatAppType
 from cdp.wechat.client import WechatClient, WechatError, WechatFailure
 from cdp.wechat.signin import customer_token, session_ttl
 from tests.conftest import TEST_JWT_SECRET

@@ -1,0 +1,60 @@
+"""The structured settings, each given as JSON in its `CDP_` variable: the contact frequency
+caps by consent purpose (`CDP_CONTACT_CAPS`) and the brand's WeChat apps by AppID
+(`CDP_WECHAT_APPS`), with the checks of their keys."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
+
+CONSENT_PURPOSES = ("MARKETING", "ACTIVITY_NOTIFICATIONS", "PERSONALIZATION", "ANALYTICS")
+
+
+class ContactCap(BaseModel):
+    """At most `limit` contacts for a purpose per channel within `hours`."""
+
+    model_config = {"frozen": True}
+
+    limit: int = Field(ge=1, le=1000)
+    hours: float = Field(gt=0, le=24 * 366)
+
+
+class WechatAppType(StrEnum):
+    MINI_PROGRAM = "MINI_PROGRAM"
+    OFFICIAL_ACCOUNT = "OFFICIAL_ACCOUNT"
+
+
+class OAuthScope(StrEnum):
+    BASE = "snsapi_base"  # silent: the OpenID, and the UnionID when WeChat gives it
+    USERINFO = "snsapi_userinfo"  # asks the person once; also yields the UnionID
+
+
+class WechatApp(BaseModel):
+    """One of the brand's WeChat apps: its type, AppSecret and (official accounts) OAuth scope."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    type: WechatAppType
+    secret: SecretStr = Field(min_length=1)
+    oauth_scope: OAuthScope = OAuthScope.BASE
+
+
+def _caps_name_purposes(value: dict[str, ContactCap]) -> dict[str, ContactCap]:
+    unknown = sorted(set(value) - set(CONSENT_PURPOSES))
+    if unknown:
+        raise ValueError(f"unknown consent purposes {unknown}; use {list(CONSENT_PURPOSES)}")
+    return value
+
+
+def _wechat_app_ids(value: dict[str, WechatApp]) -> dict[str, WechatApp]:
+    for app_id in value:
+        if not (len(app_id) == 18 and app_id.startswith("wx") and app_id.isalnum()):
+            raise ValueError(f"{app_id!r} is not a WeChat AppID (wx and 16 characters)")
+    return value
+
+
+# A purpose not named has no cap.
+ContactCaps = Annotated[dict[str, ContactCap], AfterValidator(_caps_name_purposes)]
+WechatApps = Annotated[dict[str, WechatApp], AfterValidator(_wechat_app_ids)]
