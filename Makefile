@@ -36,8 +36,8 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick --output $(or $(BENCH_OUTPUT),bench/RESULTS-quick.md)
 
 lint: $(STAMP)
-	$(BIN)/ruff check cdp tests migrations
-	$(BIN)/ruff format --check cdp tests migrations
+	$(BIN)/ruff check cdp tests migrations bench scripts
+	$(BIN)/ruff format --check cdp tests migrations bench scripts
 	$(BIN)/mypy
 
 schema: $(STAMP)

@@ -41,12 +41,13 @@ from cdp.crypto import Keyring
 from cdp.db import Database
 from cdp.erasure import service as erasure
 from cdp.erasure.execution import execute_erasure
-from cdp.erasure.models import ErasureMode
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
+from cdp.linking import link as linking
 from cdp.migrations import upgrade_to_head
 from cdp.profiles import service as profile_service
+from cdp.suppression.models import ErasureMode
 from cdp.unit_of_work import audited_transaction, operator_trail
 from tests.pg_cluster import PgCluster, find_bin_dir
 
@@ -125,16 +126,15 @@ async def erasure_row(
     history: int,
     quick: bool,
 ) -> Row:
-    source, actor = KeyringSource.fixed(keyring), Principal("bench", Role.SERVICE)
+    source = KeyringSource.fixed(keyring)
     keystore = KeyStore(settings)
     async with audited_transaction(database, operator_trail(keyring, "bench")) as session:
         vault = Vault(source, keystore)
         person = (
-            await profile_service.link_identity(
+            await linking.link_identity(
                 session=session,
                 vault=vault,
                 settings=settings,
-                actor=actor,
                 channel=Channel.MINI_PROGRAM,
                 app_id="wxbench",
                 open_id="oBenchPerson000000000001",
@@ -144,7 +144,6 @@ async def erasure_row(
         await profile_service.update_personal_fields(
             session=session,
             vault=vault,
-            actor=actor,
             profile=person,
             phone="13800138000",
             name="测试",
