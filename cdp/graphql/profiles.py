@@ -30,7 +30,7 @@ from cdp.orders.tiers import TierThresholds, paid_spends
 from cdp.profiles import service
 from cdp.profiles.models import Profile as ProfileRow
 from cdp.profiles.models import Tier
-from cdp.profiles.values import PostalAddress, display_phone
+from cdp.profiles.values import PostalAddress, ProfileKeys, display_phone
 from cdp.text import clean_text
 
 if TYPE_CHECKING:
@@ -253,15 +253,10 @@ class ProfileQueries:
         ] = None,
     ) -> ProfileType | None:
         purpose = check_purpose(purpose)
-        row = await staff_lookup(
-            info,
-            purpose=purpose,
-            public_id=id,
-            union_id=union_id,
-            open_id=open_id,
-            app_id=app_id,
-            phone=phone,
+        keys = ProfileKeys(
+            public_id=id, union_id=union_id, open_id=open_id, app_id=app_id, phone=phone
         )
+        row = await staff_lookup(info, purpose=purpose, keys=keys)
         if row is None:
             return None
         trail = info.context.uow.trail
