@@ -11,9 +11,10 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.channels import Channel
+from cdp.consent import contact as sends
 from cdp.consent import service
+from cdp.consent.contact import ContactAsk, Reason
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
-from cdp.consent.service import Reason
 from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.context import Info, by_key
 from cdp.graphql.lookups import profile_by_id
@@ -191,11 +192,9 @@ class ConsentQueries:
                 if exc.code is not ErrorCode.SUPPRESSED:
                     raise
                 return ContactDecision(allowed=False, reason=Reason.SUPPRESSED)
-            decision = await service.can_contact(
+            decision = await sends.can_contact(
                 session=session,
-                profile=profile,
-                purpose=purpose,
-                channel=channel,
+                ask=ContactAsk(profile, purpose, channel),
                 caps=info.context.settings.contact_caps,
             )
         return ContactDecision(allowed=decision.allowed, reason=decision.reason)
@@ -230,11 +229,9 @@ class ConsentMutations:
     async def record_contact(self, info: Info, input: RecordContactInput) -> ContactType | None:
         async with info.context.uow.atomic("contact.record") as session:
             profile = await profile_by_id(session, info.context.vault, input.profile_id)
-            contact = await service.record_contact(
+            contact = await sends.record_contact(
                 session=session,
-                profile=profile,
-                purpose=input.purpose,
-                channel=input.channel,
+                ask=ContactAsk(profile, input.purpose, input.channel),
                 caps=info.context.settings.contact_caps,
                 idempotency_key=input.idempotency_key,
             )
