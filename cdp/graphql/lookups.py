@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,15 @@ from cdp.profiles.values import ProfileKeys
 async def profile_by_id(session: AsyncSession, vault: Vault, public_id: str) -> Profile:
     """The profile a mutation's input names (cdp.profiles.service.target_profile)."""
     return await service.target_profile(session=session, vault=vault, public_id=public_id)
+
+
+@asynccontextmanager
+async def profile_write(
+    info: Info, action: str, public_id: str
+) -> AsyncIterator[tuple[AsyncSession, Profile]]:
+    """A mutation's unit of work (audited as `action`) and the profile its input names."""
+    async with info.context.uow.atomic(action) as session:
+        yield session, await profile_by_id(session, info.context.vault, public_id)
 
 
 async def key_for(info: Info, blob: bytes | None) -> None:
