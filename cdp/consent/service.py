@@ -1,4 +1,4 @@
-"""Consent choices, the contact decision, and recording contacts under frequency caps.
+"""Consent choices, and merging them (the contact decision is in cdp.consent.contact).
 
 A choice made without a channel covers every channel. The state is one row per
 (profile, purpose, channel); every choice is also appended to the history.
@@ -6,10 +6,9 @@ A choice made without a channel covers every channel. The state is one row per
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,14 +17,12 @@ from sqlmodel import col
 from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.channels import Channel
-from cdp.config_models import ContactCap
-from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
+from cdp.consent.models import Consent, ConsentChange, ConsentPurpose, Contact
 from cdp.db import lock_names, utcnow
-from cdp.errors import bad_input, conflict
-from cdp.idempotency import earlier_write
+from cdp.errors import bad_input
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
-from cdp.text import clean_key, clean_text
+from cdp.text import clean_text
 
 MAX_CHOICES = 50
 NOTICE_VERSION_MAX = 32
@@ -36,21 +33,6 @@ class Choice:
     purpose: ConsentPurpose
     channel: Channel | None
     granted: bool
-
-
-class Reason(StrEnum):
-    CONSENTED = "CONSENTED"  # the person said yes
-    DEFAULT = "DEFAULT"  # no choice recorded, and the purpose is on by default
-    NO_CONSENT = "NO_CONSENT"  # no choice recorded, and the purpose needs an opt-in
-    OPTED_OUT = "OPTED_OUT"
-    FREQUENCY_CAP = "FREQUENCY_CAP"
-    SUPPRESSED = "SUPPRESSED"  # the person was erased
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    reason: Reason
 
 
 async def update_consents(
@@ -162,110 +144,6 @@ async def history_of(
     if before is not None:
         query = query.where(col(ConsentChange.id) < before)
     return list((await session.scalars(query)).all())
-
-
-async def _sent_within(
-    session: AsyncSession,
-    profile_id: int,
-    purpose: ConsentPurpose,
-    channel: Channel,
-    since: datetime,
-) -> int:
-    return int(
-        await session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Contact)
-            .where(
-                col(Contact.profile_id) == profile_id,
-                col(Contact.purpose) == purpose,
-                col(Contact.channel) == channel,
-                col(Contact.sent_at) > since,
-            )
-        )
-        or 0
-    )
-
-
-async def can_contact(
-    *,
-    session: AsyncSession,
-    profile: Profile,
-    purpose: ConsentPurpose,
-    channel: Channel,
-    caps: Mapping[str, ContactCap],
-    now: datetime | None = None,
-) -> Decision:
-    """May the brand contact this person for `purpose` in `channel` now, and why (not)."""
-    assert profile.id is not None
-    now = now or utcnow()
-    row = await session.scalar(
-        sa.select(Consent).where(
-            col(Consent.profile_id) == profile.id,
-            col(Consent.purpose) == purpose,
-            col(Consent.channel) == channel,
-        )
-    )
-    if row is None and not DEFAULT_GRANTED[purpose]:
-        return Decision(False, Reason.NO_CONSENT)
-    if row is not None and not row.granted:
-        return Decision(False, Reason.OPTED_OUT)
-    cap = caps.get(purpose.value)
-    if cap is not None:
-        since = now - timedelta(hours=cap.hours)
-        if await _sent_within(session, profile.id, purpose, channel, since) >= cap.limit:
-            return Decision(False, Reason.FREQUENCY_CAP)
-    return Decision(True, Reason.CONSENTED if row is not None else Reason.DEFAULT)
-
-
-_CONTACT_BY_KEY = sa.select(Contact).where(col(Contact.idempotency_key) == sa.bindparam("key"))
-
-
-async def record_contact(
-    *,
-    session: AsyncSession,
-    profile: Profile,
-    purpose: ConsentPurpose,
-    channel: Channel,
-    caps: Mapping[str, ContactCap],
-    idempotency_key: str | None = None,
-    now: datetime | None = None,
-) -> Contact:
-    """Record a send, if it is allowed now; CONFLICT naming the reason otherwise. Sends to
-    one person, purpose and channel are serialised, so a cap holds across instances."""
-    assert profile.id is not None
-    now = now or utcnow()
-    key = None if idempotency_key is None else clean_key(idempotency_key)
-    names: list[tuple[str, ...]] = [("contact", str(profile.id), purpose.value, channel.value)]
-    if key is not None:
-        names.append(("contact-key", key))  # one key, one contact, whatever the channel
-    await lock_names(session, names)
-    asked = (profile.id, purpose, channel)
-    if key is not None:
-        replay = await earlier_write(
-            session,
-            _CONTACT_BY_KEY,
-            {"key": key},
-            same=lambda held: (held.profile_id, held.purpose, held.channel) == asked,
-            what="a different contact",
-            action="contact.record",
-            profile_id=profile.id,
-            detail=lambda _: {"purpose": purpose.value},
-        )
-        if replay is not None:
-            return replay
-    decision = await can_contact(
-        session=session, profile=profile, purpose=purpose, channel=channel, caps=caps, now=now
-    )
-    if not decision.allowed:
-        raise conflict(f"contact not allowed: {decision.reason.value}")
-    contact = Contact(
-        profile_id=profile.id, purpose=purpose, channel=channel, idempotency_key=key, sent_at=now
-    )
-    session.add(contact)
-    await session.flush()
-    detail = {"purpose": purpose.value, "channel": channel.value}
-    audit.record(session, action="contact.record", profile_id=profile.id, detail=detail)
-    return contact
 
 
 async def merge_consents(merge: Merge) -> int:

@@ -4,7 +4,7 @@ coupons, tags, consent choices and behaviour events, in the shape a coffee brand
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from cdp.channels import Channel
@@ -12,7 +12,8 @@ from cdp.consent.models import ConsentPurpose
 from cdp.consent.service import Choice
 from cdp.loyalty.models import CouponKind
 from cdp.orders.models import OrderStatus
-from cdp.orders.service import LineItem
+from cdp.orders.service import LineItem, OrderInput
+from cdp.profiles.values import PostalAddress
 
 PRODUCTS = (
     ("LATTE-M", "拿铁 中杯", 2800),
@@ -61,6 +62,11 @@ class DemoOrder:
     items: list[LineItem]
     paid_at: datetime
     entry: str | None
+
+    def to_record(self, shipping_address: PostalAddress | None) -> OrderInput:
+        """The order as cdp records it (every field carries over), shipped to the address."""
+        given = {f.name: getattr(self, f.name) for f in fields(self)}
+        return OrderInput(**given, shipping_address=shipping_address)
 
 
 class DemoActivity:

@@ -91,15 +91,7 @@ async def _person(
             profile=profile,
             tiers=tiers,
             now=now,
-            order=orders.OrderInput(
-                channel=order.channel,
-                external_id=order.external_id,
-                status=order.status,
-                items=order.items,
-                paid_at=order.paid_at,
-                entry=order.entry,
-                shipping_address=address if order.channel is not Channel.CHANNELS else None,
-            ),
+            order=order.to_record(address if order.channel is not Channel.CHANNELS else None),
         )
         if order.status is not OrderStatus.REFUNDED:
             earned = sum(i.quantity * i.unit_price_fen for i in order.items) // 100

@@ -5,20 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.channels import Channel
+from cdp.consent import contact as sends
 from cdp.consent import service
+from cdp.consent.contact import ContactAsk, Reason
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
-from cdp.consent.service import Reason
 from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.context import Info, by_key
-from cdp.graphql.lookups import profile_by_id
+from cdp.graphql.lookups import profile_by_id, profile_write
 from cdp.graphql.objects import copied, object_type
-from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, check_first, decode_int, page_of
+from cdp.graphql.pages import (
+    DEFAULT_FIRST,
+    After,
+    First,
+    Page,
+    id_page,
+)
 
 if TYPE_CHECKING:
     from cdp.graphql.profiles import ProfileType
@@ -72,16 +80,8 @@ class ConsentsType:
     async def history(
         self, info: Info, first: First = DEFAULT_FIRST, after: After = None
     ) -> ConsentHistoryPage:
-        check_first(first)
-        before = decode_int(info, after, "consents")
-        async with info.context.uow.session() as session:
-            rows = await service.history_of(
-                session=session,
-                profile_id=self.profile_id,
-                limit=first + 1,
-                before=before,
-            )
-        page, page_info = page_of(info, "consents", rows, first)
+        history = partial(service.history_of, profile_id=self.profile_id)
+        page, page_info = await id_page(info, "consents", first, after, history)
         return ConsentHistoryPage(items=[_change(row) for row in page], page_info=page_info)
 
 
@@ -191,11 +191,9 @@ class ConsentQueries:
                 if exc.code is not ErrorCode.SUPPRESSED:
                     raise
                 return ContactDecision(allowed=False, reason=Reason.SUPPRESSED)
-            decision = await service.can_contact(
+            decision = await sends.can_contact(
                 session=session,
-                profile=profile,
-                purpose=purpose,
-                channel=channel,
+                ask=ContactAsk(profile, purpose, channel),
                 caps=info.context.settings.contact_caps,
             )
         return ContactDecision(allowed=decision.allowed, reason=decision.reason)
@@ -228,13 +226,10 @@ class ConsentMutations:
         description="Record a send; CONFLICT when consent or a cap forbids it. Service role only."
     )
     async def record_contact(self, info: Info, input: RecordContactInput) -> ContactType | None:
-        async with info.context.uow.atomic("contact.record") as session:
-            profile = await profile_by_id(session, info.context.vault, input.profile_id)
-            contact = await service.record_contact(
+        async with profile_write(info, "contact.record", input.profile_id) as (session, profile):
+            contact = await sends.record_contact(
                 session=session,
-                profile=profile,
-                purpose=input.purpose,
-                channel=input.channel,
+                ask=ContactAsk(profile, input.purpose, input.channel),
                 caps=info.context.settings.contact_caps,
                 idempotency_key=input.idempotency_key,
             )

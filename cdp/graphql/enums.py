@@ -11,8 +11,8 @@ import strawberry
 
 from cdp.audit.actions import AuditAction, AuditOutcome, AuditRole
 from cdp.channels import Channel
+from cdp.consent.contact import Reason
 from cdp.consent.models import ConsentPurpose
-from cdp.consent.service import Reason
 from cdp.events.service import EventStatus
 from cdp.loyalty.coupons import CouponStatus
 from cdp.loyalty.models import CouponKind, EntryKind

@@ -4,6 +4,7 @@ and the export of one person's data."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated
 
 import strawberry
@@ -16,10 +17,16 @@ from cdp.erasure.execution import execute_erasure
 from cdp.errors import CdpError, bad_input
 from cdp.graphql.context import Info
 from cdp.graphql.enums import ErasureStep
-from cdp.graphql.lookups import profile_by_id
+from cdp.graphql.lookups import profile_write
 from cdp.graphql.objects import copied, object_type
-from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, check_first, decode_int, page_of
-from cdp.graphql.profiles import PURPOSE_MAX_LENGTH, check_purpose
+from cdp.graphql.pages import (
+    DEFAULT_FIRST,
+    After,
+    First,
+    Page,
+    id_page,
+)
+from cdp.graphql.profile_queries import PURPOSE_MAX_LENGTH, check_purpose
 from cdp.profiles.values import normalize_phone
 from cdp.suppression import service as suppression
 from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
@@ -131,16 +138,8 @@ class ErasureQueries:
         first: First = DEFAULT_FIRST,
         after: After = None,
     ) -> ErasureRequestPage | None:
-        check_first(first)
-        before = decode_int(info, after, "erasures")
-        async with info.context.uow.session() as session:
-            rows = await service.list_requests(
-                session=session,
-                status=status,
-                limit=first + 1,
-                before=before,
-            )
-        page, page_info = page_of(info, "erasures", rows, first)
+        requests = partial(service.list_requests, status=status)
+        page, page_info = await id_page(info, "erasures", first, after, requests)
         info.context.uow.trail.record(action="erasure.list", detail={"returned": len(page)})
         return ErasureRequestPage(
             items=[ErasureRequestType.of(row) for row in page], page_info=page_info
@@ -155,8 +154,7 @@ class ErasureMutations:
     async def request_erasure(
         self, info: Info, input: RequestErasureInput
     ) -> ErasureRequestType | None:
-        async with info.context.uow.atomic("erasure.request") as session:
-            profile = await profile_by_id(session, info.context.vault, input.profile_id)
+        async with profile_write(info, "erasure.request", input.profile_id) as (session, profile):
             request = await service.request_erasure(
                 session=session,
                 actor=info.context.principal,
@@ -203,8 +201,7 @@ class ErasureMutations:
     )
     async def export_profile(self, info: Info, input: ExportProfileInput) -> ProfileExport | None:
         purpose = check_purpose(input.purpose)
-        async with info.context.uow.atomic("export") as session:
-            profile = await profile_by_id(session, info.context.vault, input.profile_id)
+        async with profile_write(info, "export", input.profile_id) as (session, profile):
             document = await export.export_profile(
                 session=session,
                 vault=info.context.vault,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cdp.channels import Channel
 from cdp.db import as_utc, utcnow
 from cdp.graphql.context import Info, by_key
-from cdp.graphql.lookups import profile_by_id
+from cdp.graphql.lookups import profile_by_id, profile_write
 from cdp.graphql.objects import copied, object_type
 from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, check_first, decode_int, page_of
 from cdp.loyalty import coupons, points
@@ -243,8 +243,7 @@ class LoyaltyMutations:
     async def issue_coupon(self, info: Info, input: IssueCouponInput) -> CouponType | None:
         valid_from = input.valid_from and as_utc(input.valid_from, field="validFrom")
         valid_until = input.valid_until and as_utc(input.valid_until, field="validUntil")
-        async with info.context.uow.atomic("coupon.issue") as session:
-            profile = await profile_by_id(session, info.context.vault, input.profile_id)
+        async with profile_write(info, "coupon.issue", input.profile_id) as (session, profile):
             coupon = await coupons.issue_coupon(
                 session=session,
                 profile=profile,

@@ -14,7 +14,7 @@ from strawberry.scalars import JSON
 from cdp.channels import Channel
 from cdp.db import as_utc
 from cdp.graphql.context import Info, by_key
-from cdp.graphql.lookups import key_for, keys_for, profile_by_id
+from cdp.graphql.lookups import key_for, keys_for, profile_write
 from cdp.graphql.objects import copied, object_type
 from cdp.graphql.pages import Page, check_first, decode_time_and_int, page_of
 from cdp.graphql.profiles import AddressInput
@@ -228,8 +228,7 @@ class OrderMutations:
             if address is None
             else PostalAddress(address.province, address.city, address.district, address.street),
         )
-        async with info.context.uow.atomic("order.record") as session:
-            profile = await profile_by_id(session, info.context.vault, input.profile_id)
+        async with profile_write(info, "order.record", input.profile_id) as (session, profile):
             order = await service.record_order(
                 session=session,
                 vault=info.context.vault,

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -83,6 +83,22 @@ def page_of(
         end_cursor=encode_cursor(info, kind, *position(page[-1])) if page else None,
         has_next_page=len(rows) > first,
     )
+
+
+async def id_page(
+    info: Info,
+    kind: str,
+    first: int,
+    after: str | None,
+    fetch: Callable[..., Awaitable[Sequence[Row]]],
+) -> tuple[list[Row], PageInfo]:
+    """A page of list `kind` newest first by id: `fetch(session=, limit=, before=)` reads
+    `first + 1` rows below the cursor's id (None: from the newest) in a read session."""
+    check_first(first)
+    before = decode_int(info, after, kind)
+    async with info.context.uow.session() as session:
+        rows = await fetch(session=session, limit=first + 1, before=before)
+    return page_of(info, kind, rows, first)
 
 
 def check_first(first: int) -> int:

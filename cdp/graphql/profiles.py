@@ -1,4 +1,5 @@
-"""Profile, Identity and Address types; `me`, `profile`, `linkIdentity`, `updateMyProfile`."""
+"""Profile, Identity and Address types; `linkIdentity` and `updateMyProfile` (the queries
+that find a profile are in cdp.graphql.profile_queries)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from cdp.channels import Channel
 from cdp.db import utcnow
 from cdp.errors import bad_input, not_found
 from cdp.graphql.context import Info, by_key
-from cdp.graphql.lookups import staff_lookup
 from cdp.graphql.objects import object_type
 from cdp.graphql.pages import DEFAULT_FIRST, MAX_FIRST, After, First
 from cdp.graphql.sealed import (
@@ -23,7 +23,6 @@ from cdp.graphql.sealed import (
     iso_date,
     load_identities,
     personal_value,
-    prefetch_keys,
 )
 from cdp.linking import link as linking
 from cdp.orders.tiers import TierThresholds, paid_spends
@@ -31,7 +30,6 @@ from cdp.profiles import service
 from cdp.profiles.models import Profile as ProfileRow
 from cdp.profiles.models import Tier
 from cdp.profiles.values import PostalAddress, display_phone
-from cdp.text import clean_text
 
 if TYPE_CHECKING:
     from cdp.graphql.consent import ConsentsType
@@ -40,9 +38,6 @@ if TYPE_CHECKING:
     from cdp.graphql.tags import TagPage
     from cdp.loyalty.coupons import CouponStatus
     from cdp.orders.models import OrderStatus
-
-
-PURPOSE_MAX_LENGTH = 200
 
 
 def _displayed(phone: str | None) -> str | None:
@@ -194,11 +189,6 @@ class ProfileType:
         return await tags_of(info, self.row.id, first, after)
 
 
-def check_purpose(purpose: str, *, field: str = "purpose") -> str:
-    """A stated purpose (kept in the audit log): one line of 1-200 characters."""
-    return clean_text(purpose, field=field, max_length=PURPOSE_MAX_LENGTH)
-
-
 async def own_profile(info: Info, *, writing: bool = False) -> ProfileRow:
     """The signed-in customer's profile (following merges); NOT_FOUND when there is none.
     `writing` holds it against a concurrent merge or erasure until the request commits."""
@@ -208,67 +198,6 @@ async def own_profile(info: Info, *, writing: bool = False) -> ProfileRow:
     if row is None:
         raise not_found("No profile for this customer")
     return row
-
-
-@strawberry.type
-class ProfileQueries:
-    @strawberry.field(description="The signed-in customer's own profile. Customer role only.")
-    async def me(self, info: Info) -> ProfileType | None:
-        row = await own_profile(info)
-        assert row.id is not None
-        info.context.uow.trail.lookup(row.id, None)
-        await prefetch_keys(info, row)
-        return ProfileType(row=row)
-
-    @strawberry.field(
-        description="Look up one profile by exactly one key (id, unionId, openId or phone), "
-        "for a stated purpose; null when nobody matches. Support, compliance and service; "
-        "support and compliance one lookup per operation, misses capped."
-    )
-    async def profile(
-        self,
-        info: Info,
-        purpose: Annotated[
-            str,
-            strawberry.argument(
-                description=f"Why, 1-{PURPOSE_MAX_LENGTH} characters (kept in the audit log)."
-            ),
-        ],
-        id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="The public profile id.")
-        ] = None,
-        union_id: Annotated[
-            str | None, strawberry.argument(description="The WeChat UnionID.")
-        ] = None,
-        open_id: Annotated[
-            str | None, strawberry.argument(description="An OpenID of one of the brand's apps.")
-        ] = None,
-        app_id: Annotated[
-            str | None,
-            strawberry.argument(description="With openId: the app it belongs to (optional)."),
-        ] = None,
-        phone: Annotated[
-            str | None,
-            strawberry.argument(description="A phone number in any common form (138 1234 5678)."),
-        ] = None,
-    ) -> ProfileType | None:
-        purpose = check_purpose(purpose)
-        row = await staff_lookup(
-            info,
-            purpose=purpose,
-            public_id=id,
-            union_id=union_id,
-            open_id=open_id,
-            app_id=app_id,
-            phone=phone,
-        )
-        if row is None:
-            return None
-        trail = info.context.uow.trail
-        assert row.id is not None
-        trail.lookup(row.id, purpose)
-        await prefetch_keys(info, row)
-        return ProfileType(row=row)
 
 
 @strawberry.input(description="An app identity as a backend service saw it.")

@@ -16,7 +16,8 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
-from cdp.graphql.analytics import AnalyticsQueries, BigInt
+from cdp.graphql.analytics import AnalyticsQueries
+from cdp.graphql.analytics_cells import BigInt
 from cdp.graphql.audit import AuditQueries
 from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
@@ -27,7 +28,8 @@ from cdp.graphql.lookup_limit import LookupLimitRule
 from cdp.graphql.loyalty import LoyaltyMutations
 from cdp.graphql.orders import OrderMutations
 from cdp.graphql.permissions import apply_policy
-from cdp.graphql.profiles import ProfileMutations, ProfileQueries
+from cdp.graphql.profile_queries import ProfileQueries
+from cdp.graphql.profiles import ProfileMutations
 from cdp.graphql.tags import TagMutations, TagQueries
 
 # Where each custom scalar is specified (README: "Scalars, for code generators").

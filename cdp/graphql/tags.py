@@ -10,7 +10,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.graphql.context import Info, by_key
-from cdp.graphql.lookups import profile_by_id
+from cdp.graphql.lookups import profile_write
 from cdp.graphql.objects import object_type
 from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, check_first, decode_int, page_of
 from cdp.tags import service
@@ -79,8 +79,7 @@ class TagMutations:
     async def tag_profile(self, info: Info, input: TagProfileInput) -> LazyProfile | None:
         from cdp.graphql.profiles import ProfileType
 
-        async with info.context.uow.atomic("tag.add") as session:
-            profile = await profile_by_id(session, info.context.vault, input.profile_id)
+        async with profile_write(info, "tag.add", input.profile_id) as (session, profile):
             await service.tag_profile(
                 session=session,
                 actor=info.context.principal,
@@ -95,8 +94,7 @@ class TagMutations:
     async def untag_profile(self, info: Info, input: UntagProfileInput) -> LazyProfile | None:
         from cdp.graphql.profiles import ProfileType
 
-        async with info.context.uow.atomic("tag.remove") as session:
-            profile = await profile_by_id(session, info.context.vault, input.profile_id)
+        async with profile_write(info, "tag.remove", input.profile_id) as (session, profile):
             await service.untag_profile(session=session, profile=profile, tag=input.tag)
         info.context.clear_loaders()
         return ProfileType(row=profile)

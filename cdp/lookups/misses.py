@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +23,7 @@ from cdp.db import lock_names
 from cdp.errors import Throttled
 from cdp.lookups.models import LookupMiss
 from cdp.masks import mask_phone
-from cdp.profiles.values import normalize_phone
+from cdp.profiles.values import ProfileKeys, normalize_phone
 
 LIMIT_NAME = "lookupMisses"
 PATTERN_BYTES = 8  # 64 bits: enough to group by, nothing to read back
@@ -56,20 +57,27 @@ class LookupKey:
     def of(
         cls,
         keyring: Keyring,
-        *,
-        public_id: str | None,
-        union_id: str | None,
-        open_id: str | None,
-        phone: str | None,
+        keys: ProfileKeys,
     ) -> LookupKey:
-        if phone is not None:
-            return cls("phone", pattern_of(keyring, phone))
-        if union_id is not None:
+        if keys.phone is not None:
+            return cls("phone", pattern_of(keyring, keys.phone))
+        if keys.union_id is not None:
             return cls("unionId")
-        return cls("openId") if open_id is not None else cls("id" if public_id else "none")
+        if keys.open_id is not None:
+            return cls("openId")
+        return cls("id" if keys.public_id else "none")
 
     def detail(self) -> dict[str, str]:
         return {"key": self.kind, **({"pattern": self.pattern} if self.pattern else {})}
+
+
+class LookupAttempt(NamedTuple):
+    """One lookup as the miss cap weighs it: who, with what kind of key, why, and when."""
+
+    actor: str
+    key: LookupKey
+    purpose: str | None
+    now: datetime
 
 
 def pattern_of(keyring: Keyring, phone: str) -> str:
@@ -97,13 +105,11 @@ async def refuse_if_capped(
     *,
     session: AsyncSession,
     cap: MissCap,
-    actor: str,
-    key: LookupKey,
-    purpose: str | None,
-    now: datetime,
+    attempt: LookupAttempt,
 ) -> None:
-    """Throttled (and a `lookup.throttled` record) when `actor` has `cap.limit` misses in the
-    window; it may retry when the oldest of them ages out."""
+    """Throttled (and a `lookup.throttled` record) when the attempt's actor has `cap.limit`
+    misses in the window; it may retry when the oldest of them ages out."""
+    actor, key, purpose, now = attempt
     newest = await _newest_in_window(session, cap=cap, actor=actor, now=now)
     if len(newest) < cap.limit:
         return
@@ -133,19 +139,17 @@ async def count_miss(
     *,
     session: AsyncSession,
     cap: MissCap,
-    actor: str,
-    key: LookupKey,
-    purpose: str | None,
-    now: datetime,
+    attempt: LookupAttempt,
 ) -> int:
-    """Count one miss of `actor`: the actor's misses in the window, this one included.
+    """Count one miss of the attempt's actor: the actor's misses in the window, this one included.
 
     The actor's lock is held until commit, so concurrent misses on any worker queue and none
     slips past the cap (it is checked again under the lock: Throttled). Crossing the cap, or
     `cap.pattern_flag` misses sharing a phone pattern, writes `lookup.enumeration_suspected`.
     """
+    actor, key, purpose, now = attempt
     await lock_names(session, [("lookup-misses", actor)])
-    await refuse_if_capped(session=session, cap=cap, actor=actor, key=key, purpose=purpose, now=now)
+    await refuse_if_capped(session=session, cap=cap, attempt=attempt)
     in_window = col(LookupMiss.occurred_at) > now - cap.window
     mine = col(LookupMiss.actor_subject) == actor
     await session.execute(sa.delete(_MISSES).where(mine, ~in_window))

@@ -42,24 +42,18 @@ def status_of(coupon: Coupon, now: datetime) -> CouponStatus:
     return CouponStatus.AVAILABLE
 
 
-def _check_terms(
-    *,
-    kind: CouponKind,
-    discount_fen: int,
-    percent_off: int | None,
-    min_spend_fen: int,
-    valid_from: datetime,
-    valid_until: datetime | None,
-) -> None:
-    if not 1 <= discount_fen <= MAX_FEN:
+def _check_terms(coupon: Coupon) -> None:
+    """BAD_USER_INPUT naming the first term of `coupon` (as built, not yet added) out of range."""
+    percent_off = coupon.percent_off
+    if not 1 <= coupon.discount_fen <= MAX_FEN:
         raise bad_input(f"discountFen must be 1-{MAX_FEN}", field="discountFen")
-    if kind is CouponKind.PERCENT and (percent_off is None or not 1 <= percent_off <= 99):
+    if coupon.kind is CouponKind.PERCENT and (percent_off is None or not 1 <= percent_off <= 99):
         raise bad_input("a PERCENT coupon needs percentOff 1-99", field="percentOff")
-    if kind is CouponKind.AMOUNT and percent_off is not None:
+    if coupon.kind is CouponKind.AMOUNT and percent_off is not None:
         raise bad_input("percentOff is for PERCENT coupons", field="percentOff")
-    if not 0 <= min_spend_fen <= MAX_FEN:
+    if not 0 <= coupon.min_spend_fen <= MAX_FEN:
         raise bad_input(f"minSpendFen must be 0-{MAX_FEN}", field="minSpendFen")
-    if valid_until is not None and valid_until <= valid_from:
+    if coupon.valid_until is not None and coupon.valid_until <= coupon.valid_from:
         raise bad_input("validUntil must be after validFrom", field="validUntil")
 
 
@@ -100,14 +94,6 @@ async def issue_coupon(
     title = clean_text(title, field="title", max_length=TITLE_MAX)
     key = clean_key(idempotency_key)
     given_valid_from, valid_from = valid_from, valid_from or utcnow()
-    _check_terms(
-        kind=kind,
-        discount_fen=discount_fen,
-        percent_off=percent_off,
-        min_spend_fen=min_spend_fen,
-        valid_from=valid_from,
-        valid_until=valid_until,
-    )
     coupon = Coupon(
         profile_id=profile.id,
         title=title,
@@ -120,6 +106,7 @@ async def issue_coupon(
         valid_until=valid_until,
         idempotency_key=key,
     )
+    _check_terms(coupon)
     await lock_names(session, [("coupon-key", key)])
     existing = await earlier_write(
         session,

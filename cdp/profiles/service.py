@@ -21,6 +21,7 @@ from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.personal import write_field
 from cdp.profiles.values import (
     PostalAddress,
+    ProfileKeys,
     clean_identifier,
     normalize_phone,
 )
@@ -84,43 +85,39 @@ async def find_profile(
     *,
     session: AsyncSession,
     vault: Vault,
-    public_id: str | None = None,
-    union_id: str | None = None,
-    open_id: str | None = None,
-    app_id: str | None = None,
-    phone: str | None = None,
+    keys: ProfileKeys,
 ) -> Profile | None:
     """The one profile matched by exactly one lookup key (`app_id` narrows `open_id`)."""
     given = [
         k
         for k, v in (
-            ("id", public_id),
-            ("unionId", union_id),
-            ("openId", open_id),
-            ("phone", phone),
+            ("id", keys.public_id),
+            ("unionId", keys.union_id),
+            ("openId", keys.open_id),
+            ("phone", keys.phone),
         )
         if v is not None
     ]
     if len(given) != 1:
         raise bad_input("give exactly one of id, unionId, openId, phone")
-    if app_id is not None and open_id is None:
+    if keys.app_id is not None and keys.open_id is None:
         raise bad_input("appId narrows an openId lookup only", field="appId")
-    if public_id is not None:
-        return await get_profile(session=session, public_id=public_id.strip())
-    if union_id is not None:
-        bidx = vault.blind_index("union", clean_identifier(union_id, field="unionId"))
+    if keys.public_id is not None:
+        return await get_profile(session=session, public_id=keys.public_id.strip())
+    if keys.union_id is not None:
+        bidx = vault.blind_index("union", clean_identifier(keys.union_id, field="unionId"))
         query = select(Profile).where(col(Profile.union_id_bidx) == bidx)
-    elif open_id is not None:
-        bidx = vault.blind_index("open_id", clean_identifier(open_id, field="openId"))
+    elif keys.open_id is not None:
+        bidx = vault.blind_index("open_id", clean_identifier(keys.open_id, field="openId"))
         query = (
             select(Profile)
             .join(Identity, col(Identity.profile_id) == col(Profile.id))
             .where(col(Identity.open_id_bidx) == bidx)
         )
-        if app_id is not None:
-            query = query.where(Identity.app_id == clean_identifier(app_id, field="appId"))
+        if keys.app_id is not None:
+            query = query.where(Identity.app_id == clean_identifier(keys.app_id, field="appId"))
     else:
-        bidx = vault.blind_index("phone", normalize_phone(phone or ""))
+        bidx = vault.blind_index("phone", normalize_phone(keys.phone or ""))
         query = select(Profile).where(col(Profile.phone_bidx) == bidx)
     rows = (await session.scalars(query.distinct().limit(2))).all()
     if len(rows) > 1:

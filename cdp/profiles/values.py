@@ -91,3 +91,14 @@ class PostalAddress:
     def from_json(cls, text: str) -> PostalAddress:
         data = json.loads(text)
         return cls(**{key: data.get(key) for key in ("province", "city", "district", "street")})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProfileKeys:
+    """The keys a lookup may give, exactly one of them set (`app_id` narrows `open_id`)."""
+
+    public_id: str | None = None
+    union_id: str | None = None
+    open_id: str | None = None
+    app_id: str | None = None
+    phone: str | None = None

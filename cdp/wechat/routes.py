@@ -26,7 +26,13 @@ from cdp.rate_limit import RateLimiter, retry_after_header
 from cdp.unit_of_work import audited_transaction
 from cdp.wechat.client import WechatClient, WechatError
 from cdp.wechat.outcomes import NO_STORE, SignInFailed, failure_of, json_error, unexpected
-from cdp.wechat.signin import SIGN_IN_ACTION, CustomerSession, configured_app, sign_in
+from cdp.wechat.signin import (
+    SIGN_IN_ACTION,
+    CustomerSession,
+    VouchedIdentity,
+    configured_app,
+    sign_in,
+)
 
 PREFIX = "/auth/wechat"
 CALLBACK = f"{PREFIX}/official-account/callback"
@@ -71,9 +77,10 @@ class WechatSignIn:
             app = configured_app(self.settings, app_id, WechatAppType.MINI_PROGRAM)
             found = await self.client.code2session(app_id=app_id, app=app, code=code)
             # found.session_key stays here: nothing in cdp needs it yet, and it never leaves.
-            session = await self._sign_in(
-                request_id, app_id, WechatAppType.MINI_PROGRAM, found.open_id, found.union_id
+            identity = VouchedIdentity(
+                app_id, WechatAppType.MINI_PROGRAM, found.open_id, found.union_id
             )
+            session = await self._sign_in(request_id, identity)
         except (CdpError, WechatError) as exc:
             return await self._refuse(request_id, app_id, failure_of(exc))
         except SignInFailed as exc:
@@ -155,14 +162,14 @@ class WechatSignIn:
             union_id = grant.union_id
             if union_id is None and app.oauth_scope is OAuthScope.USERINFO:
                 union_id = await self.client.userinfo_union_id(grant)
-            session = await self._sign_in(
-                request_id,
+            identity = VouchedIdentity(
                 app_id,
                 WechatAppType.OFFICIAL_ACCOUNT,
                 grant.open_id,
                 union_id,
                 scope=grant.scope or app.oauth_scope.value,
             )
+            session = await self._sign_in(request_id, identity)
         except (CdpError, WechatError, SignInFailed) as exc:
             failed = exc if isinstance(exc, SignInFailed) else failure_of(exc)
             if failed.extensions.get("limit") == "rate":  # not audited: it would flood the log
@@ -213,26 +220,14 @@ class WechatSignIn:
             raise bad_input("code is required", field="code")
         return app_id, _checked(code)
 
-    async def _sign_in(
-        self,
-        request_id: str,
-        app_id: str,
-        kind: WechatAppType,
-        open_id: str,
-        union_id: str | None,
-        scope: str | None = None,
-    ) -> CustomerSession:
-        trail = self._trail(request_id, app_id)
+    async def _sign_in(self, request_id: str, identity: VouchedIdentity) -> CustomerSession:
+        trail = self._trail(request_id, identity.app_id)
         async with audited_transaction(self.database, trail) as db_session:
             return await sign_in(
                 session=db_session,
                 vault=Vault(self.keyring, self.keystore),
                 settings=self.settings,
-                app_id=app_id,
-                kind=kind,
-                open_id=open_id,
-                union_id=union_id,
-                scope=scope,
+                identity=identity,
             )
 
     def _trail(self, request_id: str, app_id: str | None) -> AuditTrail:

@@ -36,6 +36,18 @@ class CustomerSession:
     created_profile: bool
 
 
+@dataclass(frozen=True, slots=True)
+class VouchedIdentity:
+    """An identity WeChat vouched for: in which app, the OpenID, the UnionID when WeChat gave
+    one, and the OAuth scope granted (official accounts only)."""
+
+    app_id: str
+    kind: WechatAppType
+    open_id: str
+    union_id: str | None
+    scope: str | None = None
+
+
 def configured_app(settings: Settings, app_id: object, kind: WechatAppType) -> WechatApp:
     """The configured app of this kind; BAD_USER_INPUT (field appId) for anything else."""
     app = settings.wechat_apps.get(app_id) if isinstance(app_id, str) else None
@@ -60,11 +72,7 @@ async def sign_in(
     session: AsyncSession,
     vault: Vault,
     settings: Settings,
-    app_id: str,
-    kind: WechatAppType,
-    open_id: str,
-    union_id: str | None,
-    scope: str | None = None,
+    identity: VouchedIdentity,
 ) -> CustomerSession:
     """Link the identity WeChat vouched for and open a session for its profile.
 
@@ -74,10 +82,10 @@ async def sign_in(
         session=session,
         vault=vault,
         settings=settings,
-        channel=CHANNEL_OF[kind],
-        app_id=app_id,
-        open_id=open_id,
-        union_id=union_id,
+        channel=CHANNEL_OF[identity.kind],
+        app_id=identity.app_id,
+        open_id=identity.open_id,
+        union_id=identity.union_id,
     )
     profile = outcome.profile
     audit.trail_of(session).continue_as(Principal(subject=profile.public_id, role=Role.CUSTOMER))
@@ -86,9 +94,9 @@ async def sign_in(
         action=SIGN_IN_ACTION,
         profile_id=profile.id,
         detail={
-            "appId": app_id,
-            "channel": CHANNEL_OF[kind].value,
-            "scope": scope,
+            "appId": identity.app_id,
+            "channel": CHANNEL_OF[identity.kind].value,
+            "scope": identity.scope,
             "createdProfile": outcome.created_profile,
             "ttlSeconds": session_ttl(settings),
         },
