@@ -13,11 +13,11 @@ from cdp.audit.actions import AuditAction, AuditOutcome, AuditRole
 from cdp.audit.trail import OPERATOR_ROLE, AuditTrail
 from cdp.auth import UNVERIFIED_ROLE, Role
 from cdp.erasure.execution import STEPS
-from cdp.erasure.models import ErasureRequest
 from cdp.errors import ErrorCode
 from cdp.graphql.enums import ErasureStep
 from cdp.graphql.schema import build_schema
 from cdp.loyalty.models import EntryKind
+from cdp.suppression.models import ErasureRequest
 
 CDP = Path(__file__).resolve().parent.parent / "cdp"
 
