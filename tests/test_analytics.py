@@ -40,7 +40,8 @@ from cdp.profiles.service import get_profile
 from cdp.tags.models import ProfileTag, TagSource
 from cdp.tags.service import tag_profile
 from tests.conftest import TEST_KEYRING, ClientFactory, audited, error_codes, gql, make_settings
-from tests.test_identity_graph import CHANNELS_APP, MINI, OFFICIAL, WEB_APP
+from tests.support.analytics_measures import BREAKDOWN, MEASURES, RATE, RETENTION
+from tests.support.people import CHANNELS_APP, MINI, OFFICIAL, WEB_APP
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 UTC = ZoneInfo("UTC")
@@ -60,24 +61,6 @@ ORDERS = Order.__table__  # type: ignore[attr-defined]
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 MARCH = ("2026-03-01", "2026-03-31")
 _serial = itertools.count()
-
-BREAKDOWN = "{ cells { key count suppressed } total totalSuppressed }"
-RATE = "{ key channel numerator denominator rate suppressed }"
-SOURCES = """{
-  cells { source channel orders revenueFen buyers suppressed }
-  totalOrders totalRevenueFen totalSuppressed
-}"""
-RETENTION = f"{{ day7 {RATE} day30 {RATE} }}"
-MEASURES = {
-    "membersByTier": BREAKDOWN,
-    "membersByFirstChannel": BREAKDOWN,
-    "tagCounts": BREAKDOWN,
-    "consentOptInRates": RATE,
-    "ordersBySource": SOURCES,
-    "conversionByChannel": RATE,
-    "repurchaseRate": RATE,
-    "retention": RETENTION,
-}
 
 
 def sh(day: str, clock: str = "12:00") -> datetime:

@@ -30,7 +30,7 @@ from tests.conftest import (
     audited,
     gql,
 )
-from tests.test_identity_graph import MINI
+from tests.support.people import MINI
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 KEY = TEST_KEYRING.audit_key

@@ -25,7 +25,7 @@ from cdp.keys.rotation import record_rotation, rewrap_pending
 from cdp.keys.store import KeyStore
 from cdp.profiles.models import Profile
 from tests.conftest import TEST_JWT_SECRET, TEST_KEYRING, ClientFactory, error_codes
-from tests.test_identity_graph import LINK, MINI, OFFICIAL
+from tests.support.people import LINK, MINI, OFFICIAL
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 LINK_ID = """

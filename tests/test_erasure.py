@@ -8,25 +8,22 @@ import asyncio
 import json
 import sqlite3
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.app import create_app
-from cdp.audit.models import AuditEvent
 from cdp.audit.verify import verify_chain
 from cdp.auth import Role, issue_token
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.erasure import execution, purge
 from cdp.erasure.execution import STEPS
-from cdp.keys import schema as keystore_schema
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
@@ -34,537 +31,65 @@ from cdp.models import metadata
 from cdp.suppression.models import ErasureRequest, ErasureStatus
 from cdp.unit_of_work import operator_trail
 from tests.conftest import TEST_KEYRING, ClientFactory, error_codes, gql, make_settings
-from tests.test_identity_graph import CHANNELS_APP, MINI, OFFICIAL, WEB_APP, link
-from tests.test_personal_data import raw_sqlite_bytes, stored_postgres_values
-
-AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-
-# --- the people ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What is seeded for one person; every value is distinct per person, so it can be
-    searched for."""
-
-    key: str
-    phone: str
-    name: str
-    street: str
-    union_id: str
-    mini_open_id: str
-    official_open_id: str
-
-    @property
-    def e164(self) -> str:
-        return f"+86{self.phone}"
-
-    @property
-    def address(self) -> dict[str, str]:
-        return {"province": "浙江省", "city": "杭州市", "district": "西湖区", "street": self.street}
-
-    def order_ids(self) -> list[str]:
-        return [f"{self.key}-WX-1001", f"{self.key}-WEB-2002"]
-
-    def coupon_titles(self) -> list[str]:
-        return [f"{self.key} 满100减20", f"{self.key} 九折券"]
-
-    def tags(self) -> list[str]:
-        return [f"{self.key}-tea-lover", f"{self.key}-vip-2024"]
-
-    def event_ids(self) -> list[str]:
-        return [f"{self.key}-ev-0001", f"{self.key}-ev-0002", f"{self.key}-ev-0003"]
-
-    def skus(self) -> list[str]:
-        return [f"{self.key.upper()}-TEA-001", f"{self.key.upper()}-CUP-007"]
-
-
-ANNA = Spec(
-    key="anna",
-    phone="13700005555",
-    name="欧阳金丝雀",
-    street="金丝雀路 77 号 1808 室",
-    union_id="oUnionCanaryErase0000000001",
-    mini_open_id="oMiniCanaryErase00000000001",
-    official_open_id="oOffiCanaryErase00000000001",
+from tests.support.erasure_calls import (
+    APPROVE,
+    EXPORT,
+    LIFT,
+    LIST,
+    LOOKUP,
+    ME,
+    MODES,
+    REASON,
+    REQUEST,
+    assert_found_everywhere,
+    assert_found_nowhere,
+    erase,
+    instant,
+    officer,
+    request_erasure,
+    snapshot,
 )
-BYSTANDER = Spec(
-    key="bob",
-    phone="13900007777",
-    name="诸葛旁观者",
-    street="旁观者大道 8 号",
-    union_id="oUnionBystander000000000001",
-    mini_open_id="oMiniBystander0000000000001",
-    official_open_id="oOffiBystander0000000000001",
+from tests.support.erasure_people import (
+    ANNA,
+    CONTACT,
+    EARN,
+    EVENT,
+    EVENTS,
+    ISSUE,
+    LINK_ID,
+    RECORD_ORDER,
+    SPEND,
+    TAG,
+    UPDATE_CONSENTS,
+    UPDATE_PROFILE,
+    Person,
+    Spec,
+    event_input,
+    ok,
+    ok_query,
+    order_input,
 )
-BIRTHDAY = "1986-03-14"
-NOW = datetime.now(UTC)
-
-
-@dataclass
-class Person:
-    spec: Spec
-    id: str  # the public id of the surviving profile
-    merged_id: str  # the public id of the profile merged into it (same UnionID)
-    customer: httpx.AsyncClient
-    order_public_ids: list[str] = field(default_factory=list)
-    coupon_ids: list[str] = field(default_factory=list)
-
-    def canaries(self) -> list[str]:
-        """Every personal value and identifier of the person, as text."""
-        s = self.spec
-        return [
-            s.phone,
-            s.e164,
-            s.name,
-            s.street,
-            s.union_id,
-            s.mini_open_id,
-            s.official_open_id,
-        ]
-
-    def traces(self) -> list[str]:
-        """Everything distinctive seeded for the person, ids included."""
-        s = self.spec
-        return [
-            *self.canaries(),
-            self.id,
-            self.merged_id,
-            *self.order_public_ids,
-            *self.coupon_ids,
-            *s.order_ids(),
-            *s.coupon_titles(),
-            *s.tags(),
-            *s.event_ids(),
-            *s.skus(),
-        ]
-
-
-UPDATE_PROFILE = """
-mutation U($input: UpdateMyProfileInput!) { updateMyProfile(input: $input) { id phone } }
-"""
-UPDATE_CONSENTS = """
-mutation C($input: UpdateMyConsentsInput!) { updateMyConsents(input: $input) { id } }
-"""
-RECORD_ORDER = """
-mutation O($input: RecordOrderInput!) { recordOrder(input: $input) { id totalFen } }
-"""
-EARN = "mutation E($input: EarnPointsInput!) { earnPoints(input: $input) { id balanceAfter } }"
-SPEND = "mutation S($input: SpendPointsInput!) { spendPoints(input: $input) { id balanceAfter } }"
-ISSUE = "mutation I($input: IssueCouponInput!) { issueCoupon(input: $input) { id status } }"
-REDEEM = "mutation R($input: RedeemCouponInput!) { redeemCoupon(input: $input) { id status } }"
-TAG = "mutation T($input: TagProfileInput!) { tagProfile(input: $input) { id } }"
-CONTACT = "mutation K($input: RecordContactInput!) { recordContact(input: $input) { id } }"
-EVENT = """
-mutation V($input: RecordEventInput!) { recordEvent(input: $input) { status code } }
-"""
-EVENTS = """
-mutation Vs($input: RecordEventsInput!) {
-  recordEvents(input: $input) { index eventId status code }
-}
-"""
-LINK_ID = """
-mutation L($input: LinkIdentityInput!) { linkIdentity(input: $input) { id } }
-"""
-
-
-async def ok(client: httpx.AsyncClient, document: str, given: dict[str, Any]) -> Any:
-    """Send a one-field mutation with `input`; its result, asserting there was no error."""
-    body = await gql(client, document, {"input": given})
-    assert "errors" not in body, body
-    [value] = body["data"].values()
-    return value
-
-
-async def ok_query(client: httpx.AsyncClient, document: str, variables: dict[str, Any]) -> Any:
-    """Run a one-field document; its result, asserting there was no error."""
-    body = await gql(client, document, variables)
-    assert "errors" not in body, body
-    [value] = body["data"].values()
-    return value
-
-
-def order_input(spec: Spec, profile_id: str, index: int) -> dict[str, Any]:
-    tea, cup = spec.skus()
-    return {
-        "profileId": profile_id,
-        "channel": ["MINI_PROGRAM", "WEB"][index],
-        "externalId": spec.order_ids()[index],
-        "status": ["PAID", "COMPLETED"][index],
-        "items": [
-            {"sku": tea, "name": "西湖龙井 250g", "quantity": 2 + index, "unitPriceFen": 1999},
-            {"sku": cup, "name": "青瓷茶杯", "quantity": 1, "unitPriceFen": 5000},
-        ],
-        "discountFen": 1000,
-        "shippingFen": 800,
-        "paidAt": (NOW - timedelta(days=10 - index)).isoformat(),
-        "entry": "from=article&id=123",
-        "shippingAddress": spec.address,
-    }
-
-
-def event_input(spec: Spec, profile_id: str, index: int) -> dict[str, Any]:
-    who: dict[str, Any] = [
-        {"appId": MINI, "openId": spec.mini_open_id},
-        {"appId": OFFICIAL, "openId": spec.official_open_id},
-        {"profileId": profile_id},
-    ][index]
-    return {
-        "eventId": spec.event_ids()[index],
-        "type": ["article_read", "menu_click", "video_view"][index],
-        "channel": ["MINI_PROGRAM", "OFFICIAL_ACCOUNT", "MINI_PROGRAM"][index],
-        "occurredAt": (NOW - timedelta(hours=3 - index)).isoformat(),
-        "entry": "from=menu&type=home",
-        "properties": {"article": f"{spec.key}-article-{index}"},
-        **who,
-    }
-
-
-async def seed(service: httpx.AsyncClient, client_for: ClientFactory, spec: Spec) -> Person:
-    """A rich person, all through the API: two profiles merged by their UnionID (mini program
-    and official account), personal fields, two orders with shipping addresses, points earned
-    and spent, two coupons (one redeemed), two tags, consents, a contact and three events."""
-    mini = await link(service, "MINI_PROGRAM", MINI, spec.mini_open_id)
-    official = await link(
-        service, "OFFICIAL_ACCOUNT", OFFICIAL, spec.official_open_id, spec.union_id
-    )
-    merged = await link(service, "MINI_PROGRAM", MINI, spec.mini_open_id, spec.union_id)
-    assert merged["id"] == mini["id"] and len(merged["identities"]) == 2
-    pid = mini["id"]
-    customer = client_for(Role.CUSTOMER, subject=pid)
-    person = Person(spec=spec, id=pid, merged_id=official["id"], customer=customer)
-    await ok(
-        customer,
-        UPDATE_PROFILE,
-        {"phone": spec.phone, "name": spec.name, "address": spec.address, "birthday": BIRTHDAY},
-    )
-    await ok(
-        customer,
-        UPDATE_CONSENTS,
-        {
-            "consents": [
-                {"purpose": "MARKETING", "granted": True},
-                {"purpose": "ANALYTICS", "granted": False, "channel": "SMS"},
-            ],
-            "noticeVersion": "2024-06",
-            "sourceChannel": "MINI_PROGRAM",
-        },
-    )
-    for index in range(2):
-        order = await ok(service, RECORD_ORDER, order_input(spec, pid, index))
-        person.order_public_ids.append(order["id"])
-    await ok(service, EARN, {"profileId": pid, "points": 500, "idempotencyKey": f"{spec.key}-e1"})
-    await ok(service, EARN, {"profileId": pid, "points": 300, "idempotencyKey": f"{spec.key}-e2"})
-    await ok(service, SPEND, {"profileId": pid, "points": 120, "idempotencyKey": f"{spec.key}-s1"})
-    for title in spec.coupon_titles():
-        coupon = await ok(
-            service,
-            ISSUE,
-            {"profileId": pid, "title": title, "discountFen": 2000, "idempotencyKey": title},
-        )
-        person.coupon_ids.append(coupon["id"])
-    redeemed = await ok(service, REDEEM, {"couponId": person.coupon_ids[0], "channel": "WEB"})
-    assert redeemed["status"] == "REDEEMED"
-    for tag in spec.tags():
-        await ok(service, TAG, {"profileId": pid, "tag": tag})
-    await ok(
-        service, CONTACT, {"profileId": pid, "purpose": "MARKETING", "channel": "MINI_PROGRAM"}
-    )
-    results = await ok(service, EVENTS, {"events": [event_input(spec, pid, i) for i in range(3)]})
-    assert [r["status"] for r in results] == ["ACCEPTED"] * 3, results
-    return person
-
-
-@pytest.fixture
-async def people(
-    service_client: httpx.AsyncClient, client_for: ClientFactory
-) -> tuple[Person, Person]:
-    """Anna, who will be erased, and a bystander who must stay untouched."""
-    return (
-        await seed(service_client, client_for, ANNA),
-        await seed(service_client, client_for, BYSTANDER),
-    )
-
-
-# --- compliance ----------------------------------------------------------------------------------
-
-REQUEST_FIELDS = """
-  id profileSurrogateId mode status reason requestedBy requestedAt dueAt approvedBy approvedAt
-  completedAt step receipt
-"""
-REQUEST = f"""
-mutation Request($input: RequestErasureInput!) {{
-  requestErasure(input: $input) {{ {REQUEST_FIELDS} }}
-}}
-"""
-APPROVE = f"""
-mutation Approve($input: ApproveErasureInput!) {{
-  approveErasure(input: $input) {{ {REQUEST_FIELDS} }}
-}}
-"""
-LIST = """
-query List($status: ErasureStatus, $first: Int! = 20, $after: String) {
-  erasureRequests(status: $status, first: $first, after: $after) {
-    items { id status mode requestedBy approvedBy step }
-    pageInfo { endCursor hasNextPage }
-  }
-}
-"""
-LIFT = """
-mutation Lift($input: LiftSuppressionInput!) { liftSuppression(input: $input) { kind lifted } }
-"""
-EXPORT = """
-mutation Export($input: ExportProfileInput!) { exportProfile(input: $input) { document } }
-"""
-REASON = "ticket CS-7781 (PIPL Art. 47)"
-MODES = ["DELETE", "ANONYMIZE"]
-
-
-def officer(client_for: ClientFactory, name: str) -> httpx.AsyncClient:
-    return client_for(Role.COMPLIANCE, subject=f"officer-{name}")
-
-
-async def request_erasure(
-    officer_a: httpx.AsyncClient, profile_id: str, mode: str = "DELETE"
-) -> dict[str, Any]:
-    given = {"profileId": profile_id, "mode": mode, "reason": REASON}
-    return await ok(officer_a, REQUEST, given)  # type: ignore[no-any-return]
-
-
-async def erase(client_for: ClientFactory, person: Person, mode: str) -> dict[str, Any]:
-    """Officer A requests, officer B approves; the completed request."""
-    opened = await request_erasure(officer(client_for, "a"), person.id, mode)
-    done = await ok(officer(client_for, "b"), APPROVE, {"requestId": opened["id"]})
-    assert done["status"] == "COMPLETED", done
-    return done  # type: ignore[no-any-return]
-
-
-# --- reading the database ------------------------------------------------------------------------
-
-PROFILE_TABLES = [
-    "identities",
-    "consents",
-    "consent_history",
-    "contacts",
-    "profile_tags",
-    "points_lots",
-    "points_ledger",
-    "coupons",
-    "orders",
-    "events",
-    "data_keys",
-]
-PERSONAL_COLUMNS = (
-    "union_id_bidx",
-    "union_id_ct",
-    "phone_bidx",
-    "phone_ct",
-    "name_ct",
-    "address_ct",
-    "birthday_ct",
+from tests.support.erasure_storage import (
+    ERASURE_ACTIONS,
+    PERSONAL_COLUMNS,
+    PROFILE_TABLES,
+    SEEDED,
+    assert_nothing_stored,
+    audit_rows,
+    audit_text,
+    expected_purge,
+    expected_suppressions,
+    hashes_of,
+    internal_id,
+    is_erasure,
+    rows_of,
+    select_all,
+    suppressions,
+    table,
+    where_stored,
 )
-
-
-def table(name: str) -> sa.Table:
-    return keystore_schema.data_keys if name == "data_keys" else metadata.tables[name]
-
-
-async def select_all(database: Database, name: str, *where: Any) -> list[dict[str, Any]]:
-    if name == "data_keys":  # in the key store, apart from the database
-        store = KeyStore(database.settings)
-        try:
-            async with store.engine.connect() as conn:
-                found = await conn.execute(sa.select(table(name)).where(*where))
-                return [dict(row) for row in found.mappings()]
-        finally:
-            await store.dispose()
-    async with database.transaction() as session:
-        rows = await session.execute(sa.select(table(name)).where(*where))
-        return [dict(row) for row in rows.mappings()]
-
-
-async def internal_id(database: Database, public_id: str) -> int:
-    [row] = await select_all(database, "profiles", table("profiles").c.public_id == public_id)
-    return int(row["id"])
-
-
-async def rows_of(database: Database, profile_id: int) -> dict[str, int]:
-    """How many rows of each table belong to the profile."""
-    counts = {
-        name: len(await select_all(database, name, table(name).c.profile_id == profile_id))
-        for name in PROFILE_TABLES
-    }
-    counts["profile_merges"] = len(
-        await select_all(
-            database, "profile_merges", table("profile_merges").c.survivor_id == profile_id
-        )
-    )
-    return counts
-
-
-def hashes_of(person: Person) -> dict[str, bytes]:
-    """The blind-index hashes of the person's identifiers, as the keyring computes them."""
-    s = person.spec
-    return {
-        "phone": TEST_KEYRING.blind_index("phone", s.e164),
-        "union": TEST_KEYRING.blind_index("union", s.union_id),
-        "mini open_id": TEST_KEYRING.blind_index("open_id", s.mini_open_id),
-        "official open_id": TEST_KEYRING.blind_index("open_id", s.official_open_id),
-        "profile id": TEST_KEYRING.blind_index("profile", person.id),
-        "merged profile id": TEST_KEYRING.blind_index("profile", person.merged_id),
-    }
-
-
-def holds(value: Any, needle: bytes | str) -> bool:
-    """Whether a stored value holds the needle: bytes raw or as hex text, text as text."""
-    if value is None:
-        return False
-    if isinstance(value, bytes | bytearray | memoryview):
-        return isinstance(needle, bytes) and needle in bytes(value)
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    return (needle.hex() if isinstance(needle, bytes) else needle) in text.lower()
-
-
-async def where_stored(
-    database: Database, needles: dict[str, Any], *, skip: tuple[str, ...] = ()
-) -> list[str]:
-    """`table.column: what` for every stored value holding one of the needles."""
-    found = []
-    for name in metadata.tables:
-        if name in skip:
-            continue
-        for row in await select_all(database, name):
-            for column, value in row.items():
-                found += [f"{name}.{column}: {w}" for w, n in needles.items() if holds(value, n)]
-    return sorted(set(found))
-
-
-async def stored_bytes(database: Database, settings: Settings, backend: str) -> bytes:
-    """The raw SQLite file and its WAL, or every stored PostgreSQL text and binary value."""
-    if backend == "sqlite":
-        return raw_sqlite_bytes(settings)
-    return await stored_postgres_values(database)
-
-
-async def suppressions(database: Database) -> list[tuple[str, bytes]]:
-    rows = await select_all(database, "suppressions")
-    return sorted((str(getattr(r["kind"], "value", r["kind"])), bytes(r["bidx"])) for r in rows)
-
-
-def expected_suppressions(person: Person) -> list[tuple[str, bytes]]:
-    h = hashes_of(person)
-    return sorted(
-        [
-            ("PHONE", h["phone"]),
-            ("UNION_ID", h["union"]),
-            ("OPEN_ID", h["mini open_id"]),
-            ("OPEN_ID", h["official open_id"]),
-            ("PROFILE", h["profile id"]),
-            ("PROFILE", h["merged profile id"]),
-        ]
-    )
-
-
-def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
-    """What the purge step must report for a person with these rows (nothing arrived late)."""
-    purged = {"late_suppressions": 0, "late_data_keys": 0} | {
-        name: seeded[name]
-        for name in (
-            "identities",
-            "consents",
-            "consent_history",
-            "contacts",
-            "profile_tags",
-            "points_lots",
-            "points_ledger",
-            "coupons",
-            "profile_merges",
-        )
-    }
-    if mode == "DELETE":
-        return {
-            **purged,
-            "orders_tombstoned": seeded["orders"],
-            "events": seeded["events"],
-            "profiles": 1,
-        }
-    return {
-        **purged,
-        "orders_anonymized": seeded["orders"],
-        "events_anonymized": seeded["events"],
-        "profiles_anonymized": 1,
-    }
-
-
-SEEDED = {
-    "identities": 2,
-    "consents": 6,  # MARKETING in each of five channels, ANALYTICS by SMS
-    "consent_history": 2,
-    "contacts": 1,
-    "profile_tags": 2,
-    "points_lots": 2,
-    "points_ledger": 3,
-    "coupons": 2,
-    "orders": 2,
-    "events": 3,
-    "profile_merges": 1,
-}
-
-# --- what a person looks like --------------------------------------------------------------------
-
-ME = """
-{
-  me {
-    id tier unionId phone name birthday address { province city district street }
-    identities { channel appId openId linkedAt }
-    points { balance history { items { id kind points balanceAfter createdAt } } }
-    coupons { items { id title status redeemedAt redeemedChannel } }
-    orders {
-      items {
-        id externalId status totalFen paidAt
-        items { sku quantity unitPriceFen } shippingAddress { province city district street }
-      }
-    }
-    tags { items { name source taggedAt } }
-    consents {
-      current { purpose channel granted explicit noticeVersion updatedAt }
-      history { items { purpose channel granted changedAt } }
-    }
-  }
-}
-"""
-LOOKUP = """
-query Look($id: ID, $unionId: String, $openId: String, $appId: String, $phone: String) {
-  profile(purpose: "ticket CS-7781", id: $id, unionId: $unionId, openId: $openId, appId: $appId,
-          phone: $phone) { id }
-}
-"""
-
-
-async def snapshot(person: Person) -> dict[str, Any]:
-    body = await gql(person.customer, ME)
-    assert "errors" not in body, body
-    return body["data"]["me"]  # type: ignore[no-any-return]
-
-
-def lookups(person: Person) -> list[dict[str, str]]:
-    """Every way to name the person in a `profile` lookup."""
-    s = person.spec
-    return [
-        {"id": person.id},
-        {"id": person.merged_id},
-        {"unionId": s.union_id},
-        {"openId": s.mini_open_id},
-        {"openId": s.mini_open_id, "appId": MINI},
-        {"openId": s.official_open_id},
-        {"openId": s.official_open_id, "appId": OFFICIAL},
-        {"phone": s.phone},
-        {"phone": s.e164},
-    ]
-
-
-def instant(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+from tests.support.people import CHANNELS_APP, MINI, OFFICIAL, WEB_APP, link
+from tests.support.raw_bytes import raw_sqlite_bytes
 
 
 # --- requests and approvals ----------------------------------------------------------------------
@@ -814,47 +339,6 @@ async def test_a_request_needs_a_reason_and_a_known_person(
 
 # --- after DELETE and after ANONYMIZE ------------------------------------------------------------
 
-BY_TAG = "query ByTag($tag: String!) { profilesByTag(tag: $tag) { items { id } } }"
-
-
-async def assert_found_nowhere(client_for: ClientFactory, person: Person) -> None:
-    """No lookup by any identifier finds the person, for any role that may look."""
-    for client in (client_for(Role.SERVICE), client_for(Role.SUPPORT), officer(client_for, "c")):
-        for given in lookups(person):
-            body = await gql(client, LOOKUP, given)
-            assert body == {"data": {"profile": None}}, (given, body)
-    body = await gql(person.customer, "{ me { id } }")
-    assert error_codes(body) == ["NOT_FOUND"], body
-    for tag in person.spec.tags():
-        assert await ok_query(client_for(Role.SERVICE), BY_TAG, {"tag": tag}) == {"items": []}
-
-
-async def assert_found_everywhere(client_for: ClientFactory, person: Person) -> None:
-    for client in (client_for(Role.SERVICE), client_for(Role.SUPPORT), officer(client_for, "c")):
-        for given in lookups(person):
-            assert await ok_query(client, LOOKUP, given) == {"id": person.id}, given
-
-
-async def assert_nothing_stored(
-    database: Database, settings: Settings, backend: str, person: Person, profile_id: int
-) -> None:
-    """No plaintext, no blind index, no data key of the person; their hashes only on the
-    suppression list, once each."""
-    stored = await stored_bytes(database, settings, backend)
-    assert MINI.encode() in stored, "the scan must see what is stored in the clear"
-    for canary in person.canaries():
-        assert canary.encode() not in stored, f"{canary} stored in plaintext"
-    hashes = hashes_of(person)
-    for name in ("profiles", "identities"):
-        for row in await select_all(database, name):
-            for column, value in row.items():
-                assert not any(holds(value, h) for h in hashes.values()), f"{name}.{column}"
-    assert await where_stored(database, hashes, skip=("suppressions",)) == []
-    assert await suppressions(database) == expected_suppressions(person)
-    assert (
-        await select_all(database, "data_keys", table("data_keys").c.profile_id == profile_id) == []
-    )
-
 
 async def orders_of(database: Database, spec: Spec) -> dict[str, dict[str, Any]]:
     rows = await select_all(database, "orders", table("orders").c.external_id.in_(spec.order_ids()))
@@ -1064,34 +548,6 @@ async def test_after_erasure_the_other_person_is_untouched_and_still_readable(
         EARN,
         {"profileId": bystander.id, "points": 5, "idempotencyKey": "bob-after"},
     )
-
-
-ERASURE_ACTIONS = [
-    "erasure.request",
-    "erasure.approve",
-    "erasure.collect",
-    "erasure.suppress",
-    "erasure.shred",
-    "erasure.purge",
-    "erasure.verify",
-    "erasure.execute",
-]
-
-
-async def audit_rows(database: Database) -> list[dict[str, Any]]:
-    async with database.transaction() as session:
-        rows = await session.execute(sa.select(AUDIT).order_by(AUDIT.c.seq))
-        return [dict(row) for row in rows.mappings()]
-
-
-def is_erasure(row: dict[str, Any]) -> bool:
-    """A record of the erasure itself (not of listing requests)."""
-    return bool(row["action"].startswith("erasure.") and row["action"] != "erasure.list")
-
-
-def audit_text(row: dict[str, Any]) -> str:
-    readable = {k: v for k, v in row.items() if k not in ("hash", "prev_hash")}
-    return json.dumps(readable, default=str, ensure_ascii=False)
 
 
 @pytest.mark.parametrize("mode", MODES)
