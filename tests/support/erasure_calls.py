@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from cdp.auth import Role
+from cdp.db import Database
 from tests.conftest import ClientFactory, error_codes, gql
 from tests.support.erasure_people import (
     Person,
     ok,
     ok_query,
+)
+from tests.support.erasure_storage import (
+    internal_id,
+    orders_of,
+    rows_of,
+    select_all,
+    table,
 )
 from tests.support.people import MINI, OFFICIAL
 
@@ -141,3 +150,28 @@ async def assert_found_everywhere(client_for: ClientFactory, person: Person) -> 
     for client in (client_for(Role.SERVICE), client_for(Role.SUPPORT), officer(client_for, "c")):
         for given in lookups(person):
             assert await ok_query(client, LOOKUP, given) == {"id": person.id}, given
+
+
+def suppressed(body: dict[str, Any]) -> bool:
+    return error_codes(body) == ["SUPPRESSED"] and all(v is None for v in body["data"].values())
+
+
+@dataclass
+class Erased:
+    profile_id: int  # the internal surrogate id
+    seeded: dict[str, int]
+    orders_before: dict[str, dict[str, Any]]
+    profile_before: dict[str, Any]
+    request: dict[str, Any]
+
+
+async def erase_anna(
+    people: tuple[Person, Person], client_for: ClientFactory, database: Database, mode: str
+) -> Erased:
+    anna, _ = people
+    profile_id = await internal_id(database, anna.id)
+    seeded = await rows_of(database, profile_id)
+    orders_before = await orders_of(database, anna.spec)
+    [profile_before] = await select_all(database, "profiles", table("profiles").c.id == profile_id)
+    done = await erase(client_for, anna, mode)
+    return Erased(profile_id, seeded, orders_before, profile_before, done)

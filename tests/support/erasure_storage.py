@@ -14,7 +14,10 @@ from cdp.keys import schema as keystore_schema
 from cdp.keys.store import KeyStore
 from cdp.models import metadata
 from tests.conftest import TEST_KEYRING
-from tests.support.erasure_people import Person
+from tests.support.erasure_people import (
+    Person,
+    Spec,
+)
 from tests.support.people import MINI
 from tests.support.raw_bytes import raw_sqlite_bytes, stored_postgres_values
 
@@ -236,3 +239,17 @@ def is_erasure(row: dict[str, Any]) -> bool:
 def audit_text(row: dict[str, Any]) -> str:
     readable = {k: v for k, v in row.items() if k not in ("hash", "prev_hash")}
     return json.dumps(readable, default=str, ensure_ascii=False)
+
+
+async def table_counts(database: Database) -> dict[str, int]:
+    """Rows per table, but the audit log (refusals are audited)."""
+    return {
+        name: len(await select_all(database, name))
+        for name in metadata.tables
+        if name != "audit_events"
+    }
+
+
+async def orders_of(database: Database, spec: Spec) -> dict[str, dict[str, Any]]:
+    rows = await select_all(database, "orders", table("orders").c.external_id.in_(spec.order_ids()))
+    return {row["external_id"]: row for row in rows}
