@@ -11,19 +11,8 @@ from cdp.db import Database
 from cdp.graphql.schema import build_schema
 from cdp.keys.vault import Vault
 from tests.conftest import error_codes, gql
-from tests.support.analytics_measures import (
-    BREAKDOWN,
-    RETENTION,
-    ClientAt,
-)
-from tests.support.analytics_seed import (
-    AUDIT,
-    ORDERS,
-    PROFILES,
-    TAGS,
-    seeding,
-    sh,
-)
+from tests.support.analytics_measures import BREAKDOWN, RETENTION, ClientAt
+from tests.support.analytics_seed import AUDIT, ORDERS, PROFILES, TAGS, seeding, sh
 from tests.support.people import MINI
 
 # --- nobody but an analyst, and an analyst never one person ------------------------------------

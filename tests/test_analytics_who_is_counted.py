@@ -24,16 +24,7 @@ from tests.support.analytics_measures import (
     shown,
     sources,
 )
-from tests.support.analytics_seed import (
-    MARCH,
-    OA,
-    ORDERS,
-    SMS,
-    Seed,
-    seeding,
-    sh,
-    utc,
-)
+from tests.support.analytics_seed import MARCH, OA, ORDERS, SMS, Seed, seeding, sh, utc
 
 # --- who is never counted ----------------------------------------------------------------------
 

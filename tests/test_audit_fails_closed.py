@@ -13,13 +13,7 @@ import cdp.audit.trail
 from cdp.db import Database
 from cdp.profiles.models import Profile
 from tests.conftest import error_codes
-from tests.support.audit_log import (
-    LINK_ID,
-    UPDATE_ID,
-    Person,
-    audit_rows,
-    call,
-)
+from tests.support.audit_log import LINK_ID, UPDATE_ID, Person, audit_rows, call
 from tests.support.people import MINI
 
 # --- fail closed -------------------------------------------------------------------------------

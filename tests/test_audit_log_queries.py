@@ -16,15 +16,7 @@ from cdp.db import Database
 from cdp.keys.rotation import record_rotation, rewrap_pending
 from cdp.keys.store import KeyStore
 from tests.conftest import TEST_KEYRING, ClientFactory, error_codes
-from tests.support.audit_log import (
-    EVENTS,
-    Person,
-    audit_rows,
-    call,
-    link_id,
-    only_record,
-    summary,
-)
+from tests.support.audit_log import EVENTS, Person, audit_rows, call, link_id, only_record, summary
 
 # --- reading the audit log ---------------------------------------------------------------------
 

@@ -7,13 +7,7 @@ import httpx
 
 from cdp.db import Database
 from tests.conftest import error_codes
-from tests.support.audit_log import (
-    Person,
-    audit_rows,
-    call,
-    only_record,
-    summary,
-)
+from tests.support.audit_log import Person, audit_rows, call, only_record, summary
 
 # --- personal reads ----------------------------------------------------------------------------
 

@@ -28,12 +28,7 @@ from tests.support.erasure_calls import (
     request_erasure,
     snapshot,
 )
-from tests.support.erasure_people import (
-    EARN,
-    Person,
-    ok,
-    ok_query,
-)
+from tests.support.erasure_people import EARN, Person, ok, ok_query
 from tests.support.erasure_storage import (
     ERASURE_ACTIONS,
     PERSONAL_COLUMNS,

@@ -31,12 +31,7 @@ from tests.support.erasure_calls import (
     request_erasure,
     snapshot,
 )
-from tests.support.erasure_people import (
-    ANNA,
-    Person,
-    ok,
-    ok_query,
-)
+from tests.support.erasure_people import ANNA, Person, ok, ok_query
 from tests.support.erasure_storage import (
     ERASURE_ACTIONS,
     SEEDED,

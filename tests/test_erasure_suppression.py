@@ -12,15 +12,7 @@ import pytest
 from cdp.auth import Role
 from cdp.db import Database
 from tests.conftest import ClientFactory, error_codes, gql
-from tests.support.erasure_calls import (
-    LIFT,
-    ME,
-    MODES,
-    erase_anna,
-    officer,
-    snapshot,
-    suppressed,
-)
+from tests.support.erasure_calls import LIFT, ME, MODES, erase_anna, officer, snapshot, suppressed
 from tests.support.erasure_people import (
     ANNA,
     CONTACT,

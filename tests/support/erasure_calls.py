@@ -11,18 +11,8 @@ import httpx
 from cdp.auth import Role
 from cdp.db import Database
 from tests.conftest import ClientFactory, error_codes, gql
-from tests.support.erasure_people import (
-    Person,
-    ok,
-    ok_query,
-)
-from tests.support.erasure_storage import (
-    internal_id,
-    orders_of,
-    rows_of,
-    select_all,
-    table,
-)
+from tests.support.erasure_people import Person, ok, ok_query
+from tests.support.erasure_storage import internal_id, orders_of, rows_of, select_all, table
 from tests.support.people import MINI, OFFICIAL
 
 REQUEST_FIELDS = """

@@ -14,10 +14,7 @@ from cdp.keys import schema as keystore_schema
 from cdp.keys.store import KeyStore
 from cdp.models import metadata
 from tests.conftest import TEST_KEYRING
-from tests.support.erasure_people import (
-    Person,
-    Spec,
-)
+from tests.support.erasure_people import Person, Spec
 from tests.support.people import MINI
 from tests.support.raw_bytes import raw_sqlite_bytes, stored_postgres_values
 
