@@ -29,6 +29,15 @@ from cdp.migrations import upgrade_to_head
 from cdp.unit_of_work import audited_transaction, operator_trail
 from tests.pg_cluster import PgCluster, find_bin_dir
 
+# Fixtures shared by several test modules live in these plugin modules.
+pytest_plugins = [
+    "tests.support.analytics_measures",
+    "tests.support.analytics_seed",
+    "tests.support.audit_log",
+    "tests.support.erasure_people",
+    "tests.support.limits",
+]
+
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 # One keyring for the whole run, written once to a private temporary file.
 TEST_KEYRING = Keyring.generate(development=False)

@@ -30,7 +30,7 @@ from tests.conftest import (
     audited,
     gql,
 )
-from tests.test_identity_graph import MINI
+from tests.support.people import MINI
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 KEY = TEST_KEYRING.audit_key
@@ -325,7 +325,7 @@ async def test_tampering_is_found_across_verification_batches(database: Database
     total = BATCH + 150
     async with audited(database) as session:
         for i in range(total):
-            audit.record(session, action="event.record", detail={"i": i})
+            audit.record(session, action="key.rewrap", detail={"i": i})
     verdict = await verify_chain(database, KEY)
     assert verdict.intact and verdict.checked == total
     await execute(database, sa.update(AUDIT).where(AUDIT.c.seq == BATCH + 1).values(outcome="x"))
@@ -579,7 +579,7 @@ async def test_concurrent_operators_with_several_records_each_never_fork_the_cha
     async def write(i: int) -> None:
         async with audited(database) as session:
             for j in range(3):
-                audit.record(session, action="event.record", detail={"i": i, "j": j})
+                audit.record(session, action="key.rewrap", detail={"i": i, "j": j})
                 await asyncio.sleep(0)
 
     async def refuse(i: int) -> None:

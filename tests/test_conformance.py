@@ -7,7 +7,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.servers import CDP, run_cdp
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIT_SCRIPT = ROOT / "scripts" / "graphql-http-audit" / "audit.mjs"
-CDP = [sys.executable, "-m", "cdp"]
 JWT_SECRET = "conformance-secret-that-is-long-enough-for-hs256-0123456789"
 
 needs_node = pytest.mark.skipif(
@@ -45,14 +45,6 @@ def cdp_environment(tmp_path: Path) -> dict[str, str]:
         CDP_JWT_SECRET=JWT_SECRET,
     )
     return env
-
-
-def run_cdp(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [*CDP, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, f"cdp {' '.join(args)}: {done.stderr}"
-    return done.stdout
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from cdp.db import Database
 from cdp.keys.source import KeyringSource
 from cdp.profiles.models import Profile
 from tests.conftest import TEST_KEYRING, ClientFactory, error_codes, gql, make_settings
-from tests.test_identity_graph import MINI, OFFICIAL, count, link
+from tests.support.people import MINI, OFFICIAL, count, link
 
 CHANNELS = ["MINI_PROGRAM", "OFFICIAL_ACCOUNT", "CHANNELS", "WEB", "SMS"]
 PURPOSES = ["MARKETING", "ACTIVITY_NOTIFICATIONS", "PERSONALIZATION", "ANALYTICS"]

@@ -19,7 +19,7 @@ from cdp.db import Database
 from cdp.loyalty.models import Coupon
 from cdp.profiles import service
 from tests.conftest import ClientFactory, error_codes, gql
-from tests.test_identity_graph import MINI, OFFICIAL, link
+from tests.support.people import MINI, OFFICIAL, link
 
 COUPON = (
     "id title status kind discountFen percentOff minSpendFen channels validFrom validUntil"

@@ -25,8 +25,8 @@ from cdp.migrations import head_revision
 from cdp.outages import Outage, outage_of
 from tests.conftest import TEST_KEYRING, ClientFactory, gql, make_settings
 from tests.pg_cluster import free_port
-from tests.test_identity_graph import MINI, link
-from tests.test_points import EARN
+from tests.support.people import MINI, link
+from tests.support.purchases import EARN
 
 
 def client(app: Any, settings: Settings, role: Role | None = Role.SERVICE) -> httpx.AsyncClient:

@@ -20,9 +20,8 @@ import pytest
 
 from tests.conftest import TEST_JWT_SECRET, TEST_KEYRING_PATH
 from tests.pg_cluster import PgCluster, find_bin_dir, free_port
-from tests.test_conformance import CDP, run_cdp
-from tests.test_orders import RECORD, order_input
-from tests.test_points import EARN
+from tests.support.purchases import EARN, RECORD, order_input
+from tests.support.servers import CDP, run_cdp
 
 pytestmark = pytest.mark.slow
 LINK = "mutation L($i: LinkIdentityInput!) { linkIdentity(input: $i) { id } }"

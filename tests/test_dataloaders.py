@@ -27,7 +27,7 @@ from cdp.profiles.values import PostalAddress
 from cdp.tags.models import TagSource
 from cdp.tags.service import tag_profile
 from tests.conftest import ClientFactory, audited, gql
-from tests.test_identity_graph import MINI, OFFICIAL, link
+from tests.support.people import MINI, OFFICIAL, link
 
 ACTOR = Principal(subject="dataloader-seed", role=Role.SERVICE)
 ME = """

@@ -17,7 +17,7 @@ from cdp.db import Database
 from cdp.events.models import Event
 from cdp.profiles.models import Profile
 from tests.conftest import ClientFactory, error_codes, gql
-from tests.test_identity_graph import MINI, OFFICIAL, count, link
+from tests.support.people import MINI, OFFICIAL, count, link
 
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 MINI_OPEN_ID = "oMini_events_000000000000001"

@@ -28,7 +28,7 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.orders.models import Order
 from tests.conftest import TEST_KEYRING, ClientFactory, gql
-from tests.test_orders import RECORD, new_customer, order_input
+from tests.support.purchases import RECORD, new_customer, order_input
 
 
 @strawberry.enum

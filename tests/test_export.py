@@ -12,22 +12,11 @@ import pytest
 from cdp.auth import Role
 from cdp.db import Database
 from tests.conftest import ClientFactory, error_codes, gql
-from tests.test_erasure import (
-    ANNA,
-    BIRTHDAY,
-    EXPORT,
-    Person,
-    audit_rows,
-    audit_text,
-    erase,
-    internal_id,
-    officer,
-    people,
-    rows_of,
-)
-from tests.test_identity_graph import MINI, OFFICIAL
+from tests.support.erasure_calls import EXPORT, erase, officer
+from tests.support.erasure_people import ANNA, BIRTHDAY, Person
+from tests.support.erasure_storage import audit_rows, audit_text, internal_id, rows_of
+from tests.support.people import MINI, OFFICIAL
 
-__all__ = ["people"]  # the fixture, shared with the erasure tests
 PURPOSE = "DSAR ticket CS-4512 (PIPL Art. 45)"
 
 

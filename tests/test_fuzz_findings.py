@@ -17,7 +17,7 @@ from cdp.auth import Role
 from cdp.db import Database, run_to_completion
 from cdp.profiles.models import Identity
 from tests.conftest import ClientFactory, error_codes, gql
-from tests.test_analytics import MEASURES
+from tests.support.analytics_measures import MEASURES
 
 LINK_THEN_BAD_PAGE = """
 mutation {

@@ -20,7 +20,7 @@ from cdp.logs import JsonFormatter
 from cdp.orders.entry import parse_entry
 from cdp.text import check_json_text, clean_key, clean_text, printable, text_fault
 from tests.conftest import ClientFactory, gql
-from tests.test_identity_graph import LINK, MINI
+from tests.support.people import LINK, MINI
 
 Vars = Callable[[str, str], dict[str, Any]]
 HOSTILE = {

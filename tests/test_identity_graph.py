@@ -14,36 +14,7 @@ from cdp.keys.vault import Vault
 from cdp.profiles import service
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from tests.conftest import audited, error_codes, gql
-
-MINI = "wx1111111111111111"
-OFFICIAL = "wx2222222222222222"
-CHANNELS_APP = "wx3333333333333333"
-WEB_APP = "wx4444444444444444"
-
-LINK = """
-mutation Link($input: LinkIdentityInput!) {
-  linkIdentity(input: $input) { id unionId identities { channel appId openId } }
-}
-"""
-
-
-async def link(
-    client: httpx.AsyncClient, channel: str, app_id: str, open_id: str, union_id: str | None = None
-) -> dict[str, Any]:
-    body = await gql(
-        client,
-        LINK,
-        {"input": {"channel": channel, "appId": app_id, "openId": open_id, "unionId": union_id}},
-    )
-    assert "errors" not in body, body
-    return body["data"]["linkIdentity"]  # type: ignore[no-any-return]
-
-
-async def count(database: Database, table: Any) -> int:
-    async with database.transaction() as session:
-        return int(
-            (await session.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
-        )
+from tests.support.people import CHANNELS_APP, LINK, MINI, OFFICIAL, WEB_APP, count, link
 
 
 async def test_first_sight_of_an_identity_creates_a_profile(

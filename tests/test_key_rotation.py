@@ -22,7 +22,7 @@ from cdp.keys.vault import Vault
 from cdp.linking.link import link_identity
 from cdp.profiles import service
 from tests.conftest import KEYSTORES, TEST_JWT_SECRET, TEST_KEYRING, ClientFactory, audited, gql
-from tests.test_identity_graph import MINI, link
+from tests.support.people import MINI, link, read_all
 
 ME = "{ me { phone name unionId identities { openId } } }"
 
@@ -42,26 +42,6 @@ async def seed(service_client: httpx.AsyncClient, client_for: ClientFactory, n: 
         )
         ids.append(profile["id"])
     return ids
-
-
-async def read_all(
-    database: Database, keystore: KeyStore, keyring: Keyring, ids: list[str]
-) -> list[tuple[str, str]]:
-    from cdp.profiles.personal import read_field
-
-    vault = Vault(KeyringSource.fixed(keyring), keystore)
-    out = []
-    async with database.transaction() as session:
-        for public_id in ids:
-            profile = await service.get_profile(session=session, public_id=public_id)
-            assert profile is not None
-            out.append(
-                (
-                    await read_field(session=session, vault=vault, profile=profile, field="phone"),
-                    await read_field(session=session, vault=vault, profile=profile, field="name"),
-                )
-            )
-    return out
 
 
 async def test_rotation_rewraps_every_data_key_so_the_old_kek_can_go(

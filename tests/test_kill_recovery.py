@@ -20,6 +20,7 @@ from cdp.channels import Channel
 from cdp.config import Settings
 from cdp.crypto import Keyring
 from cdp.db import Database
+from cdp.erasure.execution import STEPS
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
@@ -33,27 +34,26 @@ from tests.conftest import (
     ClientFactory,
     audited,
 )
-from tests.test_erasure import (  # noqa: F401  (people is a fixture)
+from tests.support.erasure_calls import (
     APPROVE,
-    ERASURE_ACTIONS,
-    STEPS,
-    Person,
     assert_found_nowhere,
+    officer,
+    request_erasure,
+    snapshot,
+)
+from tests.support.erasure_people import Person, ok
+from tests.support.erasure_storage import (
+    ERASURE_ACTIONS,
     assert_nothing_stored,
     audit_rows,
     expected_purge,
     internal_id,
     is_erasure,
-    officer,
-    ok,
-    people,
-    request_erasure,
     rows_of,
     select_all,
-    snapshot,
     table,
 )
-from tests.test_key_rotation import read_all
+from tests.support.people import read_all
 
 pytestmark = pytest.mark.slow
 REWRAPS = "{ auditEvents(first: 1, action: KEY_REWRAP) { items { seq } } }"
@@ -234,7 +234,7 @@ def previous(step: str) -> str:
 
 @pytest.mark.parametrize(("where", "step"), KILLS)
 async def test_an_erasure_killed_midway_resumes_on_approval_and_leaves_nothing(
-    people: tuple[Person, Person],  # noqa: F811  (the fixture imported above)
+    people: tuple[Person, Person],
     client_for: ClientFactory,
     database: Database,
     database_url: str,

@@ -28,7 +28,7 @@ from cdp.keys.vault import Vault
 from cdp.lookups.models import LookupMiss
 from cdp.profiles import service
 from tests.conftest import TEST_KEYRING, audited, make_settings
-from tests.test_identity_graph import MINI, link
+from tests.support.people import MINI, link
 
 STAFF = [Role.SUPPORT, Role.COMPLIANCE]
 FIND = 'query Find($phone: String) { profile(phone: $phone, purpose: "工单 #88") { id phone } }'

@@ -22,8 +22,8 @@ from cdp.orders.models import Order
 from cdp.profiles.models import Profile, ProfileMerge
 from cdp.tags.models import ProfileTag
 from tests.conftest import ClientFactory, error_codes, gql
-from tests.test_identity_graph import MINI, OFFICIAL, count, link
-from tests.test_orders import RECORD
+from tests.support.people import MINI, OFFICIAL, count, link
+from tests.support.purchases import RECORD
 
 UNION = "oUnionMergeAll000000000001"
 OPEN_A = "oOffiMergeAll0000000000001"

@@ -20,28 +20,19 @@ from cdp.config import Settings
 from cdp.db import Database
 from cdp.orders.models import Order, OrderItem
 from tests.conftest import ClientFactory, error_codes, gql
-from tests.test_identity_graph import MINI, count, link
-from tests.test_personal_data import raw_sqlite_bytes, stored_postgres_values
+from tests.support.people import count
+from tests.support.purchases import (
+    ADDRESS,
+    CANARY_DISTRICT,
+    CANARY_STREET,
+    ORDER_FIELDS,
+    RECORD,
+    new_customer,
+    order_input,
+)
+from tests.support.raw_bytes import raw_sqlite_bytes, stored_postgres_values
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
-CANARY_STREET = "南京西路金丝雀大厦1808室"
-CANARY_DISTRICT = "静安金丝雀区"
-ADDRESS = {
-    "province": "上海市",
-    "city": "上海市",
-    "district": CANARY_DISTRICT,
-    "street": CANARY_STREET,
-}
-ORDER_FIELDS = """
-  id channel externalId status itemsFen discountFen shippingFen totalFen
-  entryFrom entryParams paidAt updatedAt
-  items { sku name quantity unitPriceFen amountFen }
-"""
-RECORD = f"""
-mutation Record($input: RecordOrderInput!) {{
-  recordOrder(input: $input) {{ {ORDER_FIELDS} }}
-}}
-"""
 MY_ORDERS = f"""
 query Mine($first: Int! = 20, $after: String) {{
   me {{
@@ -65,29 +56,7 @@ query Staff($id: ID!) {
   }
 }
 """
-PAID_AT = "2024-05-01T10:30:00+08:00"
 PAID_AT_UTC = "2024-05-01T02:30:00+00:00"
-
-
-def order_input(profile_id: str, external_id: str = "WX-1001", **overrides: Any) -> dict[str, Any]:
-    """A valid order: 2 x 1999 + 1 x 5000 fen, 1000 off, 800 shipping (8798 fen in all)."""
-    given: dict[str, Any] = {
-        "profileId": profile_id,
-        "channel": "MINI_PROGRAM",
-        "externalId": external_id,
-        "status": "PAID",
-        "items": [
-            {"sku": "TEA-001", "name": "西湖龙井 250g", "quantity": 2, "unitPriceFen": 1999},
-            {"sku": "CUP-007", "name": "青瓷茶杯", "quantity": 1, "unitPriceFen": 5000},
-        ],
-        "discountFen": 1000,
-        "shippingFen": 800,
-        "paidAt": PAID_AT,
-        "entry": "from=article&id=123",
-        "shippingAddress": ADDRESS,
-    }
-    given.update(overrides)
-    return given
 
 
 async def record(client: httpx.AsyncClient, given: dict[str, Any]) -> dict[str, Any]:
@@ -101,13 +70,6 @@ async def recorded(client: httpx.AsyncClient, given: dict[str, Any]) -> tuple[di
     response = await client.post("/graphql", json={"query": RECORD, "variables": {"input": given}})
     assert response.status_code == 200, response.text
     return response.json(), response.headers["x-request-id"]
-
-
-async def new_customer(
-    service_client: httpx.AsyncClient, client_for: ClientFactory, n: int = 1
-) -> tuple[str, httpx.AsyncClient]:
-    profile = await link(service_client, "MINI_PROGRAM", MINI, f"oOrderBuyer{n:016d}")
-    return profile["id"], client_for(Role.CUSTOMER, subject=profile["id"])
 
 
 async def my_orders(customer: httpx.AsyncClient, **variables: Any) -> dict[str, Any]:

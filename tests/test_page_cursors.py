@@ -18,7 +18,7 @@ from cdp.auth import Role
 from cdp.crypto import Keyring
 from cdp.graphql.pages import sign_cursor
 from tests.conftest import TEST_KEYRING, ClientFactory, gql
-from tests.test_identity_graph import MINI, link
+from tests.support.people import MINI, link
 
 PAGE = "pageInfo { endCursor hasNextPage }"
 

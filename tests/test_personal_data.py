@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +21,8 @@ from cdp.profiles.models import Profile
 from cdp.profiles.personal import write_field
 from cdp.profiles.values import display_phone, normalize_phone
 from tests.conftest import ClientFactory, audited, error_codes, gql
-from tests.test_identity_graph import MINI, OFFICIAL, link
+from tests.support.people import MINI, OFFICIAL, link
+from tests.support.raw_bytes import raw_sqlite_bytes, stored_postgres_values
 
 CANARY_PHONE = "13912340000"
 CANARY_NAME = "司马懿光"
@@ -185,30 +185,6 @@ async def test_a_phone_lookup_uses_the_blind_index_and_decrypts_nothing(
     assert decrypted == []  # the associated data of every value opened and key unwrapped
     lookups = [s for s in statements if "FROM profiles" in s]
     assert lookups and all("phone_bidx" in s for s in lookups)
-
-
-def raw_sqlite_bytes(settings: Settings) -> bytes:
-    path = Path(settings.database_url.split("///", 1)[1])
-    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
-
-
-async def stored_postgres_values(database: Database) -> bytes:
-    """Every value of every text or binary column of every table, as stored."""
-    chunks: list[bytes] = []
-    async with database.transaction() as session:
-        columns = (
-            await session.execute(
-                sa.text(
-                    "SELECT table_name, column_name FROM information_schema.columns "
-                    "WHERE table_schema = 'public' AND data_type IN "
-                    "('text', 'character varying', 'bytea', 'json', 'jsonb')"
-                )
-            )
-        ).all()
-        for table, column in columns:
-            rows = await session.execute(sa.text(f'SELECT "{column}"::text FROM "{table}"'))
-            chunks.extend(str(value).encode() for (value,) in rows if value is not None)
-    return b"\n".join(chunks)
 
 
 async def test_canary_personal_data_never_reaches_the_database_or_the_logs(

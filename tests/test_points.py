@@ -20,10 +20,9 @@ from cdp.loyalty import points
 from cdp.loyalty.models import EntryKind, PointsEntry
 from cdp.profiles import service
 from tests.conftest import ClientFactory, audited, error_codes, gql
-from tests.test_identity_graph import MINI, OFFICIAL, link
+from tests.support.people import MINI, OFFICIAL, link
+from tests.support.purchases import EARN, ENTRY
 
-ENTRY = "id kind points balanceAfter reason channel createdAt expiresAt"
-EARN = f"mutation Earn($input: EarnPointsInput!) {{ earnPoints(input: $input) {{ {ENTRY} }} }}"
 SPEND = f"mutation Spend($input: SpendPointsInput!) {{ spendPoints(input: $input) {{ {ENTRY} }} }}"
 ADJUST = (
     f"mutation Adjust($input: AdjustPointsInput!) {{ adjustPoints(input: $input) {{ {ENTRY} }} }}"

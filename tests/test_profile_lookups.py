@@ -13,7 +13,7 @@ from cdp.keys.vault import Vault
 from cdp.profiles import service
 from cdp.profiles.values import PostalAddress
 from tests.conftest import ClientFactory, audited, error_codes, gql
-from tests.test_identity_graph import MINI, OFFICIAL, link
+from tests.support.people import MINI, OFFICIAL, link
 
 PROFILE_BY = """
 query Find($purpose: String!, $id: ID, $unionId: String, $openId: String, $appId: String,

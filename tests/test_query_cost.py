@@ -18,16 +18,14 @@ from cdp.graphql.limits import Limits
 from cdp.graphql.measures import DocumentMeasures, fragments_of
 from cdp.graphql.schema import build_schema
 from cdp.profiles.models import Profile
-from tests import test_hardening
 from tests.conftest import ClientFactory, make_settings
-from tests.test_hardening import Clients, post, refusal
-from tests.test_identity_graph import MINI, count, link
+from tests.support.limits import Clients, post, refusal
+from tests.support.people import MINI, count, link
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER_PAGE = (
     "orders(first: 100) { items { id status totalFen paidAt items { sku name quantity } } }"
 )
-client_with = test_hardening.client_with  # the fixture: a client of an app with given settings
 
 
 def cost(document: str, variables: dict[str, Any] | None = None) -> int:

@@ -39,7 +39,8 @@ from tests.conftest import (
     make_settings,
 )
 from tests.pg_cluster import PgCluster
-from tests.test_erasure import APPROVE, EXPORT, LINK_ID, REASON, REQUEST, officer, ok
+from tests.support.erasure_calls import APPROVE, EXPORT, REASON, REQUEST, officer
+from tests.support.erasure_people import LINK_ID, ok
 
 pytestmark = pytest.mark.slow
 

@@ -20,8 +20,8 @@ from cdp.keys.source import KeyringSource
 from cdp.orders.models import Order
 from cdp.tags.models import ProfileTag
 from tests.conftest import TEST_KEYRING, ClientFactory, error_codes, gql, make_settings
-from tests.test_identity_graph import MINI, count, link
-from tests.test_orders import RECORD
+from tests.support.people import MINI, count, link
+from tests.support.purchases import RECORD
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 TIER = "{ me { tier } }"

@@ -1,0 +1,1 @@
+"""Shared test support: documents, fixtures and readers used by several test modules."""
