@@ -11,8 +11,7 @@ from sqlmodel import Field, SQLModel
 
 from cdp.channels import Channel
 from cdp.columns import UtcDateTime, enum_column_type, profile_fk, timestamp_field
-
-IDEMPOTENCY_KEY_MAX = 128
+from cdp.text import IDEMPOTENCY_KEY_MAX
 
 
 class EntryKind(StrEnum):
