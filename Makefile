@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast install lint schema clean bench bench-quick
+.PHONY: run test test-fast test-sqlite install lint schema clean bench bench-quick
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: $(STAMP)
 # Everything but the tests marked slow (servers, clusters, full demo data, Chromium).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
+
+test-sqlite: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -k "not postgresql"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
