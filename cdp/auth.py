@@ -5,25 +5,16 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import jwt
 
 from cdp.config import Settings
 from cdp.errors import CdpError, ErrorCode
+from cdp.roles import STAFF_ROLES, Role
 from cdp.text import text_fault
 
-
-class Role(StrEnum):
-    CUSTOMER = "customer"
-    SUPPORT = "support"
-    ANALYST = "analyst"
-    COMPLIANCE = "compliance"
-    SERVICE = "service"
-
-
-STAFF_ROLES = frozenset({Role.SUPPORT, Role.COMPLIANCE, Role.SERVICE})
+__all__ = ["STAFF_ROLES", "Principal", "Role", "issue_token", "verify_token"]
 MAX_SUBJECT_LENGTH = 128
 
 

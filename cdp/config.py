@@ -19,7 +19,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
-from cdp.config_models import ContactCap, ContactCaps, WechatApps, WechatAppType
+from cdp.config_models import ContactCap, ContactCaps, StaffWecom, WechatApps, WechatAppType
+from cdp.roles import RoleMap
 from cdp.secret_strength import estimated_bits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -104,8 +105,40 @@ class Settings(BaseSettings):
     wechat_busy_retries: int = Field(default=2, ge=0, le=5)  # further tries after "system busy"
     wechat_backoff_seconds: float = Field(default=0.2, ge=0, le=5)  # doubled on each retry
     customer_session_ttl_seconds: int = Field(default=2 * 3600, ge=60, le=24 * 3600)
+    # Staff sign-in (cdp/staff/). OpenID Connect: the issuer (its discovery document is at
+    # ISSUER/.well-known/openid-configuration) and cdp's confidential client there.
+    staff_oidc_issuer: str | None = None
+    staff_oidc_client_id: str | None = None
+    staff_oidc_client_secret: SecretStr | None = None
+    # The WeCom self-built app, as JSON: {"corp_id": "ww...", "agent_id": "1000002",
+    # "secret": "..."}.
+    staff_wecom: StaffWecom | None = None
+    # Directory groups to roles (cdp.roles.RoleMap); a person nothing maps is refused.
+    staff_role_map: RoleMap = Field(default_factory=RoleMap)
+    # Where the providers send the browser back (the redirect URI registered with them);
+    # unset: the scheme and host the authorize request came to (development only).
+    staff_redirect_base_url: str | None = None
+    staff_idle_timeout_seconds: int = Field(default=30 * 60, ge=60, le=24 * 3600)
+    staff_session_lifetime_seconds: int = Field(default=8 * 3600, ge=300, le=7 * 24 * 3600)
+    # How often a session asks the directory again whether its person is still there and
+    # still holds the role in use; the session ends at the first answer that says no.
+    staff_directory_recheck_seconds: int = Field(default=15 * 60, ge=30, le=24 * 3600)
+    # Lifetime of a service account's access token from POST /auth/token.
+    service_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
+    wecom_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
+    wecom_sso_url: str = "https://login.work.weixin.qq.com/wwlogin/sso/login"
 
-    @field_validator("wechat_api_base_url", "wechat_authorize_url", "wechat_redirect_base_url")
+    @field_validator(
+        "wechat_api_base_url",
+        "wechat_authorize_url",
+        "wechat_redirect_base_url",
+        "staff_oidc_issuer",
+        "staff_redirect_base_url",
+        "wecom_api_base_url",
+        "wecom_authorize_url",
+        "wecom_sso_url",
+    )
     @classmethod
     def _web_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("https://", "http://")):
@@ -131,6 +164,28 @@ class Settings(BaseSettings):
                 if len(app.secret.get_secret_value()) != 32:
                     raise ValueError(f"CDP_WECHAT_APPS: {app_id}'s secret is not 32 characters")
         return self
+
+    @model_validator(mode="after")
+    def _staff_sign_in_fit_to_run(self) -> Settings:
+        oidc = (self.staff_oidc_issuer, self.staff_oidc_client_id, self.staff_oidc_client_secret)
+        if any(value is not None for value in oidc) and any(value is None for value in oidc):
+            raise ValueError(
+                "CDP_STAFF_OIDC_ISSUER, CDP_STAFF_OIDC_CLIENT_ID and CDP_STAFF_OIDC_CLIENT_SECRET"
+                " go together"
+            )
+        if self.env is Environment.PRODUCTION and (self.has_oidc or self.staff_wecom):
+            urls = (self.staff_oidc_issuer or "https://", self.wecom_api_base_url)
+            if any(not url.startswith("https://") for url in urls):
+                raise ValueError("staff sign-in URLs must be https:// in production")
+            if not (self.staff_redirect_base_url or "").startswith("https://"):
+                raise ValueError(
+                    "CDP_STAFF_REDIRECT_BASE_URL (https://) is required with staff sign-in"
+                )
+        return self
+
+    @property
+    def has_oidc(self) -> bool:
+        return self.staff_oidc_issuer is not None
 
     @field_validator("database_url", "keystore_url")
     @classmethod
@@ -230,7 +285,7 @@ def same_database(first: str, second: str) -> bool:
     )
 
 
-STRUCTURED = ("contact_caps", "wechat_apps")
+STRUCTURED = ("contact_caps", "wechat_apps", "staff_wecom", "staff_role_map")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -58,3 +58,14 @@ def _wechat_app_ids(value: dict[str, WechatApp]) -> dict[str, WechatApp]:
 # A purpose not named has no cap.
 ContactCaps = Annotated[dict[str, ContactCap], AfterValidator(_caps_name_purposes)]
 WechatApps = Annotated[dict[str, WechatApp], AfterValidator(_wechat_app_ids)]
+
+
+class StaffWecom(BaseModel):
+    """`CDP_STAFF_WECOM`: the brand's WeCom self-built app (自建应用) that staff sign in with:
+    the corp id (企业ID, `ww` and 16 characters), the app's AgentId and its Secret."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    corp_id: str = Field(pattern=r"^ww[0-9A-Za-z]{16}$")
+    agent_id: str = Field(pattern=r"^[0-9]{1,12}$", coerce_numbers_to_str=True)
+    secret: SecretStr = Field(min_length=1)

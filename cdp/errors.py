@@ -19,16 +19,26 @@ class ErrorCode(StrEnum):
 class CdpError(Exception):
     """An expected failure with a client-facing message; never carries a personal value."""
 
-    def __init__(self, code: ErrorCode, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        field: str | None = None,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+        self.reason = reason  # a machine-readable particular of the code, e.g. UNMAPPED
 
     def extensions(self) -> dict[str, str]:
         ext = {"code": self.code.value}
         if self.field is not None:
             ext["field"] = self.field
+        if self.reason is not None:
+            ext["reason"] = self.reason
         return ext
 
 

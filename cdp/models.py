@@ -10,6 +10,13 @@ from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
 from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.staff.models import (
+    ProviderToken,
+    ServiceAccount,
+    ServiceToken,
+    SignInAttempt,
+    StaffSession,
+)
 from cdp.suppression.models import ErasureRequest, Suppression
 from cdp.tags.models import ProfileTag
 
@@ -32,6 +39,11 @@ __all__ = [
     "Profile",
     "ProfileMerge",
     "ProfileTag",
+    "ProviderToken",
+    "ServiceAccount",
+    "ServiceToken",
+    "SignInAttempt",
+    "StaffSession",
     "Suppression",
     "metadata",
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cdp.audit.actions import AuditAction, AuditOutcome, AuditRole
-from cdp.audit.trail import OPERATOR_ROLE, AuditTrail
+from cdp.audit.trail import OPERATOR_ROLE, STAFF_SIGN_IN_ROLE, AuditTrail
 from cdp.auth import UNVERIFIED_ROLE, Role
 from cdp.erasure.execution import STEPS
 from cdp.errors import ErrorCode
@@ -108,7 +108,7 @@ def test_every_outcome_recorded_in_cdp_is_an_audit_outcome() -> None:
 
 
 def test_every_role_an_actor_can_have_is_an_audit_role() -> None:
-    roles = [*(role.value for role in Role), OPERATOR_ROLE, UNVERIFIED_ROLE]
+    roles = [*(role.value for role in Role), OPERATOR_ROLE, UNVERIFIED_ROLE, STAFF_SIGN_IN_ROLE]
     assert sorted(roles) == sorted(role.value for role in AuditRole)
 
 

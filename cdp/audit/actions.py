@@ -54,6 +54,15 @@ class AuditAction(StrEnum):
     KEY_RETIRE = "key.retire"
     AUTH_TOKEN = "auth.token"
     AUTH_WECHAT = "auth.wechat"
+    STAFF_SIGN_IN = "staff.sign_in"
+    STAFF_ROLE = "staff.role"
+    STAFF_SIGN_OUT = "staff.sign_out"
+    STAFF_REVOKE = "staff.revoke"
+    STAFF_SESSION_END = "staff.session_end"
+    SERVICE_TOKEN = "service.token"
+    SERVICE_ACCOUNT_CREATE = "service_account.create"
+    SERVICE_ACCOUNT_ROTATE = "service_account.rotate"
+    SERVICE_ACCOUNT_REVOKE = "service_account.revoke"
     LOOKUP_THROTTLED = "lookup.throttled"
     LOOKUP_ENUMERATION_SUSPECTED = "lookup.enumeration_suspected"
     # A root field refused by the policy (cdp.graphql.permissions), one per root field.
@@ -114,3 +123,4 @@ class AuditRole(StrEnum):
     SERVICE = "service"
     OPERATOR = "operator"
     UNVERIFIED = "unverified"
+    STAFF = "staff"  # a staff sign-in, before the person has chosen a role

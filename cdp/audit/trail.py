@@ -27,6 +27,7 @@ from cdp.db import lock_key, utcnow
 _INFO_KEY = "cdp.audit_trail"
 CHAIN_LOCK = lock_key("audit", "chain")
 OPERATOR_ROLE = "operator"
+STAFF_SIGN_IN_ROLE = "staff"  # a staff sign-in, before the person chooses a role
 PURPOSE_MAX = 200
 
 

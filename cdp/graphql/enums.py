@@ -229,6 +229,7 @@ expose(
         AuditRole.SERVICE: "A backend integration.",
         AuditRole.OPERATOR: "An operator at the command line (cdp keys, cdp audit, ...).",
         AuditRole.UNVERIFIED: "A refused token whose claims could not be trusted.",
+        AuditRole.STAFF: "A staff member signing in, before choosing the role to act in.",
     },
 )
 
