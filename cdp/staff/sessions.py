@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -77,6 +78,15 @@ class OpenedSession:
     roles: tuple[Role, ...]
     role: Role | None
     expires_at: datetime
+
+
+class DirectoryCheck(Protocol):
+    """A provider's answer, when a session is due (`recheck_due`), to whether its person is
+    still in the directory and which roles the role map gives them now."""
+
+    async def recheck(self, row: StaffSession) -> tuple[tuple[Role, ...] | None, str | None]:
+        """(roles now, None when the person is gone; a new sealed grant, None to keep)."""
+        ...
 
 
 def roles_of(row: StaffSession) -> tuple[Role, ...]:
