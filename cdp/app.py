@@ -30,6 +30,7 @@ from cdp.keys.store import KeyStore
 from cdp.logs import configure_logging
 from cdp.migrations import head_revision
 from cdp.request_log import RequestLog
+from cdp.staff.credentials import Credentials
 from cdp.wechat.routes import WechatSignIn
 
 
@@ -65,7 +66,8 @@ def create_app(
 
         steps.insert(0, replay)
     gate = ReadinessGate(db, head, steps)
-    endpoint = GraphQLEndpoint(settings, db, keyring, keys)
+    credentials = Credentials(settings, db, keyring)
+    endpoint = GraphQLEndpoint(settings, db, keyring, keys, credentials)
     wechat = WechatSignIn(settings, db, keyring, keys)
 
     async def healthz(_request: Request) -> JSONResponse:

@@ -91,6 +91,13 @@ def verify_token(settings: Settings, token: str) -> Principal:
         parsed_role = None
     if parsed_role is None:
         raise unauthenticated("Unknown role in token")
+    if settings.is_production and parsed_role is not Role.CUSTOMER:
+        # The shared secret can mint any role: production's staff sign in (cdp/staff/) and
+        # services exchange client credentials; only customers' tokens are signed with it.
+        raise unauthenticated(
+            "Staff and service tokens signed with the shared secret are refused in production:"
+            " staff sign in at /auth/staff/, services use POST /auth/token"
+        )
     now = int(time.time())
     issued = claims.get("iat", now)
     if claims["exp"] - min(issued, now) > settings.max_token_ttl_seconds:

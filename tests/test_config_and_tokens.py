@@ -450,3 +450,32 @@ def test_production_serve_refuses_an_unfit_keyring_with_one_line(
     assert line.startswith("cdp: bad configuration: CDP_KEYRING"), line
     assert ("no keyring" if keyring == "missing" else "development keyring") in line
     assert not (keyring == "missing" and path.exists()), "production must not create a keyring"
+
+
+@pytest.mark.parametrize("role", ["support", "analyst", "compliance", "service", "customer"])
+def test_production_refuses_cdp_token_for_every_role(role: str) -> None:
+    args = ["token", role, *(["--subject", "p_abc123"] if role == "customer" else [])]
+    result = CliRunner().invoke(app, args, env=cli_env(CDP_ENV="production"))
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert one_line(result.stderr).startswith("cdp: token is for development only")
+
+
+@pytest.mark.parametrize("role", [Role.SUPPORT, Role.ANALYST, Role.COMPLIANCE, Role.SERVICE])
+def test_production_refuses_staff_and_service_tokens_signed_with_the_shared_secret(
+    role: Role,
+) -> None:
+    development = load_settings({"CDP_ENV": "development", "CDP_JWT_SECRET": SECRET})
+    production = load_settings({"CDP_ENV": "production", "CDP_JWT_SECRET": SECRET})
+    signed = issue_token(development, role=role, subject="someone")
+    assert verify_token(development, signed).role is role
+    with pytest.raises(CdpError) as refused:
+        verify_token(production, signed)
+    assert refused.value.code is ErrorCode.UNAUTHENTICATED
+    assert "/auth/staff/" in refused.value.message
+
+
+def test_production_still_accepts_a_customer_token_signed_with_the_shared_secret() -> None:
+    production = load_settings({"CDP_ENV": "production", "CDP_JWT_SECRET": SECRET})
+    signed = issue_token(production, role=Role.CUSTOMER, subject="p_abc123")
+    assert verify_token(production, signed) == Principal(subject="p_abc123", role=Role.CUSTOMER)

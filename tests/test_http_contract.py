@@ -145,11 +145,12 @@ async def test_graphiql_is_not_served_in_production(
 async def test_introspection_is_refused_in_production(
     production_client: httpx.AsyncClient,
 ) -> None:
-    service = token({})
+    # A customer's token: production refuses staff and service tokens signed with the secret.
+    customer = token({"role": "customer", "sub": "c0ffee00-0000-4000-8000-000000000001"})
     response = await post(
         production_client,
         {"query": "{ __schema { queryType { name } } }"},
-        headers={"authorization": f"Bearer {service}"},
+        headers={"authorization": f"Bearer {customer}"},
     )
     body = response.json()
     assert response.status_code < 500

@@ -100,8 +100,10 @@ def token(
     ] = None,
     ttl: Annotated[int, typer.Option(min=1, help="Lifetime in seconds.")] = 3600,
 ) -> None:
-    """Print a signed bearer token (development and tests)."""
+    """Print a signed bearer token (development and tests; production refuses it: staff
+    sign in at /auth/staff/, services use `cdp service-account` and POST /auth/token)."""
     settings = settings_or_exit()
+    refuse_in_production(settings, "token")
     if subject is None:
         if role is Role.CUSTOMER:
             typer.echo("cdp: a customer token needs --subject <profile id>", err=True)

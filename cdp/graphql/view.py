@@ -15,7 +15,8 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from cdp.audit.trail import AuditTrail
-from cdp.auth import principal_from_header, refused_token_actor
+from cdp.auth import refused_token_actor
+from cdp.availability import unavailable_response
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, Throttled
@@ -39,6 +40,7 @@ from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.outages import outage_of
 from cdp.rate_limit import RateLimiter, retry_after_header
+from cdp.staff.credentials import Credentials, DirectoryUnavailable
 from cdp.unit_of_work import UnitOfWork, audited_transaction
 
 
@@ -51,9 +53,15 @@ class GraphQLEndpoint:
     """The `/graphql` route."""
 
     def __init__(
-        self, settings: Settings, database: Database, keyring: KeyringSource, keystore: KeyStore
+        self,
+        settings: Settings,
+        database: Database,
+        keyring: KeyringSource,
+        keystore: KeyStore,
+        credentials: Credentials | None = None,
     ) -> None:
         self.settings = settings
+        self.credentials = credentials or Credentials(settings, database, keyring)
         self.database = database
         self.keyring = keyring
         self.keystore = keystore
@@ -114,9 +122,7 @@ class GraphQLEndpoint:
             )
         try:
             try:
-                principal = principal_from_header(
-                    self.settings, request.headers.get("authorization")
-                )
+                principal = await self.credentials.principal_of(request)
             except CdpError:
                 # Refused tokens share a budget per client address: each may write an audit
                 # record, so a flood of them must not become a flood of writes.
@@ -139,8 +145,15 @@ class GraphQLEndpoint:
                 headers=exc.headers,
                 extra={**extra, "limit": exc.limit} if exc.limit else extra,
             )
+        except DirectoryUnavailable:
+            return unavailable_response(
+                "directory",
+                "The staff directory could not be asked about this session; try again shortly",
+                request_id,
+                media,
+            )
         except CdpError as exc:
-            status = 401 if exc.code is ErrorCode.UNAUTHENTICATED else 400
+            status = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}.get(exc.code, 400)
             if exc.code is ErrorCode.UNAUTHENTICATED:
                 await self.audit_refused_token(request, request_id, exc.message)
             headers = {"www-authenticate": "Bearer"} if status == 401 else None
