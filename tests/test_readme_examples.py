@@ -192,3 +192,16 @@ def test_demo_tokens_print_the_documented_people_the_examples_use(demo: Demo) ->
         line = next(x for x in demo.printed.splitlines() if person.public_id in x)
         assert person.phone in line and person.union_id in line and person.name in line
         assert f"| {person.name} | `{person.public_id}` | {person.phone} |" in text
+
+
+def test_every_setting_has_a_row_in_the_readmes_configuration_table() -> None:
+    from cdp.config import Settings
+
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("## Configuration") : text.index("## The `cdp` command")]
+    missing = [
+        f"CDP_{name.upper()}"
+        for name in Settings.model_fields
+        if f"`CDP_{name.upper()}`" not in table
+    ]
+    assert not missing, f"settings without a row in the README's configuration table: {missing}"
