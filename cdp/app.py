@@ -101,7 +101,7 @@ def create_app(
             if owns_keystore:
                 await keys.dispose()
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route(
                 "/graphql",
@@ -118,6 +118,8 @@ def create_app(
         exception_handlers={HTTPException: coded_http_error, Exception: coded_server_error},
         lifespan=lifespan,
     )
+    app.state.credentials = credentials  # where the staff providers' directory checks go
+    return app
 
 
 def check_graphql_libraries() -> None:

@@ -147,7 +147,7 @@ class GraphQLEndpoint:
             )
         except DirectoryUnavailable:
             return unavailable_response(
-                "directory",
+                "DIRECTORY_UNAVAILABLE",
                 "The staff directory could not be asked about this session; try again shortly",
                 request_id,
                 media,
