@@ -2,9 +2,9 @@
 
 WeCom gives a corp app one token at a time (7200 s, the same one on every gettoken while it is
 valid) and caps gettoken calls, so cdp asks for one only when the shared row is missing, sealed
-for another keyring, or within five minutes of its expiry. A process keeps the token it last
-read in memory until then. When WeCom says a token is invalid, `replace` takes a newer one
-another process stored, else fetches once.
+for another keyring, or within five minutes of its expiry (`refresh_time`). A process keeps the
+token it last read in memory until then. When WeCom says a token is invalid, `replace` takes a
+newer one another process stored, else fetches once.
 
 No database transaction is held while WeCom is asked: two processes that miss at the same
 moment both fetch (and get the same token back); the last write wins, which is harmless.
@@ -30,7 +30,14 @@ Fetch = Callable[[], Awaitable[tuple[str, int]]]  # gettoken: (token, seconds it
 @dataclass(frozen=True, slots=True)
 class _Held:
     token: str
-    expires_at: datetime
+    refresh_at: datetime
+
+
+def refresh_time(fetched_at: datetime, expires_at: datetime, early: timedelta) -> datetime:
+    """When a token is due for a new one: `early` before it expires, or halfway through
+    its life when that is shorter (a token WeCom hands out near its own expiry would
+    otherwise be fetched again on every call)."""
+    return expires_at - min(early, (expires_at - fetched_at) / 2)
 
 
 class WecomTokens:
@@ -51,7 +58,7 @@ class WecomTokens:
         self._lock = asyncio.Lock()  # one fetch per process at a time
 
     def _fresh(self, held: _Held) -> bool:
-        return self.clock() < held.expires_at - self.refresh_early
+        return self.clock() < held.refresh_at
 
     async def current(self) -> str:
         """A token with more than `refresh_early` to live: held, shared, or fetched."""
@@ -62,8 +69,9 @@ class WecomTokens:
             held = self._held
             if held is None or not self._fresh(held):
                 shared = await self._read()
-                fresh = shared is not None and self._fresh(shared)
-                held = shared if shared is not None and fresh else await self._fetch_and_share()
+                if shared is None or not self._fresh(shared):
+                    shared = await self._fetch_and_share()
+                held = shared
                 self._held = held
             return held.token
 
@@ -86,14 +94,18 @@ class WecomTokens:
             if row is None:
                 return None
             token = open_credential(self.keyring.keyring, self.key, row.sealed_token)
-            return None if token is None else _Held(token, as_utc(row.expires_at))
+            if token is None:
+                return None
+            due = refresh_time(as_utc(row.fetched_at), as_utc(row.expires_at), self.refresh_early)
+            return _Held(token, due)
 
     async def _fetch_and_share(self) -> _Held:
         token, expires_in = await self.fetch()
         now = self.clock()
-        held = _Held(token, now + timedelta(seconds=expires_in))
+        expires_at = now + timedelta(seconds=expires_in)
+        held = _Held(token, refresh_time(now, expires_at, self.refresh_early))
         sealed = seal_credential(self.keyring.keyring, self.key, token)
-        values = {"sealed_token": sealed, "fetched_at": now, "expires_at": held.expires_at}
+        values = {"sealed_token": sealed, "fetched_at": now, "expires_at": expires_at}
         if self.database.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
