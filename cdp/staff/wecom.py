@@ -120,7 +120,7 @@ class WecomClient:
         WeCom knows only by an openid (not of this corp)."""
         body = await self._api("/cgi-bin/auth/getuserinfo", {"code": code})
         userid = body.get("userid", body.get("UserId"))  # the older API's spelling
-        if userid is None and (body.get("openid") or body.get("OpenId")):
+        if userid is None and any(body.get(k) for k in ("openid", "OpenId", "external_userid")):
             raise WecomError(WecomFailure.NOT_A_MEMBER)
         return self._userid(userid, "/cgi-bin/auth/getuserinfo")
 
@@ -130,7 +130,8 @@ class WecomClient:
         body = await self._api(path, {"userid": userid})
         if body.get("status", ACTIVE) != ACTIVE:
             raise WecomError(WecomFailure.USER_DISABLED)
-        if self._userid(body.get("userid", userid), path) != userid:
+        # WeCom's userids are case-insensitive: its answer may spell the one asked otherwise.
+        if self._userid(body.get("userid", userid), path).lower() != userid.lower():
             raise self._unusable(path, None)
         return Member(userid, _ints(body.get("department")))
 
@@ -141,20 +142,24 @@ class WecomClient:
         if not names:
             return ()
         listed = (await self._api("/cgi-bin/tag/list", {})).get("taglist")
-        wanted: list[tuple[int, str]] = []
+        wanted: dict[str, int] = {}  # tag names are unique in a corp: at most one call each
         for tag in listed if isinstance(listed, list) else []:
-            if isinstance(tag, dict) and tag.get("tagname") in names:
-                tag_id = tag.get("tagid")
-                if isinstance(tag_id, int) and not isinstance(tag_id, bool):
-                    wanted.append((tag_id, str(tag["tagname"])))
+            if not isinstance(tag, dict):
+                continue
+            name, tag_ids = tag.get("tagname"), _ints([tag.get("tagid")])
+            if isinstance(name, str) and name in names and tag_ids:
+                wanted.setdefault(name, tag_ids[0])
         held: list[str] = []
-        for tag_id, name in sorted(wanted):  # one at a time: WeCom limits concurrent calls
+        for name, tag_id in sorted(wanted.items()):  # one at a time: WeCom limits concurrent calls
             body = await self._api("/cgi-bin/tag/get", {"tagid": str(tag_id)})
             users = body.get("userlist")
-            userids = {u.get("userid") for u in users if isinstance(u, dict)} if users else set()
-            if member.userid in userids or set(_ints(body.get("partylist"))) & {
-                *member.departments
-            }:
+            userids = {
+                u["userid"].lower()
+                for u in (users if isinstance(users, list) else [])
+                if isinstance(u, dict) and isinstance(u.get("userid"), str)
+            }
+            in_department = set(_ints(body.get("partylist"))) & set(member.departments)
+            if member.userid.lower() in userids or in_department:
                 held.append(name)
         return tuple(held)
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import ClientFactory
-from tests.staff_wecom.conftest import SUPPORT_DEPARTMENT, refused, sign_in
+from tests.staff_wecom.conftest import COMPLIANCE_TAG, SUPPORT_DEPARTMENT, refused, sign_in
 from tests.staff_wecom.fake_wecom import SECRET, FakeWecom
 
 GETUSERINFO = "/cgi-bin/auth/getuserinfo"
@@ -153,12 +153,36 @@ async def test_an_unusable_gettoken_answer_is_502(
     refused(await sign_in(browser, wecom, "zhangwei"), 502, "INTERNAL")
 
 
-async def test_tag_answers_that_cannot_be_read_give_no_tag_and_no_500(
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/cgi-bin/tag/list", {"taglist": [{"tagid": "1", "tagname": 3}, 5, None]}),
+        ("/cgi-bin/tag/list", {"taglist": [{"tagid": 1, "tagname": ["合规审批"]}]}),
+        ("/cgi-bin/tag/list", {"taglist": {"tagid": 1}}),
+        ("/cgi-bin/tag/get", {"userlist": [{"userid": ["lina"]}, "lina"], "partylist": "99"}),
+        ("/cgi-bin/tag/get", {"userlist": 7, "partylist": [True, "99"]}),
+        ("/cgi-bin/user/get", {"userid": "lina", "department": "99", "status": 1}),
+    ],
+)
+async def test_answers_that_cannot_be_read_give_no_role_and_no_500(
+    browser: httpx.AsyncClient, wecom: FakeWecom, path: str, body: dict[str, object]
+) -> None:
+    wecom.add("lina", 99)
+    wecom.tag(COMPLIANCE_TAG, departments=(7,))
+    wecom.then(path, {"body": body})
+    error = refused(await sign_in(browser, wecom, "lina"), 403, "FORBIDDEN")
+    assert error["extensions"]["reason"] == "UNMAPPED"
+
+
+async def test_a_tag_listed_many_times_is_read_once(
     browser: httpx.AsyncClient, wecom: FakeWecom
 ) -> None:
     wecom.add("lina", 99)
-    wecom.then("/cgi-bin/tag/list", {"body": {"taglist": [{"tagid": "1", "tagname": 3}, 5]}})
-    refused(await sign_in(browser, wecom, "lina"), 403, "FORBIDDEN")
+    wecom.tag(COMPLIANCE_TAG, "lina")
+    taglist = [{"tagid": 1, "tagname": COMPLIANCE_TAG}] * 50
+    wecom.then("/cgi-bin/tag/list", {"body": {"taglist": taglist}})
+    assert (await sign_in(browser, wecom, "lina")).status_code == 303
+    assert len(wecom.calls_to("/cgi-bin/tag/get")) == 1
 
 
 async def test_no_secret_code_token_name_or_mobile_reaches_a_log_line(
