@@ -31,6 +31,8 @@ from cdp.logs import configure_logging
 from cdp.migrations import head_revision
 from cdp.request_log import RequestLog
 from cdp.staff.credentials import Credentials
+from cdp.staff.models import StaffProvider
+from cdp.staff.wecom_routes import WecomSignIn
 from cdp.wechat.routes import WechatSignIn
 
 
@@ -69,6 +71,9 @@ def create_app(
     credentials = Credentials(settings, db, keyring)
     endpoint = GraphQLEndpoint(settings, db, keyring, keys, credentials)
     wechat = WechatSignIn(settings, db, keyring, keys)
+    wecom = WecomSignIn(settings, db, keyring)
+    if settings.staff_wecom is not None:
+        credentials.add_check(StaffProvider.WECOM.value, wecom)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -96,6 +101,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await starting
             await wechat.client.aclose()
+            await wecom.aclose()
             if owns_database:
                 await db.dispose()
             if owns_keystore:
@@ -112,6 +118,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
+            *wecom.routes(),
             *MemberCenter().routes(),
         ],
         middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],

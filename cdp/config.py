@@ -174,7 +174,12 @@ class Settings(BaseSettings):
                 " go together"
             )
         if self.env is Environment.PRODUCTION and (self.has_oidc or self.staff_wecom):
-            urls = (self.staff_oidc_issuer or "https://", self.wecom_api_base_url)
+            urls = (
+                self.staff_oidc_issuer or "https://",
+                self.wecom_api_base_url,
+                self.wecom_authorize_url,
+                self.wecom_sso_url,
+            )
             if any(not url.startswith("https://") for url in urls):
                 raise ValueError("staff sign-in URLs must be https:// in production")
             if not (self.staff_redirect_base_url or "").startswith("https://"):
