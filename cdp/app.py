@@ -30,6 +30,7 @@ from cdp.keys.store import KeyStore
 from cdp.logs import configure_logging
 from cdp.migrations import head_revision
 from cdp.request_log import RequestLog
+from cdp.staff.oidc_routes import OidcSignIn
 from cdp.wechat.routes import WechatSignIn
 
 
@@ -67,6 +68,7 @@ def create_app(
     gate = ReadinessGate(db, head, steps)
     endpoint = GraphQLEndpoint(settings, db, keyring, keys)
     wechat = WechatSignIn(settings, db, keyring, keys)
+    oidc = OidcSignIn(settings, db, keyring)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -94,6 +96,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await starting
             await wechat.client.aclose()
+            await oidc.aclose()
             if owns_database:
                 await db.dispose()
             if owns_keystore:
@@ -110,6 +113,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
+            *oidc.routes(),
             *MemberCenter().routes(),
         ],
         middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],
