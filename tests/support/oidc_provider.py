@@ -64,6 +64,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port nothing listens on: a provider that is down."""
+    return free_port()
+
+
 @dataclass
 class OidcProvider:
     """The running provider and its test-only admin routes."""

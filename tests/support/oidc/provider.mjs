@@ -45,6 +45,8 @@ function configuration(key) {
     // The groups in the ID token, not only at userinfo (as Okta, Keycloak and Azure AD can).
     conformIdTokenClaims: false,
     pkce: { required: () => true, methods: ['S256'] },
+    // A new refresh token on every use (as Okta does), the spent one refused thereafter.
+    rotateRefreshToken: true,
     features: { devInteractions: { enabled: true } },
     async findAccount(_ctx, id) {
       const account = accounts.get(id);
