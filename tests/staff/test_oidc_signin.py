@@ -15,14 +15,17 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col
 
+from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import Database
+from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.staff.models import SignInAttempt, StaffSession
 from cdp.staff.oidc_routes import code_challenge, refresh_purpose
 from cdp.staff.sealed import open_credential
-from tests.conftest import TEST_KEYRING, ClientFactory
+from tests.conftest import TEST_KEYRING, ClientFactory, make_settings
 from tests.support.audit_log import audit_rows
-from tests.support.oidc_provider import OidcProvider, StaffBrowser, oidc_settings
+from tests.support.oidc_provider import APP_BASE, OidcProvider, StaffBrowser, oidc_settings
 
 
 @pytest.fixture
@@ -230,3 +233,25 @@ async def test_no_code_token_or_secret_reaches_a_log_line_or_the_audit_log(
     secrets = [*codes, refresh_token, "n" * 43, "cdp-staff-test-secret-0123456789abcdef"]
     for secret in secrets:
         assert secret and secret not in logged and secret not in audit
+
+
+async def test_without_an_issuer_the_oidc_routes_answer_not_found(
+    database_url: str, database: Database, keystore: KeyStore
+) -> None:
+    app = create_app(
+        make_settings(database_url), database, KeyringSource.fixed(TEST_KEYRING), keystore
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=APP_BASE) as c:
+        for path in ("/auth/staff/oidc/authorize", "/auth/staff/oidc/callback?state=x&code=y"):
+            refused(await c.get(path), 404, "NOT_FOUND", "OIDC")
+
+
+async def test_a_callback_naming_another_issuer_is_refused_as_a_mix_up(
+    browser: StaffBrowser, database: Database
+) -> None:
+    callback = await browser.approve(await browser.authorize(), "staff-support")
+    assert "iss=" in callback  # RFC 9207, which oidc-provider implements
+    mixed_up = callback.replace("iss=", "iss=https%3A%2F%2Fevil.example&was=")
+    error = refused(await browser.callback(mixed_up), 502, "INTERNAL", "PROVIDER_ANSWER")
+    assert error["extensions"]["field"] == "iss"
+    assert await sessions_of(database, "staff-support") == []
