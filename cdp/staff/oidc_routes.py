@@ -5,8 +5,10 @@ check of their sessions (a refresh grant with the sealed refresh token)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import time
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -32,6 +34,7 @@ from cdp.staff.oidc import (
     provider_error_value,
 )
 from cdp.staff.oidc_id_token import SigningKeys, groups_claim, verify_id_token
+from cdp.staff.oidc_outcomes import RETRY_AFTER_SECONDS, failure_of_oidc
 from cdp.staff.sealed import open_credential, seal_credential
 from cdp.staff.sessions import DirectoryPerson
 from cdp.staff.web import StaffSignIn, new_secret, refusal
@@ -41,47 +44,11 @@ from cdp.wechat.routes import request_id_of
 PREFIX = "/auth/staff/oidc"
 CALLBACK = f"{PREFIX}/callback"
 MAX_CODE_LENGTH = 2048
-RETRY_AFTER_SECONDS = 5
-# The provider's outcome -> (HTTP status, contract code, message), as WeChat's (wechat/outcomes).
-OUTCOMES: dict[OidcFailure, tuple[int, ErrorCode, str]] = {
-    OidcFailure.DENIED: (403, ErrorCode.FORBIDDEN, "The identity provider declined the sign-in"),
-    OidcFailure.REFUSED: (502, ErrorCode.INTERNAL, "The identity provider refused cdp's request"),
-    OidcFailure.CODE_INVALID: (
-        401,
-        ErrorCode.UNAUTHENTICATED,
-        "The identity provider rejected the code; sign in again",
-    ),
-    OidcFailure.ID_TOKEN: (
-        401,
-        ErrorCode.UNAUTHENTICATED,
-        "The identity provider's ID token failed verification",
-    ),
-    OidcFailure.ANSWER: (502, ErrorCode.INTERNAL, "The identity provider's answer was unusable"),
-    OidcFailure.UNAVAILABLE: (503, ErrorCode.INTERNAL, "The identity provider is unavailable"),
-    OidcFailure.TIMEOUT: (503, ErrorCode.INTERNAL, "The identity provider did not answer in time"),
-    OidcFailure.GONE: (403, ErrorCode.FORBIDDEN, "The identity provider no longer knows you"),
-}
-
-
-def failure_of_oidc(exc: OidcError) -> SignInFailed:
-    """The coded refusal of a failure, logged by reason and the name of the check only."""
-    status, code, message = OUTCOMES[exc.failure]
-    log.warning(
-        "an OpenID Connect sign-in was refused",
-        extra={
-            "reason": exc.failure.value,
-            "check": exc.check,
-            "provider_error": exc.provider_error,
-        },
-    )
-    extra: dict[str, str | int] = {"reason": exc.failure.value}
-    if exc.check is not None:
-        extra["field"] = exc.check
-    if exc.provider_error is not None:
-        extra["providerError"] = exc.provider_error
-    if status == 503:
-        extra["retryAfter"] = RETRY_AFTER_SECONDS
-    return SignInFailed(status, code, message, **extra)
+# How long one session's directory answer is handed to its other requests: those that loaded
+# the row before the answer (and its rotated refresh token) was stored would spend the old
+# token, a replay for which the provider revokes the whole grant.
+ANSWER_REUSE_SECONDS = 10.0
+Answer = tuple[tuple[Role, ...] | None, str | None]
 
 
 def refresh_purpose(directory_id: str) -> str:
@@ -119,6 +86,8 @@ class OidcSignIn:
         self.web = StaffSignIn(settings, database, keyring)
         self.client = client or (OidcClient(settings) if settings.has_oidc else None)
         self.keys = SigningKeys(self._jwks)
+        # Per (session, sealed refresh token it presents): when asked, and the answer.
+        self._answers: dict[tuple[str, str | None], tuple[float, asyncio.Future[Answer]]] = {}
 
     def routes(self) -> list[Route]:
         return [
@@ -259,13 +228,35 @@ class OidcSignIn:
             raise OidcError(OidcFailure.ANSWER, check="sub")
         return groups_claim(info) or []
 
-    async def recheck(self, row: StaffSession) -> tuple[tuple[Role, ...] | None, str | None]:
+    async def recheck(self, row: StaffSession) -> Answer:
         """The `DirectoryCheck` of an OIDC session: a refresh grant with its sealed refresh
         token. (roles now, a new sealed refresh token or None) or (None, None) when the
         person is gone (invalid_grant: removed, disabled, consent revoked) or the session has
-        no refresh token to ask with. Raises `OidcUnavailable` when there is no answer."""
+        no refresh token to ask with. Raises `OidcUnavailable` when there is no answer.
+
+        One refresh per session and refresh token at a time in this process, its answer
+        shared by the session's requests that present the same token for
+        ANSWER_REUSE_SECONDS."""
         if row.provider is not StaffProvider.OIDC:
             raise ValueError("not an OpenID Connect session")
+        now = time.monotonic()
+        for key, (at, done) in list(self._answers.items()):
+            if now - at > ANSWER_REUSE_SECONDS and done.done():
+                del self._answers[key]
+        key = (row.public_id, row.provider_grant)
+        found = self._answers.get(key)
+        if found is None:
+            asked = asyncio.ensure_future(self._ask_directory(row))
+            found = self._answers[key] = (now, asked)
+            # An outage is not kept: the next request asks again.
+            asked.add_done_callback(lambda f: self._forget_failure(key, f))
+        return await asyncio.shield(found[1])
+
+    def _forget_failure(self, key: tuple[str, str | None], done: asyncio.Future[Answer]) -> None:
+        if (done.cancelled() or done.exception()) and self._answers.get(key, (0, None))[1] is done:
+            del self._answers[key]
+
+    async def _ask_directory(self, row: StaffSession) -> Answer:
         purpose = refresh_purpose(row.directory_id)
         sealed = row.provider_grant
         token = open_credential(self.keyring.keyring, purpose, sealed) if sealed else None

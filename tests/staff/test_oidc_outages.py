@@ -17,7 +17,8 @@ from cdp.db import Database
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.staff.oidc import OidcClient, OidcError, OidcFailure
-from cdp.staff.oidc_routes import OidcSignIn, failure_of_oidc
+from cdp.staff.oidc_outcomes import failure_of_oidc
+from cdp.staff.oidc_routes import OidcSignIn
 from tests.conftest import TEST_KEYRING
 from tests.support.oidc_provider import APP_BASE, OidcProvider, StaffBrowser, oidc_settings
 

@@ -5,6 +5,7 @@ a provider that is down raises OidcUnavailable."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -123,8 +124,14 @@ async def test_a_rotated_refresh_token_is_kept_sealed_and_the_spent_one_no_longe
     assert roles == (Role.SUPPORT,) and grant is not None
     second = open_credential(TEST_KEYRING, purpose, grant)
     assert second and first and second != first and second not in grant
-    # Replaying the spent token is what a thief would do: the provider revokes the grant.
-    assert await directory.recheck(row) == (None, None)
+    # Within this process the spent token is not presented again (the answer is shared)...
+    assert await directory.recheck(row) == (roles, grant)
+    # ...but another worker that does is what a thief would do: the provider revokes the grant.
+    other = OidcSignIn(directory.settings, database, KeyringSource.fixed(TEST_KEYRING))
+    try:
+        assert await other.recheck(row) == (None, None)
+    finally:
+        await other.aclose()
 
 
 async def test_a_session_without_a_refresh_token_or_with_another_persons_is_gone(
@@ -158,3 +165,19 @@ async def test_a_provider_that_is_down_raises_oidc_unavailable(
     finally:
         await oidc.aclose()
     assert raised.value.reason is OidcFailure.UNAVAILABLE and raised.value.retry_after > 0
+
+
+async def test_concurrent_rechecks_of_one_session_spend_its_refresh_token_once(
+    client_for: ClientFactory,
+    oidc_provider: OidcProvider,
+    database: Database,
+    directory: OidcSignIn,
+) -> None:
+    # A console sends requests in parallel; with a provider that rotates refresh tokens, a
+    # second refresh with the same token is a replay, and the provider revokes the grant.
+    row = await signed_in(client_for, oidc_provider, database, ["cdp-support"])
+    answers = await asyncio.gather(*(directory.recheck(row) for _ in range(3)))
+    assert [roles for roles, _grant in answers] == [(Role.SUPPORT,)] * 3
+    assert len({grant for _roles, grant in answers}) == 1
+    # A request that loaded the row before the answer was stored gets the same answer.
+    assert await directory.recheck(row) == answers[0]
