@@ -32,6 +32,7 @@ from cdp.migrations import head_revision
 from cdp.request_log import RequestLog
 from cdp.staff.credentials import Credentials
 from cdp.staff.models import StaffProvider
+from cdp.staff.oidc_routes import OidcSignIn
 from cdp.staff.wecom_routes import WecomSignIn
 from cdp.wechat.routes import WechatSignIn
 
@@ -74,6 +75,9 @@ def create_app(
     wecom = WecomSignIn(settings, db, keyring)
     if settings.staff_wecom is not None:
         credentials.add_check(StaffProvider.WECOM.value, wecom)
+    oidc = OidcSignIn(settings, db, keyring)
+    if settings.has_oidc:
+        credentials.add_check(StaffProvider.OIDC.value, oidc)
 
     async def healthz(_request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -102,6 +106,7 @@ def create_app(
                 await starting
             await wechat.client.aclose()
             await wecom.aclose()
+            await oidc.aclose()
             if owns_database:
                 await db.dispose()
             if owns_keystore:
@@ -119,6 +124,7 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
             *wecom.routes(),
+            *oidc.routes(),
             *MemberCenter().routes(),
         ],
         middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],

@@ -36,6 +36,7 @@ pytest_plugins = [
     "tests.support.audit_log",
     "tests.support.erasure_people",
     "tests.support.limits",
+    "tests.support.oidc_provider",
 ]
 
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"

@@ -1,0 +1,1 @@
+"""Staff sign-in (OpenID Connect and WeCom), sessions and the directory check."""
