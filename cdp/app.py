@@ -31,6 +31,7 @@ from cdp.logs import configure_logging
 from cdp.migrations import head_revision
 from cdp.request_log import RequestLog
 from cdp.staff.credentials import Credentials
+from cdp.staff.token_endpoint import TokenEndpoint
 from cdp.wechat.routes import WechatSignIn
 
 
@@ -112,6 +113,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
+            *TokenEndpoint(settings, db, keyring).routes(),
             *MemberCenter().routes(),
         ],
         middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],
