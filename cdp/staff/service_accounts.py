@@ -191,7 +191,13 @@ async def issue_token(
     now = now or utcnow()
     row: ServiceAccount | None = None
     if CLIENT_ID.fullmatch(client_id):
-        query = sa.select(ServiceAccount).where(col(ServiceAccount.client_id) == client_id)
+        # Locked: a rotation or revocation under way either waits for this issue (and then
+        # ends its token) or commits first (and this sees the new secret or the revocation).
+        query = (
+            sa.select(ServiceAccount)
+            .where(col(ServiceAccount.client_id) == client_id)
+            .with_for_update()
+        )
         row = (await session.execute(query)).scalar_one_or_none()
     expected = row.secret_hash if row is not None else _NO_SECRET
     matches = hmac.compare_digest(hash_secret(client_secret).encode(), expected.encode())
