@@ -76,8 +76,7 @@ def create(name: Name) -> None:
 
 @service_account_app.command("rotate")
 def rotate(name: Name) -> None:
-    """Give the account a new secret (printed once); the old secret and every token issued
-    with it stop working at once."""
+    """A new secret (printed once); the old one and its tokens stop working at once."""
     settings = settings_or_exit()
     made = audited_work(settings, lambda session: rotate_secret(session=session, name=name))
     typer.echo(f"cdp: service account {name!r} has a new secret; the old one and its tokens end")

@@ -62,6 +62,8 @@ async def test_a_wrong_secret_an_unknown_client_and_a_revoked_account_get_one_an
         assert_invalid_client(await token_by_post(client, attempt))
     await revoked(database, "orders")
     assert_invalid_client(await token_by_basic(client, credentials))
+    reasons = [r.detail["reason"] for r in await audit_rows(database, "service.token")]
+    assert reasons == ["secret", "secret", "revoked"]  # the unknown client: not recorded
 
 
 async def test_a_revoked_account_s_token_is_refused_at_the_next_request(
