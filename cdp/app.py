@@ -33,6 +33,7 @@ from cdp.request_log import RequestLog
 from cdp.staff.credentials import Credentials
 from cdp.staff.models import StaffProvider
 from cdp.staff.oidc_routes import OidcSignIn
+from cdp.staff.token_endpoint import TokenEndpoint
 from cdp.staff.wecom_routes import WecomSignIn
 from cdp.wechat.routes import WechatSignIn
 
@@ -125,6 +126,7 @@ def create_app(
             *wechat.routes(),
             *wecom.routes(),
             *oidc.routes(),
+            *TokenEndpoint(settings, db, keyring).routes(),
             *MemberCenter().routes(),
         ],
         middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],

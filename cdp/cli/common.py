@@ -18,6 +18,8 @@ keys_app = typer.Typer(help="The keyring and the per-profile data keys.", no_arg
 app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+service_account_app = typer.Typer(help="Services' client credentials.", no_args_is_help=True)
+app.add_typer(service_account_app, name="service-account")
 
 
 def settings_or_exit() -> Settings:
