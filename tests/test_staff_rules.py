@@ -19,16 +19,15 @@ from cdp.db import Database, utcnow
 from cdp.errors import CdpError, ErrorCode
 from cdp.roles import RoleMap
 from cdp.staff.attempts import ATTEMPT_TTL, begin_attempt, take_attempt
+from cdp.staff.directory import directory_answered, recheck_due
 from cdp.staff.models import SessionEnd, SignInAttempt, StaffProvider, StaffSession
 from cdp.staff.sealed import open_credential, seal_credential
 from cdp.staff.sessions import (
     DirectoryPerson,
     choose_role,
-    directory_answered,
     find_session,
     live_sessions,
     open_session,
-    recheck_due,
     revoke,
     why_ended,
 )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
+from datetime import datetime
 
 from starlette.requests import Request
 
@@ -22,15 +23,19 @@ from cdp.config import Settings
 from cdp.db import Database, utcnow
 from cdp.errors import CdpError, ErrorCode
 from cdp.keys.source import KeyringSource
-from cdp.staff.models import SessionEnd, StaffSession
+from cdp.staff.directory import (
+    DirectoryCheck,
+    claim_recheck,
+    directory_answered,
+    recheck_due,
+    release_recheck,
+)
+from cdp.staff.models import SessionEnd, StaffProvider, StaffSession
 from cdp.staff.service_accounts import SERVICE_TOKEN_PREFIX, service_principal
 from cdp.staff.sessions import (
-    DirectoryCheck,
     csrf_token_of,
-    directory_answered,
     end_session,
     find_session,
-    recheck_due,
     staff_subject,
     touch,
     why_ended,
@@ -112,14 +117,19 @@ class Credentials:
             if row is None:
                 raise session_refused("Unknown staff session; sign in again", "UNKNOWN_SESSION")
             ended = why_ended(row, self.settings, now)
-            due = ended is None and recheck_due(row, self.settings, now)
-            if ended is None and not due:
+            claimed = (
+                ended is None
+                and recheck_due(row, self.settings, now)
+                and await claim_recheck(session=session, row=row, now=now)
+            )
+            if ended is None and not claimed:
+                # Not due, or another request holds the recheck: the last answer stands.
                 await touch(session=session, row=row, now=now)
                 return self._acting(row)
         if ended is not None:
             await self._end(request, row, ended)
             raise session_refused(ENDED[ended], ended.value.upper())
-        return await self._recheck(request, row)
+        return await self._recheck(request, row, claimed_at=now)
 
     def _acting(self, row: StaffSession) -> Principal:
         if row.role is None:
@@ -147,14 +157,17 @@ class Credentials:
             if fresh is not None:
                 await end_session(session=session, row=fresh, reason=reason)
 
-    async def _recheck(self, request: Request, row: StaffSession) -> Principal:
+    async def _recheck(
+        self, request: Request, row: StaffSession, *, claimed_at: datetime
+    ) -> Principal:
         """Ask the directory (outside any transaction: it is a call to another service),
-        then record its answer; the session ends when it says no."""
+        then record its answer; the session ends when it says no. `row` is as read before
+        the claim (its `checked_at` the previous answer's time)."""
         check = self.checks.get(row.provider.value)
         if check is None:  # a development session, or a provider no longer configured
             answer: tuple[tuple[Role, ...] | None, str | None] = (
                 (tuple(Role(r) for r in row.roles.split(",")), None)
-                if row.provider.value == "development"
+                if row.provider is StaffProvider.DEVELOPMENT
                 else (None, None)
             )
         else:
@@ -165,10 +178,12 @@ class Credentials:
                     "directory unavailable for a session recheck",
                     extra={"provider": row.provider.value, "error_type": type(exc).__name__},
                 )
+                async with self.database.transaction() as session:
+                    await release_recheck(session=session, row=row, claimed_at=claimed_at)
                 raise DirectoryUnavailable(row.provider.value) from None
         roles, grant = answer
         async with audited_transaction(self.database, self._trail(request, row)) as session:
-            fresh = await session.get(StaffSession, row.id)
+            fresh = await session.get(StaffSession, row.id, populate_existing=True)
             if fresh is None or fresh.ended_reason is not None:
                 ended = (fresh.ended_reason if fresh else None) or SessionEnd.REVOKED
                 raise session_refused(ENDED[ended], ended.value.upper())

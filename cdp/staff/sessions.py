@@ -10,10 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -78,15 +76,6 @@ class OpenedSession:
     roles: tuple[Role, ...]
     role: Role | None
     expires_at: datetime
-
-
-class DirectoryCheck(Protocol):
-    """A provider's answer, when a session is due (`recheck_due`), to whether its person is
-    still in the directory and which roles the role map gives them now."""
-
-    async def recheck(self, row: StaffSession) -> tuple[tuple[Role, ...] | None, str | None]:
-        """(roles now, None when the person is gone; a new sealed grant, None to keep)."""
-        ...
 
 
 def roles_of(row: StaffSession) -> tuple[Role, ...]:
@@ -171,12 +160,6 @@ def why_ended(row: StaffSession, settings: Settings, now: datetime) -> SessionEn
     return None
 
 
-def recheck_due(row: StaffSession, settings: Settings, now: datetime) -> bool:
-    """Whether the directory must be asked again before this session acts."""
-    age = now - as_utc(row.checked_at)
-    return age >= timedelta(seconds=settings.staff_directory_recheck_seconds)
-
-
 async def touch(*, session: AsyncSession, row: StaffSession, now: datetime) -> None:
     """The session was used: it stays alive for another idle timeout."""
     if now - as_utc(row.last_seen_at) >= TOUCH_GRANULARITY:
@@ -231,27 +214,6 @@ async def choose_role(*, session: AsyncSession, row: StaffSession, role: Role) -
         action=AuditAction.STAFF_ROLE,
         detail={"session": row.public_id, "role": role.value},
     )
-
-
-async def directory_answered(
-    *,
-    session: AsyncSession,
-    row: StaffSession,
-    roles: Sequence[Role] | None,
-    now: datetime,
-    grant: str | None = None,
-) -> SessionEnd | None:
-    """Record the directory's fresh answer: `roles` it gives now (None: the person is gone).
-    The session ends (DIRECTORY) when the person is gone or lost the role in use."""
-    held = tuple(role for role in roles or () if role in SESSION_ROLES)
-    if roles is None or not held or (row.role is not None and Role(row.role) not in held):
-        await end_session(session=session, row=row, reason=SessionEnd.DIRECTORY, now=now)
-        return SessionEnd.DIRECTORY
-    row.roles, row.checked_at = ",".join(r.value for r in held), now
-    if grant is not None:
-        row.provider_grant = grant
-    await session.flush()
-    return None
 
 
 async def sessions_of_person(

@@ -18,11 +18,11 @@ from cdp.config import Settings
 from cdp.db import Database, utcnow
 from cdp.keys.source import KeyringSource
 from cdp.roles import Role
+from cdp.staff.directory import directory_answered
 from cdp.staff.models import SessionEnd, StaffSession
 from cdp.staff.oidc import OidcFailure, OidcUnavailable
 from cdp.staff.oidc_routes import OidcSignIn, refresh_purpose
 from cdp.staff.sealed import open_credential
-from cdp.staff.sessions import directory_answered
 from tests.conftest import TEST_KEYRING, ClientFactory, audited
 from tests.support.oidc_provider import OidcProvider, StaffBrowser, oidc_settings
 

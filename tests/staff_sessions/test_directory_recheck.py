@@ -4,6 +4,7 @@ answered 503 with Retry-After (neither served unchecked nor ended) while the dir
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -34,9 +35,11 @@ class ScriptedDirectory:
     def __init__(self) -> None:
         self.answer: Answer | Exception = ((Role.SUPPORT,), None)
         self.asked: list[str] = []
+        self.delay = 0.0
 
     async def recheck(self, row: StaffSession) -> Answer:
         self.asked.append(row.directory_id)
+        await asyncio.sleep(self.delay)
         if isinstance(self.answer, Exception):
             raise self.answer
         return self.answer
@@ -152,3 +155,21 @@ async def test_a_directory_that_is_down_gets_503_and_the_session_is_kept(
     assert response.json()["errors"][0]["extensions"]["reason"] == "DIRECTORY_UNAVAILABLE"
     directory.answer = ((Role.SUPPORT,), None)
     assert (await ask(client, opened)).status_code == 200
+    # The failed recheck gave its claim back: the next request asked again.
+    assert directory.asked == ["zhouli", "zhouli"]
+
+
+async def test_concurrent_requests_of_a_due_session_ask_the_directory_once(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    directory: ScriptedDirectory,
+) -> None:
+    opened = await signed_in(database, settings, Role.SUPPORT)
+    await due(database, settings, opened)
+    directory.delay = 0.3
+    answers = await asyncio.gather(*(ask(client, opened) for _ in range(4)))
+    assert [response.status_code for response in answers] == [200] * 4
+    # One request claimed the recheck (a provider's rotating refresh token is spent once);
+    # the others went on under the previous answer.
+    assert directory.asked == ["zhouli"]

@@ -14,8 +14,8 @@ from cdp.config import Settings
 from cdp.db import Database, utcnow
 from cdp.keys.source import KeyringSource
 from cdp.roles import Role
+from cdp.staff.directory import directory_answered
 from cdp.staff.models import SessionEnd, StaffSession
-from cdp.staff.sessions import directory_answered
 from cdp.staff.wecom import WecomFailure
 from cdp.staff.wecom_routes import WecomSignIn, WecomUnavailable
 from tests.conftest import TEST_KEYRING, ClientFactory, audited
