@@ -1,9 +1,9 @@
 """The `cdp` command."""
 
-from cdp.cli import audit, keys, server, tiers
+from cdp.cli import audit, keys, server, staff, tiers
 from cdp.cli.common import app
 
-__all__ = ["app", "audit", "keys", "main", "server", "tiers"]
+__all__ = ["app", "audit", "keys", "main", "server", "staff", "tiers"]
 
 
 def main() -> None:

@@ -18,6 +18,10 @@ keys_app = typer.Typer(help="The keyring and the per-profile data keys.", no_arg
 app.add_typer(keys_app, name="keys")
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+staff_app = typer.Typer(
+    help="Staff sessions: the live ones, and revoking them.", no_args_is_help=True
+)
+app.add_typer(staff_app, name="staff")
 
 
 def settings_or_exit() -> Settings:
