@@ -11,15 +11,12 @@ else with JSON; refusals are coded errors, never a 5xx.
 
 from __future__ import annotations
 
-import html
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from cdp.audit.actions import AuditAction
@@ -27,10 +24,18 @@ from cdp.audit.trail import STAFF_SIGN_IN_ROLE, AuditTrail
 from cdp.auth import Role
 from cdp.config import Settings
 from cdp.db import Database, utcnow
-from cdp.errors import CdpError, ErrorCode, bad_input
+from cdp.errors import CdpError, bad_input
 from cdp.keys.source import KeyringSource
 from cdp.outages import outage_of
-from cdp.staff.credentials import CSRF_HEADER, ENDED, session_refused
+from cdp.staff.credentials import ENDED, session_refused
+from cdp.staff.forms import (
+    check_csrf,
+    check_same_origin,
+    one_field,
+    page_refusal,
+    read_form,
+    wants_page,
+)
 from cdp.staff.models import SessionEnd, StaffProvider, StaffSession
 from cdp.staff.sessions import (
     SESSION_ROLES,
@@ -45,20 +50,12 @@ from cdp.staff.sessions import (
     touch,
     why_ended,
 )
-from cdp.staff.web import (
-    CONSOLE,
-    clear_session_cookie,
-    redirect_base,
-    session_cookie_name,
-    set_session_cookie,
-)
+from cdp.staff.web import CONSOLE, clear_session_cookie, session_cookie_name, set_session_cookie
 from cdp.unit_of_work import audited_transaction
-from cdp.wechat.outcomes import NO_STORE, SignInFailed, failure_of, json_error, unexpected
+from cdp.wechat.outcomes import NO_STORE, failure_of, json_error, unexpected
 from cdp.wechat.routes import request_id_of
 
 PREFIX = "/auth/staff"
-MAX_FORM_BYTES = 4096
-FORM = "application/x-www-form-urlencoded"
 DIRECTORY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -73,46 +70,6 @@ def person_of(text: str) -> tuple[StaffProvider, str]:
             field="person",
         )
     return known[provider], directory_id
-
-
-def wants_page(request: Request) -> bool:
-    """A browser's form post (answered with a page or a redirect), not a fetch."""
-    return "text/html" in request.headers.get("accept", "")
-
-
-async def read_form(request: Request) -> dict[str, list[str]]:
-    """A small urlencoded form (an empty body is an empty form); BAD_USER_INPUT otherwise."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise bad_input(f"the form is larger than {MAX_FORM_BYTES} bytes")
-    if not body.strip():
-        return {}
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != FORM:
-        raise bad_input(f"send the fields as a form ({FORM})")
-    try:
-        return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
-    except (UnicodeDecodeError, ValueError):
-        raise bad_input("the form is not UTF-8 text of a few fields") from None
-
-
-def one_field(form: dict[str, list[str]], name: str) -> str | None:
-    values = form.get(name, [])
-    if len(values) > 1:
-        raise bad_input(f"give {name} once", field=name)
-    return values[0] if values else None
-
-
-def check_csrf(request: Request, token: str, form: dict[str, list[str]]) -> None:
-    given = request.headers.get(CSRF_HEADER) or one_field(form, "csrf") or ""
-    if not secrets.compare_digest(given.encode(), csrf_token_of(token).encode()):
-        raise CdpError(
-            ErrorCode.FORBIDDEN,
-            f"A staff session's writes need its {CSRF_HEADER} header or csrf field",
-            reason="CSRF",
-        )
 
 
 def staff_roles(names: list[str]) -> tuple[Role, ...]:
@@ -135,18 +92,6 @@ def session_view(settings: Settings, row: StaffSession, token: str) -> dict[str,
         "expiresAt": row.expires_at.isoformat(),
         "idleTimeoutSeconds": settings.staff_idle_timeout_seconds,
     }
-
-
-def page_refusal(request_id: str, failed: SignInFailed) -> Response:
-    reason = failed.extensions.get("reason")
-    particulars = f"{failed.code.value}{' / ' + str(reason) if reason else ''}"
-    page = (
-        '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>未完成</title>'
-        f"<h1>未完成 · Refused</h1><p>{html.escape(failed.message)}</p>"
-        f"<p><code>{html.escape(particulars)}</code> · request {html.escape(request_id)}</p>"
-        f'<p><a href="{CONSOLE}">返回控制台 · Back to the console</a></p></html>'
-    )
-    return HTMLResponse(page, failed.status, headers={**NO_STORE, "x-request-id": request_id})
 
 
 class StaffDesk:
@@ -280,7 +225,7 @@ class StaffDesk:
     async def dev_sign_in(self, request: Request) -> Response:
         """Development only: a session for `directoryId` (default `dev-<role>`) holding each
         `role` given, from this site only. Audited as every sign-in."""
-        self.check_same_origin(request)
+        check_same_origin(request, self.settings)
         form = await read_form(request)
         roles = staff_roles(form.get("role", []))
         directory_id = one_field(form, "directoryId") or "dev-" + "-".join(roles)
@@ -295,21 +240,3 @@ class StaffDesk:
         response = self.done(request, session_view(self.settings, row, opened.token))
         set_session_cookie(response, self.settings, opened)
         return response
-
-    def check_same_origin(self, request: Request) -> None:
-        """Refuse a post another site made a browser send. Browsers name the posting site
-        (`Origin`, `Sec-Fetch-Site`); a client without either is not a browser (curl)."""
-        site = request.headers.get("sec-fetch-site")
-        origin = request.headers.get("origin")
-        own = {
-            f"{request.url.scheme}://{request.url.netloc}",
-            redirect_base(self.settings, request),
-        }
-        if (site is not None and site != "same-origin") or (
-            origin is not None and origin.rstrip("/") not in own
-        ):
-            raise CdpError(
-                ErrorCode.FORBIDDEN,
-                "The development sign-in takes posts from this site only",
-                reason="CROSS_SITE",
-            )

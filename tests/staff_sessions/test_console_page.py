@@ -7,10 +7,15 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+import httpx
+
+from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import Database
+from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
-from tests.conftest import ClientFactory, make_settings
+from tests.conftest import TEST_KEYRING, ClientFactory, make_settings
+from tests.pg_cluster import free_port
 from tests.support.staff_desk import app_client
 
 WECOM = {"corp_id": "ww0123456789abcdef", "agent_id": "1000002", "secret": "a-wecom-app-secret"}
@@ -154,3 +159,21 @@ async def test_the_page_links_only_the_sign_in_that_is_configured(
     assert 'href="/auth/staff/oidc/authorize"' in page
     assert "/auth/staff/wecom/authorize" not in page
     assert 'action="/auth/staff/dev"' in page
+
+
+async def test_with_the_database_down_the_page_loads_and_its_session_read_is_503() -> None:
+    # Nothing listens on the port: the page still loads, and says the service is unavailable.
+    settings = make_settings(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/cdp")
+    database = Database(settings)
+    app = create_app(settings, database, KeyringSource.fixed(TEST_KEYRING))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://cdp.test") as client:
+            assert (await client.get("/console/")).status_code == 200
+            assert (await client.get("/console/console.js")).status_code == 200
+            response = await client.get("/auth/staff/session")
+            assert response.status_code == 503
+            assert int(response.headers["retry-after"]) >= 1
+            assert response.json()["errors"][0]["extensions"]["code"] == "INTERNAL"
+    finally:
+        await database.dispose()
