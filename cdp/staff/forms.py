@@ -75,17 +75,17 @@ def page_refusal(request_id: str, failed: SignInFailed) -> Response:
 
 
 def check_same_origin(request: Request, settings: Settings) -> None:
-    """Refuse a post another site made a browser send. Browsers name the posting site
-    (`Origin`, `Sec-Fetch-Site`); a client without either is not a browser (curl)."""
+    """Refuse a post another site made a browser send. A browser names the posting site in
+    `Sec-Fetch-Site`, else in `Origin` (which a no-referrer page sends as `null`, so it is
+    read only without the first); a client sending neither is not a browser (curl)."""
     site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
-    own = {
-        f"{request.url.scheme}://{request.url.netloc}",
-        redirect_base(settings, request),
-    }
-    if (site is not None and site != "same-origin") or (
-        origin is not None and origin.rstrip("/") not in own
-    ):
+    own = {f"{request.url.scheme}://{request.url.netloc}", redirect_base(settings, request)}
+    if site is not None:
+        refused = site != "same-origin"
+    else:
+        refused = origin is not None and origin.rstrip("/") not in own
+    if refused:
         raise CdpError(
             ErrorCode.FORBIDDEN,
             "The development sign-in takes posts from this site only",

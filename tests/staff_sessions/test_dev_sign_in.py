@@ -79,6 +79,13 @@ async def test_a_browser_form_signing_in_is_sent_to_the_console(
     assert response.status_code == 303
     assert response.headers["location"] == "/console/"
     assert "cdp_staff=cdpss_" in response.headers["set-cookie"]
+    # The console is a no-referrer page: its same-origin forms come with `Origin: null`.
+    response = await client_for(None).post(
+        "/auth/staff/dev",
+        data={"role": "analyst"},
+        headers={**BROWSER, "origin": "null", "sec-fetch-site": "same-origin"},
+    )
+    assert response.status_code == 303
 
 
 async def test_a_cross_site_dev_sign_in_is_refused(
