@@ -113,10 +113,9 @@ def revoke_sessions(
 
     async def revoked(session: AsyncSession, operator: str) -> int:
         ended = await revoke(session=session, by=operator, public_id=session_id, person=whom)
-        if whom is not None and not ended:  # nothing ended: the attempt is on the record
-            audit.record(
-                session, action="staff.revoke", detail={"person": staff_subject(*whom), "ended": 0}
-            )
+        if not ended:  # nothing was live: the attempt is on the record all the same
+            named = {"person": staff_subject(*whom)} if whom else {"session": session_id}
+            audit.record(session, action="staff.revoke", detail={**named, "ended": 0})
         return ended
 
     try:

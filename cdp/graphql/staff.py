@@ -134,13 +134,12 @@ class StaffMutations:
             if input.session_id is not None:
                 if len(input.session_id) > MAX_SESSION_ID:
                     raise bad_input("sessionId is not a staff session id", field="sessionId")
-                ended = await revoke(session=session, by=officer, public_id=str(input.session_id))
+                named = {"session": str(input.session_id)}
+                ended = await revoke(session=session, by=officer, public_id=named["session"])
             else:
                 person = person_of(input.person or "")
+                named = {"person": staff_subject(*person)}
                 ended = await revoke(session=session, by=officer, person=person)
-                if not ended:  # nothing ended: the attempt is on the record all the same
-                    info.context.uow.trail.record(
-                        action="staff.revoke",
-                        detail={"person": staff_subject(*person), "ended": 0},
-                    )
+            if not ended:  # nothing was live: the attempt is on the record all the same
+                info.context.uow.trail.record(action="staff.revoke", detail={**named, "ended": 0})
         return ended

@@ -90,6 +90,11 @@ async def test_cdp_staff_revoke_person_ends_all_of_their_sessions(
     assert (await session_row(database, other.public_id)).ended_reason is None
     code, out, _ = await cdp(database_url, "staff", "revoke", "--person", "wecom:zhangsan")
     assert (code, out.strip()) == (0, "cdp: revoked 0 staff sessions")
+    last = (await records_of(database, "staff.revoke"))[-1]
+    assert (last.actor_subject, last.detail) == (
+        "cli:ops-anna",
+        {"person": "wecom:zhangsan", "ended": 0},
+    )
 
 
 async def test_cdp_staff_revoke_refuses_bad_input_in_one_line(database_url: str) -> None:

@@ -116,6 +116,8 @@ async def test_compliance_revokes_one_session_and_it_is_refused_at_its_next_requ
     assert (await session_row(database, other.public_id)).ended_reason is None
     again = await gql(compliance_client, REVOKE, {"input": {"sessionId": opened.public_id}})
     assert again == {"data": {"revokeStaffSessions": 0}}  # ended already
+    last = (await records_of(database, "staff.revoke"))[-1]
+    assert last.detail == {"session": opened.public_id, "ended": 0}
 
 
 async def test_compliance_revokes_every_session_of_a_person(
