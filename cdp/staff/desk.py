@@ -191,7 +191,8 @@ class StaffDesk:
         row = await self.live(request, token)
         try:
             async with audited_transaction(self.database, self.row_trail(request, row)) as db:
-                fresh = await db.get(StaffSession, row.id)
+                # Locked: of two choices at once, the second finds the first (CONFLICT).
+                fresh = await db.get(StaffSession, row.id, with_for_update=True)
                 assert fresh is not None  # sessions are never deleted
                 await choose_role(session=db, row=fresh, role=role)
         except CdpError as exc:

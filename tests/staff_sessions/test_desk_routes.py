@@ -4,6 +4,7 @@ with the session's anti-CSRF token, each refusal coded."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -261,3 +262,17 @@ async def test_signing_out_without_the_csrf_token_is_refused_and_the_session_liv
     assert "text/html" in response.headers["content-type"]
     assert "CSRF" in response.text
     assert (await session_row(database, opened.public_id)).ended_reason is None
+
+
+async def test_of_two_role_choices_at_once_one_wins_and_the_other_conflicts(
+    client_for: ClientFactory, database: Database, settings: Settings
+) -> None:
+    opened = await open_staff_session(database, settings, Role.SUPPORT, Role.COMPLIANCE)
+    client = with_cookie(client_for, opened)
+    answers = await asyncio.gather(
+        client.post("/auth/staff/role", data={"role": "support"}),
+        client.post("/auth/staff/role", data={"role": "compliance"}),
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    [won] = [a.json()["role"] for a in answers if a.status_code == 200]
+    assert (await session_row(database, opened.public_id)).role == won
