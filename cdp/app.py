@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
 from cdp.config import ConfigError, Settings, load_settings
+from cdp.console.routes import Console
 from cdp.db import Database
 from cdp.erasure.replay import replay_erasure_journal
 from cdp.errors import ErrorCode
@@ -31,6 +32,7 @@ from cdp.logs import configure_logging
 from cdp.migrations import head_revision
 from cdp.request_log import RequestLog
 from cdp.staff.credentials import Credentials
+from cdp.staff.desk import StaffDesk
 from cdp.staff.models import StaffProvider
 from cdp.staff.oidc_routes import OidcSignIn
 from cdp.staff.token_endpoint import TokenEndpoint
@@ -128,6 +130,8 @@ def create_app(
             *oidc.routes(),
             *TokenEndpoint(settings, db, keyring).routes(),
             *MemberCenter().routes(),
+            *StaffDesk(settings, db, keyring).routes(),
+            *Console(settings).routes(),
         ],
         middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],
         exception_handlers={HTTPException: coded_http_error, Exception: coded_server_error},

@@ -32,7 +32,7 @@ must be safe to run again. Bind anything else a step needs (keyring, settings) i
 
 RETRY_AFTER_SECONDS = 2
 NOT_READY = "NOT_READY"  # reachable, but not at the migration head or a start-up step pending
-UNGATED = ("/healthz", "/readyz", "/h5")
+UNGATED = ("/healthz", "/readyz", "/h5", "/console")
 _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 _REQUEST_WAIT_SECONDS = 5.0  # how long a request waits for a start-up attempt under way
 _COOLDOWN_SECONDS = 1.0  # requests start at most one attempt a second

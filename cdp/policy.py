@@ -77,6 +77,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "canContact": allow(Role.SERVICE),
         "erasureRequests": allow(Role.COMPLIANCE),
         "analytics": allow(Role.ANALYST),
+        "staffSessions": allow(Role.COMPLIANCE),
     },
     "Mutation": {
         "linkIdentity": allow(Role.SERVICE),
@@ -97,6 +98,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "approveErasure": allow(Role.COMPLIANCE),
         "exportProfile": allow(Role.COMPLIANCE),
         "liftSuppression": allow(Role.COMPLIANCE),
+        "revokeStaffSessions": allow(Role.COMPLIANCE),
     },
     "Profile": {
         "id": PERSON,
@@ -243,6 +245,10 @@ POLICY: dict[str, dict[str, Rule]] = {
         REACHABLE,
     ),
     "AuditField": {"field": REACHABLE, "access": REACHABLE},
+    "StaffSession": open_fields(
+        "id", "person", "provider", "role", "roles", "createdAt", "lastSeenAt", "expiresAt"
+    ),
+    "StaffSessionPage": open_fields("items", "pageInfo"),
     "Address": {
         "province": REACHABLE,
         "city": REACHABLE,

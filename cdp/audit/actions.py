@@ -91,6 +91,10 @@ class AuditAction(StrEnum):
     MUTATION_APPROVE_ERASURE = "mutation.approveErasure"
     MUTATION_EXPORT_PROFILE = "mutation.exportProfile"
     MUTATION_LIFT_SUPPRESSION = "mutation.liftSuppression"
+    # Staff sessions once they exist (issue 18, the desk: console, compliance, cdp staff).
+    STAFF_LIST = "staff.list"
+    QUERY_STAFF_SESSIONS = "query.staffSessions"
+    MUTATION_REVOKE_STAFF_SESSIONS = "mutation.revokeStaffSessions"
 
 
 class AuditOutcome(StrEnum):

@@ -20,6 +20,10 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 app.add_typer(audit_app, name="audit")
 service_account_app = typer.Typer(help="Services' client credentials.", no_args_is_help=True)
 app.add_typer(service_account_app, name="service-account")
+staff_app = typer.Typer(
+    help="Staff sessions: the live ones, and revoking them.", no_args_is_help=True
+)
+app.add_typer(staff_app, name="staff")
 
 
 def settings_or_exit() -> Settings:

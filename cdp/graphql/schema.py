@@ -30,6 +30,7 @@ from cdp.graphql.orders import OrderMutations
 from cdp.graphql.permissions import apply_policy
 from cdp.graphql.profile_queries import ProfileQueries
 from cdp.graphql.profiles import ProfileMutations
+from cdp.graphql.staff import StaffMutations, StaffQueries
 from cdp.graphql.tags import TagMutations, TagQueries
 
 # Where each custom scalar is specified (README: "Scalars, for code generators").
@@ -46,6 +47,7 @@ QUERIES: tuple[type, ...] = (
     AuditQueries,
     ErasureQueries,
     AnalyticsQueries,
+    StaffQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     ProfileMutations,
@@ -55,6 +57,7 @@ MUTATIONS: tuple[type, ...] = (
     ConsentMutations,
     EventMutations,
     ErasureMutations,
+    StaffMutations,
 )
 
 
