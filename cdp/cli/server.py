@@ -44,6 +44,8 @@ def serve(
     settings = settings_or_exit()
     keyring_or_exit(settings)  # refuse to start without a fit keyring, in one line
     typer.echo(f"cdp: serving GraphQL on http://{host}:{port}/graphql ({settings.env.value})")
+    sign_in = "" if settings.is_production else ", with a development sign-in per role"
+    typer.echo(f"cdp: the staff console is http://{host}:{port}/console/{sign_in}")
     uvicorn.run(
         "cdp.app:app_from_environment",
         factory=True,

@@ -105,7 +105,10 @@ class OidcSignIn:
 
     def _not_configured(self, request: Request) -> Response:
         failed = SignInFailed(
-            404, ErrorCode.NOT_FOUND, "OpenID Connect sign-in is not configured", reason="OIDC"
+            404,
+            ErrorCode.NOT_FOUND,
+            "OpenID Connect sign-in is not configured",
+            reason="NOT_CONFIGURED",
         )
         return refusal(request, request_id_of(request), failed)
 

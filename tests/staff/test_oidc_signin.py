@@ -243,7 +243,7 @@ async def test_without_an_issuer_the_oidc_routes_answer_not_found(
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=APP_BASE) as c:
         for path in ("/auth/staff/oidc/authorize", "/auth/staff/oidc/callback?state=x&code=y"):
-            refused(await c.get(path), 404, "NOT_FOUND", "OIDC")
+            refused(await c.get(path), 404, "NOT_FOUND", "NOT_CONFIGURED")
 
 
 async def test_a_callback_naming_another_issuer_is_refused_as_a_mix_up(
