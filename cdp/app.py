@@ -130,7 +130,7 @@ def create_app(
             *oidc.routes(),
             *TokenEndpoint(settings, db, keyring).routes(),
             *MemberCenter().routes(),
-            *StaffDesk(settings, db, keyring).routes(),
+            *StaffDesk(settings, db, keyring, credentials).routes(),
             *Console(settings).routes(),
         ],
         middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],

@@ -34,6 +34,7 @@ def individual_queries(profile_id: str) -> dict[str, list[str]]:
         ],
         "auditEvents": ["{ auditEvents { items { seq action } } }"],
         "erasureRequests": ["{ erasureRequests { items { id } } }"],
+        "staffSessions": ["{ staffSessions { items { id person } } }"],
     }
 
 
@@ -69,6 +70,7 @@ def every_mutation(profile_id: str) -> dict[str, str]:
         "exportProfile": f'exportProfile(input: {{{p}, purpose: "analysis"}}) {{ generatedAt }}',
         "liftSuppression": 'liftSuppression(input: {reason: "T-2", openId: "oMINI_person"}) '
         "{ lifted }",
+        "revokeStaffSessions": 'revokeStaffSessions(input: {person: "wecom:zhangsan"})',
     }
 
 

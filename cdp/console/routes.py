@@ -8,11 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
-
 from cdp.config import Settings
+from cdp.static_pages import StaticPages
 
 PAGE_DIR = Path(__file__).parent
 HTML = "text/html; charset=utf-8"
@@ -52,30 +49,14 @@ def render(page: str, choices: dict[str, bool]) -> str:
     return _BLOCK.sub(lambda found: found.group(2) if choices[found.group(1)] else "", page)
 
 
-class Console:
+class Console(StaticPages):
     """The console's files, read (and the page rendered) once at start-up."""
 
     def __init__(self, settings: Settings) -> None:
         choices = sign_in_choices(settings)
-        self.files: dict[str, tuple[bytes, str]] = {}
+        files: dict[str, tuple[bytes, str]] = {}
         for name, (file, media) in FILES.items():
             text = (PAGE_DIR / file).read_text(encoding="utf-8")
             body = render(text, choices) if media == HTML else text
-            self.files[name] = (body.encode("utf-8"), media)
-
-    def routes(self) -> list[Route]:
-        return [
-            Route("/console", self.to_slash, methods=["GET", "HEAD"]),
-            Route("/console/{name:path}", self.serve, methods=["GET", "HEAD"]),
-        ]
-
-    async def to_slash(self, request: Request) -> Response:
-        query = f"?{request.url.query}" if request.url.query else ""
-        return RedirectResponse(f"/console/{query}", status_code=308)
-
-    async def serve(self, request: Request) -> Response:
-        found = self.files.get(request.path_params["name"])
-        if found is None:
-            return Response("Not Found", status_code=404, media_type="text/plain")
-        body, media = found
-        return Response(body, media_type=media, headers=HEADERS)
+            files[name] = (body.encode("utf-8"), media)
+        super().__init__("/console", files, HEADERS)

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
+from cdp.static_pages import StaticPages
 
 PAGE_DIR = Path(__file__).parent
 FILES = {
@@ -33,25 +31,8 @@ def _load() -> dict[str, tuple[bytes, str]]:
     return {name: ((PAGE_DIR / file).read_bytes(), media) for name, (file, media) in FILES.items()}
 
 
-class MemberCenter:
+class MemberCenter(StaticPages):
     """The page's files, read once at start-up."""
 
     def __init__(self) -> None:
-        self.files = _load()
-
-    def routes(self) -> list[Route]:
-        return [
-            Route("/h5", self.to_slash, methods=["GET", "HEAD"]),
-            Route("/h5/{name:path}", self.serve, methods=["GET", "HEAD"]),
-        ]
-
-    async def to_slash(self, request: Request) -> Response:
-        query = f"?{request.url.query}" if request.url.query else ""
-        return RedirectResponse(f"/h5/{query}", status_code=308)
-
-    async def serve(self, request: Request) -> Response:
-        found = self.files.get(request.path_params["name"])
-        if found is None:
-            return Response("Not Found", status_code=404, media_type="text/plain")
-        body, media = found
-        return Response(body, media_type=media, headers=HEADERS)
+        super().__init__("/h5", _load(), HEADERS)

@@ -111,6 +111,11 @@ class Credentials:
                 f"A staff session needs its {CSRF_HEADER} header",
                 reason="CSRF",
             )
+        return self._acting(await self.live_session(request, token))
+
+    async def live_session(self, request: Request, token: str) -> StaffSession:
+        """The cookie's session while it may act, its directory asked again when due (by one
+        request); UNAUTHENTICATED, with the reason, once it may not. A use keeps it alive."""
         now = utcnow()
         async with self.database.transaction() as session:
             row = await find_session(session=session, token=token)
@@ -125,7 +130,7 @@ class Credentials:
             if ended is None and not claimed:
                 # Not due, or another request holds the recheck: the last answer stands.
                 await touch(session=session, row=row, now=now)
-                return self._acting(row)
+                return row
         if ended is not None:
             await self._end(request, row, ended)
             raise session_refused(ENDED[ended], ended.value.upper())
@@ -159,7 +164,7 @@ class Credentials:
 
     async def _recheck(
         self, request: Request, row: StaffSession, *, claimed_at: datetime
-    ) -> Principal:
+    ) -> StaffSession:
         """Ask the directory (outside any transaction: it is a call to another service),
         then record its answer; the session ends when it says no. `row` is as read before
         the claim (its `checked_at` the previous answer's time)."""
@@ -194,5 +199,5 @@ class Credentials:
                 outcome = SessionEnd.DIRECTORY
             else:
                 await touch(session=session, row=fresh, now=now)
-                return self._acting(fresh)
+                return fresh
         raise session_refused(ENDED[outcome], outcome.value.upper())

@@ -22,12 +22,13 @@ from starlette.routing import Route
 from cdp.audit.actions import AuditAction
 from cdp.audit.trail import STAFF_SIGN_IN_ROLE, AuditTrail
 from cdp.auth import Role
+from cdp.availability import unavailable_response
 from cdp.config import Settings
 from cdp.db import Database, utcnow
 from cdp.errors import CdpError, bad_input
 from cdp.keys.source import KeyringSource
 from cdp.outages import outage_of
-from cdp.staff.credentials import ENDED, session_refused
+from cdp.staff.credentials import Credentials, DirectoryUnavailable, session_refused
 from cdp.staff.forms import (
     check_csrf,
     check_same_origin,
@@ -47,7 +48,6 @@ from cdp.staff.sessions import (
     open_session,
     roles_of,
     staff_subject,
-    touch,
     why_ended,
 )
 from cdp.staff.web import CONSOLE, clear_session_cookie, session_cookie_name, set_session_cookie
@@ -97,8 +97,15 @@ def session_view(settings: Settings, row: StaffSession, token: str) -> dict[str,
 class StaffDesk:
     """The routes of a signed-in (or signing-in) person's own session."""
 
-    def __init__(self, settings: Settings, database: Database, keyring: KeyringSource) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        keyring: KeyringSource,
+        credentials: Credentials | None = None,
+    ) -> None:
         self.settings, self.database, self.keyring = settings, database, keyring
+        self.credentials = credentials or Credentials(settings, database, keyring)
 
     def routes(self) -> list[Route]:
         routes = [
@@ -117,6 +124,12 @@ class StaffDesk:
                 response = await handler(request)
             except CdpError as exc:
                 failed = failure_of(exc)
+            except DirectoryUnavailable:
+                return unavailable_response(
+                    "DIRECTORY_UNAVAILABLE",
+                    "The staff directory could not be asked about this session; try again",
+                    request_id,
+                )
             except Exception as exc:
                 if outage_of(exc):
                     raise  # 503 with Retry-After (cdp/availability.py)
@@ -151,20 +164,10 @@ class StaffDesk:
 
     async def live(self, request: Request, token: str | None) -> StaffSession:
         """The cookie's session while it may act, refused as `/graphql` refuses it (unknown,
-        signed out, revoked, idle, expired); a use keeps it alive."""
+        signed out, revoked, idle, expired, dropped by the directory); a use keeps it alive."""
         if token is None:
             raise session_refused("No staff session; sign in first", "NO_SESSION")
-        now = utcnow()
-        async with self.database.transaction() as session:
-            row = await find_session(session=session, token=token)
-            if row is None:
-                raise session_refused("Unknown staff session; sign in again", "UNKNOWN_SESSION")
-            ended = why_ended(row, self.settings, now)
-            if ended is None:
-                await touch(session=session, row=row, now=now)
-                return row
-        await self.end(request, row, ended)
-        raise session_refused(ENDED[ended], ended.value.upper())
+        return await self.credentials.live_session(request, token)
 
     async def end(self, request: Request, row: StaffSession, reason: SessionEnd) -> None:
         """End a session for `reason` (once: one already ended keeps its first reason)."""

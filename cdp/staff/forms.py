@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, Response
 
 from cdp.config import Settings
 from cdp.errors import CdpError, ErrorCode, bad_input
+from cdp.json_body import RequestRefused, read_body
 from cdp.staff.credentials import CSRF_HEADER
 from cdp.staff.sessions import csrf_token_of
 from cdp.staff.web import CONSOLE, redirect_base
@@ -29,11 +30,10 @@ def wants_page(request: Request) -> bool:
 
 async def read_form(request: Request) -> dict[str, list[str]]:
     """A small urlencoded form (an empty body is an empty form); BAD_USER_INPUT otherwise."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise bad_input(f"the form is larger than {MAX_FORM_BYTES} bytes")
+    try:
+        body = await read_body(request, MAX_FORM_BYTES)
+    except RequestRefused:
+        raise bad_input(f"the form is larger than {MAX_FORM_BYTES} bytes") from None
     if not body.strip():
         return {}
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()

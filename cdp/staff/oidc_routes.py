@@ -37,7 +37,7 @@ from cdp.staff.oidc_id_token import SigningKeys, groups_claim, verify_id_token
 from cdp.staff.oidc_outcomes import RETRY_AFTER_SECONDS, failure_of_oidc
 from cdp.staff.sealed import open_credential, seal_credential
 from cdp.staff.sessions import DirectoryPerson
-from cdp.staff.web import StaffSignIn, new_secret, refusal
+from cdp.staff.web import StaffSignIn, new_secret, provider_routes, refusal
 from cdp.wechat.outcomes import SignInFailed
 from cdp.wechat.routes import request_id_of
 
@@ -90,10 +90,7 @@ class OidcSignIn:
         self._answers: dict[tuple[str, str | None], tuple[float, asyncio.Future[Answer]]] = {}
 
     def routes(self) -> list[Route]:
-        return [
-            Route(f"{PREFIX}/authorize", self.authorize, methods=["GET"]),
-            Route(CALLBACK, self.callback, methods=["GET"]),
-        ]
+        return provider_routes(PREFIX, self.authorize, self.callback)
 
     async def aclose(self) -> None:
         if self.client is not None:

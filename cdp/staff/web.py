@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
 
 from cdp.audit.actions import AuditAction
 from cdp.audit.trail import STAFF_SIGN_IN_ROLE, AuditTrail
@@ -23,17 +24,33 @@ from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode
 from cdp.keys.source import KeyringSource
 from cdp.outages import outage_of
-from cdp.rate_limit import RateLimiter, retry_after_header
+from cdp.rate_limit import RateLimiter
 from cdp.staff.attempts import ATTEMPT_TTL, Attempt, begin_attempt, take_attempt
 from cdp.staff.models import StaffProvider
 from cdp.staff.sessions import DirectoryPerson, OpenedSession, open_session
 from cdp.unit_of_work import audited_transaction
-from cdp.wechat.outcomes import NO_STORE, SignInFailed, failure_of, json_error, unexpected
+from cdp.wechat.outcomes import (
+    NO_STORE,
+    SignInFailed,
+    failure_of,
+    json_error,
+    spend_address_budget,
+    unexpected,
+)
 from cdp.wechat.routes import request_id_of
 
 CONSOLE = "/console/"
 STATE_COOKIE = "cdp_staff_state"
 Vouch = Callable[[Request, Attempt, str], Awaitable[DirectoryPerson]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def provider_routes(prefix: str, authorize: Endpoint, callback: Endpoint) -> list[Route]:
+    """A provider's two routes: `PREFIX/authorize` (to the provider) and `PREFIX/callback`."""
+    return [
+        Route(f"{prefix}/authorize", authorize, methods=["GET"]),
+        Route(f"{prefix}/callback", callback, methods=["GET"]),
+    ]
 
 
 def session_cookie_name(settings: Settings) -> str:
@@ -105,17 +122,7 @@ class StaffSignIn:
         )
 
     def spend_budget(self, request: Request) -> None:
-        """One attempt from the client's address; SignInFailed (429) when it is spent."""
-        address = request.client.host if request.client else "unknown"
-        wait = self.limiter.acquire(f"staff:{address}")
-        if wait:
-            raise SignInFailed(
-                429,
-                ErrorCode.QUERY_TOO_COMPLEX,
-                "Too many sign-in attempts from this address; try again shortly",
-                limit="rate",
-                retryAfter=int(retry_after_header(wait)),
-            )
+        spend_address_budget(self.limiter, request, "staff:")
 
     async def start(
         self,

@@ -9,8 +9,6 @@ kept off, and no log line carries a userid (cdp's audit log names the person, no
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import re
 from collections.abc import Collection
@@ -23,6 +21,7 @@ import httpx
 from cdp.config import Settings
 from cdp.config_models import StaffWecom
 from cdp.db import Database
+from cdp.errcode_api import Patience, ServiceError, get_json
 from cdp.keys.source import KeyringSource
 from cdp.staff.wecom_tokens import WecomTokens
 
@@ -67,13 +66,8 @@ ACTIVE = 1  # user/get status: 1 active, 2 disabled, 4 not yet activated, 5 left
 _USERID = re.compile(r"^(ww[0-9A-Za-z]{16}/)?[0-9A-Za-z][0-9A-Za-z_@.\-]{0,63}$")
 
 
-class WecomError(Exception):
+class WecomError(ServiceError[WecomFailure]):
     """WeCom refused or failed; `errcode` is WeCom's code when it gave one."""
-
-    def __init__(self, failure: WecomFailure, errcode: int | None = None) -> None:
-        super().__init__(failure.value if errcode is None else f"{failure.value} ({errcode})")
-        self.failure = failure
-        self.errcode = errcode
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +126,7 @@ class WecomClient:
             raise WecomError(WecomFailure.USER_DISABLED)
         # WeCom's userids are case-insensitive: its answer may spell the one asked otherwise.
         if self._userid(body.get("userid", userid), path).lower() != userid.lower():
-            raise self._unusable(path, None)
+            raise self.unusable(path, None)
         return Member(userid, _ints(body.get("department")))
 
     async def tags_of(self, member: Member, names: Collection[str]) -> tuple[str, ...]:
@@ -183,60 +177,30 @@ class WecomClient:
         )
         token, expires_in = body.get("access_token"), body.get("expires_in")
         if not isinstance(token, str) or not token or len(token) > 1024:
-            raise self._unusable(path, None)
+            raise self.unusable(path, None)
         if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
-            raise self._unusable(path, None)
+            raise self.unusable(path, None)
         return token, expires_in
 
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        """GET and decode, retrying "system busy" (-1), 5xx and refused connections with
-        doubling backoff. A timeout is not retried: WeCom may have used the code already."""
-        retries, backoff = self.settings.wechat_busy_retries, self.settings.wechat_backoff_seconds
-        busy_code: int | None = None
-        for attempt in range(retries + 1):
-            try:
-                async with asyncio.timeout(self.settings.wechat_timeout_seconds):
-                    response = await self._http.get(path, params=params)
-            except (TimeoutError, httpx.TimeoutException):
-                log.warning("wecom timed out", extra={"path": path, "attempt": attempt + 1})
-                raise WecomError(WecomFailure.TIMEOUT) from None
-            except httpx.TransportError as exc:
-                log.warning(
-                    "wecom unreachable",
-                    extra={"path": path, "attempt": attempt + 1, "error": type(exc).__name__},
-                )
-            else:
-                if response.status_code < 500:
-                    body = self._decode(path, response)
-                    errcode = body.get("errcode", 0)
-                    if errcode in (0, None):
-                        return body
-                    if errcode != -1:
-                        raise self._refused(path, body)
-                    busy_code = -1
-                log.warning(
-                    "wecom busy",
-                    extra={"path": path, "attempt": attempt + 1, "status": response.status_code},
-                )
-            if attempt < retries:
-                await asyncio.sleep(backoff * 2**attempt)
-        raise WecomError(WecomFailure.BUSY, busy_code)
+        """GET and decode (cdp/errcode_api.py: "system busy" retried, a timeout not)."""
+        patience = Patience.of(self.settings)
+        return await get_json(
+            self._http, path, params, patience=patience, failures=self, log=log, service="wecom"
+        )
 
-    def _decode(self, path: str, response: httpx.Response) -> dict[str, Any]:
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not response.is_success:
-            raise self._unusable(path, response.status_code)
-        return body
+    def timed_out(self) -> WecomError:
+        return WecomError(WecomFailure.TIMEOUT)
+
+    def busy(self, errcode: int | None) -> WecomError:
+        return WecomError(WecomFailure.BUSY, errcode)
 
     def _userid(self, value: object, path: str) -> str:
         if not isinstance(value, str) or not _USERID.match(value):
-            raise self._unusable(path, None)
+            raise self.unusable(path, None)
         return value
 
-    def _refused(self, path: str, body: dict[str, Any]) -> WecomError:
+    def refused(self, path: str, body: dict[str, Any]) -> WecomError:
         errcode = body.get("errcode")
         code = errcode if isinstance(errcode, int) and not isinstance(errcode, bool) else None
         failure = ERRCODES.get(code or 0, WecomFailure.UPSTREAM)
@@ -250,6 +214,6 @@ class WecomClient:
             log.info("wecom refused", extra=extra)
         return WecomError(failure, code)
 
-    def _unusable(self, path: str, status: int | None) -> WecomError:
+    def unusable(self, path: str, status: int | None) -> WecomError:
         log.error("wecom answer unusable", extra={"path": path, "status": status})
         return WecomError(WecomFailure.UPSTREAM)

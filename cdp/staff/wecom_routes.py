@@ -23,7 +23,7 @@ from cdp.roles import Role
 from cdp.staff.attempts import Attempt
 from cdp.staff.models import StaffProvider, StaffSession
 from cdp.staff.sessions import DirectoryPerson
-from cdp.staff.web import StaffSignIn
+from cdp.staff.web import StaffSignIn, provider_routes
 from cdp.staff.wecom import Member, WecomClient, WecomError, WecomFailure
 from cdp.wechat.outcomes import SignInFailed, json_error
 from cdp.wechat.routes import request_id_of
@@ -127,10 +127,7 @@ class WecomSignIn:
         )
 
     def routes(self) -> list[Route]:
-        return [
-            Route(f"{PREFIX}/authorize", self.authorize, methods=["GET"]),
-            Route(CALLBACK, self.callback, methods=["GET"]),
-        ]
+        return provider_routes(PREFIX, self.authorize, self.callback)
 
     async def aclose(self) -> None:
         if self.client is not None:

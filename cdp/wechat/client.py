@@ -8,8 +8,6 @@ the first two in the query string, so httpx's own request logging is kept off.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -20,6 +18,7 @@ from pydantic import SecretStr
 
 from cdp.config import Settings
 from cdp.config_models import WechatApp
+from cdp.errcode_api import Patience, ServiceError, get_json
 
 log = logging.getLogger("cdp.wechat")
 
@@ -44,13 +43,8 @@ ERRCODES = {
 }
 
 
-class WechatError(Exception):
+class WechatError(ServiceError[WechatFailure]):
     """WeChat refused or failed; `errcode` is WeChat's code when it gave one."""
-
-    def __init__(self, failure: WechatFailure, errcode: int | None = None) -> None:
-        super().__init__(failure.value if errcode is None else f"{failure.value} ({errcode})")
-        self.failure = failure
-        self.errcode = errcode
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +111,7 @@ class WechatClient:
         body = await self._get(path, {**params, "grant_type": "authorization_code"})
         values = [_text(body, key) for key in required]
         if any(value is None for value in values):
-            raise self._unusable(path, None)
+            raise self.unusable(path, None)
         return body, [value for value in values if value is not None]
 
     async def userinfo_union_id(self, grant: OAuthGrant) -> str | None:
@@ -134,50 +128,19 @@ class WechatClient:
         return _text(body, "unionid")
 
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        """GET and decode, retrying "system busy" (-1), 5xx and refused connections with
-        doubling backoff. A timeout is not retried: WeChat may have used the code already."""
-        retries, backoff = self.settings.wechat_busy_retries, self.settings.wechat_backoff_seconds
-        for attempt in range(retries + 1):
-            busy_code: int | None = None
-            try:
-                async with asyncio.timeout(self.settings.wechat_timeout_seconds):
-                    response = await self._http.get(path, params=params)
-            except (TimeoutError, httpx.TimeoutException):
-                log.warning("wechat timed out", extra={"path": path, "attempt": attempt + 1})
-                raise WechatError(WechatFailure.TIMEOUT) from None
-            except httpx.TransportError as exc:
-                log.warning(
-                    "wechat unreachable",
-                    extra={"path": path, "attempt": attempt + 1, "error": type(exc).__name__},
-                )
-            else:
-                if response.status_code < 500:
-                    body = self._decode(path, response)
-                    errcode = body.get("errcode", 0)
-                    if errcode in (0, None):
-                        return body
-                    if errcode != -1:
-                        raise self._refused(path, body)
-                    busy_code = -1
-                log.warning(
-                    "wechat busy",
-                    extra={"path": path, "attempt": attempt + 1, "status": response.status_code},
-                )
-            if attempt < retries:
-                await asyncio.sleep(backoff * 2**attempt)
-        raise WechatError(WechatFailure.BUSY, busy_code)
+        """GET and decode (cdp/errcode_api.py: "system busy" retried, a timeout not)."""
+        patience = Patience.of(self.settings)
+        return await get_json(
+            self._http, path, params, patience=patience, failures=self, log=log, service="wechat"
+        )
 
-    def _decode(self, path: str, response: httpx.Response) -> dict[str, Any]:
-        # WeChat answers JSON, sometimes labelled text/plain: decode by content, not by label.
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or not response.is_success:
-            raise self._unusable(path, response.status_code)
-        return body
+    def timed_out(self) -> WechatError:
+        return WechatError(WechatFailure.TIMEOUT)
 
-    def _refused(self, path: str, body: dict[str, Any]) -> WechatError:
+    def busy(self, errcode: int | None) -> WechatError:
+        return WechatError(WechatFailure.BUSY, errcode)
+
+    def refused(self, path: str, body: dict[str, Any]) -> WechatError:
         errcode = body.get("errcode")
         code = errcode if isinstance(errcode, int) else None
         failure = ERRCODES.get(code or 0, WechatFailure.UPSTREAM)
@@ -187,6 +150,6 @@ class WechatClient:
         log.log(level, "wechat refused", extra={"path": path, "errcode": code, "errmsg": errmsg})
         return WechatError(failure, code)
 
-    def _unusable(self, path: str, status: int | None) -> WechatError:
+    def unusable(self, path: str, status: int | None) -> WechatError:
         log.error("wechat answer unusable", extra={"path": path, "status": status})
         return WechatError(WechatFailure.UPSTREAM)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cdp.errors import CdpError, ErrorCode
+from cdp.rate_limit import RateLimiter, retry_after_header
 from cdp.wechat.client import WechatError, WechatFailure
 
 log = logging.getLogger("cdp.wechat")
@@ -80,3 +82,19 @@ def json_error(request_id: str, failed: SignInFailed) -> Response:
         status_code=failed.status,
         headers=headers,
     )
+
+
+def spend_address_budget(limiter: RateLimiter, request: Request, prefix: str = "") -> None:
+    """One sign-in attempt from the client's address (sign-in comes before any principal,
+    and each attempt may call WeChat or a directory and write an audit record); SignInFailed
+    (429 with `retryAfter`) when the address's budget is spent."""
+    address = request.client.host if request.client else "unknown"
+    wait = limiter.acquire(prefix + address)
+    if wait:
+        raise SignInFailed(
+            429,
+            ErrorCode.QUERY_TOO_COMPLEX,
+            "Too many sign-in attempts from this address; try again shortly",
+            limit="rate",
+            retryAfter=int(retry_after_header(wait)),
+        )

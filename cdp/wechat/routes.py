@@ -22,10 +22,17 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.outages import outage_of
-from cdp.rate_limit import RateLimiter, retry_after_header
+from cdp.rate_limit import RateLimiter
 from cdp.unit_of_work import audited_transaction
 from cdp.wechat.client import WechatClient, WechatError
-from cdp.wechat.outcomes import NO_STORE, SignInFailed, failure_of, json_error, unexpected
+from cdp.wechat.outcomes import (
+    NO_STORE,
+    SignInFailed,
+    failure_of,
+    json_error,
+    spend_address_budget,
+    unexpected,
+)
 from cdp.wechat.signin import (
     SIGN_IN_ACTION,
     CustomerSession,
@@ -191,17 +198,7 @@ class WechatSignIn:
         return response
 
     def _spend_budget(self, request: Request) -> None:
-        """One attempt from the client's address; SignInFailed (429) when its budget is spent."""
-        address = request.client.host if request.client else "unknown"
-        wait = self.limiter.acquire(address)
-        if wait:
-            raise SignInFailed(
-                429,
-                ErrorCode.QUERY_TOO_COMPLEX,
-                "Too many sign-in attempts from this address; try again shortly",
-                limit="rate",
-                retryAfter=int(retry_after_header(wait)),
-            )
+        spend_address_budget(self.limiter, request)
 
     async def _read_login(self, request: Request) -> tuple[str, str]:
         try:  # never more than MAX_BODY_BYTES in memory
