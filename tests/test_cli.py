@@ -95,6 +95,8 @@ async def test_demo_tokens_prints_one_token_per_role_and_the_customer_is_a_real_
     async with database.transaction() as session:
         first = await session.scalar(sa.select(Profile.public_id).order_by(Profile.id).limit(1))
     assert customer.subject == first
+    # `make run` says where the staff console is and how to sign in locally in each role.
+    assert "http://127.0.0.1:8000/console/" in out and "/auth/staff/dev" in out
 
 
 async def test_export_schema_prints_the_committed_sdl(database_url: str) -> None:

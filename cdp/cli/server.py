@@ -196,6 +196,15 @@ def demo_tokens(
             continue
         signed = issue_token(settings, role=role, subject=subject, ttl_seconds=ttl)
         typer.echo(f"  {role.value:<11} {signed}")
+    typer.echo(
+        "Staff console (as `make run` serves it): http://127.0.0.1:8000/console/ - press"
+        " 客服 support, 数据分析 analyst, 合规 compliance or 客服 + 合规 to sign in locally"
+        " in that role; without a browser:"
+    )
+    typer.echo(
+        "  curl -c jar -H 'accept: application/json' -d role=support"
+        " http://127.0.0.1:8000/auth/staff/dev   (then X-CDP-CSRF: <csrfToken> on /graphql)"
+    )
     people = [p for p in KNOWN_PEOPLE if p.public_id in present]
     if people:
         typer.echo("Demo people of the README's examples (profile id, phone, UnionID):")
