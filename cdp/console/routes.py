@@ -17,6 +17,7 @@ FILES = {
     "": ("index.html", HTML),
     "index.html": ("index.html", HTML),
     "console.js": ("console.js", "text/javascript; charset=utf-8"),
+    "support.js": ("support.js", "text/javascript; charset=utf-8"),
     "console.css": ("console.css", "text/css; charset=utf-8"),
 }
 CSP = (
