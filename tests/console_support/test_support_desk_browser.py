@@ -1,0 +1,172 @@
+"""The support desk in headless Chromium, on both databases, over the documented demo people:
+support signs in with the page's development button, finds 张小梅 by phone for a ticket and a
+reason, and sees her as the server shows support (138****5678, 张*); her full phone and UnionID
+reach neither the page nor any response it received; the purpose is in the audit log; the
+server refuses the compliance data to the session; and a revoked session's next search
+returns the page to sign-in saying so."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from cdp.app import create_app
+from cdp.config import Settings
+from cdp.db import Database
+from cdp.demo.seed import seed_demo_data
+from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
+from cdp.staff.sessions import revoke
+from tests.conftest import TEST_KEYRING, audited
+from tests.loopback import LoopbackServer
+from tests.support.staff_desk import records_of
+from tests.wechat.browser import find_or_install_chromium
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts" / "console"
+DOCS_SHOT = ROOT / "docs" / "console" / "support-desk.png"
+PHONE, UNION_ID = "13812345678", "oUnIoN1234567890abcdefghijklm"
+PURPOSE = "工单 T-1234: 修改收货地址"
+REFUSED = "() => window.cdpConsole.gql(`{q}`).then(() => 'answered', (e) => e.code)"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[str]:
+    pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip)")
+    path, why = find_or_install_chromium()
+    if path is None:
+        warnings.warn(f"No headless Chromium: the support desk is SKIPPED: {why}", stacklevel=1)
+        pytest.skip(why)
+    yield path
+
+
+async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support_may_see(
+    chromium: str, settings: Settings, database: Database, keystore: KeyStore, backend: str
+) -> None:
+    from playwright.async_api import Response, async_playwright
+
+    await seed_demo_data(
+        database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=20
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    responses: list[Response] = []
+    bodies: list[str] = []
+    graphql_posts: list[str] = []
+    problems: list[str] = []
+    with LoopbackServer(app) as server:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                page.on("response", lambda r: responses.append(r))
+                page.on("pageerror", lambda e: problems.append(str(e)))
+                page.on(
+                    "request",
+                    lambda r: (
+                        graphql_posts.append(r.post_data or "")
+                        if r.url.endswith("/graphql")
+                        else None
+                    ),
+                )
+                await page.goto(f"{server.url}/console/")
+                await page.wait_for_selector("#signed-out:not([hidden])")
+                # The page's own development button for support (the first of them).
+                await page.locator('form[action="/auth/staff/dev"]').first.locator("button").click()
+                await page.wait_for_selector("#desk-support:not([hidden])")
+                assert page.url.endswith("/console/") or "#/support" in page.url
+                nav = await page.inner_text("#nav")
+                assert "客服工作台" in nav and "合规工作台" not in nav and "数据看板" not in nav
+
+                # No purpose, no request: the form refuses and says what is missing.
+                await page.fill("#key-value", "138 1234 5678")
+                await page.click("#lookup-go")
+                assert "工单号" in await page.inner_text("#lookup-status")
+                assert await page.evaluate("document.activeElement.id") == "ticket"
+                await page.fill("#ticket", "T-1234")
+                await page.click("#lookup-go")
+                assert "原因" in await page.inner_text("#lookup-status")
+                assert graphql_posts == []
+
+                # By keyboard: the reason, then Enter submits.
+                await page.focus("#reason")
+                await page.keyboard.type("修改收货地址")
+                await page.keyboard.press("Enter")
+                await page.wait_for_selector("#card:not([hidden])")
+                await page.wait_for_selector("#card .contact, #card .refused-answer")
+                card = await page.inner_text("#card")
+                assert "138****5678" in card and "张*" in card
+                assert "广东省 深圳市" in card and "南山区" not in card
+                assert "积分流水" in card and "订单" in card and "授权" in card
+                # canContact is the service role's: the server's answer is shown as it is.
+                assert "服务端答复" in card and "无权" in card
+                await page.screenshot(path=str(ARTIFACTS / "support-desk-1280x800.png"))
+                DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(ARTIFACTS / "support-desk-1280x800.png", DOCS_SHOT)
+
+                # A long list pages with its "more" button.
+                more = page.locator("#card button.more:not([hidden])")
+                if await more.count():
+                    table = more.first.locator("xpath=..").locator("tbody tr")
+                    before = await table.count()
+                    await more.first.click()
+                    await page.wait_for_function(
+                        "n => document.querySelector('#card button.more') && "
+                        "document.querySelectorAll('#card tbody tr').length > n",
+                        arg=await page.locator("#card tbody tr").count(),
+                    )
+                    assert await table.count() > before
+
+                await page.set_viewport_size({"width": 768, "height": 1024})
+                await page.screenshot(path=str(ARTIFACTS / "support-desk-768.png"), full_page=True)
+                width = await page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 768, f"the page scrolls sideways at 768 ({width}px)"
+
+                # Hidden is not refused: the server refuses the compliance data to support.
+                for query in (
+                    "{ erasureRequests(first: 1) { items { id } } }",
+                    "{ auditEvents(first: 1) { items { action } } }",
+                ):
+                    assert await page.evaluate(REFUSED.replace("{q}", query)) == "FORBIDDEN"
+
+                html = await page.evaluate("document.documentElement.outerHTML")
+                # Revoked elsewhere: the next search returns the page to sign-in, saying so.
+                [sign_in] = await records_of(database, "staff.sign_in")
+                async with audited(database) as session:
+                    await revoke(session=session, by="test", public_id=sign_in.detail["session"])
+                await page.click("#lookup-go")
+                await page.wait_for_selector("#signed-out:not([hidden])")
+                assert "会话已被撤销" in await page.inner_text("#why")
+                assert await page.is_hidden("#desk-support")
+                html_after = await page.evaluate("document.documentElement.outerHTML")
+                for response in responses:
+                    try:
+                        bodies.append((await response.body()).decode("utf-8", "replace"))
+                    except Exception:  # a redirect has no body to read
+                        bodies.append("")
+            finally:
+                await browser.close()
+
+    assert problems == [], problems
+    for dom in (html, html_after):
+        assert PHONE not in dom and UNION_ID not in dom
+    received = [r for r, body in zip(responses, bodies, strict=True) if body]
+    assert any("/graphql" in r.url for r in received)
+    for response, body in zip(responses, bodies, strict=True):
+        assert PHONE not in body, response.url
+        assert UNION_ID not in body, response.url
+    origin = urlsplit(server.url).netloc
+    assert {urlsplit(r.url).netloc for r in responses} == {origin}
+    # The read of her masked fields is audited with the purpose the form composed.
+    reads: list[Any] = await records_of(database, "pii.read")
+    assert PURPOSE in {record.purpose for record in reads}, backend
