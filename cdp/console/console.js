@@ -33,6 +33,9 @@ const LIMIT_WORDS = {
   rate: "请求过于频繁，请稍候。 Too many requests: wait a moment.",
   lookups: "每次只能查询一位客户。 One customer per lookup.",
   lookupMisses: "查无此人的次数已达上限，暂停查询。 Too many lookups found nobody: lookups are paused.",
+  time: "查询耗时过长。 The query took too long.",
+  response: "结果过大，请缩小范围。 The answer is too large: ask for less.",
+  list: "每页最多 100 条。 At most 100 items a page.",
 };
 // The desks each role opens: a desk that is not built yet says it comes next.
 const DESKS = {

@@ -110,6 +110,8 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
                 assert "积分流水" in card and "订单" in card and "授权" in card
                 # canContact is the service role's: the server's answer is shown as it is.
                 assert "服务端答复" in card and "无权" in card
+                await page.locator("#lookup").scroll_into_view_if_needed()
+                await page.evaluate("document.getElementById('support-title').scrollIntoView()")
                 await page.screenshot(path=str(ARTIFACTS / "support-desk-1280x800.png"))
                 DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(ARTIFACTS / "support-desk-1280x800.png", DOCS_SHOT)
