@@ -23,7 +23,7 @@ from cdp.demo.seed import seed_demo_data
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.staff.sessions import revoke
-from tests.conftest import TEST_KEYRING, audited
+from tests.conftest import TEST_KEYRING, audited, make_settings
 from tests.loopback import LoopbackServer
 from tests.support.staff_desk import records_of
 from tests.wechat.browser import find_or_install_chromium
@@ -172,3 +172,49 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
     # The read of her masked fields is audited with the purpose the form composed.
     reads: list[Any] = await records_of(database, "pii.read")
     assert PURPOSE in {record.purpose for record in reads}, backend
+
+
+async def test_compliance_opens_the_support_desk_and_is_told_plainly_of_a_miss_and_the_cap(
+    chromium: str, database_url: str, database: Database
+) -> None:
+    from playwright.async_api import async_playwright
+
+    settings = make_settings(database_url, lookup_miss_limit=1)
+    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    with LoopbackServer(app) as server:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                page = await browser.new_page(viewport={"width": 768, "height": 1024})
+                await page.goto(f"{server.url}/console/")
+                await page.wait_for_selector("#signed-out:not([hidden])")
+                # The third development button: compliance.
+                await (
+                    page.locator('form[action="/auth/staff/dev"]').nth(2).locator("button").click()
+                )
+                await page.wait_for_selector("#desk-support:not([hidden])")
+                nav = await page.inner_text("#nav")
+                assert "客服工作台" in nav and "合规工作台" in nav and "数据看板" not in nav
+                await page.click("#nav a[data-desk=compliance]")
+                await page.wait_for_selector("#desk-next:not([hidden])")
+                assert "下一版本" in await page.inner_text("#desk-next")
+                assert await page.is_hidden("#desk-support")
+                await page.click("#nav a[data-desk=support]")
+                await page.wait_for_selector("#desk-support:not([hidden])")
+
+                await page.fill("#key-value", "+86 139-0000-0001")
+                await page.fill("#ticket", "T-9")
+                await page.fill("#reason", "核对来电")
+                await page.click("#lookup-go")
+                await page.wait_for_selector("#lookup-status:has-text('查无此人')")
+                assert await page.is_enabled("#lookup-go")
+                assert await page.is_hidden("#card")
+                await page.click("#lookup-go")
+                await page.wait_for_selector("#lookup-status:has-text('上限')")
+                words = await page.inner_text("#lookup-status")
+                assert "秒后可重试" in words
+                await page.screenshot(path=str(ARTIFACTS / "support-desk-cap-768.png"))
+            finally:
+                await browser.close()
