@@ -136,7 +136,10 @@ function route() {
   if (!state.session || !state.session.role) return;
   const allowed = ROLE_DESKS[state.session.role] || [];
   let name = (location.hash.match(/^#\/(\w+)/) || [])[1];
-  if (!allowed.includes(name)) name = allowed[0];
+  if (!allowed.includes(name)) {
+    name = allowed[0];
+    if (name) history.replaceState(null, "", `#/${name}`);
+  }
   for (const section of document.querySelectorAll(".desk")) section.hidden = true;
   for (const link of $("nav").querySelectorAll("a")) {
     if (link.dataset.desk === name) link.setAttribute("aria-current", "page");

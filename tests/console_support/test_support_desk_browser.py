@@ -17,13 +17,15 @@ from urllib.parse import urlsplit
 import pytest
 
 from cdp.app import create_app
+from cdp.auth import Role
 from cdp.config import Settings
 from cdp.db import Database
+from cdp.demo.known import KNOWN_PEOPLE
 from cdp.demo.seed import seed_demo_data
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.staff.sessions import revoke
-from tests.conftest import TEST_KEYRING, audited, make_settings
+from tests.conftest import TEST_KEYRING, ClientFactory, audited, make_settings
 from tests.loopback import LoopbackServer
 from tests.support.staff_desk import records_of
 from tests.wechat.browser import find_or_install_chromium
@@ -34,7 +36,12 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "console"
 DOCS_SHOT = ROOT / "docs" / "console" / "support-desk.png"
 PHONE, UNION_ID = "13812345678", "oUnIoN1234567890abcdefghijklm"
+HER = next(p.public_id for p in KNOWN_PEOPLE if p.phone == PHONE)
 PURPOSE = "工单 T-1234: 修改收货地址"
+EARN = (
+    "mutation($n: String!, $id: ID!) { earnPoints(input: {profileId: $id, points: 5, "
+    'idempotencyKey: $n, reason: "客服补偿", channel: MINI_PROGRAM}) { points } }'
+)
 REFUSED = "() => window.cdpConsole.gql(`{q}`).then(() => 'answered', (e) => e.code)"
 
 
@@ -49,13 +56,25 @@ def chromium() -> Iterator[str]:
 
 
 async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support_may_see(
-    chromium: str, settings: Settings, database: Database, keystore: KeyStore, backend: str
+    chromium: str,
+    settings: Settings,
+    database: Database,
+    keystore: KeyStore,
+    client_for: ClientFactory,
+    backend: str,
 ) -> None:
     from playwright.async_api import Response, async_playwright
 
     await seed_demo_data(
         database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=20
     )
+    # A ledger longer than a page (10), to page through.
+    service = client_for(Role.SERVICE)
+    for n in range(12):
+        earned = await service.post(
+            "/graphql", json={"query": EARN, "variables": {"n": f"t{n}", "id": HER}}
+        )
+        assert earned.json()["data"]["earnPoints"]["points"] == 5, earned.text
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
     responses: list[Response] = []
@@ -84,7 +103,7 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
                 # The page's own development button for support (the first of them).
                 await page.locator('form[action="/auth/staff/dev"]').first.locator("button").click()
                 await page.wait_for_selector("#desk-support:not([hidden])")
-                assert page.url.endswith("/console/") or "#/support" in page.url
+                assert page.url.endswith("/console/#/support")
                 nav = await page.inner_text("#nav")
                 assert "客服工作台" in nav and "合规工作台" not in nav and "数据看板" not in nav
 
@@ -118,16 +137,14 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
 
                 # A long list pages with its "more" button.
                 more = page.locator("#card button.more:not([hidden])")
-                if await more.count():
-                    table = more.first.locator("xpath=..").locator("tbody tr")
-                    before = await table.count()
-                    await more.first.click()
-                    await page.wait_for_function(
-                        "n => document.querySelector('#card button.more') && "
-                        "document.querySelectorAll('#card tbody tr').length > n",
-                        arg=await page.locator("#card tbody tr").count(),
-                    )
-                    assert await table.count() > before
+                assert await more.count() == 1, "her ledger is the one list longer than a page"
+                ledger = page.locator("#card .table-wrap:has(button[data-list=ledger]) tbody tr")
+                assert await ledger.count() == 10
+                await more.first.click()
+                await page.wait_for_function(
+                    "() => !document.querySelector('#card button[data-list=ledger]:not([hidden])')"
+                )
+                assert await ledger.count() > 10
 
                 await page.set_viewport_size({"width": 768, "height": 1024})
                 await page.screenshot(path=str(ARTIFACTS / "support-desk-768.png"), full_page=True)
