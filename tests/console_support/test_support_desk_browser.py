@@ -136,7 +136,7 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
                 shutil.copyfile(ARTIFACTS / "support-desk-1280x800.png", DOCS_SHOT)
 
                 # A long list pages with its "more" button.
-                more = page.locator("#card button.more:not([hidden])")
+                more = page.locator("#card button.more:visible")
                 assert await more.count() == 1, "her ledger is the one list longer than a page"
                 ledger = page.locator("#card .table-wrap:has(button[data-list=ledger]) tbody tr")
                 assert await ledger.count() == 10
