@@ -7,9 +7,10 @@ returns the page to sign-in saying so."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -191,6 +192,17 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
     assert PURPOSE in {record.purpose for record in reads}, backend
 
 
+def answer(status: int, headers: dict[str, str], body: str) -> Callable[[Any], Awaitable[None]]:
+    """A route handler answering every request with this response."""
+
+    async def handle(route: Any) -> None:
+        await route.fulfill(
+            status=status, headers=headers, body=body, content_type="application/json"
+        )
+
+    return handle
+
+
 async def test_compliance_opens_the_support_desk_and_is_told_plainly_of_a_miss_and_the_cap(
     chromium: str, database_url: str, database: Database
 ) -> None:
@@ -221,6 +233,14 @@ async def test_compliance_opens_the_support_desk_and_is_told_plainly_of_a_miss_a
                 await page.click("#nav a[data-desk=support]")
                 await page.wait_for_selector("#desk-support:not([hidden])")
 
+                # Not a phone number: the server's BAD_USER_INPUT, in words, with its field.
+                await page.fill("#key-value", "12")
+                await page.fill("#ticket", "T-9")
+                await page.fill("#reason", "核对来电")
+                await page.click("#lookup-go")
+                await page.wait_for_selector("#lookup-status:has-text('输入有误')")
+                assert "phone" in await page.inner_text("#lookup-status")
+
                 await page.fill("#key-value", "+86 139-0000-0001")
                 await page.fill("#ticket", "T-9")
                 await page.fill("#reason", "核对来电")
@@ -233,5 +253,17 @@ async def test_compliance_opens_the_support_desk_and_is_told_plainly_of_a_miss_a
                 words = await page.inner_text("#lookup-status")
                 assert "秒后可重试" in words
                 await page.screenshot(path=str(ARTIFACTS / "support-desk-cap-768.png"))
+
+                # The database down (503 with Retry-After), an internal error with its id:
+                # the page's words for what the server would send.
+                for status, retry, words in ((503, "7", "7 秒后重试"), (500, None, "内部错误")):
+                    ext = {"code": "INTERNAL", "requestId": "req-42"}
+                    body = json.dumps({"errors": [{"message": "x", "extensions": ext}]})
+                    headers = {"retry-after": retry} if retry else {}
+                    await page.route("**/graphql", answer(status, headers, body))
+                    await page.click("#lookup-go")
+                    await page.wait_for_selector(f"#lookup-status:has-text('{words}')")
+                    assert "req-42" in await page.inner_text("#lookup-status")
+                    await page.unroute("**/graphql")
             finally:
                 await browser.close()
