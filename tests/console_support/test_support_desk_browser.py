@@ -152,6 +152,20 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
                 width = await page.evaluate("document.documentElement.scrollWidth")
                 assert width <= 768, f"the page scrolls sideways at 768 ({width}px)"
 
+                # The other keys: her member id, and an OpenID with the app it belongs to.
+                for kind, value, app_id in (
+                    ("id", HER, None),
+                    ("openId", "oAbCd1234567890abcdefghijklm", "wx8f3c2a1b5d6e7f90"),
+                ):
+                    await page.select_option("#key-kind", kind)
+                    assert await page.is_visible("#app-id") == (kind == "openId")
+                    await page.fill("#key-value", value)
+                    if app_id:
+                        await page.fill("#app-id", app_id)
+                    await page.click("#lookup-go")
+                    await page.wait_for_selector("#card:not([hidden])")
+                    assert "138****5678" in await page.inner_text("#card"), kind
+
                 # Hidden is not refused: the server refuses the compliance data to support.
                 for query in (
                     "{ erasureRequests(first: 1) { items { id } } }",
