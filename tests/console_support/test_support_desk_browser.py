@@ -3,7 +3,8 @@ support signs in with the page's development button, finds 张小梅 by phone fo
 reason, and sees her as the server shows support (138****5678, 张*); her full phone and UnionID
 reach neither the page nor any response it received; the purpose is in the audit log; the
 server refuses the compliance data to the session; and a revoked session's next search
-returns the page to sign-in saying so."""
+returns the page to sign-in saying so. Compliance opens the support desk too and is told a
+miss, the miss cap and the server's other errors in words; an analyst is offered neither."""
 
 from __future__ import annotations
 
@@ -279,5 +280,39 @@ async def test_compliance_opens_the_support_desk_and_is_told_plainly_of_a_miss_a
                     await page.wait_for_selector(f"#lookup-status:has-text('{words}')")
                     assert "req-42" in await page.inner_text("#lookup-status")
                     await page.unroute("**/graphql")
+            finally:
+                await browser.close()
+
+
+async def test_an_analyst_is_offered_the_dashboard_only_and_not_the_support_desk(
+    chromium: str, settings: Settings, database: Database
+) -> None:
+    from playwright.async_api import async_playwright
+
+    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    with LoopbackServer(app) as server:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                page = await browser.new_page(viewport={"width": 1280, "height": 800})
+                await page.goto(f"{server.url}/console/#/support")
+                await page.wait_for_selector("#signed-out:not([hidden])")
+                dev = page.locator('form[action="/auth/staff/dev"]')
+                await dev.nth(1).locator("button").click()  # 数据分析 analyst
+                await page.wait_for_selector("#desk-next:not([hidden])")
+                assert (await page.inner_text("#nav")).split() == [
+                    "数据看板",
+                    "Analyst",
+                    "dashboard",
+                    "(comes",
+                    "next)",
+                ]
+                assert await page.is_hidden("#desk-support")
+                await page.goto(f"{server.url}/console/#/support")
+                await page.wait_for_selector("#desk-next:not([hidden])")
+                assert page.url.endswith("#/analytics")
+                assert await page.is_hidden("#desk-support")
             finally:
                 await browser.close()
