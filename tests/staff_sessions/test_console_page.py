@@ -86,7 +86,7 @@ async def test_the_console_page_has_no_inline_script(client_for: ClientFactory) 
     page = (await client_for(None).get("/console/")).text
     scripts = Scripts()
     scripts.feed(page)
-    assert scripts.external == ["console.js"]
+    assert scripts.external == ["console.js", "support.js"]
     assert scripts.inline == []
     assert "style=" not in page and "<style" not in page
     script = await client_for(None).get("/console/console.js")
