@@ -14,7 +14,7 @@ from cdp.graphql.lookup_limit import LIMIT_NAME as LOOKUPS
 from cdp.lookups.misses import LIMIT_NAME as LOOKUP_MISSES
 from cdp.staff.models import SessionEnd
 from tests.conftest import ClientFactory
-from tests.staff_sessions.test_console_page import Scripts
+from tests.support.staff_desk import Scripts
 
 CONSOLE = Path(__file__).resolve().parents[2] / "cdp" / "console"
 

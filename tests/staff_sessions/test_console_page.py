@@ -5,7 +5,6 @@ Content-Security-Policy, without inline script, offering the sign-ins that are c
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import httpx
 
@@ -16,7 +15,7 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from tests.conftest import TEST_KEYRING, ClientFactory, make_settings
 from tests.pg_cluster import free_port
-from tests.support.staff_desk import app_client
+from tests.support.staff_desk import Scripts, app_client
 
 WECOM = {"corp_id": "ww0123456789abcdef", "agent_id": "1000002", "secret": "a-wecom-app-secret"}
 OIDC = {
@@ -24,34 +23,6 @@ OIDC = {
     "staff_oidc_client_id": "cdp-console",
     "staff_oidc_client_secret": "an-oidc-client-secret-of-some-length",
 }
-
-
-class Scripts(HTMLParser):
-    """Every script element, inline event handler and javascript: URL of a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.external: list[str] = []
-        self.inline: list[str] = []
-        self._in_script = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        named = dict(attrs)
-        if tag == "script":
-            self._in_script = True
-            if named.get("src"):
-                self.external.append(named["src"] or "")
-        for name, value in attrs:
-            if name.startswith("on") or (value or "").strip().lower().startswith("javascript:"):
-                self.inline.append(f"{tag} {name}")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "script":
-            self._in_script = False
-
-    def handle_data(self, data: str) -> None:
-        if self._in_script and data.strip():
-            self.inline.append(data.strip()[:40])
 
 
 def directives(header: str) -> dict[str, str]:

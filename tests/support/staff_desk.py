@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -84,3 +85,31 @@ async def app_client(
         transport=transport, base_url="http://cdp.test", headers=headers
     ) as client:
         yield client
+
+
+class Scripts(HTMLParser):
+    """Every script element, inline event handler and javascript: URL of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.external: list[str] = []
+        self.inline: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if tag == "script":
+            self._in_script = True
+            if named.get("src"):
+                self.external.append(named["src"] or "")
+        for name, value in attrs:
+            if name.startswith("on") or (value or "").strip().lower().startswith("javascript:"):
+                self.inline.append(f"{tag} {name}")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.inline.append(data.strip()[:40])
