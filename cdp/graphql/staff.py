@@ -4,11 +4,11 @@ or all of a person's (`revokeStaffSessions`), effective at their next request ev
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 import strawberry
 
 from cdp.audit.actions import AuditRole
-from cdp.db import as_utc
 from cdp.errors import bad_input
 from cdp.graphql.context import Info
 from cdp.graphql.enums import expose
@@ -18,9 +18,7 @@ from cdp.graphql.pages import (
     After,
     First,
     Page,
-    check_first,
-    decode_time_and_int,
-    page_of,
+    id_page,
 )
 from cdp.staff.desk import person_of
 from cdp.staff.models import StaffProvider, StaffSession
@@ -90,10 +88,6 @@ class RevokeStaffSessionsInput:
     )
 
 
-def _position(row: StaffSession) -> tuple[datetime, int]:
-    return as_utc(row.created_at), row.id or 0
-
-
 @strawberry.type
 class StaffQueries:
     @strawberry.field(
@@ -103,15 +97,8 @@ class StaffQueries:
     async def staff_sessions(
         self, info: Info, first: First = DEFAULT_FIRST, after: After = None
     ) -> StaffSessionPage | None:
-        check_first(first)
-        below = decode_time_and_int(info, after, LIST)
-        async with info.context.uow.session() as session:
-            # A company's staff: a few hundred live sessions at most, so read them all.
-            rows = await live_sessions(session=session, settings=info.context.settings)
-        if below is not None:
-            at, last = below
-            rows = [row for row in rows if _position(row) < (as_utc(at), last)]
-        page, page_info = page_of(info, LIST, rows[: first + 1], first, _position)
+        live = partial(live_sessions, settings=info.context.settings)
+        page, page_info = await id_page(info, LIST, first, after, live)
         info.context.uow.trail.record(action="staff.list", detail={"returned": len(page)})
         return StaffSessionPage(
             items=[StaffSessionType.of(row) for row in page], page_info=page_info

@@ -132,7 +132,7 @@ class Credentials:
                 await touch(session=session, row=row, now=now)
                 return row
         if ended is not None:
-            await self._end(request, row, ended)
+            await self.end(request, row, ended)
             raise session_refused(ENDED[ended], ended.value.upper())
         return await self._recheck(request, row, claimed_at=now)
 
@@ -153,14 +153,17 @@ class Credentials:
             request_id=getattr(request.state, "request_id", None),
         )
 
-    async def _end(self, request: Request, row: StaffSession, reason: SessionEnd) -> None:
-        """Record the end of a session that just timed out or lost the directory (once)."""
+    async def end(
+        self, request: Request, row: StaffSession, reason: SessionEnd, *, by: str | None = None
+    ) -> None:
+        """End a session for `reason`, audited in its own transaction, once: a session
+        already ended keeps its first reason."""
         if row.ended_reason is not None:
             return
         async with audited_transaction(self.database, self._trail(request, row)) as session:
             fresh = await session.get(StaffSession, row.id)
             if fresh is not None:
-                await end_session(session=session, row=fresh, reason=reason)
+                await end_session(session=session, row=fresh, reason=reason, by=by)
 
     async def _recheck(
         self, request: Request, row: StaffSession, *, claimed_at: datetime

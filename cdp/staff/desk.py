@@ -43,7 +43,6 @@ from cdp.staff.sessions import (
     DirectoryPerson,
     choose_role,
     csrf_token_of,
-    end_session,
     find_session,
     open_session,
     roles_of,
@@ -169,14 +168,6 @@ class StaffDesk:
             raise session_refused("No staff session; sign in first", "NO_SESSION")
         return await self.credentials.live_session(request, token)
 
-    async def end(self, request: Request, row: StaffSession, reason: SessionEnd) -> None:
-        """End a session for `reason` (once: one already ended keeps its first reason)."""
-        async with audited_transaction(self.database, self.row_trail(request, row)) as session:
-            fresh = await session.get(StaffSession, row.id)
-            if fresh is not None:
-                by = staff_subject(row.provider, row.directory_id)
-                await end_session(session=session, row=fresh, reason=reason, by=by)
-
     async def session(self, request: Request) -> Response:
         """The cookie's session for the console; 401 (coded, with its reason) without one."""
         token = self.cookie(request)
@@ -220,7 +211,8 @@ class StaffDesk:
                 row = await find_session(session=session, token=token)
             if row is not None and row.ended_reason is None:
                 reason = why_ended(row, self.settings, utcnow()) or SessionEnd.SIGNED_OUT
-                await self.end(request, row, reason)
+                by = staff_subject(row.provider, row.directory_id)  # they signed out
+                await self.credentials.end(request, row, reason, by=by)
                 ended = True
         response = self.done(request, {"signedOut": ended})
         clear_session_cookie(response, self.settings)

@@ -254,10 +254,15 @@ async def revoke(
 
 
 async def live_sessions(
-    *, session: AsyncSession, settings: Settings, now: datetime | None = None
+    *,
+    session: AsyncSession,
+    settings: Settings,
+    now: datetime | None = None,
+    limit: int | None = None,
+    before: int | None = None,
 ) -> list[StaffSession]:
     """Sessions that may still act (not ended, not idle, not past their lifetime), newest
-    first."""
+    first; at most `limit` of them, below the id `before` when given (a page's keyset)."""
     now = now or utcnow()
     idle_since = now - timedelta(seconds=settings.staff_idle_timeout_seconds)
     query = (
@@ -267,6 +272,9 @@ async def live_sessions(
             col(StaffSession.expires_at) > now,
             col(StaffSession.last_seen_at) > idle_since,
         )
-        .order_by(col(StaffSession.created_at).desc(), col(StaffSession.id).desc())
+        .order_by(col(StaffSession.id).desc())
+        .limit(limit)
     )
+    if before is not None:
+        query = query.where(col(StaffSession.id) < before)
     return list((await session.execute(query)).scalars())
