@@ -37,13 +37,19 @@ const LIMIT_WORDS = {
   response: "结果过大，请缩小范围。 The answer is too large: ask for less.",
   list: "每页最多 100 条。 At most 100 items a page.",
 };
-// The desks each role opens: a desk that is not built yet says it comes next.
+// The desks each role opens; each desk's script fills its section and registers its `open`.
 const DESKS = {
   support: { title: "客服工作台", hint: "Support desk", section: "desk-support" },
-  compliance: { title: "合规工作台", hint: "Compliance desk (comes next)", section: "desk-next" },
-  analytics: { title: "数据看板", hint: "Analyst dashboard (comes next)", section: "desk-next" },
+  requests: { title: "合规 · 删除与导出", hint: "Compliance: erasure and export", section: "desk-requests" },
+  audit: { title: "合规 · 审计日志", hint: "Compliance: audit log", section: "desk-audit" },
+  suppression: { title: "合规 · 屏蔽名单", hint: "Compliance: suppression list", section: "desk-suppression" },
+  analytics: { title: "数据看板", hint: "Analyst dashboard", section: "desk-analytics" },
 };
-const ROLE_DESKS = { support: ["support"], compliance: ["support", "compliance"], analyst: ["analytics"] };
+const ROLE_DESKS = {
+  support: ["support"],
+  compliance: ["support", "requests", "audit", "suppression"],
+  analyst: ["analytics"],
+};
 
 const state = { session: null, desks: {} };
 
@@ -148,9 +154,10 @@ function route() {
   if (!name) return;
   const desk = DESKS[name];
   $(desk.section).hidden = false;
-  if (desk.section === "desk-next") $("next-title").textContent = `${desk.title} ${desk.hint}`;
   const open = state.desks[name];
-  if (open) open(state.session);
+  // The rest of the hash (#/requests/<id>) is the desk's own: a request, a record.
+  const rest = (location.hash.match(/^#\/\w+\/(.+)$/) || [])[1] || null;
+  if (open) open(state.session, rest);
 }
 
 function buildNav(role) {

@@ -244,10 +244,10 @@ async def test_compliance_opens_the_support_desk_and_is_told_plainly_of_a_miss_a
                 )
                 await page.wait_for_selector("#desk-support:not([hidden])")
                 nav = await page.inner_text("#nav")
-                assert "客服工作台" in nav and "合规工作台" in nav and "数据看板" not in nav
-                await page.click("#nav a[data-desk=compliance]")
-                await page.wait_for_selector("#desk-next:not([hidden])")
-                assert "下一版本" in await page.inner_text("#desk-next")
+                assert "客服工作台" in nav and "审计日志" in nav and "数据看板" not in nav
+                await page.click("#nav a[data-desk=audit]")
+                await page.wait_for_selector("#desk-audit:not([hidden])")
+                assert page.url.endswith("#/audit")
                 assert await page.is_hidden("#desk-support")
                 await page.click("#nav a[data-desk=support]")
                 await page.wait_for_selector("#desk-support:not([hidden])")
@@ -305,17 +305,11 @@ async def test_an_analyst_is_offered_the_dashboard_only_and_not_the_support_desk
                 await page.wait_for_selector("#signed-out:not([hidden])")
                 dev = page.locator('form[action="/auth/staff/dev"]')
                 await dev.nth(1).locator("button").click()  # 数据分析 analyst
-                await page.wait_for_selector("#desk-next:not([hidden])")
-                assert (await page.inner_text("#nav")).split() == [
-                    "数据看板",
-                    "Analyst",
-                    "dashboard",
-                    "(comes",
-                    "next)",
-                ]
+                await page.wait_for_selector("#desk-analytics:not([hidden])")
+                assert (await page.inner_text("#nav")).split() == ["数据看板", "Analyst", "dashboard"]
                 assert await page.is_hidden("#desk-support")
                 await page.goto(f"{server.url}/console/#/support")
-                await page.wait_for_selector("#desk-next:not([hidden])")
+                await page.wait_for_selector("#desk-analytics:not([hidden])")
                 assert page.url.endswith("#/analytics")
                 assert await page.is_hidden("#desk-support")
             finally:
