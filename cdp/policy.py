@@ -103,6 +103,8 @@ POLICY: dict[str, dict[str, Rule]] = {
     "Profile": {
         "id": PERSON,
         "tier": PERSON,
+        "tierProgress": PERSON,
+        "canContact": PERSON,
         "createdAt": PERSON,
         "updatedAt": PERSON,
         "unionId": personal(IDENTIFIERS),
@@ -132,6 +134,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "changedAt",
     ),
     "ContactDecision": open_fields("allowed", "reason"),
+    "TierProgress": open_fields("spendFen", "nextTier", "nextTierFen"),
     "Contact": open_fields("id", "purpose", "channel", "sentAt"),
     "ErasureRequest": open_fields(
         "id",

@@ -101,6 +101,11 @@ EXPECTED: dict[str, dict[Role, Outcome]] = {
     # row(customer (self, through `me`), support, compliance, service)
     "id": row(FULL, FULL, FULL, FULL),
     "tier": row(FULL, FULL, FULL, FULL),
+    # Not named by the contract: the spend behind the tier (the person's own orders' sum).
+    "tierProgress": row(FULL, FULL, FULL, FULL),
+    # Not named by the contract: canContact for a profile already found (their own, or by
+    # a lookup that stated its purpose).
+    "canContact": row(FULL, FULL, FULL, FULL),
     "createdAt": row(FULL, FULL, FULL, FULL),
     # Not named by the contract: a record timestamp like createdAt, not personal data.
     "updatedAt": row(FULL, FULL, FULL, FULL),
@@ -125,6 +130,8 @@ SELECTION = {
     "address": "address { province city district street }",
     "identities": "identities { channel appId openId }",
     "points": "points { balance }",
+    "tierProgress": "tierProgress { spendFen nextTier nextTierFen }",
+    "canContact": "canContact(purpose: ACTIVITY_NOTIFICATIONS, channel: SMS) { allowed reason }",
     "coupons": "coupons { items { title discountFen } }",
     "orders": "orders { items { externalId totalFen status } }",
     "tags": "tags { items { name } }",
@@ -227,6 +234,8 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
     return {
         "id": public_id,
         "tier": tier,
+        "tierProgress": {"spendFen": 6400, "nextTier": "VIP", "nextTierFen": 100_000},
+        "canContact": {"allowed": True, "reason": "DEFAULT"},  # activity notices: default yes
         "createdAt": created_at,
         "updatedAt": updated_at,
         "unionId": UNION_ID,

@@ -30,6 +30,7 @@ from cdp.graphql.pages import (
 
 if TYPE_CHECKING:
     from cdp.graphql.profiles import ProfileType
+    from cdp.profiles.models import Profile
 
 LazyProfile = Annotated["ProfileType", strawberry.lazy("cdp.graphql.profiles")]
 
@@ -170,6 +171,19 @@ class RecordContactInput:
     )
 
 
+async def contact_decision(
+    info: Info, profile: Profile, purpose: ConsentPurpose, channel: Channel
+) -> ContactDecision:
+    """What canContact answers for a profile already found."""
+    async with info.context.uow.session() as session:
+        decision = await sends.can_contact(
+            session=session,
+            ask=ContactAsk(profile, purpose, channel),
+            caps=info.context.settings.contact_caps,
+        )
+    return ContactDecision(allowed=decision.allowed, reason=decision.reason)
+
+
 @strawberry.type
 class ConsentQueries:
     @strawberry.field(
@@ -191,12 +205,7 @@ class ConsentQueries:
                 if exc.code is not ErrorCode.SUPPRESSED:
                     raise
                 return ContactDecision(allowed=False, reason=Reason.SUPPRESSED)
-            decision = await sends.can_contact(
-                session=session,
-                ask=ContactAsk(profile, purpose, channel),
-                caps=info.context.settings.contact_caps,
-            )
-        return ContactDecision(allowed=decision.allowed, reason=decision.reason)
+        return await contact_decision(info, profile, purpose, channel)
 
 
 @strawberry.type

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.audit.trail import set_target
 from cdp.channels import Channel
+from cdp.consent.models import ConsentPurpose
 from cdp.db import utcnow
 from cdp.errors import bad_input, not_found
 from cdp.graphql.context import Info, by_key
@@ -32,7 +33,7 @@ from cdp.profiles.models import Tier
 from cdp.profiles.values import PostalAddress, display_phone
 
 if TYPE_CHECKING:
-    from cdp.graphql.consent import ConsentsType
+    from cdp.graphql.consent import ConsentsType, ContactDecision
     from cdp.graphql.loyalty import CouponPage, PointsType
     from cdp.graphql.orders import OrderPage
     from cdp.graphql.tags import TagPage
@@ -45,14 +46,35 @@ def _displayed(phone: str | None) -> str | None:
     return None if phone is None else display_phone(phone)
 
 
-async def _tiers(
-    session: AsyncSession, keys: list[int], thresholds: TierThresholds
-) -> Mapping[int, Tier]:
-    spends = await paid_spends(session, keys, utcnow())
-    return {key: thresholds.tier_for(spends[key]) for key in keys}
+async def _spends(session: AsyncSession, keys: list[int]) -> Mapping[int, int]:
+    return await paid_spends(session, keys, utcnow())
 
 
-TIERS = by_key("tiers", _tiers)
+# One batched statement for the page's tiers and spends alike.
+SPENDS = by_key("spends", _spends)
+
+
+@object_type(
+    "TierProgress",
+    description="The paid spend a tier is computed from, and what the next tier needs.",
+)
+class TierProgress:
+    spend_fen: int = strawberry.field(
+        description="Paid spend over the last 12 months, in fen (refunds excluded)."
+    )
+    next_tier: Tier | None = strawberry.field(description="The tier above; null at the top.")
+    next_tier_fen: int | None = strawberry.field(
+        description="The spend (fen, over 12 months) the next tier starts at; null at the top."
+    )
+
+    @classmethod
+    def of(cls, spend_fen: int, thresholds: TierThresholds) -> TierProgress:
+        above = thresholds.next_above(spend_fen)
+        return cls(
+            spend_fen=spend_fen,
+            next_tier=None if above is None else above[0],
+            next_tier_fen=None if above is None else above[1],
+        )
 
 
 @object_type(
@@ -75,7 +97,15 @@ class ProfileType:
     async def tier(self, info: Info) -> Tier:
         thresholds = TierThresholds.of(info.context.settings)
         assert self.row.id is not None
-        return await info.context.loader(TIERS, thresholds).load(self.row.id)
+        return thresholds.tier_for(await info.context.loader(SPENDS).load(self.row.id))
+
+    @strawberry.field(
+        description="The paid spend behind the tier and the next tier's threshold, as of now."
+    )
+    async def tier_progress(self, info: Info) -> TierProgress:
+        assert self.row.id is not None
+        spend = await info.context.loader(SPENDS).load(self.row.id)
+        return TierProgress.of(spend, TierThresholds.of(info.context.settings))
 
     @strawberry.field(description="When the profile was created (UTC).")
     def created_at(self) -> datetime:
@@ -178,6 +208,22 @@ class ProfileType:
 
         assert self.row.id is not None
         return await consents_of(info, self.row.id)
+
+    @strawberry.field(
+        description="What canContact answers for this person now: may the brand send a "
+        "message for `purpose` in `channel`, and why (not). Every role that reads the profile."
+    )
+    async def can_contact(
+        self,
+        info: Info,
+        purpose: Annotated[
+            ConsentPurpose, strawberry.argument(description="What the message would be for.")
+        ],
+        channel: Annotated[Channel, strawberry.argument(description="Where it would be sent.")],
+    ) -> Annotated[ContactDecision, strawberry.lazy("cdp.graphql.consent")] | None:
+        from cdp.graphql.consent import contact_decision
+
+        return await contact_decision(info, self.row, purpose, channel)
 
     @strawberry.field(description="Tags, by name.")
     async def tags(

@@ -26,6 +26,13 @@ class TierThresholds:
     def of(cls, settings: Settings) -> TierThresholds:
         return cls(vip_fen=settings.tier_vip_fen, supreme_fen=settings.tier_supreme_fen)
 
+    def next_above(self, spend_fen: int) -> tuple[Tier, int] | None:
+        """The next tier up from this spend and the spend it starts at; None at the top."""
+        for tier, starts in ((Tier.VIP, self.vip_fen), (Tier.SUPREME, self.supreme_fen)):
+            if spend_fen < starts:
+                return tier, starts
+        return None
+
     def tier_for(self, spend_fen: int) -> Tier:
         if spend_fen >= self.supreme_fen:
             return Tier.SUPREME

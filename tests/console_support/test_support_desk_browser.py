@@ -306,7 +306,8 @@ async def test_an_analyst_is_offered_the_dashboard_only_and_not_the_support_desk
                 dev = page.locator('form[action="/auth/staff/dev"]')
                 await dev.nth(1).locator("button").click()  # 数据分析 analyst
                 await page.wait_for_selector("#desk-analytics:not([hidden])")
-                assert (await page.inner_text("#nav")).split() == ["数据看板", "Analyst", "dashboard"]
+                nav = (await page.inner_text("#nav")).split()
+                assert nav == ["数据看板", "Analyst", "dashboard"]
                 assert await page.is_hidden("#desk-support")
                 await page.goto(f"{server.url}/console/#/support")
                 await page.wait_for_selector("#desk-analytics:not([hidden])")
