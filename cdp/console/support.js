@@ -7,7 +7,7 @@
   const PAGE = 10;
   const CHANNEL = { MINI_PROGRAM: "小程序", OFFICIAL_ACCOUNT: "公众号", CHANNELS: "视频号", WEB: "网页", SMS: "短信" };
   const PURPOSE = { MARKETING: "营销 marketing", ACTIVITY_NOTIFICATIONS: "活动通知 activity", PERSONALIZATION: "个性化 personalization", ANALYTICS: "分析 analytics" };
-  const TIER = { STANDARD: "普通会员 standard", VIP: "VIP（近 12 个月消费满 ¥1,000）", SUPREME: "至尊会员 supreme（近 12 个月消费满 ¥5,000）" };
+  const TIER = { STANDARD: "普通会员 standard", VIP: "VIP 会员 VIP", SUPREME: "至尊会员 supreme" };
   const COUPON = { AVAILABLE: "可用 available", UPCOMING: "未生效 upcoming", REDEEMED: "已使用 redeemed", EXPIRED: "已过期 expired" };
   const ORDER = { PAID: "已付款 paid", SHIPPED: "已发货 shipped", COMPLETED: "已完成 completed", REFUNDED: "已退款 refunded" };
   const POINTS = { EARN: "获得 earn", SPEND: "使用 spend", EXPIRE: "过期 expire", ADJUST: "调整 adjust" };
@@ -19,10 +19,13 @@
   const COUPONS = `coupons(first: ${PAGE}, after: $after, status: $status) { items { title kind status discountFen percentOff minSpendFen channels validUntil issuedAt redeemedAt redeemedChannel } ${PAGE_INFO} }`;
   const ORDERS = `orders(first: ${PAGE}, after: $after) { items { externalId channel status totalFen entryFrom paidAt items { name sku quantity amountFen } } ${PAGE_INFO} }`;
   const CHANGES = `history(first: ${PAGE}, after: $after) { items { purpose channel granted noticeVersion sourceChannel changedBy changedAt } ${PAGE_INFO} }`;
+  // canContact for the usual pairs, answered inside the one audited lookup (aliases c0..c4).
+  const CONTACTS = USUAL.map(([p, c], n) => `c${n}: canContact(purpose: ${p}, channel: ${c}) { allowed reason }`).join(" ");
   const KEYS = "$purpose: String!, $id: ID, $unionId: String, $openId: String, $appId: String, $phone: String";
   const LOOKUP = `query SupportLookup(${KEYS}, $after: String, $status: CouponStatus) {
     profile(purpose: $purpose, id: $id, unionId: $unionId, openId: $openId, appId: $appId, phone: $phone) {
-      id tier createdAt phone name address { province city }
+      id tier tierProgress { spendFen nextTier nextTierFen } createdAt phone name address { province city }
+      ${CONTACTS}
       points { balance ${LEDGER} } ${COUPONS} ${ORDERS}
       consents { current { purpose channel granted explicit noticeVersion sourceChannel updatedAt } ${CHANGES} }
     } }`;
@@ -48,7 +51,7 @@
   let current = null; // {id, purpose, lists: {name: {tbody, more, cursor}}, couponStatus}
 
   function $(id) { return document.getElementById(id); }
-  function yuan(fen) { return `¥${(fen / 100).toFixed(2)}`; }
+  function yuan(fen) { return `¥${(fen / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`; }
   function signed(n) { return n > 0 ? `+${n}` : String(n); }
   function channel(c) { return c ? `${CHANNEL[c] || c} ${c}` : "—"; }
   function when(t) { return t ? new Date(t).toLocaleString("zh-CN") : "—"; }
@@ -153,23 +156,24 @@
     return wrap;
   }
 
-  /** What the server's canContact answers for the usual pairs, as the server answers it. */
-  async function contactAnswers(box, id) {
-    const fields = USUAL.map(([p, c], n) => `c${n}: canContact(profileId: $id, purpose: ${p}, channel: ${c}) { allowed reason }`);
-    const out = el("p", "正在询问… Asking…", "muted");
-    box.appendChild(out);
-    try {
-      const data = await api.gql(`query SupportContact($id: ID!) { ${fields.join(" ")} }`, { id });
-      const ul = el("ul", null, "contact");
-      USUAL.forEach(([p, c], n) => {
-        const d = data[`c${n}`];
-        ul.appendChild(el("li", `${PURPOSE[p]} · ${channel(c)}：${d ? (d.allowed ? "可以联系 allowed" : "不可联系 refused") : "—"}${d && d.reason ? `（${CONTACT[d.reason] || d.reason}）` : ""}`));
-      });
-      out.replaceWith(ul);
-    } catch (error) {
-      out.textContent = `服务端答复 The server answers: ${error.message}`;
-      out.className = "muted refused-answer";
-    }
+  /** What the server's canContact answers for the usual pairs (asked with the lookup). */
+  function contactAnswers(profile) {
+    const ul = el("ul", null, "contact");
+    USUAL.forEach(([p, c], n) => {
+      const d = profile[`c${n}`];
+      const item = el("li", `${PURPOSE[p]} · ${channel(c)}：${d ? (d.allowed ? "可以联系 allowed" : "不可联系 refused") : "—"}${d && d.reason ? `（${CONTACT[d.reason] || d.reason}）` : ""}`);
+      if (d && !d.allowed) item.className = "refused";
+      ul.appendChild(item);
+    });
+    return ul;
+  }
+
+  /** The spend behind the tier, in words: 近 12 个月已付款 ¥1,200.00，距至尊会员还差 ¥3,800.00. */
+  function tierWords(progress) {
+    const spent = `近 12 个月已付款消费 ${yuan(progress.spendFen)}`;
+    if (!progress.nextTier) return `${spent}（已是最高等级 top tier）`;
+    const short = progress.nextTierFen - progress.spendFen;
+    return `${spent}，距${TIER[progress.nextTier]}（${yuan(progress.nextTierFen)}）还差 ${yuan(short)}`;
   }
 
   function card(profile) {
@@ -183,10 +187,11 @@
       ["手机 phone", profile.phone || "—"],
       ["省市 province / city", place || "—"],
       ["等级 tier", TIER[profile.tier] || profile.tier],
+      ["消费 spend (12 months)", tierWords(profile.tierProgress)],
       ["注册 since", when(profile.createdAt)],
       ["积分余额 points", String(profile.points.balance)],
     ]));
-    who.appendChild(el("p", "等级按近 12 个月已付款消费计算；接口不提供消费金额明细。 Tier follows paid spend over 12 months; the API does not return the amount.", "muted"));
+    who.appendChild(el("p", "等级按近 12 个月已付款消费计算（退款不计）。 Tier follows paid spend over the last 12 months, refunds excluded.", "muted"));
     root.appendChild(who);
 
     const points = section("积分流水", "Points ledger");
@@ -220,9 +225,9 @@
     root.appendChild(consent);
 
     const contact = section("可否联系", "canContact, the usual channels");
+    contact.appendChild(contactAnswers(profile));
     root.appendChild(contact);
     root.hidden = false;
-    contactAnswers(contact, profile.id);
   }
 
   async function lookup(event) {

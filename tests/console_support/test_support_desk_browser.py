@@ -125,13 +125,16 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
                 await page.keyboard.type("修改收货地址")
                 await page.keyboard.press("Enter")
                 await page.wait_for_selector("#card:not([hidden])")
-                await page.wait_for_selector("#card .contact, #card .refused-answer")
+                await page.wait_for_selector("#card .contact")
                 card = await page.inner_text("#card")
                 assert "138****5678" in card and "张*" in card
                 assert "广东省 深圳市" in card and "南山区" not in card
                 assert "积分流水" in card and "订单" in card and "授权" in card
-                # canContact is the service role's: the server's answer is shown as it is.
-                assert "服务端答复" in card and "无权" in card
+                # The spend behind the tier, and canContact for the usual pairs, both asked
+                # within the one audited lookup.
+                assert "近 12 个月已付款消费 ¥" in card
+                assert await page.locator("#card ul.contact li").count() == 5
+                assert "可以联系" in card or "不可联系" in card
                 await page.locator("#lookup").scroll_into_view_if_needed()
                 await page.evaluate("document.getElementById('support-title').scrollIntoView()")
                 await page.screenshot(path=str(ARTIFACTS / "support-desk-1280x800.png"))
@@ -175,6 +178,9 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
                 for query in (
                     "{ erasureRequests(first: 1) { items { id } } }",
                     "{ auditEvents(first: 1) { items { action } } }",
+                    # The root canContact stays the service role's: by id, with no purpose.
+                    f'{{ canContact(profileId: "{HER}", purpose: MARKETING, channel: SMS) '
+                    "{ allowed } }",
                 ):
                     assert await page.evaluate(REFUSED.replace("{q}", query)) == "FORBIDDEN"
 
