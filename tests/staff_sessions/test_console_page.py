@@ -57,7 +57,8 @@ async def test_the_console_page_has_no_inline_script(client_for: ClientFactory) 
     page = (await client_for(None).get("/console/")).text
     scripts = Scripts()
     scripts.feed(page)
-    assert scripts.external == ["console.js", "support.js"]
+    assert scripts.external[:2] == ["console.js", "support.js"]  # the shell, then the desks
+    assert all(not name.startswith(("http", "//")) for name in scripts.external)
     assert scripts.inline == []
     assert "style=" not in page and "<style" not in page
     script = await client_for(None).get("/console/console.js")
@@ -94,13 +95,21 @@ async def test_in_development_the_page_offers_a_dev_sign_in_per_role(
     page = (await client_for(None).get("/console/")).text
     forms = re.findall(r'<form method="post" action="/auth/staff/dev">(.*?)</form>', page, re.S)
     roles = [re.findall(r'name="role" value="(\w+)"', form) for form in forms]
-    assert roles == [["support"], ["analyst"], ["compliance"], ["support", "compliance"]]
+    assert roles == [
+        ["support"],
+        ["analyst"],
+        ["compliance"],
+        ["support", "compliance"],
+        ["compliance"],
+    ]
+    # The last is a second compliance officer, so that four eyes can be walked locally.
+    assert 'name="directoryId" value="dev-compliance-2"' in forms[-1]
     assert 'action="/auth/staff/logout"' in page and 'action="/auth/staff/role"' in page
     # Nothing configured: no provider link, and a word saying so.
     assert "/auth/staff/wecom/authorize" not in page
     assert "/auth/staff/oidc/authorize" not in page
     assert "CDP_STAFF_WECOM" in page
-    assert "<!--" not in page  # the page's conditions are resolved, not shipped
+    assert "<!--if:" not in page and "<!--end:" not in page  # resolved, not shipped
 
 
 async def test_the_page_links_the_wecom_and_oidc_sign_ins_when_configured(
