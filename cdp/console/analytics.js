@@ -109,7 +109,8 @@
       animation: false,
       color: COLORS,
       grid: { left: 56, right: 24, top: 48, bottom: 56, containLabel: true },
-      tooltip: { trigger: "item", confine: true, className: "chart-tooltip", formatter: tooltip },
+      // Above the bar, not over it (a short hidden bar would vanish under its own tooltip).
+      tooltip: { trigger: "item", confine: true, position: "top", className: "chart-tooltip", formatter: tooltip },
       xAxis: { type: "category", name: axisName, nameLocation: "middle", nameGap: 32, axisLabel: { interval: 0, hideOverlap: true } },
       yAxis: { type: "value", name: valueName, minInterval: 1 },
       ...(extra || {}),
