@@ -550,7 +550,8 @@
     }
   }
 
-  function apply(range) {
+  /** Show `range` and load it; a range chosen (not the default) goes in the address. */
+  function apply(range, chosen = true) {
     [state.from, state.to] = range;
     $("analytics-from").value = state.from;
     $("analytics-to").value = state.to;
@@ -558,8 +559,8 @@
       const [from, to] = PRESETS[button.dataset.preset](today());
       button.setAttribute("aria-pressed", String(from === state.from && to === state.to));
     }
-    // The range lives in the address (#/analytics/FROM/TO): a reload or a link keeps it.
-    history.replaceState(null, "", `#/analytics/${state.from}/${state.to}`);
+    // A chosen range lives in the address (#/analytics/FROM/TO): a reload or a link keeps it.
+    if (chosen) history.replaceState(null, "", `#/analytics/${state.from}/${state.to}`);
     load();
   }
 
@@ -591,6 +592,7 @@
       if (range) apply(range);
       return;
     }
-    apply(state.from ? [state.from, state.to] : PRESETS.days30(today()));
+    if (state.from) apply([state.from, state.to], false);
+    else apply(PRESETS.days30(today()), false);
   };
 })();
