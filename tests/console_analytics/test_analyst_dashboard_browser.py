@@ -218,6 +218,10 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
                 # The conversion window: the VIPs bought 10 days in, so within 7 days the mini
                 # program converted nobody (hidden: fewer than 5 did).
                 asked = len(graphql)
+                await page.fill("#analytics-days", "0")
+                await page.press("#analytics-days", "Enter")
+                words = await page.inner_text("#chart-conversionByChannel .chart-status")
+                assert "天数须为 1 至 365 的整数" in words and len(graphql) == asked
                 await page.fill("#analytics-days", "7")
                 await page.press("#analytics-days", "Enter")
                 await page.wait_for_function(SETTLED)
