@@ -1,0 +1,61 @@
+"""The analyst dashboard's script without a browser: a file of cdp served under the console's
+policy, loaded after the vendored ECharts it draws with, building its page with textContent
+only, asking for every analytics measure and for nothing but analytics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cdp.console.routes import CSP
+from tests.conftest import ClientFactory
+from tests.support.analytics_measures import MEASURES
+from tests.support.staff_desk import Scripts
+
+CONSOLE = Path(__file__).resolve().parents[2] / "cdp" / "console"
+SCRIPT = (CONSOLE / "analytics.js").read_text(encoding="utf-8")
+
+
+async def test_the_dashboard_script_is_served_under_the_consoles_policy(
+    client_for: ClientFactory,
+) -> None:
+    for name in ("analytics.js", "analytics.css"):
+        response = await client_for(None).get(f"/console/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["content-security-policy"] == CSP
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.text == (CONSOLE / name).read_text(encoding="utf-8")
+    assert response.headers["content-type"] == "text/css; charset=utf-8"
+
+
+async def test_the_page_loads_the_vendored_echarts_before_the_dashboard(
+    client_for: ClientFactory,
+) -> None:
+    page = (await client_for(None).get("/console/")).text
+    scripts = Scripts()
+    scripts.feed(page)
+    [echarts] = [src for src in scripts.external if "echarts" in src]
+    assert re.fullmatch(r"vendor/echarts@\d+\.\d+\.\d+/echarts\.min\.js", echarts)
+    assert (CONSOLE / echarts).is_file()
+    assert scripts.external.index(echarts) < scripts.external.index("analytics.js")
+    served = await client_for(None).get(f"/console/{echarts}")
+    assert served.status_code == 200 and served.headers["content-security-policy"] == CSP
+    assert scripts.inline == [] and "style=" not in page
+
+
+def test_the_dashboard_builds_without_markup_or_eval() -> None:
+    for banned in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert banned not in SCRIPT, banned
+    assert "new Function" not in SCRIPT and 'setAttribute("style"' not in SCRIPT
+    # ECharts' default tooltip is markup the policy refuses: every chart's is an element.
+    assert "formatter: tooltip" in SCRIPT and "confine: true" in SCRIPT
+
+
+def test_the_dashboard_asks_for_every_measure_and_nothing_else() -> None:
+    for measure in MEASURES:
+        assert re.search(rf"\b{measure}\(\$\{{RANGE\}}", SCRIPT), measure
+    assert "minimumGroupSize" in SCRIPT and "days: $days" in SCRIPT
+    roots = set(re.findall(r"\{ (\w+) \{ minimumGroupSize \$\{spec\.query\} \} \}", SCRIPT))
+    assert roots == {"analytics"}, roots  # nothing but analytics: no profile, no audit
+    for refused in ("profile(", "phone", "unionId", "auditEvents"):
+        assert refused not in SCRIPT
