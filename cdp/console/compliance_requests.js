@@ -8,7 +8,10 @@
 (function requestsDesk() {
   const PAGE = 10;
   const POLL_MS = 300;
-  const FIND_PAGES = 20; // a request is looked for in at most this many pages of 50
+  // A request is looked for among the newest (the list's order), at most FIND_PAGES pages of
+  // FIND_FIRST: the API lists requests and has no query for one.
+  const FIND_FIRST = 20;
+  const FIND_PAGES = 50;
   const STATUS = {
     PENDING: ["待审批", "pending"],
     EXECUTING: ["执行中", "executing"],
@@ -184,12 +187,11 @@
 
   /* -- one request -- */
 
-  /** The request with this id, from the newest pages of the list (the API lists, it has no
-   * single-request query). */
+  /** The request with this id, or null. */
   async function find(id) {
     let after = null;
     for (let n = 0; n < FIND_PAGES; n += 1) {
-      const page = (await api.gql(FIND, { first: 50, after })).erasureRequests;
+      const page = (await api.gql(FIND, { first: FIND_FIRST, after })).erasureRequests;
       const found = page.items.find((r) => r.id === id);
       if (found) return found;
       if (!page.pageInfo.hasNextPage) return null;
@@ -368,7 +370,9 @@
   }
 
   function onScreen(id) {
-    return view.id === id && !$("desk-requests").hidden && location.hash === `#/requests/${id}`;
+    // Hidden itself (another desk) or with the page (signed out): left either way.
+    const shown = !$("desk-requests").closest("[hidden]");
+    return view.id === id && shown && location.hash === `#/requests/${id}`;
   }
 
   /** Poll while the request executes or its approval is in flight; stop when done or left. */
@@ -384,9 +388,11 @@
       try {
         const found = await find(id);
         if (generation !== view.generation) return;
+        say("dsr-detail-status", found ? "" : `查无此申请 ${id}。 No such request.`, found ? "" : "problem");
         if (found) render(found);
       } catch (error) {
         say("dsr-detail-status", error.message, "problem");
+        if (error.code === "UNAUTHENTICATED") return; // the shell is back at sign-in
       }
       if (generation === view.generation) poll();
     }, POLL_MS);

@@ -6,7 +6,8 @@ says why, and the server refuses it (CONFLICT, in words) when the approval is fo
 finds the request in the queue as pending, beside an overdue one highlighted in words,
 approves it, and watches the steps complete while the approval is still in flight (the
 polling, not the mutation's answer, shows them), then reads the receipt with the
-verification scan passed. Asking again for the erased person is refused as SUPPRESSED."""
+verification scan passed. Asking again for the erased person is refused as SUPPRESSED; a
+request left executing is polled until the officer leaves the desk; a long queue pages."""
 
 from __future__ import annotations
 
@@ -26,14 +27,16 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from cdp.app import create_app
+from cdp.auth import Role
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.demo.known import KNOWN_PEOPLE
 from cdp.demo.seed import seed_demo_data
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
-from cdp.suppression.models import ErasureRequest
-from tests.conftest import TEST_KEYRING
+from cdp.profiles.models import Profile
+from cdp.suppression.models import ErasureRequest, ErasureStatus
+from tests.conftest import TEST_KEYRING, ClientFactory
 from tests.loopback import LoopbackServer
 from tests.support.staff_desk import records_of
 from tests.wechat.browser import find_or_install_chromium
@@ -50,6 +53,7 @@ APPROVE = "mutation($id: ID!) { approveErasure(input: {requestId: $id}) { status
 FORCED = (
     "(id) => window.cdpConsole.gql(`" + APPROVE + "`, {id}).then(() => 'approved', (e) => e.code)"
 )
+REQUEST = "mutation($input: RequestErasureInput!) { requestErasure(input: $input) { id status } }"
 DONE = "#dsr-steps li[data-step=COMPLETE][data-state=done]"
 
 
@@ -107,6 +111,7 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
     settings: Settings,
     database: Database,
     keystore: KeyStore,
+    client_for: ClientFactory,
     backend: str,
 ) -> None:
     from playwright.async_api import Route, async_playwright
@@ -334,6 +339,63 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                 await a.click("#dsr-new-go")
                 await a.wait_for_selector("#dsr-new-status.problem")
                 assert "屏蔽" in await a.inner_text("#dsr-new-status")
+
+                # An approval left executing (its server stopped, say): B's page polls it,
+                # and stops when B leaves the desk.
+                async with database.transaction() as session:
+                    await session.execute(
+                        sa.update(ErasureRequest)
+                        .where(col(ErasureRequest.public_id) == wang)
+                        .values(
+                            status=ErasureStatus.EXECUTING,
+                            approved_by="development:officer-c",
+                            approved_at=datetime.now(UTC),
+                        )
+                    )
+                await b.set_viewport_size(size)
+                await b.click(f"#dsr-queue tr[data-request='{wang}'] a")
+                await b.wait_for_selector(f"#dsr-facts :text('{wang}')")
+                assert "执行中" in await b.inner_text("#dsr-facts")
+                assert "逾期" in await b.inner_text("#dsr-facts")
+                assert "继续执行" in await b.inner_text("#dsr-approve")
+                running = b.locator("#dsr-steps li[data-state=running]")
+                assert await running.get_attribute("data-step") == "COLLECT"
+                polled = len(finds)
+                await asyncio.sleep(1.0)
+                assert len(finds) > polled + 1, "an executing request is not polled"
+                await b.click("#nav a[data-desk=support]")
+                await b.wait_for_selector("#desk-requests", state="hidden")
+                await asyncio.sleep(0.1)
+                polled = len(finds)
+                await asyncio.sleep(1.0)
+                assert len(finds) == polled, "the page polls a desk it has left"
+
+                # A queue longer than a page (10) pages with its "more" button.
+                async with database.transaction() as session:
+                    others = (
+                        await session.scalars(
+                            sa.select(col(Profile.public_id))
+                            .where(col(Profile.public_id).not_in([WANG.public_id]))
+                            .order_by(col(Profile.id))
+                            .limit(10)
+                        )
+                    ).all()
+                officer_c = client_for(Role.COMPLIANCE, subject="officer-c")
+                for other in others:
+                    given = {"profileId": other, "mode": "DELETE", "reason": REASON}
+                    made = await officer_c.post(
+                        "/graphql", json={"query": REQUEST, "variables": {"input": given}}
+                    )
+                    assert made.json()["data"]["requestErasure"]["status"] == "PENDING", made.text
+                await b.click("#nav a[data-desk=requests]")
+                await b.wait_for_selector("#desk-requests:not([hidden])")
+                await settled(b)
+                assert await rows.count() == 10
+                await b.click("#dsr-queue-more")
+                await settled(b)
+                assert await rows.count() == 12
+                assert await b.is_hidden("#dsr-queue-more")
+                assert await b.locator("#dsr-queue tr.overdue").count() == 1
             finally:
                 await browser.close()
 
