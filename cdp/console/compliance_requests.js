@@ -308,7 +308,7 @@
       : "：扫描仍发现此人的数据。 The scan still found the person."));
     part.appendChild(verdict);
     const checked = (result && result.checked) || [];
-    part.appendChild(el("p", `已检查 ${checked.length} 项 ${checked.length} checks:`, "muted"));
+    part.appendChild(el("p", `已检查 ${checked.length} 项，每项统计仍指向此人的记录，全部为 0 才算通过。 ${checked.length} checks, each counting what still names the person; all must be zero:`, "muted"));
     const list = el("ul", null, "dsr-checked");
     for (const name of checked) list.appendChild(el("li", name));
     part.appendChild(list);
@@ -340,9 +340,11 @@
       root.appendChild(part);
     }
     if (got.verify) root.appendChild(scan(got.verify));
-    else if (r.status === "EXECUTING" && !view.approving && stepIndex(r.step) >= stepIndex("PURGE")) {
+    else if (r.status === "EXECUTING" && stepIndex(r.step) >= stepIndex("PURGE")) {
+      // The scan runs after the purge; a scan that finds something stops the request here
+      // (it stays EXECUTING, without a verify step), so until it passes it has not passed.
       const part = receiptPart("verify", "验证扫描 Verification scan");
-      part.appendChild(el("p", "✘ 未通过 failed：验证尚未通过，请继续执行。 Not verified yet: resume.", "dsr-scan failed"));
+      part.appendChild(el("p", "尚未通过验证扫描；如执行已中断，请继续执行。 The scan has not passed yet: resume if it stopped.", "dsr-scan waiting"));
       root.appendChild(part);
     }
     if (got.complete) {
@@ -452,7 +454,8 @@
       if (generation !== view.generation) return;
       view.approving = false;
       // The server's refusal in words: CONFLICT for four eyes, whatever the button said.
-      say("dsr-approve-status", `服务端拒绝 The server refused: ${error.message}`, "problem");
+      const lead = error.code === "CONFLICT" ? "服务端拒绝 The server refused" : "未能完成 Not done";
+      say("dsr-approve-status", `${lead}: ${error.message}`, "problem");
       if (view.request) render(view.request);
     } finally {
       if (generation === view.generation) {
