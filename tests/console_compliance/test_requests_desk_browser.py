@@ -360,6 +360,8 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                 assert "继续执行" in await b.inner_text("#dsr-approve")
                 running = b.locator("#dsr-steps li[data-state=running]")
                 assert await running.get_attribute("data-step") == "COLLECT"
+                await b.locator("#dsr-steps").scroll_into_view_if_needed()
+                await b.screenshot(path=str(ARTIFACTS / "compliance-executing-1280x800.png"))
                 polled = len(finds)
                 await asyncio.sleep(1.0)
                 assert len(finds) > polled + 1, "an executing request is not polled"
