@@ -1,13 +1,14 @@
 """Two compliance officers take an erasure from request to receipt in headless Chromium, on
-both databases, over the documented demo people. Officer A (signed in with the page's
-development form as another directory id) first exports 王芳 by keyboard and downloads the
-JSON file, then requests the erasure of 陈思远 and is refused her own approval: the button
-says why, and the server refuses it (CONFLICT, in words) when the approval is forced. Officer B
-finds the request in the queue as pending, beside an overdue one highlighted in words,
-approves it, and watches the steps complete while the approval is still in flight (the
-polling, not the mutation's answer, shows them), then reads the receipt with the
-verification scan passed. Asking again for the erased person is refused as SUPPRESSED; a
-request left executing is polled until the officer leaves the desk; a long queue pages."""
+both databases, over the documented demo people, each signed in with the page's own
+development button in a browser context of their own. Officer A first exports 王芳 by
+keyboard and downloads the JSON file, then requests the erasure of 陈思远 and is refused
+her own approval: the button says why, and the server refuses it (CONFLICT, in words) when
+the approval is forced. Officer B (the second officer's button) finds the request in the
+queue as pending, beside an overdue one highlighted in words, approves it, and watches the
+steps complete while the approval is still in flight (the polling, not the mutation's
+answer, shows them), then reads the receipt with the verification scan passed. Asking again
+for the erased person is refused as SUPPRESSED; a request left executing is polled until
+the officer leaves the desk; a long queue pages."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "console"
 DOCS_SHOT = ROOT / "docs" / "console" / "compliance-requests.png"
 WANG, CHEN = (next(p for p in KNOWN_PEOPLE if p.name == n) for n in ("王芳", "陈思远"))
+# The page's development buttons: compliance, and the second compliance officer.
+OFFICER_A, OFFICER_B = "development:dev-compliance", "development:dev-compliance-2"
 EXPORT_PURPOSE = "工单 DSR-1025：本人申请查阅个人信息"
 REASON = "工单 DSR-1024：本人申请删除（个人信息保护法第 47 条）"
 APPROVE = "mutation($id: ID!) { approveErasure(input: {requestId: $id}) { status } }"
@@ -67,22 +70,20 @@ def chromium() -> Iterator[str]:
     yield path
 
 
-async def sign_in(page: Any, url: str, directory_id: str) -> None:
-    """The page's development form for compliance, posted as `directory_id`, then the desk."""
+async def sign_in(page: Any, url: str, officer: str) -> None:
+    """The page's own development button for this compliance officer, then the desk."""
     await page.goto(f"{url}/console/")
     await page.wait_for_selector("#signed-out:not([hidden])")
-    form = page.locator('form[action="/auth/staff/dev"]').nth(2)  # 合规 compliance
-    await form.evaluate(
-        """(form, who) => {
-          const field = document.createElement("input");
-          Object.assign(field, { type: "hidden", name: "directoryId", value: who });
-          form.appendChild(field);
-        }""",
-        directory_id,
-    )
+    forms = page.locator('form[action="/auth/staff/dev"]')
+    second = "input[name=directoryId][value='dev-compliance-2']"
+    if officer == OFFICER_A:
+        form = forms.nth(2)  # 合规 compliance
+    else:
+        form = page.locator(f'form[action="/auth/staff/dev"]:has({second})')  # 第二位合规专员
+    assert await form.locator("input[name=role]").get_attribute("value") == "compliance"
     await form.locator("button").click()
     await page.wait_for_selector("#nav a[data-desk=requests]")
-    assert await page.inner_text("#person") == f"development:{directory_id}"
+    assert await page.inner_text("#person") == officer
     await page.click("#nav a[data-desk=requests]")
     await page.wait_for_selector("#desk-requests:not([hidden])")
     await settled(page)
@@ -156,7 +157,7 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                 )
 
                 # Officer A: an empty queue, said so.
-                await sign_in(a, server.url, "officer-a")
+                await sign_in(a, server.url, OFFICER_A)
                 assert await a.is_visible("#dsr-queue-empty")
                 assert await a.locator("#dsr-queue tbody tr").count() == 0
 
@@ -231,7 +232,7 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                     )
 
                 # Officer B: both wait for approval; 王芳's is overdue, in words and a class.
-                await sign_in(b, server.url, "officer-b")
+                await sign_in(b, server.url, OFFICER_B)
                 await b.click("#desk-requests .dsr-filters [data-status=PENDING]")
                 await settled(b)
                 await b.wait_for_selector(f"#dsr-queue tr[data-request='{chen}']")
@@ -250,7 +251,7 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                 assert "逾期" not in await on_time.inner_text()
                 assert (
                     "待审批" in await on_time.inner_text()
-                    and "development:officer-a" in await on_time.inner_text()
+                    and OFFICER_A in await on_time.inner_text()
                 )
                 assert "1 overdue" in await b.inner_text("#dsr-queue-status")
 
@@ -289,7 +290,7 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                 )
                 assert states == ["done"] * 7
                 assert "已完成" in await b.inner_text("#dsr-facts")
-                assert "development:officer-b" in await b.inner_text("#dsr-facts")
+                assert OFFICER_B in await b.inner_text("#dsr-facts")
 
                 # The receipt: counts per table and the verification scan, passed.
                 receipt = await b.inner_text("#dsr-receipt")
@@ -407,9 +408,9 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
     ]
     # A's two forced approvals refused and recorded; B's the one that went through.
     assert sorted(approvals) == [
-        ("development:officer-a", "conflict"),
-        ("development:officer-a", "conflict"),
-        ("development:officer-b", "ok"),
+        (OFFICER_A, "conflict"),
+        (OFFICER_A, "conflict"),
+        (OFFICER_B, "ok"),
     ], approvals
     exports = await records_of(database, "export")
     assert [e.purpose for e in exports] == [EXPORT_PURPOSE]
