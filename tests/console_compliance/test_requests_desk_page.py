@@ -1,0 +1,106 @@
+"""The data-subject requests desk without a browser: its script is a file of cdp served under
+the console's policy and builds no HTML from strings; its GraphQL documents are valid against
+the committed schema and ask for compliance's fields only; it has words for every status, mode
+and step the API names; and every element it looks up is on the page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from graphql import build_schema, parse, validate
+
+from cdp.console.routes import CSP
+from cdp.graphql.enums import ErasureStep
+from cdp.suppression.models import ErasureMode, ErasureStatus
+from tests.conftest import ClientFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+CONSOLE = ROOT / "cdp" / "console"
+DESK = (CONSOLE / "compliance_requests.js").read_text(encoding="utf-8")
+DOCUMENTS = ("QUEUE", "FIND", "REQUEST", "APPROVE", "EXPORT")
+
+
+def documents() -> dict[str, str]:
+    """The desk's GraphQL documents, with the shared field list put in as the script does."""
+    fields = re.search(r'const FIELDS = "([^"]+)";', DESK)
+    assert fields
+    found = {}
+    for name in DOCUMENTS:
+        literal = re.search(rf"const {name} = `(.*?)`;", DESK, re.S)
+        assert literal, name
+        found[name] = literal.group(1).replace("${FIELDS}", fields.group(1))
+        assert "${" not in found[name], name
+    return found
+
+
+def keys_of(table: str) -> set[str]:
+    """The keys of the object literal `const TABLE = {...};` of the desk's script."""
+    found = re.search(rf"const {table} = \{{(.*?)\n  \}};", DESK, re.S)
+    assert found, table
+    return set(re.findall(r"^\s*(\w+):", found.group(1), re.M))
+
+
+async def test_the_requests_desk_script_is_served_under_the_consoles_policy(
+    client_for: ClientFactory,
+) -> None:
+    response = await client_for(None).get("/console/compliance_requests.js")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+    assert response.headers["content-security-policy"] == CSP
+    assert response.text == DESK
+    page = (await client_for(None).get("/console/")).text
+    assert '<script src="compliance_requests.js" defer></script>' in page
+    assert '<section id="desk-requests"' in page
+
+
+def test_the_requests_desk_builds_no_html_from_strings_and_runs_no_strings() -> None:
+    for banned in (
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+        'setTimeout("',
+        "javascript:",
+    ):
+        assert banned not in DESK, banned
+    # The download is a Blob behind an object URL, named for the person and the day.
+    assert "URL.createObjectURL(new Blob(" in DESK and "URL.revokeObjectURL" in DESK
+    assert "link.download = `cdp-export-${" in DESK
+
+
+def test_the_desks_documents_are_valid_and_ask_for_compliance_fields_only() -> None:
+    schema = build_schema((ROOT / "schema" / "schema.graphql").read_text(encoding="utf-8"))
+    for name, document in documents().items():
+        errors = validate(schema, parse(document))
+        assert errors == [], (name, errors)
+    every = " ".join(documents().values())
+    roots = set(
+        re.findall(r"\b(erasureRequests|requestErasure|approveErasure|exportProfile)\(", every)
+    )
+    assert roots == {"erasureRequests", "requestErasure", "approveErasure", "exportProfile"}
+    assert "profile(" not in every and "auditEvents" not in every
+
+
+def test_the_desk_has_words_for_every_status_mode_and_step_of_the_api() -> None:
+    assert keys_of("STATUS") == {s.value for s in ErasureStatus}
+    assert keys_of("MODE") == {m.value for m in ErasureMode}
+    steps = re.findall(r'^\s*\["([A-Z]+)", "', DESK, re.M)
+    assert steps == [s.name for s in ErasureStep]  # in the API's order
+    # Four eyes, in words, and overdue as words beside the highlight.
+    assert "需要另一位合规专员审批" in DESK and "逾期" in DESK
+
+
+def test_every_element_the_desk_looks_up_is_in_its_section_of_the_page() -> None:
+    page = (CONSOLE / "index.html").read_text(encoding="utf-8")
+    start = page.index('<section id="desk-requests"')
+    section = page[start : page.index("<!-- end of desk-requests -->")]
+    ids = set(re.findall(r'\$\("([\w-]+)"\)', DESK))
+    assert ids, "the desk looks nothing up"
+    missing = {i for i in ids if f'id="{i}"' not in section} - {"desk-requests"}
+    assert missing == set()
+    # Each form field has its label.
+    for field in re.findall(r'<input id="([\w-]+)"', section):
+        assert f'<label for="{field}"' in section, field
