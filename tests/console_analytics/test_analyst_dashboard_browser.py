@@ -258,7 +258,7 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
                 assert states["tagCounts"] == states["ordersBySource"] == "empty", states
                 assert "没有数据" in await page.inner_text("#chart-tagCounts .chart-status")
                 assert "全部分组少于" in await page.inner_text("#chart-membersByTier .chart-status")
-                assert "近7天" in await page.inner_text("[aria-pressed=true]")
+                assert "近7天" in await page.inner_text("#desk-analytics [aria-pressed=true]")
 
                 # Bad ranges: refused by the page in words (nothing asked), or by the server.
                 asked = len(graphql)
