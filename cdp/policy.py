@@ -139,6 +139,7 @@ POLICY: dict[str, dict[str, Rule]] = {
     "ErasureRequest": open_fields(
         "id",
         "profileSurrogateId",
+        "profileId",
         "mode",
         "status",
         "reason",
@@ -149,6 +150,7 @@ POLICY: dict[str, dict[str, Rule]] = {
         "approvedAt",
         "completedAt",
         "step",
+        "overdue",
         "receipt",
     ),
     "ErasureRequestPage": open_fields("items", "pageInfo"),

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from cdp.app import create_app
 from cdp.auth import Role, issue_token
@@ -289,3 +290,58 @@ async def test_a_request_needs_a_reason_and_a_known_person(
     )
     assert error_codes(body) == [code], body
     assert (await ok_query(officer(client_for, "b"), LIST, {}))["items"] == []
+
+
+FIND = """
+query Find($id: ID, $overdue: Boolean! = false) {
+  erasureRequests(id: $id, overdue: $overdue) {
+    items { id status profileId overdue dueAt }
+    pageInfo { hasNextPage }
+  }
+}
+"""
+
+
+async def test_one_request_is_found_by_its_id_with_its_person_until_it_completes(
+    people: tuple[Person, Person],
+    service_client: httpx.AsyncClient,
+    client_for: ClientFactory,
+    database: Database,
+) -> None:
+    anna, _ = people
+    other = (await link(service_client, "WEB", WEB_APP, "oFoundById000000000001"))["id"]
+    wanted = await request_erasure(officer(client_for, "a"), other, "ANONYMIZE")
+    done = await erase(client_for, anna, "DELETE")
+    officer_b = officer(client_for, "b")
+    found = await ok_query(officer_b, FIND, {"id": wanted["id"]})
+    assert [(r["id"], r["status"], r["profileId"]) for r in found["items"]] == [
+        (wanted["id"], "PENDING", other)
+    ]
+    # Once completed, the person's public id is on the suppression list, not on the request.
+    [completed] = (await ok_query(officer_b, FIND, {"id": done["id"]}))["items"]
+    assert completed["status"] == "COMPLETED" and completed["profileId"] is None
+    assert (await ok_query(officer_b, FIND, {"id": str(uuid.uuid4())}))["items"] == []
+    body = await gql(officer_b, FIND, {"id": "x" * 5000})
+    assert error_codes(body) == ["BAD_USER_INPUT"]
+
+
+async def test_overdue_requests_are_marked_and_can_be_listed_alone(
+    people: tuple[Person, Person],
+    service_client: httpx.AsyncClient,
+    client_for: ClientFactory,
+    database: Database,
+) -> None:
+    anna, _ = people
+    late = await request_erasure(officer(client_for, "a"), anna.id, "DELETE")
+    other = (await link(service_client, "WEB", WEB_APP, "oOnTime00000000000001"))["id"]
+    on_time = await request_erasure(officer(client_for, "a"), other, "DELETE")
+    async with database.transaction() as session:
+        await session.execute(
+            sa.text("UPDATE erasure_requests SET due_at = :due WHERE public_id = :id"),
+            {"due": datetime.now(UTC) - timedelta(days=1), "id": late["id"]},
+        )
+    officer_b = officer(client_for, "b")
+    every = {r["id"]: r["overdue"] for r in (await ok_query(officer_b, FIND, {}))["items"]}
+    assert every == {late["id"]: True, on_time["id"]: False}
+    overdue = await ok_query(officer_b, FIND, {"overdue": True})
+    assert [r["id"] for r in overdue["items"]] == [late["id"]]

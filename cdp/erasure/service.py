@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,11 +95,26 @@ def _record(session: AsyncSession, action: str, request: ErasureRequest, **detai
 
 
 async def list_requests(
-    *, session: AsyncSession, status: ErasureStatus | None, limit: int, before: int | None
+    *,
+    session: AsyncSession,
+    status: ErasureStatus | None,
+    limit: int,
+    before: int | None,
+    public_id: str | None = None,
+    overdue_at: datetime | None = None,
 ) -> Sequence[ErasureRequest]:
+    """Newest first; `public_id` one request; `overdue_at` those not completed by their due
+    date as of that moment."""
     query = sa.select(ErasureRequest).order_by(col(ErasureRequest.id).desc()).limit(limit)
     if status is not None:
         query = query.where(col(ErasureRequest.status) == status)
+    if public_id is not None:
+        query = query.where(col(ErasureRequest.public_id) == public_id)
+    if overdue_at is not None:
+        query = query.where(
+            col(ErasureRequest.status) != ErasureStatus.COMPLETED,
+            col(ErasureRequest.due_at) < overdue_at,
+        )
     if before is not None:
         query = query.where(col(ErasureRequest.id) < before)
     return (await session.scalars(query)).all()

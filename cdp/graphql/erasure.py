@@ -3,11 +3,15 @@ and the export of one person's data."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated
 
+import sqlalchemy as sa
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 from strawberry.scalars import JSON
 
 from cdp.audit.trail import AuditTrail
@@ -15,7 +19,7 @@ from cdp.db import utcnow
 from cdp.erasure import export, service
 from cdp.erasure.execution import execute_erasure
 from cdp.errors import CdpError, bad_input
-from cdp.graphql.context import Info
+from cdp.graphql.context import Info, by_key
 from cdp.graphql.enums import ErasureStep
 from cdp.graphql.lookups import profile_write
 from cdp.graphql.objects import copied, object_type
@@ -27,10 +31,23 @@ from cdp.graphql.pages import (
     id_page,
 )
 from cdp.graphql.profile_queries import PURPOSE_MAX_LENGTH, check_purpose
+from cdp.profiles.models import Profile
 from cdp.profiles.values import normalize_phone
 from cdp.suppression import service as suppression
 from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
+from cdp.text import check_text
 from cdp.unit_of_work import audited_transaction
+
+
+async def _public_ids(session: AsyncSession, keys: list[int]) -> Mapping[int, str | None]:
+    rows = await session.execute(
+        sa.select(col(Profile.id), col(Profile.public_id)).where(col(Profile.id).in_(keys))
+    )
+    found = {int(pid or 0): public for pid, public in rows}
+    return {key: found.get(key) for key in keys}
+
+
+PUBLIC_IDS = by_key("erasure-profile-ids", _public_ids)
 
 
 @object_type("ErasureRequest", description="A request to erase one person, and its progress.")
@@ -49,6 +66,9 @@ class ErasureRequestType:
     approved_at: datetime | None = strawberry.field(description="When it was approved (UTC).")
     completed_at: datetime | None = strawberry.field(description="When it completed (UTC).")
     step: ErasureStep = strawberry.field(description="The last step done.")
+    overdue: bool = strawberry.field(
+        description="Not completed, and its due date has passed (as of now)."
+    )
     receipt: JSON = strawberry.field(
         description="What each step did: counts per table, the verification scan."
     )
@@ -61,7 +81,18 @@ class ErasureRequestType:
             id=strawberry.ID(row.public_id),
             profile_surrogate_id=row.profile_id,
             step=ErasureStep(row.step),
+            overdue=row.status is not ErasureStatus.COMPLETED and row.due_at < utcnow(),
         )
+
+    @strawberry.field(
+        description="The person's public profile id while the request is open; null once "
+        "it has completed (the id is then on the suppression list)."
+    )
+    async def profile_id(self, info: Info) -> strawberry.ID | None:
+        if self.status is ErasureStatus.COMPLETED:
+            return None
+        found = await info.context.loader(PUBLIC_IDS).load(self.profile_surrogate_id)
+        return None if found is None else strawberry.ID(found)
 
 
 @object_type("ErasureRequestPage", description="One page of erasure requests.")
@@ -85,6 +116,7 @@ class SuppressionLift:
 
 
 PROFILE_ID = "The public profile id."
+ID_MAX_LENGTH = 36  # a UUID
 STATED = f"Why, 1-{PURPOSE_MAX_LENGTH} characters (kept in the audit log)."
 
 
@@ -137,8 +169,27 @@ class ErasureQueries:
         ] = None,
         first: First = DEFAULT_FIRST,
         after: After = None,
+        id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only the request with this public id."),
+        ] = None,
+        overdue: Annotated[
+            bool,
+            strawberry.argument(
+                description="Only requests not completed by their due date, as of now."
+            ),
+        ] = False,
     ) -> ErasureRequestPage | None:
-        requests = partial(service.list_requests, status=status)
+        if id is not None:
+            check_text(id, field="id")
+            if len(id) > ID_MAX_LENGTH:
+                raise bad_input("id is an erasure request's id (ErasureRequest.id)", field="id")
+        requests = partial(
+            service.list_requests,
+            status=status,
+            public_id=id,
+            overdue_at=utcnow() if overdue else None,
+        )
         page, page_info = await id_page(info, "erasures", first, after, requests)
         info.context.uow.trail.record(action="erasure.list", detail={"returned": len(page)})
         return ErasureRequestPage(
