@@ -8,6 +8,7 @@ request that put it there and lifts it for a stated reason."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import warnings
@@ -65,6 +66,17 @@ async def erase(client_for: ClientFactory, person: Person) -> str:
     body, _ = await call(officer(client_for, "b"), APPROVE, {"input": {"requestId": request_id}})
     assert body["data"]["approveErasure"]["status"] == "COMPLETED", body
     return str(request_id)
+
+
+async def unavailable(route: Any) -> None:
+    """What cdp answers while its database is down."""
+    ext = {"code": "INTERNAL", "reason": "DATABASE_UNAVAILABLE"}
+    await route.fulfill(
+        status=503,
+        headers={"retry-after": "7"},
+        body=json.dumps({"errors": [{"message": "database unavailable", "extensions": ext}]}),
+        content_type="application/json",
+    )
 
 
 async def rows_shown(page: Any) -> list[dict[str, str]]:
@@ -201,6 +213,13 @@ async def test_compliance_reads_filters_pages_and_verifies_the_log_then_lifts_a_
                 await search(page)
                 assert len(await rows_shown(page)) == 20
 
+                # The database down: the server's 503 and its wait, in words.
+                await page.route("**/graphql", unavailable)
+                await page.click("#audit-go")
+                await page.wait_for_selector("#audit-status:has-text('7 秒后重试')")
+                assert await page.is_enabled("#audit-go")
+                await page.unroute("**/graphql")
+
                 # A record's actor or profile, clicked, filters by it.
                 await page.click("#audit-clear")
                 await page.wait_for_function(IDLE)
@@ -252,6 +271,12 @@ async def test_compliance_reads_filters_pages_and_verifies_the_log_then_lifts_a_
                 await page.wait_for_selector("#desk-suppression:not([hidden])")
                 assert await page.evaluate("document.activeElement.id") == "suppression-value"
                 await page.select_option("#suppression-kind", "phone")
+                # Not a phone number: the server's BAD_USER_INPUT, in words, with its field.
+                await page.fill("#suppression-value", "12")
+                await page.click("#suppression-go")
+                await page.wait_for_selector("#suppression-status:has-text('输入有误')")
+                assert "phone" in await page.inner_text("#suppression-status")
+                assert await page.is_hidden("#suppression-result")
                 await page.fill("#suppression-value", "+86 137-0000-0002")
                 await page.keyboard.press("Enter")
                 await page.wait_for_selector("#suppression-result:not([hidden])")
@@ -295,6 +320,7 @@ async def test_compliance_reads_filters_pages_and_verifies_the_log_then_lifts_a_
     )
     reads = [r for r in records if r["action"] == "suppression.read"]
     assert [(r["outcome"], r["detail"]) for r in reads] == [
+        ("bad_user_input", {}),
         ("ok", {"kind": "PHONE"}),
         ("not_found", {"kind": "PHONE"}),
     ]
