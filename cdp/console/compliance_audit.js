@@ -110,9 +110,11 @@
     return given;
   }
 
+  /** A clicked actor or profile becomes that filter; focus goes to it (its row is redrawn). */
   function filterBy(field, value) {
-    $("audit-actor").value = field === "actor" ? value : $("audit-actor").value;
-    $("audit-profile").value = field === "profile" ? value : $("audit-profile").value;
+    const input = $(field === "actor" ? "audit-actor" : "audit-profile");
+    input.value = value;
+    input.focus();
     search();
   }
 
@@ -199,7 +201,8 @@
     view.opener = null;
   }
 
-  async function load(after) {
+  /** Page `number` of the search, from `after` (null: the first page). */
+  async function load(after, number) {
     const busy = [$("audit-go"), $("audit-next"), $("audit-first")];
     for (const button of busy) button.disabled = true;
     $("audit-table").setAttribute("aria-busy", "true");
@@ -207,6 +210,7 @@
     try {
       const data = await api.gql(EVENTS, { first: PAGE, after, ...view.filters });
       const page = data.auditEvents;
+      view.page = number;
       const tbody = $("audit-rows");
       tbody.replaceChildren();
       view.records.clear();
@@ -236,7 +240,7 @@
     view.filters = given;
     view.page = 1;
     view.cursor = null;
-    load(null);
+    load(null, 1);
   }
 
   async function verify() {
@@ -278,14 +282,9 @@
     $("audit-clear").addEventListener("click", clear);
     $("audit-verify").addEventListener("click", verify);
     $("audit-next").addEventListener("click", () => {
-      if (!view.cursor) return;
-      view.page += 1;
-      load(view.cursor);
+      if (view.cursor) load(view.cursor, view.page + 1);
     });
-    $("audit-first").addEventListener("click", () => {
-      view.page = 1;
-      load(null);
-    });
+    $("audit-first").addEventListener("click", () => load(null, 1));
     $("audit-detail-close").addEventListener("click", closeDetail);
     $("audit-detail").addEventListener("keydown", (event) => {
       if (event.key === "Escape") closeDetail();
