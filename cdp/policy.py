@@ -73,6 +73,8 @@ POLICY: dict[str, dict[str, Rule]] = {
         "me": allow(Role.CUSTOMER),
         "profile": LOOKUP,
         "auditEvents": allow(Role.COMPLIANCE),
+        "auditLogVerification": allow(Role.COMPLIANCE),
+        "suppression": allow(Role.COMPLIANCE),
         "profilesByTag": allow(Role.SERVICE),
         "canContact": allow(Role.SERVICE),
         "erasureRequests": allow(Role.COMPLIANCE),
@@ -156,6 +158,10 @@ POLICY: dict[str, dict[str, Rule]] = {
     "ErasureRequestPage": open_fields("items", "pageInfo"),
     "ProfileExport": open_fields("generatedAt", "document"),
     "SuppressionLift": open_fields("kind", "lifted"),
+    "SuppressionStatus": open_fields("kind", "suppressed", "since", "requestId"),
+    "AuditVerification": open_fields(
+        "intact", "checked", "headSeq", "brokenAtSeq", "problem", "checkedAt"
+    ),
     "Analytics": open_fields(
         "minimumGroupSize",
         "membersByTier",

@@ -19,8 +19,10 @@ MAX_PAGE = 100
 @dataclass(frozen=True)
 class AuditFilter:
     actor_subject: str | None = None
+    actor_role: str | None = None
     profile_id: int | None = None
     action: str | None = None
+    outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
 
@@ -45,10 +47,14 @@ async def list_events(
         query = query.where(col(AuditEvent.seq) < before)
     if where.actor_subject is not None:
         query = query.where(col(AuditEvent.actor_subject) == where.actor_subject)
+    if where.actor_role is not None:
+        query = query.where(col(AuditEvent.actor_role) == where.actor_role)
     if where.profile_id is not None:
         query = query.where(col(AuditEvent.profile_id) == where.profile_id)
     if where.action is not None:
         query = query.where(col(AuditEvent.action) == where.action)
+    if where.outcome is not None:
+        query = query.where(col(AuditEvent.outcome) == where.outcome)
     if where.since is not None:
         query = query.where(col(AuditEvent.occurred_at) >= where.since)
     if where.until is not None:

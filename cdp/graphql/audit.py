@@ -85,6 +85,9 @@ class AuditQueries:
         first: First = DEFAULT_FIRST,
         after: After = None,
         actor: Annotated[str | None, _described("Only records of this actorSubject.")] = None,
+        role: Annotated[
+            AuditRole | None, _described("Only records of actors in this role.")
+        ] = None,
         profile_id: Annotated[
             strawberry.ID | None, _described("Only records about this public profile id.")
         ] = None,
@@ -97,10 +100,15 @@ class AuditQueries:
             strawberry.argument(name="from", description="Recorded at or after (UTC offset)."),
         ] = None,
         to: Annotated[datetime | None, _described("Recorded at or before (UTC offset).")] = None,
+        outcome: Annotated[
+            AuditOutcome | None, _described("Only records that ended this way.")
+        ] = None,
     ) -> AuditEventPage | None:
         if actor is not None:
             check_text(actor, field="actor")  # the filters are kept in the audit record
         action_name = None if action is None else action.value
+        role_name = None if role is None else role.value
+        outcome_name = None if outcome is None else outcome.value
         before = decode_int(info, after, "audit")
         async with info.context.uow.session() as session:
             surrogate = profile_surrogate_id
@@ -109,8 +117,10 @@ class AuditQueries:
                 surrogate = found.id if found is not None else -1
             where = AuditFilter(
                 actor_subject=actor,
+                actor_role=role_name,
                 profile_id=surrogate,
                 action=action_name,
+                outcome=outcome_name,
                 since=from_ and as_utc(from_, field="from"),
                 until=to and as_utc(to, field="to"),
             )
@@ -119,8 +129,10 @@ class AuditQueries:
             k: v
             for k, v in (
                 ("actor", actor),
+                ("role", role_name),
                 ("profileSurrogateId", surrogate),
                 ("action", action_name),
+                ("outcome", outcome_name),
             )
             if v is not None
         }

@@ -19,6 +19,7 @@ from strawberry.types.field import StrawberryField
 from cdp.graphql.analytics import AnalyticsQueries
 from cdp.graphql.analytics_cells import BigInt
 from cdp.graphql.audit import AuditQueries
+from cdp.graphql.audit_verification import AuditVerificationQueries
 from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
 from cdp.graphql.events import EventMutations
@@ -31,6 +32,7 @@ from cdp.graphql.permissions import apply_policy
 from cdp.graphql.profile_queries import ProfileQueries
 from cdp.graphql.profiles import ProfileMutations
 from cdp.graphql.staff import StaffMutations, StaffQueries
+from cdp.graphql.suppression import SuppressionQueries
 from cdp.graphql.tags import TagMutations, TagQueries
 
 # Where each custom scalar is specified (README: "Scalars, for code generators").
@@ -45,7 +47,9 @@ QUERIES: tuple[type, ...] = (
     TagQueries,
     ConsentQueries,
     AuditQueries,
+    AuditVerificationQueries,
     ErasureQueries,
+    SuppressionQueries,
     AnalyticsQueries,
     StaffQueries,
 )

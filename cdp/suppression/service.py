@@ -5,6 +5,8 @@ them) and whether an approved erasure of the person is running."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -98,6 +100,36 @@ async def lift(session: AsyncSession, *, kind: SuppressionKind, bidx: bytes, rea
         detail={"kind": kind.value},
     )
     return lifted
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An identifier on the list: its kind, since when, and the erasure that put it there."""
+
+    kind: SuppressionKind
+    since: datetime
+    request_public_id: str | None  # None: the request row is gone (never, in practice)
+
+
+async def look_up(session: AsyncSession, *, kind: SuppressionKind, bidx: bytes) -> Listed | None:
+    """Whether this identifier (its hash) is on the list, audited by its kind only: the
+    record names no value, and needs no purpose (it reads nobody's data)."""
+    row = (
+        await session.execute(
+            sa.select(col(Suppression.created_at), col(ErasureRequest.public_id))
+            .outerjoin(ErasureRequest, col(ErasureRequest.id) == col(Suppression.request_id))
+            .where(col(Suppression.kind) == kind, col(Suppression.bidx) == bidx)
+        )
+    ).first()
+    audit.record(
+        session,
+        action="suppression.read",
+        outcome="ok" if row is not None else "not_found",
+        detail={"kind": kind.value},
+    )
+    if row is None:
+        return None
+    return Listed(kind=kind, since=row[0], request_public_id=row[1])
 
 
 def hash_of_key(keyring: Keyring, kind: SuppressionKind, value: str) -> bytes:
