@@ -199,7 +199,9 @@ def demo_tokens(
     typer.echo(
         "Staff console (as `make run` serves it): http://127.0.0.1:8000/console/ - press"
         " 客服 support, 数据分析 analyst, 合规 compliance or 客服 + 合规 to sign in locally"
-        " in that role; without a browser:"
+        " in that role, and 第二位合规专员 in a second browser profile to approve the first"
+        " officer's erasures; the desks: #/support, #/requests, #/audit, #/suppression,"
+        " #/analytics. Without a browser:"
     )
     typer.echo(
         "  curl -c jar -H 'accept: application/json' -d role=support"
