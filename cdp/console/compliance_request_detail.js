@@ -7,7 +7,7 @@
 (function requestDetail() {
   const api = window.cdpConsole;
   const parts = api.parts.requests;
-  const { STEPS, MODE, FIELDS, $, el, hint, when, modeWords, stepIndex, say, overdueBadge, statusBadge, person } = parts;
+  const { STEPS, MODE, FIELDS, $, el, hint, when, modeWords, stepIndex, say, overdueBadge, statusBadge } = parts;
   // Each poll is an audited read (erasure.list): once a second is live enough.
   const POLL_MS = 1000;
   const STEP_STATE = {
@@ -43,7 +43,8 @@
       ["状态 status", status],
       ["方式 mode", el("dd", `${modeWords(r.mode)}：${MODE[r.mode] ? MODE[r.mode][2] : ""}`)],
       ["原因 reason", el("dd", r.reason)],
-      ["会员编号 profile id", el("dd", person(r), "dsr-person")],
+      // The public id while the request is open; once completed it is suppressed, not shown.
+      ["会员编号 profile id", el("dd", r.profileId || `—（完成后不再显示，见内部编号 ${r.profileSurrogateId}） not shown once completed: surrogate id ${r.profileSurrogateId}`, "dsr-person")],
       ["内部编号 surrogate id", el("dd", String(r.profileSurrogateId))],
       ["申请人 requested by", el("dd", r.requestedBy)],
       ["申请时间 requested", el("dd", when(r.requestedAt))],

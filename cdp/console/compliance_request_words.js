@@ -57,10 +57,6 @@
     if (STATUS[s]) badge.appendChild(hint(STATUS[s][1]));
     return badge;
   }
-  /** The person a request is about: the public id while it is open, else the surrogate id. */
-  function person(r) {
-    return r.profileId || `内部编号 surrogate ${r.profileSurrogateId}`;
-  }
 
   /** True when every field is filled; otherwise the first empty one is said and focused. */
   function required(fields, statusId) {
@@ -83,7 +79,7 @@
   api.parts = api.parts || {};
   api.parts.requests = {
     STATUS, MODE, STEPS, FIELDS,
-    $, el, hint, when, modeWords, stepIndex, stepWords, say, overdueBadge, statusBadge, person,
+    $, el, hint, when, modeWords, stepIndex, stepWords, say, overdueBadge, statusBadge,
     required, badProfile,
   };
 })();

@@ -23,23 +23,28 @@
   // Each cell names its column, so that a narrow screen can show a row as a card.
   const COLUMNS = ["申请 request", "会员 person", "状态 status", "方式 mode", "原因 reason", "申请人 requested by", "申请时间 requested", "截止 due", "步骤 step"];
 
-  /** A short link to the request, its full id in its title. */
-  function short(id, text, href, label) {
-    const node = el(href ? "a" : "code", text || `${id.slice(0, 8)}…`);
-    node.title = id;
-    if (href) node.href = href;
-    if (label) node.setAttribute("aria-label", label);
-    return node;
+  /** The link to a request, shortened, its whole id in its title. */
+  function opener(id) {
+    const link = el("a", `${id.slice(0, 8)}…`);
+    link.href = `#/requests/${id}`;
+    link.title = id;
+    link.setAttribute("aria-label", `打开申请 open request ${id}`);
+    return link;
+  }
+
+  /** The person: the public id while the request is open; once completed, the surrogate id. */
+  function person(r) {
+    if (r.profileId) return Object.assign(el("code", r.profileId), { title: r.profileId });
+    const n = r.profileSurrogateId;
+    return Object.assign(el("code", `#${n}`), { title: `内部编号 surrogate id ${n}` });
   }
 
   function queueRow(r) {
     const row = el("tr");
     row.dataset.request = r.id;
     row.dataset.status = r.status;
-    row.appendChild(el("td")).appendChild(short(r.id, null, `#/requests/${r.id}`, `打开申请 open request ${r.id}`));
-    // The public id while the request is open; once completed, only the surrogate id is left.
-    const who = r.profileId ? short(r.profileId) : short(`内部编号 surrogate id ${r.profileSurrogateId}`, `#${r.profileSurrogateId}`);
-    row.appendChild(el("td", null, "dsr-person")).appendChild(who);
+    row.appendChild(el("td")).appendChild(opener(r.id));
+    row.appendChild(el("td", null, "dsr-person")).appendChild(person(r));
     row.appendChild(el("td")).appendChild(statusBadge(r.status));
     row.appendChild(el("td", modeWords(r.mode)));
     row.appendChild(el("td", r.reason, "dsr-reason"));
@@ -174,10 +179,10 @@
     if (!ready) setUp();
     loadQueue(false);
     const path = rest ? decodeURIComponent(rest).trim() : "";
-    const person = path.match(/^new\/(.+)$/);
-    if (!path || person) {
+    const filling = path.match(/^new\/(.+)$/);
+    if (!path || filling) {
       detail.hide();
-      if (person) prefill(person[1].trim());
+      if (filling) prefill(filling[1].trim());
       return;
     }
     detail.show(path).then(() => {
