@@ -49,6 +49,7 @@
   };
   const api = window.cdpConsole;
   let current = null; // {id, purpose, lists: {name: {tbody, more, cursor}}, couponStatus}
+  let session = null;
 
   function $(id) { return document.getElementById(id); }
   function yuan(fen) { return `¥${(fen / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`; }
@@ -176,6 +177,17 @@
     return `${spent}，距${TIER[progress.nextTier]}（${yuan(progress.nextTierFen)}）还差 ${yuan(short)}`;
   }
 
+  /** Compliance's way on to the request desk's forms, filled in for this person. */
+  function requestLinks(id) {
+    const links = el("p", null, "buttons card-requests");
+    for (const [zh, en] of [["导出此人数据", "export"], ["申请删除", "request erasure"]]) {
+      const link = Object.assign(el("a", `${zh} `, "button"), { href: `#/requests/new/${encodeURIComponent(id)}` });
+      link.appendChild(Object.assign(el("small", en), { lang: "en" }));
+      links.appendChild(link);
+    }
+    return links;
+  }
+
   function card(profile) {
     const root = $("card");
     root.replaceChildren();
@@ -192,6 +204,7 @@
       ["积分余额 points", String(profile.points.balance)],
     ]));
     who.appendChild(el("p", "等级按近 12 个月已付款消费计算（退款不计）。 Tier follows paid spend over the last 12 months, refunds excluded.", "muted"));
+    if (session && session.role === "compliance") who.appendChild(requestLinks(profile.id));
     root.appendChild(who);
 
     const points = section("积分流水", "Points ledger");
@@ -271,7 +284,8 @@
   }
 
   let ready = false;
-  api.desks.support = function open() {
+  api.desks.support = function open(opened) {
+    session = opened;
     if (ready) return;
     ready = true;
     $("lookup").addEventListener("submit", lookup);

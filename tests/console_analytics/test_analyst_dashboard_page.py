@@ -1,6 +1,7 @@
-"""The analyst dashboard's script without a browser: a file of cdp served under the console's
-policy, loaded after the vendored ECharts it draws with, building its page with textContent
-only, asking for every analytics measure and for nothing but analytics."""
+"""The analyst dashboard's scripts without a browser: files of cdp served under the console's
+policy, loaded after the vendored ECharts they draw with (the chart parts and the measures
+before the dashboard itself), building the page with textContent only, asking for every
+analytics measure and for nothing but analytics."""
 
 from __future__ import annotations
 
@@ -13,18 +14,21 @@ from tests.support.analytics_measures import MEASURES
 from tests.support.staff_desk import Scripts
 
 CONSOLE = Path(__file__).resolve().parents[2] / "cdp" / "console"
-SCRIPT = (CONSOLE / "analytics.js").read_text(encoding="utf-8")
+# In the order the page loads them: what a chart is made of, the measures, the dashboard.
+PARTS = ("analytics_charts.js", "analytics_measures.js", "analytics.js")
+SCRIPT = "\n".join((CONSOLE / name).read_text(encoding="utf-8") for name in PARTS)
 
 
 async def test_the_dashboard_script_is_served_under_the_consoles_policy(
     client_for: ClientFactory,
 ) -> None:
-    for name in ("analytics.js", "analytics.css"):
+    for name in (*PARTS, "analytics.css"):
         response = await client_for(None).get(f"/console/{name}")
         assert response.status_code == 200, name
         assert response.headers["content-security-policy"] == CSP
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.text == (CONSOLE / name).read_text(encoding="utf-8")
+        assert len(response.text.splitlines()) <= 300, name
     assert response.headers["content-type"] == "text/css; charset=utf-8"
 
 
@@ -37,7 +41,9 @@ async def test_the_page_loads_the_vendored_echarts_before_the_dashboard(
     [echarts] = [src for src in scripts.external if "echarts" in src]
     assert re.fullmatch(r"vendor/echarts@\d+\.\d+\.\d+/echarts\.min\.js", echarts)
     assert (CONSOLE / echarts).is_file()
-    assert scripts.external.index(echarts) < scripts.external.index("analytics.js")
+    loaded = [name for name in scripts.external if name in PARTS]
+    assert loaded == list(PARTS)
+    assert scripts.external.index(echarts) < scripts.external.index(PARTS[0])
     served = await client_for(None).get(f"/console/{echarts}")
     assert served.status_code == 200 and served.headers["content-security-policy"] == CSP
     assert scripts.inline == [] and "style=" not in page

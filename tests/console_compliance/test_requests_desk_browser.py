@@ -4,11 +4,13 @@ development button in a browser context of their own. Officer A first exports �
 keyboard and downloads the JSON file, then requests the erasure of 陈思远 and is refused
 her own approval: the button says why, and the server refuses it (CONFLICT, in words) when
 the approval is forced. Officer B (the second officer's button) finds the request in the
-queue as pending, beside an overdue one highlighted in words, approves it, and watches the
-steps complete while the approval is still in flight (the polling, not the mutation's
-answer, shows them), then reads the receipt with the verification scan passed. Asking again
-for the erased person is refused as SUPPRESSED; a request left executing is polled until
-the officer leaves the desk; a long queue pages."""
+queue as pending, beside an overdue one highlighted in words (and alone under the overdue
+filter), each naming its person's profile id, approves it, and watches the steps complete
+while the approval is still in flight (the polling, not the mutation's answer, shows them),
+then reads the receipt with the verification scan passed. Asking again for the erased person
+is refused as SUPPRESSED; a request left executing is polled, once a second, until the
+officer leaves the desk; a long queue pages. From a support card, compliance's two links
+open the desk's forms filled in for that person; support's card has neither."""
 
 from __future__ import annotations
 
@@ -49,6 +51,8 @@ ARTIFACTS = ROOT / "tests" / "artifacts" / "console"
 DOCS_SHOT = ROOT / "docs" / "console" / "compliance-requests.png"
 WANG, CHEN = (next(p for p in KNOWN_PEOPLE if p.name == n) for n in ("王芳", "陈思远"))
 # The page's development buttons: compliance, and the second compliance officer.
+# Long enough for two polls of an executing request (one a second), or for one that ought not.
+POLLS = 3.0
 OFFICER_A, OFFICER_B = "development:dev-compliance", "development:dev-compliance-2"
 EXPORT_PURPOSE = "工单 DSR-1025：本人申请查阅个人信息"
 REASON = "工单 DSR-1024：本人申请删除（个人信息保护法第 47 条）"
@@ -254,6 +258,31 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                     and OFFICER_A in await on_time.inner_text()
                 )
                 assert "1 overdue" in await b.inner_text("#dsr-queue-status")
+                # Each row names its person by public id while the request is open.
+                assert await on_time.locator(".dsr-person code").get_attribute("title") == (
+                    CHEN.public_id
+                )
+                assert await late.locator(".dsr-person code").get_attribute("title") == (
+                    WANG.public_id
+                )
+
+                # The overdue filter: 王芳's alone, that button pressed and no other.
+                await b.click("#desk-requests .dsr-filters [data-overdue]")
+                await settled(b)
+                await b.wait_for_function(
+                    "() => document.querySelectorAll('#dsr-queue tbody tr').length === 1"
+                )
+                assert await rows.nth(0).get_attribute("data-request") == wang
+                pressed = await b.eval_on_selector_all(
+                    "#desk-requests .dsr-filters [aria-pressed=true]", "l => l.length"
+                )
+                assert pressed == 1
+                assert (
+                    await b.get_attribute("#desk-requests [data-overdue]", "aria-pressed") == "true"
+                )
+                await b.click("#desk-requests .dsr-filters [data-status=PENDING]")
+                await settled(b)
+                await b.wait_for_selector(f"#dsr-queue tr[data-request='{chen}']")
 
                 # B opens 陈思远's request from the queue by keyboard.
                 await on_time.locator("a").focus()
@@ -262,6 +291,7 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                 await b.wait_for_selector("#dsr-detail-body:not([hidden])")
                 assert await b.is_enabled("#dsr-approve")
                 assert "需要另一位" not in await b.inner_text("#dsr-approve-why")
+                assert CHEN.public_id in await b.inner_text("#dsr-facts .dsr-person")
                 states = await b.eval_on_selector_all(
                     "#dsr-steps li", "l => l.map(i => i.dataset.state)"
                 )
@@ -291,6 +321,9 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                 assert states == ["done"] * 7
                 assert "已完成" in await b.inner_text("#dsr-facts")
                 assert OFFICER_B in await b.inner_text("#dsr-facts")
+                # Completed, the public id is gone (suppressed): the surrogate id names it.
+                person = await b.inner_text("#dsr-facts .dsr-person")
+                assert CHEN.public_id not in person and "surrogate" in person
 
                 # The receipt: counts per table and the verification scan, passed.
                 receipt = await b.inner_text("#dsr-receipt")
@@ -308,7 +341,7 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
 
                 # Done: the poll has stopped.
                 polled = len(finds)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(POLLS)
                 assert len(finds) == polled, "the page still polls a completed request"
 
                 # The queue, everything: 陈思远's completed, 王芳's overdue and pending.
@@ -317,6 +350,8 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                 await b.wait_for_selector(
                     f"#dsr-queue tr[data-request='{chen}'][data-status=COMPLETED]"
                 )
+                done_row = b.locator(f"#dsr-queue tr[data-request='{chen}'] .dsr-person")
+                assert (await done_row.inner_text()).startswith("#")
                 assert await rows.count() == 2
                 await b.evaluate("document.getElementById('requests-title').scrollIntoView()")
                 await b.screenshot(path=str(ARTIFACTS / "compliance-requests-1280x800.png"))
@@ -364,13 +399,13 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
                 await b.locator("#dsr-steps").scroll_into_view_if_needed()
                 await b.screenshot(path=str(ARTIFACTS / "compliance-executing-1280x800.png"))
                 polled = len(finds)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(POLLS)
                 assert len(finds) > polled + 1, "an executing request is not polled"
                 await b.click("#nav a[data-desk=support]")
                 await b.wait_for_selector("#desk-requests", state="hidden")
                 await asyncio.sleep(0.1)
                 polled = len(finds)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(POLLS)
                 assert len(finds) == polled, "the page polls a desk it has left"
 
                 # A queue longer than a page (10) pages with its "more" button.
@@ -414,3 +449,92 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
     ], approvals
     exports = await records_of(database, "export")
     assert [e.purpose for e in exports] == [EXPORT_PURPOSE]
+
+
+async def look_up(page: Any, profile_id: str) -> None:
+    """The support desk's lookup of one person by member id, for a ticket and a reason."""
+    await page.click("#nav a[data-desk=support]")
+    await page.wait_for_selector("#desk-support:not([hidden])")
+    await page.select_option("#key-kind", "id")
+    await page.fill("#key-value", profile_id)
+    await page.fill("#ticket", "DSR-1026")
+    await page.fill("#reason", "本人申请删除")
+    await page.click("#lookup-go")
+    await page.wait_for_selector("#card:not([hidden]) .contact")
+
+
+async def test_compliance_opens_the_erasure_desks_forms_from_a_support_card_and_support_cannot(
+    chromium: str,
+    settings: Settings,
+    database: Database,
+    keystore: KeyStore,
+) -> None:
+    from playwright.async_api import async_playwright
+
+    await seed_demo_data(
+        database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=20
+    )
+    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    problems: list[str] = []
+    with LoopbackServer(app) as server:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            try:
+                size = {"width": 1280, "height": 800}
+                officer = await (await browser.new_context(viewport=size)).new_page()
+                agent = await (await browser.new_context(viewport=size)).new_page()
+                for page in (officer, agent):
+                    page.on("pageerror", lambda e: problems.append(str(e)))
+
+                # Compliance: 王芳's card has both links, to the desk's forms for her.
+                await sign_in(officer, server.url, OFFICER_A)
+                await look_up(officer, WANG.public_id)
+                links = officer.locator("#card a[href^='#/requests/']")
+                assert await links.all_inner_texts() == [
+                    "导出此人数据 export",
+                    "申请删除 request erasure",
+                ]
+                for n in range(2):
+                    href = await links.nth(n).get_attribute("href")
+                    assert href == f"#/requests/new/{WANG.public_id}"
+                for name in ("导出此人数据", "申请删除"):
+                    await officer.click("#nav a[data-desk=support]")
+                    await officer.click(f"#card a:has-text('{name}')")
+                    await officer.wait_for_url(re.compile(f"#/requests/new/{WANG.public_id}$"))
+                    await officer.wait_for_selector("#desk-requests:not([hidden])")
+                    for field in ("#dsr-new-profile", "#dsr-export-profile"):
+                        assert await officer.input_value(field) == WANG.public_id, (name, field)
+                    assert await officer.is_hidden("#dsr-detail")
+                    focused = await officer.evaluate("document.activeElement.id")
+                    assert focused == "dsr-new-reason", name
+                    await officer.fill("#dsr-new-profile", "")
+                    await officer.fill("#dsr-export-profile", "")
+                # The filled-in form requests her erasure: the request names her.
+                await officer.click("#nav a[data-desk=support]")
+                await officer.click("#card a:has-text('申请删除')")
+                await officer.wait_for_selector("#desk-requests:not([hidden])")
+                await officer.keyboard.type(REASON)
+                await officer.keyboard.press("Enter")
+                await officer.wait_for_url(re.compile(r"#/requests/(?!new/)[\w-]+$"))
+                await officer.wait_for_selector("#dsr-detail-body:not([hidden])")
+                assert WANG.public_id in await officer.inner_text("#dsr-facts .dsr-person")
+
+                # Support: the same card, and neither link.
+                await agent.goto(f"{server.url}/console/")
+                await agent.wait_for_selector("#signed-out:not([hidden])")
+                forms = agent.locator('form[action="/auth/staff/dev"]')
+                assert await forms.first.locator("input[name=role]").get_attribute("value") == (
+                    "support"
+                )
+                await forms.first.locator("button").click()
+                await agent.wait_for_selector("#desk-support:not([hidden])")
+                await look_up(agent, CHEN.public_id)
+                assert CHEN.public_id in await agent.inner_text("#card")
+                assert await agent.locator("#card a[href^='#/requests/']").count() == 0
+                card = await agent.inner_text("#card")
+                assert "导出此人数据" not in card and "申请删除" not in card
+            finally:
+                await browser.close()
+    assert problems == [], problems

@@ -1,7 +1,9 @@
-"""The data-subject requests desk without a browser: its script is a file of cdp served under
-the console's policy and builds no HTML from strings; its GraphQL documents are valid against
-the committed schema and ask for compliance's fields only; it has words for every status, mode
-and step the API names; and every element it looks up is on the page."""
+"""The data-subject requests desk without a browser: its scripts are files of cdp served under
+the console's policy, loaded in order (what the desk shares first, the desk last), building no
+HTML from strings; its GraphQL documents are valid against the committed schema and ask for
+compliance's fields only; it finds a request by its id and takes the overdue flag from the
+server; it has words for every status, mode and step the API names; and every element it
+looks up is on the page."""
 
 from __future__ import annotations
 
@@ -14,10 +16,19 @@ from cdp.console.routes import CSP
 from cdp.graphql.enums import ErasureStep
 from cdp.suppression.models import ErasureMode, ErasureStatus
 from tests.conftest import ClientFactory
+from tests.support.staff_desk import Scripts
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE = ROOT / "cdp" / "console"
-DESK = (CONSOLE / "compliance_requests.js").read_text(encoding="utf-8")
+# In the order the page loads them: what the others share first, the desk's own script last.
+PARTS = (
+    "compliance_request_words.js",
+    "compliance_receipt.js",
+    "compliance_request_detail.js",
+    "compliance_export.js",
+    "compliance_requests.js",
+)
+DESK = "\n".join((CONSOLE / name).read_text(encoding="utf-8") for name in PARTS)
 DOCUMENTS = ("QUEUE", "FIND", "REQUEST", "APPROVE", "EXPORT")
 
 
@@ -41,16 +52,23 @@ def keys_of(table: str) -> set[str]:
     return set(re.findall(r"^\s*(\w+):", found.group(1), re.M))
 
 
-async def test_the_requests_desk_script_is_served_under_the_consoles_policy(
+async def test_the_requests_desk_scripts_are_served_under_the_consoles_policy_in_order(
     client_for: ClientFactory,
 ) -> None:
-    response = await client_for(None).get("/console/compliance_requests.js")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "text/javascript; charset=utf-8"
-    assert response.headers["content-security-policy"] == CSP
-    assert response.text == DESK
+    for name in PARTS:
+        response = await client_for(None).get(f"/console/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+        assert response.headers["content-security-policy"] == CSP
+        assert response.text == (CONSOLE / name).read_text(encoding="utf-8")
+        assert len(response.text.splitlines()) <= 300, name
     page = (await client_for(None).get("/console/")).text
-    assert '<script src="compliance_requests.js" defer></script>' in page
+    for name in PARTS:
+        assert f'<script src="{name}" defer></script>' in page, name
+    scripts = Scripts()
+    scripts.feed(page)
+    loaded = [name for name in scripts.external if name in PARTS]
+    assert loaded == list(PARTS)
     assert '<section id="desk-requests"' in page
 
 
@@ -84,6 +102,19 @@ def test_the_desks_documents_are_valid_and_ask_for_compliance_fields_only() -> N
     assert "profile(" not in every and "auditEvents" not in every
 
 
+def test_the_desk_finds_a_request_by_its_id_and_asks_the_server_what_is_overdue() -> None:
+    found = documents()
+    assert "erasureRequests(id: $id, first: 1)" in found["FIND"]
+    assert "after" not in found["FIND"]  # no paging through the list to find one
+    assert "overdue: $overdue" in found["QUEUE"]
+    for name in ("QUEUE", "FIND", "REQUEST", "APPROVE"):
+        assert " overdue " in found[name] and " profileId " in found[name], name
+    # The highlight is the server's flag, never the browser's clock against dueAt.
+    assert "Date.now" not in DESK and "r.overdue" in DESK
+    # Every poll is an audited read: once a second.
+    assert re.findall(r"const POLL_MS = (\d+);", DESK) == ["1000"]
+
+
 def test_the_desk_has_words_for_every_status_mode_and_step_of_the_api() -> None:
     assert keys_of("STATUS") == {s.value for s in ErasureStatus}
     assert keys_of("MODE") == {m.value for m in ErasureMode}
@@ -96,6 +127,7 @@ def test_the_desk_has_words_for_every_status_mode_and_step_of_the_api() -> None:
 def test_every_element_the_desk_looks_up_is_in_its_section_of_the_page() -> None:
     page = (CONSOLE / "index.html").read_text(encoding="utf-8")
     start = page.index('<section id="desk-requests"')
+    assert 'data-overdue="true"' in page[start:]  # the 逾期 filter
     section = page[start : page.index("<!-- end of desk-requests -->")]
     ids = set(re.findall(r'\$\("([\w-]+)"\)', DESK))
     assert ids, "the desk looks nothing up"
