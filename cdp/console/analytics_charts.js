@@ -9,6 +9,7 @@
 
 (function analyticsCharts() {
   const api = window.cdpConsole;
+  const { el, yuan } = api.dom;
   const TIER = { STANDARD: "普通会员", VIP: "VIP 会员", SUPREME: "至尊会员" };
   const CHANNEL = { MINI_PROGRAM: "小程序", OFFICIAL_ACCOUNT: "公众号", CHANNELS: "视频号", WEB: "网页", SMS: "短信" };
   const PURPOSE = { MARKETING: "营销", ACTIVITY_NOTIFICATIONS: "活动通知", PERSONALIZATION: "个性化", ANALYTICS: "数据分析" };
@@ -26,12 +27,6 @@
   // The minimum group size the API last answered with (analytics.js sets it).
   const group = { k: null };
 
-  function el(tag, text, cls) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
-    if (cls) node.className = cls;
-    return node;
-  }
   function hint(node, words) {
     const small = el("small", words);
     small.lang = "en";
@@ -41,9 +36,6 @@
   }
   function count(n) { return n.toLocaleString("zh-CN"); }
   function percent(rate) { return `${(rate * 100).toFixed(1)}%`; }
-  function yuan(fen) {
-    return `¥${(fen / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
-  }
   function channel(c) { return CHANNEL[c] || c; }
   function source(s) { return s === null ? "（无来源）" : SOURCE[s] || s; }
   function hiddenWords() { return `已隐藏（少于 ${group.k} 人） hidden`; }

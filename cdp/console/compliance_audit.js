@@ -31,17 +31,11 @@
       items { ${RECORD} } pageInfo { endCursor hasNextPage } } }`;
   const VERIFY = "query AuditVerify { auditLogVerification { intact checked headSeq brokenAtSeq problem checkedAt } }";
   const api = window.cdpConsole;
+  const { el, when } = api.dom;
   // The search shown: its filters (kept while paging), page number, next cursor, records.
   const view = { filters: {}, page: 1, cursor: null, records: new Map(), opener: null };
 
   function $(id) { return document.getElementById(id); }
-  function el(tag, text, cls) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
-    if (cls) node.className = cls;
-    return node;
-  }
-  function when(t) { return t ? new Date(t).toLocaleString("zh-CN") : "—"; }
   function roleWords(r) { return ROLES[r] ? `${ROLES[r]} ${r}` : r; }
   function outcomeWords(o) { return OUTCOMES[o] ? `${OUTCOMES[o]} ${o}` : o; }
   /** QUERY_AUDIT_EVENTS: 拒绝的查询 query.auditEvents (the root field the policy refused). */

@@ -6,6 +6,7 @@
 
 (function requestWords() {
   const api = window.cdpConsole;
+  const { el, when } = api.dom;
   const STATUS = {
     PENDING: ["待审批", "pending"],
     EXECUTING: ["执行中", "executing"],
@@ -28,14 +29,7 @@
   const FIELDS = "id profileSurrogateId profileId mode status overdue reason requestedBy requestedAt dueAt approvedBy approvedAt completedAt step";
 
   function $(id) { return document.getElementById(id); }
-  function el(tag, text, cls) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
-    if (cls) node.className = cls;
-    return node;
-  }
   function hint(text) { return Object.assign(el("small", text), { lang: "en" }); }
-  function when(t) { return t ? new Date(t).toLocaleString("zh-CN") : "—"; }
   function modeWords(m) { return MODE[m] ? `${MODE[m][0]} ${MODE[m][1]}` : m; }
   function stepIndex(step) { return STEPS.findIndex((s) => s[0] === step); }
   function stepWords(step) {

@@ -10,10 +10,10 @@
     suppression(unionId: $unionId, openId: $openId, phone: $phone, profileId: $profileId) { kind suppressed since requestId } }`;
   const LIFT = "mutation SuppressionLift($input: LiftSuppressionInput!) { liftSuppression(input: $input) { kind lifted } }";
   const api = window.cdpConsole;
+  const { when } = api.dom;
   let looked = null; // {key, value}: what the shown result is about, what a lift lifts
 
   function $(id) { return document.getElementById(id); }
-  function when(t) { return t ? new Date(t).toLocaleString("zh-CN") : "—"; }
   function line(id, text, cls) {
     $(id).textContent = text;
     $(id).className = `status ${cls || ""}`;

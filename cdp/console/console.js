@@ -230,7 +230,25 @@ async function load() {
   problem(`服务暂不可用（${response.status}），请稍后再试。 Unavailable (${response.status}): try again shortly.`);
 }
 
-// What the desks share: they register with `desks[name] = open(session)`.
-window.cdpConsole = { gql, describeError, GqlError, ERROR_WORDS, LIMIT_WORDS, WHY, desks: state.desks };
+/** The DOM helpers every desk uses: text goes in by textContent only. */
+const dom = {
+  /** A `tag` element holding `text`, with class `cls`. */
+  el(tag, text, cls) {
+    const node = document.createElement(tag);
+    if (text !== undefined && text !== null) node.textContent = text;
+    if (cls) node.className = cls;
+    return node;
+  },
+  /** A time in the officer's locale, or a dash. */
+  when(t) { return t ? new Date(t).toLocaleString("zh-CN") : "—"; },
+  /** Fen as yuan: ¥1,234.50. */
+  yuan(fen) {
+    return `¥${(fen / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  },
+};
+
+// What the desks share: they register with `desks[name] = open(session, rest)`; a desk of
+// several files shares its parts through `parts[desk]`.
+window.cdpConsole = { gql, describeError, GqlError, ERROR_WORDS, LIMIT_WORDS, WHY, dom, desks: state.desks, parts: {} };
 window.addEventListener("hashchange", route);
 document.addEventListener("DOMContentLoaded", load);

@@ -48,20 +48,13 @@
     changes: ["时间 when", "用途 purpose", "渠道 channel", "选择 choice", "告知版本 notice", "来源 source", "记录人 by"],
   };
   const api = window.cdpConsole;
+  const { el, when, yuan } = api.dom;
   let current = null; // {id, purpose, lists: {name: {tbody, more, cursor}}, couponStatus}
   let session = null;
 
   function $(id) { return document.getElementById(id); }
-  function yuan(fen) { return `¥${(fen / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`; }
   function signed(n) { return n > 0 ? `+${n}` : String(n); }
   function channel(c) { return c ? `${CHANNEL[c] || c} ${c}` : "—"; }
-  function when(t) { return t ? new Date(t).toLocaleString("zh-CN") : "—"; }
-  function el(tag, text, cls) {
-    const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
-    if (cls) node.className = cls;
-    return node;
-  }
   function status(text, cls) {
     const line = $("lookup-status");
     line.textContent = text;
