@@ -9,7 +9,6 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from xml.sax.saxutils import escape
 
 import httpx
 
