@@ -115,9 +115,10 @@ async def apply_push(
     kind: WechatAppType,
     message: PushMessage,
     event_key: str,
-) -> int:
-    """Link FromUserName in the app, then record what the push means; the number of
-    behaviour events recorded. SUPPRESSED (CdpError) for an erased person, before any write."""
+) -> tuple[int, int]:
+    """Link FromUserName in the app, then record what the push means; (the profile's
+    surrogate id, the number of behaviour events). SUPPRESSED (CdpError) for an erased
+    person, before any write."""
     open_id = message.from_user
     linked = await link_identity(
         session=session,
@@ -150,7 +151,7 @@ async def apply_push(
         await _keep_state(session, kind, app_id, profile_id, bidx, event_type, params, at)
     if inputs:
         await record_events(session=session, vault=vault, events=inputs)
-    return len(inputs)
+    return profile_id, len(inputs)
 
 
 async def _keep_state(

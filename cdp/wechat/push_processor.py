@@ -105,7 +105,7 @@ class PushProcessor:
                 ):
                     return 0  # another worker took it
                 vault = Vault(self.keyring, self.keystore)
-                count = await apply_push(
+                profile_id, count = await apply_push(
                     session=session,
                     vault=vault,
                     settings=self.settings,
@@ -114,7 +114,7 @@ class PushProcessor:
                     message=message,
                     event_key=item.dedupe_key.hex()[:32],
                 )
-                _record(session, item.app_id, app.type, "ok", message.event, count)
+                _record(session, item.app_id, app.type, "ok", message.event, count, profile_id)
             return 1
         except (CdpError, BadMessage) as exc:
             # Rolled back: nothing of the person stays; the refusal is audited, the content
@@ -141,7 +141,7 @@ class PushProcessor:
                 session=session, row_id=item.id, state=state, outcome=outcome
             ):
                 return 0
-            _record(session, item.app_id, kind, outcome, None, 0)
+            _record(session, item.app_id, kind, outcome, None, 0, None)
         return 1
 
 
@@ -152,6 +152,7 @@ def _record(
     outcome: str,
     event: str | None,
     count: int,
+    profile_id: int | None,
 ) -> None:
     """The push's audit record: the app, what kind of push, how many events; no OpenID."""
     detail: dict[str, object] = {"appId": app_id, "events": count}
@@ -159,4 +160,4 @@ def _record(
         detail["channel"] = kind.value
     if event is not None and event.isascii() and len(event) <= 64:
         detail["event"] = event
-    audit.record(session, action=PUSH_ACTION, outcome=outcome, detail=detail)
+    audit.record(session, action=PUSH_ACTION, profile_id=profile_id, outcome=outcome, detail=detail)

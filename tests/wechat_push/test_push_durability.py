@@ -62,7 +62,7 @@ async def test_a_process_killed_while_processing_leaves_the_message_to_be_done_o
     await wechat.accepted(SAFE_OA, event(open_id, "subscribe", EventKey="qrscene_mall"))
     real = processing.apply_push
 
-    async def dies_after_the_work(**kwargs: Any) -> int:
+    async def dies_after_the_work(**kwargs: Any) -> tuple[int, int]:
         await real(**kwargs)  # every write made, none committed
         raise Killed
 
