@@ -155,13 +155,16 @@ class WechatPush:
         return echostr
 
     async def _accept(self, request: Request, app_id: str, app: WechatApp, token: str) -> None:
-        # The URL signature first: an unsigned request reads no body.
-        self._signed(request, token)
+        safe = request.query_params.get("encrypt_type", "raw").lower() == "aes"
+        # The URL signature first: an unsigned plaintext push reads no body. In safe mode
+        # msg_signature (over the body's Encrypt) is what counts; `signature` is checked
+        # when WeChat sends it too.
+        if not safe or request.query_params.get("signature"):
+            self._signed(request, token)
         try:
             body = await read_body(request, self.settings.wechat_push_max_body_bytes)
         except RequestRefused:
             raise _bad("The body is too large", "BODY_TOO_LARGE") from None
-        safe = request.query_params.get("encrypt_type", "raw").lower() == "aes"
         if app.encoding_aes_key is not None and not safe:
             # With a key configured, the body must be signed too (the URL signature is not).
             raise _unsigned("This app takes safe-mode pushes only", "MODE")

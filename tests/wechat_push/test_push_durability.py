@@ -16,6 +16,7 @@ from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import Database, sqlite_path
 from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.wechat.push_processor import PushProcessor
 from tests.conftest import TEST_KEYRING
@@ -95,3 +96,21 @@ async def test_the_app_drains_what_an_earlier_process_left_when_it_starts(
             await asyncio.sleep(0.1)
     assert [r.state.value for r in await inbox(database)] == ["DONE"]
     assert await profile_of(database, vault, OA, open_id) is not None
+
+
+async def test_two_processors_draining_at_once_do_each_message_once(
+    wechat: WechatSide,
+    processor: PushProcessor,
+    database: Database,
+    vault: Vault,
+    settings: Settings,
+    keystore: KeyStore,
+) -> None:
+    open_ids = [f"oTwoWorkers{n:015d}" for n in range(4)]
+    for open_id in open_ids:
+        await wechat.accepted(OA, event(open_id, "CLICK", EventKey="MENU"))
+    other = PushProcessor(settings, database, KeyringSource.fixed(TEST_KEYRING), keystore)
+    assert sum(await asyncio.gather(processor.drain(), other.drain())) == 4
+    for open_id in open_ids:
+        profile_id = await profile_of(database, vault, OA, open_id)
+        assert len(await events_of(database, profile_id or 0)) == 1

@@ -113,3 +113,11 @@ async def test_a_message_encrypted_for_another_app_is_unauthenticated(wechat: We
     body = f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>".encode()
     error = refused(await wechat.post(SAFE_OA, body, params), 401, "UNAUTHENTICATED")
     assert error["extensions"]["reason"] == "APP_ID"
+
+
+async def test_a_safe_mode_push_is_taken_on_msg_signature_alone(wechat: WechatSide) -> None:
+    params = wechat.params()
+    body = wechat.body(SAFE_OA, event("oSafe0000000000000000000002", "CLICK"), params)
+    del params["signature"]
+    response = await wechat.post(SAFE_OA, body, params)
+    assert (response.status_code, response.text) == (200, "success")
