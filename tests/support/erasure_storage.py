@@ -189,6 +189,8 @@ SEEDED = {
     "coupons": 2,
     "orders": 2,
     "events": 3,
+    "wechat_follows": 0,  # pushes seed these (tests/wechat_push/test_push_suppression.py)
+    "wechat_subscribe_grants": 0,
     "profile_merges": 1,
 }
 
