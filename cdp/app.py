@@ -37,6 +37,8 @@ from cdp.staff.models import StaffProvider
 from cdp.staff.oidc_routes import OidcSignIn
 from cdp.staff.token_endpoint import TokenEndpoint
 from cdp.staff.wecom_routes import WecomSignIn
+from cdp.wechat.push_processor import PushProcessor
+from cdp.wechat.push_routes import WechatPush
 from cdp.wechat.routes import WechatSignIn
 
 
@@ -75,6 +77,9 @@ def create_app(
     credentials = Credentials(settings, db, keyring)
     endpoint = GraphQLEndpoint(settings, db, keyring, keys, credentials)
     wechat = WechatSignIn(settings, db, keyring, keys)
+    # WeChat message push: accepted into the inbox, processed by a background task.
+    push_processor = PushProcessor(settings, db, keyring, keys)
+    push = WechatPush(settings, db, keyring, push_processor)
     wecom = WecomSignIn(settings, db, keyring)
     if settings.staff_wecom is not None:
         credentials.add_check(StaffProvider.WECOM.value, wecom)
@@ -97,16 +102,24 @@ def create_app(
             )
         return JSONResponse({"status": "ready", "revision": head})
 
+    async def process_pushes() -> None:
+        # What an earlier process accepted and left is drained first, once the database is.
+        while not gate.ready:
+            await asyncio.sleep(0.5)
+        await push_processor.run()
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Ready as soon as the database allows, without waiting for a first request.
         starting = asyncio.create_task(gate.run_until_ready())
+        processing = asyncio.create_task(process_pushes())
         try:
             yield
         finally:
-            starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starting
+            for task in (starting, processing):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await wechat.client.aclose()
             await wecom.aclose()
             await oidc.aclose()
@@ -126,6 +139,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
+            *push.routes(),
             *wecom.routes(),
             *oidc.routes(),
             *TokenEndpoint(settings, db, keyring).routes(),
@@ -138,6 +152,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.credentials = credentials  # where the staff providers' directory checks go
+    app.state.push_processor = push_processor
     return app
 
 

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     wechat_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
     wechat_busy_retries: int = Field(default=2, ge=0, le=5)  # further tries after "system busy"
     wechat_backoff_seconds: float = Field(default=0.2, ge=0, le=5)  # doubled on each retry
+    # Message push (GET/POST /wechat/push/{appId}): a push whose timestamp is further than
+    # this from now is refused as a replay; bodies above the size are refused unread.
+    wechat_push_window_seconds: int = Field(default=300, ge=30, le=3600)
+    wechat_push_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    # How often the push processor looks for accepted messages it was not told of (another
+    # worker's, or left by a crash); each accept wakes it at once in its own process.
+    wechat_push_poll_seconds: float = Field(default=5.0, gt=0, le=300)
     customer_session_ttl_seconds: int = Field(default=2 * 3600, ge=60, le=24 * 3600)
     # Staff sign-in (cdp/staff/). OpenID Connect: the issuer (its discovery document is at
     # ISSUER/.well-known/openid-configuration) and cdp's confidential client there.

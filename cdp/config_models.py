@@ -4,10 +4,13 @@ caps by consent purpose (`CDP_CONTACT_CAPS`) and the brand's WeChat apps by AppI
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 
 CONSENT_PURPOSES = ("MARKETING", "ACTIVITY_NOTIFICATIONS", "PERSONALIZATION", "ANALYTICS")
 
@@ -31,14 +34,44 @@ class OAuthScope(StrEnum):
     USERINFO = "snsapi_userinfo"  # asks the person once; also yields the UnionID
 
 
+def _push_token(value: SecretStr | None) -> SecretStr | None:
+    # WeChat's own rule for the message push Token (服务器配置 / 消息推送).
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9]{3,32}", value.get_secret_value()):
+        raise ValueError("token must be 3-32 letters or digits")
+    return value
+
+
+def _aes_key(value: SecretStr | None) -> SecretStr | None:
+    # 43 characters of base64 that decode (with one "=") to an AES-256 key.
+    if value is not None:
+        text = value.get_secret_value()
+        if not re.fullmatch(r"[A-Za-z0-9+/]{43}", text):
+            raise ValueError("encoding_aes_key must be 43 letters or digits")
+        try:
+            if len(base64.b64decode(text + "=", validate=True)) != 32:
+                raise ValueError("encoding_aes_key does not decode to 32 bytes")
+        except binascii.Error:
+            raise ValueError("encoding_aes_key is not base64") from None
+    return value
+
+
 class WechatApp(BaseModel):
-    """One of the brand's WeChat apps: its type, AppSecret and (official accounts) OAuth scope."""
+    """One of the brand's WeChat apps: its type, AppSecret and (official accounts) OAuth scope;
+    for message push, its Token and, in safe mode, its EncodingAESKey."""
 
     model_config = {"frozen": True, "extra": "forbid"}
 
     type: WechatAppType
     secret: SecretStr = Field(min_length=1)
     oauth_scope: OAuthScope = OAuthScope.BASE
+    token: Annotated[SecretStr | None, AfterValidator(_push_token)] = None
+    encoding_aes_key: Annotated[SecretStr | None, AfterValidator(_aes_key)] = None
+
+    @model_validator(mode="after")
+    def _key_needs_token(self) -> WechatApp:
+        if self.encoding_aes_key is not None and self.token is None:
+            raise ValueError("encoding_aes_key needs a token")
+        return self
 
 
 def _caps_name_purposes(value: dict[str, ContactCap]) -> dict[str, ContactCap]:

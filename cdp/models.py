@@ -17,8 +17,10 @@ from cdp.staff.models import (
     SignInAttempt,
     StaffSession,
 )
+from cdp.subscriptions.models import SubscribeGrant, WechatFollow
 from cdp.suppression.models import ErasureRequest, Suppression
 from cdp.tags.models import ProfileTag
+from cdp.wechat.push_inbox import InboxMessage
 
 metadata = SQLModel.metadata
 
@@ -31,6 +33,7 @@ __all__ = [
     "ErasureRequest",
     "Event",
     "Identity",
+    "InboxMessage",
     "LookupMiss",
     "Order",
     "OrderItem",
@@ -44,6 +47,8 @@ __all__ = [
     "ServiceToken",
     "SignInAttempt",
     "StaffSession",
+    "SubscribeGrant",
     "Suppression",
+    "WechatFollow",
     "metadata",
 ]

@@ -120,7 +120,9 @@ POLICY: dict[str, dict[str, Rule]] = {
         "orders": PERSON,
         "tags": PERSON,
         "consents": PERSON,
+        "wechatFollows": PERSON,
     },
+    "WechatFollow": open_fields("appId", "following", "since", "scene"),
     "Consents": open_fields("current", "history"),
     "ConsentState": open_fields(
         "purpose", "channel", "granted", "explicit", "noticeVersion", "sourceChannel", "updatedAt"

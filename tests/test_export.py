@@ -137,6 +137,8 @@ async def test_the_export_counts_every_row_the_person_has(
         "consent_history": len(document["consents"]["history"]),
         "contacts": len(document["contacts"]),
         "events": len(document["events"]),
+        "wechat_follows": len(document["wechat_follows"]),
+        "wechat_subscribe_grants": len(document["wechat_subscribe_grants"]),
         "profile_merges": len(document["merged_profile_ids"]),
     } == {k: v for k, v in rows.items() if k not in ("data_keys", "points_lots")}
 

@@ -120,6 +120,8 @@ EXPECTED: dict[str, dict[Role, Outcome]] = {
     "orders": row(FULL, FULL, FULL, FULL),
     "tags": row(FULL, FULL, FULL, FULL),
     "consents": row(FULL, FULL, FULL, FULL),
+    # Not named by the contract: follow state per official account (issue 21), not personal.
+    "wechatFollows": row(FULL, FULL, FULL, FULL),
 }
 # Rows of the contract's table the schema does not serve yet: none. A new Profile field fails
 # the schema test below until its row is added to EXPECTED.
@@ -136,6 +138,7 @@ SELECTION = {
     "orders": "orders { items { externalId totalFen status } }",
     "tags": "tags { items { name } }",
     "consents": "consents { current { purpose channel granted explicit } }",
+    "wechatFollows": "wechatFollows { appId following since scene }",
 }
 # Strings that betray a field's full value; none may appear when a role does not get it.
 BETRAYING = {
@@ -251,6 +254,7 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
         "coupons": {"items": [{"title": "满100减20", "discountFen": 2000}]},
         "orders": {"items": [{"externalId": "WX20261122001", "totalFen": 6400, "status": "PAID"}]},
         "tags": {"items": [{"name": "咖啡爱好者"}]},
+        "wechatFollows": [],  # the seeded person came by linkIdentity, not by a follow
         "consents": {
             "current": [
                 {

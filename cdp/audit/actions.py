@@ -55,6 +55,7 @@ class AuditAction(StrEnum):
     KEY_RETIRE = "key.retire"
     AUTH_TOKEN = "auth.token"
     AUTH_WECHAT = "auth.wechat"
+    WECHAT_PUSH = "wechat.push"
     STAFF_SIGN_IN = "staff.sign_in"
     STAFF_ROLE = "staff.role"
     STAFF_SIGN_OUT = "staff.sign_out"

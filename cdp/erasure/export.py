@@ -22,6 +22,7 @@ from cdp.orders.models import Order
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.personal import PROFILE_FIELDS, read_field, read_open_id
 from cdp.profiles.values import display_phone
+from cdp.subscriptions.models import SubscribeGrant, WechatFollow
 from cdp.tags.models import ProfileTag
 
 FORMAT = "cdp.export/1"
@@ -112,6 +113,9 @@ EVENT = (
     "received_at",
 )
 
+FOLLOW = ("app_id", "following", "since", "scene")
+GRANT = ("app_id", "template_id", "available", "choice", "chosen_at")
+
 
 async def _rows(
     session: AsyncSession, model: type[SQLModel], profile_id: int, names: tuple[str, ...]
@@ -143,6 +147,8 @@ async def export_profile(
         },
         "contacts": await _rows(session, Contact, pid, CONTACT),
         "events": await _rows(session, Event, pid, EVENT),
+        "wechat_follows": await _rows(session, WechatFollow, pid, FOLLOW),
+        "wechat_subscribe_grants": await _rows(session, SubscribeGrant, pid, GRANT),
     }
     audit.record(
         session,

@@ -18,6 +18,7 @@ from cdp.keys.store import KeyStore
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order
 from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.subscriptions.models import SubscribeGrant, WechatFollow
 from cdp.suppression.models import ErasureMode
 from cdp.tags.models import ProfileTag
 
@@ -31,6 +32,8 @@ PURGED: tuple[type[SQLModel], ...] = (
     PointsLot,
     PointsEntry,
     Coupon,
+    WechatFollow,
+    SubscribeGrant,
 )
 # Kept for accounting or aggregates, stripped of what is personal (see `purge`).
 KEPT: tuple[type[SQLModel], ...] = (Order, Event)

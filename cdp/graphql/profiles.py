@@ -34,6 +34,7 @@ from cdp.profiles.values import PostalAddress, display_phone
 
 if TYPE_CHECKING:
     from cdp.graphql.consent import ConsentsType, ContactDecision
+    from cdp.graphql.follows import WechatFollowType
     from cdp.graphql.loyalty import CouponPage, PointsType
     from cdp.graphql.orders import OrderPage
     from cdp.graphql.tags import TagPage
@@ -224,6 +225,18 @@ class ProfileType:
         from cdp.graphql.consent import contact_decision
 
         return await contact_decision(info, self.row, purpose, channel)
+
+    @strawberry.field(
+        description="Follow state per official account, from WeChat's message push. "
+        "Customer (own), support, compliance and service; analyst is FORBIDDEN."
+    )
+    async def wechat_follows(
+        self, info: Info
+    ) -> list[Annotated[WechatFollowType, strawberry.lazy("cdp.graphql.follows")]]:
+        from cdp.graphql.follows import follows_of
+
+        assert self.row.id is not None
+        return await follows_of(info, self.row.id)
 
     @strawberry.field(description="Tags, by name.")
     async def tags(

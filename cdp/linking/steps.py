@@ -13,6 +13,7 @@ from cdp.loyalty import coupons, points
 from cdp.orders import service as orders
 from cdp.profiles import merge
 from cdp.profiles.merge import Step
+from cdp.subscriptions import service as subscriptions
 from cdp.tags import service as tags
 
 MERGE_STEPS: tuple[Step, ...] = (
@@ -26,6 +27,11 @@ MERGE_STEPS: tuple[Step, ...] = (
     Step("points", ("points_lots", "points_ledger"), points.move_points),
     Step("orders", ("orders",), orders.move_orders),
     Step("profile_tags", ("profile_tags",), tags.merge_tags),
+    Step(
+        "wechat_subscriptions",
+        ("wechat_follows", "wechat_subscribe_grants"),
+        subscriptions.move_subscriptions,
+    ),
 )
 
 # Tables that hold a profile's id and stay as they are: the audit log records what happened

@@ -31,6 +31,8 @@ PROFILE_TABLES = [
     "orders",
     "events",
     "data_keys",
+    "wechat_follows",
+    "wechat_subscribe_grants",
 ]
 PERSONAL_COLUMNS = (
     "union_id_bidx",
@@ -156,6 +158,8 @@ def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
             "points_lots",
             "points_ledger",
             "coupons",
+            "wechat_follows",
+            "wechat_subscribe_grants",
             "profile_merges",
         )
     }
@@ -185,6 +189,8 @@ SEEDED = {
     "coupons": 2,
     "orders": 2,
     "events": 3,
+    "wechat_follows": 0,  # pushes seed these (tests/wechat_push/test_push_suppression.py)
+    "wechat_subscribe_grants": 0,
     "profile_merges": 1,
 }
 
