@@ -37,6 +37,7 @@ pytest_plugins = [
     "tests.support.erasure_people",
     "tests.support.limits",
     "tests.support.oidc_provider",
+    "tests.wechat.browser",
 ]
 
 TEST_JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"

@@ -3,8 +3,6 @@ request leaves cdp, and a query typed into it is answered."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,51 +12,32 @@ from cdp.config import Settings
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING
 from tests.loopback import LoopbackServer
-from tests.wechat.browser import find_or_install_chromium
+from tests.wechat.browser import headless
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[str]:
-    pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip)")
-    path, why = find_or_install_chromium()
-    if path is None:
-        warnings.warn(
-            f"No headless Chromium: GraphiQL's browser test is SKIPPED: {why}", stacklevel=1
-        )
-        pytest.skip(why)
-    yield path
 
 
 async def test_graphiql_renders_and_answers_with_nothing_from_another_origin(
     chromium: str, settings: Settings
 ) -> None:
-    from playwright.async_api import async_playwright
 
     app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
     with LoopbackServer(app) as server:
         origin = urlsplit(server.url).netloc
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
-            )
-            try:
-                page = await browser.new_page()
-                problems: list[str] = []
-                requested: list[str] = []
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else 0)
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                page.on("request", lambda r: requested.append(r.url))
-                await page.goto(f"{server.url}/graphql")
-                await page.wait_for_selector(".graphiql-container", timeout=20_000)
-                await page.wait_for_selector(".graphiql-execute-button", timeout=20_000)
-                async with page.expect_response(lambda r: r.request.method == "POST") as posted:
-                    await page.click(".graphiql-execute-button")
-                response = await posted.value
-                body = await response.json()
-            finally:
-                await browser.close()
+        async with headless(chromium) as browser:
+            page = await browser.new_page()
+            problems: list[str] = []
+            requested: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else 0)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("request", lambda r: requested.append(r.url))
+            await page.goto(f"{server.url}/graphql")
+            await page.wait_for_selector(".graphiql-container", timeout=20_000)
+            await page.wait_for_selector(".graphiql-execute-button", timeout=20_000)
+            async with page.expect_response(lambda r: r.request.method == "POST") as posted:
+                await page.click(".graphiql-execute-button")
+            response = await posted.value
+            body = await response.json()
     # The default query asks for `me` with the empty token of the Headers tab: refused, coded.
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", body
     # The only complaints: the requests GraphiQL makes before a token is pasted (introspection).

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from starlette.routing import Route
 from cdp.console.routes import HEADERS, Console
 from tests.conftest import make_settings
 from tests.loopback import LoopbackServer
-from tests.wechat.browser import find_or_install_chromium
+from tests.wechat.browser import headless
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,18 +81,6 @@ async def chart_script(request: Request) -> Response:
     return Response(CHART, media_type="text/javascript; charset=utf-8", headers=HEADERS)
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[str]:
-    pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip)")
-    path, why = find_or_install_chromium()
-    if path is None:
-        warnings.warn(
-            f"No headless Chromium: the ECharts browser test is SKIPPED: {why}", stacklevel=1
-        )
-        pytest.skip(why)
-    yield path
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LoopbackServer]:
     console = Console(make_settings(f"sqlite+aiosqlite:///{tmp_path / 'cdp.db'}"))
@@ -111,7 +98,6 @@ def server(tmp_path: Path) -> Iterator[LoopbackServer]:
 async def open_charts(chromium: str, server: LoopbackServer, cases: str) -> dict[str, Any]:
     """Loads the page drawing `cases` and returns what the browser saw of it."""
     from playwright.async_api import Route as Routed
-    from playwright.async_api import async_playwright
 
     origin = urlsplit(server.url).netloc
     seen: dict[str, Any] = {"problems": [], "requested": [], "aborted": []}
@@ -124,37 +110,31 @@ async def open_charts(chromium: str, server: LoopbackServer, cases: str) -> dict
             seen["aborted"].append(route.request.url)
             await route.abort()
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+    async with headless(chromium) as browser:
+        tab = await browser.new_page(viewport={"width": 1280, "height": 800})
+        await tab.route("**/*", only_cdp)
+        tab.on("console", lambda m: seen["problems"].append(m.text) if m.type == "error" else 0)
+        tab.on("pageerror", lambda e: seen["problems"].append(str(e)))
+        # Run before any of the page's scripts (and outside its policy): every refusal.
+        await tab.add_init_script(
+            "window.refused = []; document.addEventListener('securitypolicyviolation',"
+            " (e) => window.refused.push(e.effectiveDirective + ' ' + e.blockedURI));"
         )
-        try:
-            tab = await browser.new_page(viewport={"width": 1280, "height": 800})
-            await tab.route("**/*", only_cdp)
-            tab.on("console", lambda m: seen["problems"].append(m.text) if m.type == "error" else 0)
-            tab.on("pageerror", lambda e: seen["problems"].append(str(e)))
-            # Run before any of the page's scripts (and outside its policy): every refusal.
-            await tab.add_init_script(
-                "window.refused = []; document.addEventListener('securitypolicyviolation',"
-                " (e) => window.refused.push(e.effectiveDirective + ' ' + e.blockedURI));"
-            )
-            response = await tab.goto(f"{server.url}/echarts-test/#{cases}")
-            assert response is not None and response.status == 200
-            await tab.wait_for_selector("body[data-drawn=true]", timeout=20_000)
-            await tab.wait_for_timeout(200)  # the tooltip is placed on the next frame
-            seen["policy"] = response.headers["content-security-policy"]
-            seen["refused"] = await tab.evaluate("window.refused")
-            seen["canvas"] = await tab.evaluate(BAR_PIXELS, "#canvas canvas")
-            seen["svg_paths"] = await tab.locator('#svg svg path[fill="#5470c6"]').evaluate_all(
-                "(paths) => paths.map((path) => path.getAttribute('d'))"
-            )
-            seen["svg_texts"] = await tab.locator("#svg svg text").all_text_contents()
-            seen["dom_tip"] = await tab.locator("#dom .tip").all_inner_texts()
-            ARTIFACTS.mkdir(exist_ok=True)
-            shot = ARTIFACTS / f"console-echarts-{cases.replace(',', '-')}.png"
-            await tab.screenshot(path=shot, full_page=True)
-        finally:
-            await browser.close()
+        response = await tab.goto(f"{server.url}/echarts-test/#{cases}")
+        assert response is not None and response.status == 200
+        await tab.wait_for_selector("body[data-drawn=true]", timeout=20_000)
+        await tab.wait_for_timeout(200)  # the tooltip is placed on the next frame
+        seen["policy"] = response.headers["content-security-policy"]
+        seen["refused"] = await tab.evaluate("window.refused")
+        seen["canvas"] = await tab.evaluate(BAR_PIXELS, "#canvas canvas")
+        seen["svg_paths"] = await tab.locator('#svg svg path[fill="#5470c6"]').evaluate_all(
+            "(paths) => paths.map((path) => path.getAttribute('d'))"
+        )
+        seen["svg_texts"] = await tab.locator("#svg svg text").all_text_contents()
+        seen["dom_tip"] = await tab.locator("#dom .tip").all_inner_texts()
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / f"console-echarts-{cases.replace(',', '-')}.png"
+        await tab.screenshot(path=shot, full_page=True)
     return seen
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import warnings
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from tests.conftest import TEST_KEYRING, ClientFactory, make_settings
 from tests.console_analytics.dashboard_seed import K, seed_a_month, today
 from tests.loopback import LoopbackServer
 from tests.support.analytics_measures import ClientAt, everything, measure
-from tests.wechat.browser import find_or_install_chromium
+from tests.wechat.browser import headless
 
 pytestmark = pytest.mark.slow
 
@@ -96,16 +94,6 @@ def rows_of(name: str, value: Any) -> list[list[Any]]:
     return [[c["key"], [rate(c)]] for c in value]
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[str]:
-    pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip)")
-    path, why = find_or_install_chromium()
-    if path is None:
-        warnings.warn(f"No headless Chromium: the dashboard is SKIPPED: {why}", stacklevel=1)
-        pytest.skip(why)
-    yield path
-
-
 async def tables_match_the_api(page: Any, api: httpx.AsyncClient, start: str, end: str) -> None:
     answers = await everything(api, start, end)
     assert answers["minimumGroupSize"] == K
@@ -120,7 +108,6 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
     vault: Vault,
     client_at: ClientAt,
 ) -> None:
-    from playwright.async_api import async_playwright
 
     await seed_a_month(database, vault)
     api = client_at(Role.ANALYST, k=K)
@@ -133,175 +120,165 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
     end = today()
     start = end - timedelta(days=29)
     with LoopbackServer(app) as server:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        async with headless(chromium) as browser:
+            page = await browser.new_page(
+                viewport={"width": 1280, "height": 800}, timezone_id="Asia/Shanghai"
             )
-            try:
-                page = await browser.new_page(
-                    viewport={"width": 1280, "height": 800}, timezone_id="Asia/Shanghai"
-                )
-                page.on("request", lambda r: requested.append(r.url))
-                page.on(
-                    "request",
-                    lambda r: (
-                        graphql.append(r.post_data or "") if r.url.endswith("/graphql") else 0
-                    ),
-                )
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                await page.add_init_script(
-                    "window.refused = []; document.addEventListener('securitypolicyviolation',"
-                    " (e) => window.refused.push(e.effectiveDirective + ' ' + e.blockedURI));"
-                )
-                await page.goto(f"{server.url}/console/")
-                await page.wait_for_selector("#signed-out:not([hidden])")  # the session's 401
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else 0)
-                dev = page.locator('form[action="/auth/staff/dev"]')
-                await dev.nth(1).locator("button").click()  # 数据分析 analyst
-                await page.wait_for_selector("#desk-analytics:not([hidden])")
-                await page.wait_for_function(SETTLED)
+            page.on("request", lambda r: requested.append(r.url))
+            page.on(
+                "request",
+                lambda r: graphql.append(r.post_data or "") if r.url.endswith("/graphql") else 0,
+            )
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            await page.add_init_script(
+                "window.refused = []; document.addEventListener('securitypolicyviolation',"
+                " (e) => window.refused.push(e.effectiveDirective + ' ' + e.blockedURI));"
+            )
+            await page.goto(f"{server.url}/console/")
+            await page.wait_for_selector("#signed-out:not([hidden])")  # the session's 401
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else 0)
+            dev = page.locator('form[action="/auth/staff/dev"]')
+            await dev.nth(1).locator("button").click()  # 数据分析 analyst
+            await page.wait_for_selector("#desk-analytics:not([hidden])")
+            await page.wait_for_function(SETTLED)
 
-                # Opened on the last 30 days, every chart drawn.
-                assert await page.input_value("#analytics-from") == start.isoformat()
-                assert await page.input_value("#analytics-to") == end.isoformat()
-                assert page.url.endswith("#/analytics")
-                assert await page.inner_text("#analytics-min-group") == str(K)
-                assert set((await page.evaluate(STATES)).values()) == {"drawn"}
-                for name in CHARTS:
-                    canvas = page.locator(f"#chart-{name} .chart canvas")
-                    assert await canvas.count() >= 1, name
-                    assert (await canvas.first.bounding_box() or {}).get("height", 0) > 200
-                    assert await page.evaluate(OPTION, name), name
-                await tables_match_the_api(page, api, start.isoformat(), end.isoformat())
-                tiers = await page.inner_text("#chart-membersByTier table")
-                assert "15 人" in tiers and "27 人" in tiers
-                orders = await page.inner_text("#chart-ordersBySource table")
-                # 7 x ¥1,000 from articles; in all 7 x ¥1,000 + 5 x (¥5,000 + ¥38) + 2 x ¥10.
-                assert "¥7,000.00" in orders and "¥32,210.00" in orders and "文章 article" in orders
+            # Opened on the last 30 days, every chart drawn.
+            assert await page.input_value("#analytics-from") == start.isoformat()
+            assert await page.input_value("#analytics-to") == end.isoformat()
+            assert page.url.endswith("#/analytics")
+            assert await page.inner_text("#analytics-min-group") == str(K)
+            assert set((await page.evaluate(STATES)).values()) == {"drawn"}
+            for name in CHARTS:
+                canvas = page.locator(f"#chart-{name} .chart canvas")
+                assert await canvas.count() >= 1, name
+                assert (await canvas.first.bounding_box() or {}).get("height", 0) > 200
+                assert await page.evaluate(OPTION, name), name
+            await tables_match_the_api(page, api, start.isoformat(), end.isoformat())
+            tiers = await page.inner_text("#chart-membersByTier table")
+            assert "15 人" in tiers and "27 人" in tiers
+            orders = await page.inner_text("#chart-ordersBySource table")
+            # 7 x ¥1,000 from articles; in all 7 x ¥1,000 + 5 x (¥5,000 + ¥38) + 2 x ¥10.
+            assert "¥7,000.00" in orders and "¥32,210.00" in orders and "文章 article" in orders
 
-                # Web (2 people) is hidden, and video with it: grey, hatched, not zero.
-                first = await page.evaluate(TABLE, "membersByFirstChannel")
-                assert first == [
-                    ["MINI_PROGRAM", [12]],
-                    ["OFFICIAL_ACCOUNT", [7]],
-                    ["CHANNELS", [None]],
-                    ["WEB", [None]],
-                    ["total", [27]],
-                ]
-                web = page.locator("#chart-membersByFirstChannel tr[data-key=WEB] td")
-                assert await web.inner_text() == f"已隐藏（少于 {K} 人） hidden"
-                [bars] = await page.evaluate(OPTION, "membersByFirstChannel")
-                by_name = {bar["name"]: bar for bar in bars}
-                mini, hidden = by_name["小程序"], by_name["网页"]
-                assert mini["value"] == 12 and not mini["suppressed"]
-                assert "decal" not in (mini.get("itemStyle") or {})
-                assert hidden["suppressed"] is True and 0 < hidden["value"] < 12
-                assert hidden["itemStyle"]["color"] == "#d0d7de"
-                assert hidden["itemStyle"]["decal"]["dashArrayY"], hidden
-                assert hidden["label"]["formatter"] == "已隐藏"
-                assert by_name["视频号"]["suppressed"] is True
-                status = await page.inner_text("#chart-membersByFirstChannel .chart-status")
-                assert f"2 个分组已隐藏以保护隐私（少于 {K} 人" in status
-                await page.evaluate(SHOW_TIP, ["membersByFirstChannel", 3])
-                tip = page.locator("#chart-membersByFirstChannel .chart-tip")
-                await tip.wait_for()
-                words = await tip.inner_text()
-                assert "网页" in words and f"少于 {K} 人，已隐藏以保护隐私" in words, words
-                await page.locator("#chart-membersByFirstChannel").scroll_into_view_if_needed()
-                await page.screenshot(path=str(ARTIFACTS / "analyst-dashboard-tooltip.png"))
-                await page.evaluate("() => window.scrollTo(0, 0)")
-                await page.screenshot(path=str(ARTIFACTS / "analyst-dashboard-1280x800.png"))
-                await page.screenshot(
-                    path=str(ARTIFACTS / "analyst-dashboard-full.png"), full_page=True
-                )
+            # Web (2 people) is hidden, and video with it: grey, hatched, not zero.
+            first = await page.evaluate(TABLE, "membersByFirstChannel")
+            assert first == [
+                ["MINI_PROGRAM", [12]],
+                ["OFFICIAL_ACCOUNT", [7]],
+                ["CHANNELS", [None]],
+                ["WEB", [None]],
+                ["total", [27]],
+            ]
+            web = page.locator("#chart-membersByFirstChannel tr[data-key=WEB] td")
+            assert await web.inner_text() == f"已隐藏（少于 {K} 人） hidden"
+            [bars] = await page.evaluate(OPTION, "membersByFirstChannel")
+            by_name = {bar["name"]: bar for bar in bars}
+            mini, hidden = by_name["小程序"], by_name["网页"]
+            assert mini["value"] == 12 and not mini["suppressed"]
+            assert "decal" not in (mini.get("itemStyle") or {})
+            assert hidden["suppressed"] is True and 0 < hidden["value"] < 12
+            assert hidden["itemStyle"]["color"] == "#d0d7de"
+            assert hidden["itemStyle"]["decal"]["dashArrayY"], hidden
+            assert hidden["label"]["formatter"] == "已隐藏"
+            assert by_name["视频号"]["suppressed"] is True
+            status = await page.inner_text("#chart-membersByFirstChannel .chart-status")
+            assert f"2 个分组已隐藏以保护隐私（少于 {K} 人" in status
+            await page.evaluate(SHOW_TIP, ["membersByFirstChannel", 3])
+            tip = page.locator("#chart-membersByFirstChannel .chart-tip")
+            await tip.wait_for()
+            words = await tip.inner_text()
+            assert "网页" in words and f"少于 {K} 人，已隐藏以保护隐私" in words, words
+            await page.locator("#chart-membersByFirstChannel").scroll_into_view_if_needed()
+            await page.screenshot(path=str(ARTIFACTS / "analyst-dashboard-tooltip.png"))
+            await page.evaluate("() => window.scrollTo(0, 0)")
+            await page.screenshot(path=str(ARTIFACTS / "analyst-dashboard-1280x800.png"))
+            await page.screenshot(
+                path=str(ARTIFACTS / "analyst-dashboard-full.png"), full_page=True
+            )
 
-                # The conversion window: the VIPs bought 10 days in, so within 7 days the mini
-                # program converted nobody (hidden: fewer than 5 did).
-                asked = len(graphql)
-                await page.fill("#analytics-days", "0")
-                await page.press("#analytics-days", "Enter")
-                words = await page.inner_text("#chart-conversionByChannel .chart-status")
-                assert "天数须为 1 至 365 的整数" in words and len(graphql) == asked
-                await page.fill("#analytics-days", "7")
-                await page.press("#analytics-days", "Enter")
-                await page.wait_for_function(SETTLED)
-                assert len(graphql) == asked + 1 and '"days":7' in graphql[-1]
-                week = await measure(
-                    api, "conversionByChannel", start.isoformat(), end.isoformat(), days=7
-                )
-                assert await page.evaluate(TABLE, "conversionByChannel") == rows_of(
-                    "conversionByChannel", week
-                )
-                assert rows_of("conversionByChannel", week)[0] == ["MINI_PROGRAM", [None]]
-                await page.fill("#analytics-days", "30")
-                await page.press("#analytics-days", "Enter")
-                await page.wait_for_function(SETTLED)
+            # The conversion window: the VIPs bought 10 days in, so within 7 days the mini
+            # program converted nobody (hidden: fewer than 5 did).
+            asked = len(graphql)
+            await page.fill("#analytics-days", "0")
+            await page.press("#analytics-days", "Enter")
+            words = await page.inner_text("#chart-conversionByChannel .chart-status")
+            assert "天数须为 1 至 365 的整数" in words and len(graphql) == asked
+            await page.fill("#analytics-days", "7")
+            await page.press("#analytics-days", "Enter")
+            await page.wait_for_function(SETTLED)
+            assert len(graphql) == asked + 1 and '"days":7' in graphql[-1]
+            week = await measure(
+                api, "conversionByChannel", start.isoformat(), end.isoformat(), days=7
+            )
+            assert await page.evaluate(TABLE, "conversionByChannel") == rows_of(
+                "conversionByChannel", week
+            )
+            assert rows_of("conversionByChannel", week)[0] == ["MINI_PROGRAM", [None]]
+            await page.fill("#analytics-days", "30")
+            await page.press("#analytics-days", "Enter")
+            await page.wait_for_function(SETTLED)
 
-                # By keyboard: Tab from the apply button to the first preset, focus visible,
-                # Enter picks the last 7 days: every chart reloads, for a week with nobody new.
-                await page.focus("#analytics-apply")
-                await page.keyboard.press("Tab")
-                focused = await page.evaluate(
-                    "() => [document.activeElement.dataset.preset,"
-                    " getComputedStyle(document.activeElement).outlineStyle]"
-                )
-                assert focused[0] == "days7" and focused[1] != "none", focused
-                asked = len(graphql)
-                await page.keyboard.press("Enter")
-                await page.wait_for_function(SETTLED)
-                assert len(graphql) == asked + len(CHARTS)
-                week_start = end - timedelta(days=6)
-                assert all(week_start.isoformat() in body for body in graphql[asked:])
-                assert page.url.endswith(f"#/analytics/{week_start}/{end}")
-                await tables_match_the_api(page, api, week_start.isoformat(), end.isoformat())
-                states = await page.evaluate(STATES)
-                assert states["tagCounts"] == states["ordersBySource"] == "empty", states
-                assert "没有数据" in await page.inner_text("#chart-tagCounts .chart-status")
-                assert "全部分组少于" in await page.inner_text("#chart-membersByTier .chart-status")
-                assert "近7天" in await page.inner_text("#desk-analytics [aria-pressed=true]")
+            # By keyboard: Tab from the apply button to the first preset, focus visible,
+            # Enter picks the last 7 days: every chart reloads, for a week with nobody new.
+            await page.focus("#analytics-apply")
+            await page.keyboard.press("Tab")
+            focused = await page.evaluate(
+                "() => [document.activeElement.dataset.preset,"
+                " getComputedStyle(document.activeElement).outlineStyle]"
+            )
+            assert focused[0] == "days7" and focused[1] != "none", focused
+            asked = len(graphql)
+            await page.keyboard.press("Enter")
+            await page.wait_for_function(SETTLED)
+            assert len(graphql) == asked + len(CHARTS)
+            week_start = end - timedelta(days=6)
+            assert all(week_start.isoformat() in body for body in graphql[asked:])
+            assert page.url.endswith(f"#/analytics/{week_start}/{end}")
+            await tables_match_the_api(page, api, week_start.isoformat(), end.isoformat())
+            states = await page.evaluate(STATES)
+            assert states["tagCounts"] == states["ordersBySource"] == "empty", states
+            assert "没有数据" in await page.inner_text("#chart-tagCounts .chart-status")
+            assert "全部分组少于" in await page.inner_text("#chart-membersByTier .chart-status")
+            assert "近7天" in await page.inner_text("#desk-analytics [aria-pressed=true]")
 
-                # Bad ranges: refused by the page in words (nothing asked), or by the server.
-                asked = len(graphql)
-                await page.fill("#analytics-from", end.isoformat())
-                await page.fill("#analytics-to", (end - timedelta(days=1)).isoformat())
-                await page.click("#analytics-apply")
-                assert "结束日期不能早于开始日期" in await page.inner_text("#analytics-status")
-                assert await page.get_attribute("#analytics-to", "aria-invalid") == "true"
-                assert await page.evaluate("document.activeElement.id") == "analytics-to"
-                await page.fill("#analytics-from", "2000-01-01")
-                await page.fill("#analytics-to", end.isoformat())
-                await page.click("#analytics-apply")
-                assert "最长 3660 天" in await page.inner_text("#analytics-status")
-                assert len(graphql) == asked
-                await page.fill("#analytics-from", "1969-12-01")
-                await page.fill("#analytics-to", "1969-12-31")
-                await page.click("#analytics-apply")
-                await page.wait_for_function(SETTLED)
-                words = await page.inner_text("#analytics-status")
-                assert "查询范围有误" in words and "输入有误" in words and "from" in words, words
-                assert set((await page.evaluate(STATES)).values()) == {"error"}
-                assert "输入有误" in await page.inner_text("#chart-retention .chart-status")
-                assert await page.get_attribute("#analytics-from", "aria-invalid") == "true"
+            # Bad ranges: refused by the page in words (nothing asked), or by the server.
+            asked = len(graphql)
+            await page.fill("#analytics-from", end.isoformat())
+            await page.fill("#analytics-to", (end - timedelta(days=1)).isoformat())
+            await page.click("#analytics-apply")
+            assert "结束日期不能早于开始日期" in await page.inner_text("#analytics-status")
+            assert await page.get_attribute("#analytics-to", "aria-invalid") == "true"
+            assert await page.evaluate("document.activeElement.id") == "analytics-to"
+            await page.fill("#analytics-from", "2000-01-01")
+            await page.fill("#analytics-to", end.isoformat())
+            await page.click("#analytics-apply")
+            assert "最长 3660 天" in await page.inner_text("#analytics-status")
+            assert len(graphql) == asked
+            await page.fill("#analytics-from", "1969-12-01")
+            await page.fill("#analytics-to", "1969-12-31")
+            await page.click("#analytics-apply")
+            await page.wait_for_function(SETTLED)
+            words = await page.inner_text("#analytics-status")
+            assert "查询范围有误" in words and "输入有误" in words and "from" in words, words
+            assert set((await page.evaluate(STATES)).values()) == {"error"}
+            assert "输入有误" in await page.inner_text("#chart-retention .chart-status")
+            assert await page.get_attribute("#analytics-from", "aria-invalid") == "true"
 
-                # Back to the month; on a tablet, one chart a row, nothing wider than the page.
-                await page.click("[data-preset=days30]")
-                await page.wait_for_function(SETTLED)
-                assert set((await page.evaluate(STATES)).values()) == {"drawn"}
-                await page.set_viewport_size({"width": 768, "height": 1024})
-                await page.wait_for_timeout(300)
-                width = await page.evaluate("document.documentElement.scrollWidth")
-                assert width <= 768, f"the page scrolls sideways at 768 ({width}px)"
-                for name in CHARTS:
-                    card = await page.locator(f"#chart-{name}").bounding_box()
-                    canvas = await page.locator(f"#chart-{name} .chart canvas").bounding_box()
-                    assert card and canvas and canvas["width"] <= card["width"], name
-                    assert canvas["width"] > 600, (name, canvas)  # grown to the one column
-                await page.screenshot(
-                    path=str(ARTIFACTS / "analyst-dashboard-768.png"), full_page=True
-                )
-                refused = await page.evaluate("window.refused")
-            finally:
-                await browser.close()
+            # Back to the month; on a tablet, one chart a row, nothing wider than the page.
+            await page.click("[data-preset=days30]")
+            await page.wait_for_function(SETTLED)
+            assert set((await page.evaluate(STATES)).values()) == {"drawn"}
+            await page.set_viewport_size({"width": 768, "height": 1024})
+            await page.wait_for_timeout(300)
+            width = await page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 768, f"the page scrolls sideways at 768 ({width}px)"
+            for name in CHARTS:
+                card = await page.locator(f"#chart-{name}").bounding_box()
+                canvas = await page.locator(f"#chart-{name} .chart canvas").bounding_box()
+                assert card and canvas and canvas["width"] <= card["width"], name
+                assert canvas["width"] > 600, (name, canvas)  # grown to the one column
+            await page.screenshot(path=str(ARTIFACTS / "analyst-dashboard-768.png"), full_page=True)
+            refused = await page.evaluate("window.refused")
 
     assert problems == [] and refused == [], (problems, refused)
     origin = urlsplit(server.url).netloc
@@ -319,7 +296,6 @@ async def test_the_dashboard_draws_a_year_of_the_demo_brand(
 ) -> None:
     """The demo data (`cdp demo-data`) over the last 365 days, at the default minimum group
     size: every chart drawn, its numbers the API's; the README's picture."""
-    from playwright.async_api import async_playwright
 
     await seed_demo_data(
         database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=DEMO_PEOPLE
@@ -330,53 +306,45 @@ async def test_the_dashboard_draws_a_year_of_the_demo_brand(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     with LoopbackServer(app) as server:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        async with headless(chromium) as browser:
+            page = await browser.new_page(
+                viewport={"width": 1280, "height": 800}, timezone_id="Asia/Shanghai"
             )
-            try:
-                page = await browser.new_page(
-                    viewport={"width": 1280, "height": 800}, timezone_id="Asia/Shanghai"
-                )
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                await page.goto(f"{server.url}/console/")
-                await page.wait_for_selector("#signed-out:not([hidden])")
-                await (
-                    page.locator('form[action="/auth/staff/dev"]').nth(1).locator("button").click()
-                )
-                await page.wait_for_selector("#desk-analytics:not([hidden])")
-                # Signing in lands on #/analytics: the last 365 days is a preset away.
-                await page.click("[data-preset=days365]")
-                await page.wait_for_function(SETTLED)
-                assert await page.input_value("#analytics-from") == start.isoformat()
-                # The range chosen is in the address: reloading the page keeps it.
-                assert page.url.endswith(f"#/analytics/{start}/{end}")
-                await page.reload()
-                await page.wait_for_selector("#desk-analytics:not([hidden])")
-                await page.wait_for_function(SETTLED)
-                assert await page.input_value("#analytics-from") == start.isoformat()
-                assert await page.get_attribute("[data-preset=days365]", "aria-pressed") == "true"
-                assert set((await page.evaluate(STATES)).values()) == {"drawn"}
-                analyst = client_for(Role.ANALYST)
-                answers = await everything(analyst, start.isoformat(), end.isoformat())
-                for name in CHARTS:
-                    assert await page.evaluate(TABLE, name) == rows_of(name, answers[name]), name
-                # The picture: the desk from its title, a hidden tier's tooltip showing.
-                keys = [row[0] for row in rows_of("membersByTier", answers["membersByTier"])]
-                tier = [c["key"] for c in answers["membersByTier"]["cells"] if c["suppressed"]]
-                if tier:
-                    await page.evaluate(SHOW_TIP, ["membersByTier", keys.index(tier[0])])
-                    await page.locator("#chart-membersByTier .chart-tip").wait_for()
-                await page.evaluate("document.getElementById('analytics-title').scrollIntoView()")
-                await page.screenshot(path=str(ARTIFACTS / "analyst-dashboard-demo-1280x800.png"))
-                await page.screenshot(
-                    path=str(ARTIFACTS / "analyst-dashboard-demo-full.png"), full_page=True
-                )
-                if os.environ.get("CDP_UPDATE_DOCS_SCREENSHOTS") == "1" and backend == "sqlite":
-                    # The README's tour picture, refreshed on purpose only: a run of the suite
-                    # leaves the working tree as it found it.
-                    DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(ARTIFACTS / "analyst-dashboard-demo-1280x800.png", DOCS_SHOT)
-            finally:
-                await browser.close()
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            await page.goto(f"{server.url}/console/")
+            await page.wait_for_selector("#signed-out:not([hidden])")
+            await page.locator('form[action="/auth/staff/dev"]').nth(1).locator("button").click()
+            await page.wait_for_selector("#desk-analytics:not([hidden])")
+            # Signing in lands on #/analytics: the last 365 days is a preset away.
+            await page.click("[data-preset=days365]")
+            await page.wait_for_function(SETTLED)
+            assert await page.input_value("#analytics-from") == start.isoformat()
+            # The range chosen is in the address: reloading the page keeps it.
+            assert page.url.endswith(f"#/analytics/{start}/{end}")
+            await page.reload()
+            await page.wait_for_selector("#desk-analytics:not([hidden])")
+            await page.wait_for_function(SETTLED)
+            assert await page.input_value("#analytics-from") == start.isoformat()
+            assert await page.get_attribute("[data-preset=days365]", "aria-pressed") == "true"
+            assert set((await page.evaluate(STATES)).values()) == {"drawn"}
+            analyst = client_for(Role.ANALYST)
+            answers = await everything(analyst, start.isoformat(), end.isoformat())
+            for name in CHARTS:
+                assert await page.evaluate(TABLE, name) == rows_of(name, answers[name]), name
+            # The picture: the desk from its title, a hidden tier's tooltip showing.
+            keys = [row[0] for row in rows_of("membersByTier", answers["membersByTier"])]
+            tier = [c["key"] for c in answers["membersByTier"]["cells"] if c["suppressed"]]
+            if tier:
+                await page.evaluate(SHOW_TIP, ["membersByTier", keys.index(tier[0])])
+                await page.locator("#chart-membersByTier .chart-tip").wait_for()
+            await page.evaluate("document.getElementById('analytics-title').scrollIntoView()")
+            await page.screenshot(path=str(ARTIFACTS / "analyst-dashboard-demo-1280x800.png"))
+            await page.screenshot(
+                path=str(ARTIFACTS / "analyst-dashboard-demo-full.png"), full_page=True
+            )
+            if os.environ.get("CDP_UPDATE_DOCS_SCREENSHOTS") == "1" and backend == "sqlite":
+                # The README's tour picture, refreshed on purpose only: a run of the suite
+                # leaves the working tree as it found it.
+                DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(ARTIFACTS / "analyst-dashboard-demo-1280x800.png", DOCS_SHOT)
     assert problems == [], problems

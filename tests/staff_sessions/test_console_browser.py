@@ -4,8 +4,6 @@ no file or script is refused and no request leaves cdp."""
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,60 +16,41 @@ from cdp.staff.models import SessionEnd
 from tests.conftest import TEST_KEYRING
 from tests.loopback import LoopbackServer
 from tests.support.staff_desk import records_of, session_row
-from tests.wechat.browser import find_or_install_chromium
+from tests.wechat.browser import headless
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[str]:
-    pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip)")
-    path, why = find_or_install_chromium()
-    if path is None:
-        warnings.warn(
-            f"No headless Chromium: the console's browser test is SKIPPED: {why}", stacklevel=1
-        )
-        pytest.skip(why)
-    yield path
 
 
 async def test_a_developer_signs_in_chooses_a_role_and_signs_out_in_the_console(
     chromium: str, settings: Settings, database: Database
 ) -> None:
-    from playwright.async_api import async_playwright
 
     app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
     with LoopbackServer(app) as server:
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
-            )
-            try:
-                page = await browser.new_page()
-                problems: list[str] = []
-                requested: list[str] = []
-                page.on("console", lambda m: problems.append(m.text) if m.type == "error" else 0)
-                page.on("pageerror", lambda e: problems.append(str(e)))
-                page.on("request", lambda r: requested.append(r.url))
-                await page.goto(f"{server.url}/console/")
-                await page.wait_for_selector("#signed-out:not([hidden])")
-                assert "请先登录" in await page.inner_text("#why")
-                await page.click("text=support + compliance")
-                await page.wait_for_selector("#choose:not([hidden])")
-                assert await page.inner_text("#person") == "development:dev-support-compliance"
-                assert "未选择" in await page.inner_text("#role")
-                await page.click("#role-buttons button[value=compliance]")
-                await page.wait_for_selector("#signed-in:not([hidden])")
-                assert "compliance" in await page.inner_text("#role")
-                assert await page.is_hidden("#choose")
-                cookies = await page.context.cookies()
-                [cookie] = [c for c in cookies if c["name"] == "cdp_staff"]
-                assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
-                await page.click("#sign-out button")
-                await page.wait_for_selector("#signed-out:not([hidden])")
-                assert not [c for c in await page.context.cookies() if c["name"] == "cdp_staff"]
-            finally:
-                await browser.close()
+        async with headless(chromium) as browser:
+            page = await browser.new_page()
+            problems: list[str] = []
+            requested: list[str] = []
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else 0)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.on("request", lambda r: requested.append(r.url))
+            await page.goto(f"{server.url}/console/")
+            await page.wait_for_selector("#signed-out:not([hidden])")
+            assert "请先登录" in await page.inner_text("#why")
+            await page.click("text=support + compliance")
+            await page.wait_for_selector("#choose:not([hidden])")
+            assert await page.inner_text("#person") == "development:dev-support-compliance"
+            assert "未选择" in await page.inner_text("#role")
+            await page.click("#role-buttons button[value=compliance]")
+            await page.wait_for_selector("#signed-in:not([hidden])")
+            assert "compliance" in await page.inner_text("#role")
+            assert await page.is_hidden("#choose")
+            cookies = await page.context.cookies()
+            [cookie] = [c for c in cookies if c["name"] == "cdp_staff"]
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+            await page.click("#sign-out button")
+            await page.wait_for_selector("#signed-out:not([hidden])")
+            assert not [c for c in await page.context.cookies() if c["name"] == "cdp_staff"]
     # The one complaint: the page's first read of the session, before signing in (401).
     refused = [p for p in problems if "status of 401 (Unauthorized)" not in p]
     assert refused == [], refused

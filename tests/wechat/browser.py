@@ -9,7 +9,16 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 NAMES = ("chromium", "chromium-browser")
 # A CJK font so the screenshot shows the page's Chinese; the test passes without it.
@@ -57,3 +66,36 @@ def find_or_install_chromium() -> tuple[str | None, str]:
     if path is None:
         return None, "apt-get install chromium failed (no Debian mirror reachable?)"
     return path, "installed"
+
+
+@asynccontextmanager
+async def headless(chromium: str) -> AsyncIterator[Browser]:
+    """Headless Chromium at `chromium`, closed on the way out (as every browser test runs it:
+    no sandbox as root, no GPU)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[str]:
+    """The Chromium every browser test drives; the tests are skipped, loudly, without one."""
+    pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip)")
+    path, why = find_or_install_chromium()
+    if path is None:
+        bar = "!" * 78
+        message = (
+            f"\n{bar}\n!! Headless Chromium unavailable: the browser tests are SKIPPED."
+            f"\n!! {why}\n{bar}"
+        )
+        warnings.warn(message, stacklevel=1)
+        print(message)
+        pytest.skip(why)
+    yield path

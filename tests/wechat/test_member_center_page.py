@@ -7,7 +7,6 @@ The screenshot goes to tests/artifacts/ (git-ignored): h5-member-center-<backend
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,6 @@ from cdp.config import Settings
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING, ClientFactory
 from tests.loopback import LoopbackServer
-from tests.wechat.browser import find_or_install_chromium
 from tests.wechat.fake_server import MINI_APP_ID, USERINFO_APP_ID, FakeWechat, WechatUser
 
 pytestmark = pytest.mark.slow
@@ -42,22 +40,6 @@ FEED = """mutation($p: ID!, $until: DateTime!) {
     status: PAID, entry: "from=article&id=123",
     items: [{sku: "LATTE-L", name: "拿铁 大杯", quantity: 2, unitPriceFen: 3200}]}) { id }
 }"""
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[str]:
-    pytest.importorskip("playwright.async_api", reason="playwright is not installed (pip)")
-    path, why = find_or_install_chromium()
-    if path is None:
-        bar = "!" * 78
-        message = (
-            f"\n{bar}\n!! Headless Chromium unavailable: the H5 end-to-end test is SKIPPED."
-            f"\n!! {why}\n{bar}"
-        )
-        warnings.warn(message, stacklevel=1)
-        print(message)
-        pytest.skip(why)
-    yield path
 
 
 @pytest.fixture
