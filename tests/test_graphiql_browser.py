@@ -20,7 +20,6 @@ pytestmark = pytest.mark.slow
 async def test_graphiql_renders_and_answers_with_nothing_from_another_origin(
     chromium: str, settings: Settings
 ) -> None:
-
     app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
     with LoopbackServer(app) as server:
         origin = urlsplit(server.url).netloc

@@ -108,7 +108,6 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
     vault: Vault,
     client_at: ClientAt,
 ) -> None:
-
     await seed_a_month(database, vault)
     api = client_at(Role.ANALYST, k=K)
     settings = make_settings(database_url, analytics_min_group_size=K)

@@ -436,7 +436,6 @@ async def test_compliance_opens_the_erasure_desks_forms_from_a_support_card_and_
     database: Database,
     keystore: KeyStore,
 ) -> None:
-
     await seed_demo_data(
         database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=20
     )

@@ -212,7 +212,6 @@ def answer(status: int, headers: dict[str, str], body: str) -> Callable[[Any], A
 async def test_compliance_opens_the_support_desk_and_is_told_plainly_of_a_miss_and_the_cap(
     chromium: str, database_url: str, database: Database
 ) -> None:
-
     settings = make_settings(database_url, lookup_miss_limit=1)
     app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
     with LoopbackServer(app) as server:
@@ -269,7 +268,6 @@ async def test_compliance_opens_the_support_desk_and_is_told_plainly_of_a_miss_a
 async def test_an_analyst_is_offered_the_dashboard_only_and_not_the_support_desk(
     chromium: str, settings: Settings, database: Database
 ) -> None:
-
     app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
     with LoopbackServer(app) as server:
         async with headless(chromium) as browser:

@@ -24,7 +24,6 @@ pytestmark = pytest.mark.slow
 async def test_a_developer_signs_in_chooses_a_role_and_signs_out_in_the_console(
     chromium: str, settings: Settings, database: Database
 ) -> None:
-
     app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
     with LoopbackServer(app) as server:
         async with headless(chromium) as browser:
