@@ -35,6 +35,8 @@ def individual_queries(profile_id: str) -> dict[str, list[str]]:
         "auditEvents": ["{ auditEvents { items { seq action } } }"],
         "erasureRequests": ["{ erasureRequests { items { id } } }"],
         "staffSessions": ["{ staffSessions { items { id person } } }"],
+        "auditLogVerification": ["{ auditLogVerification { intact checked } }"],
+        "suppression": ['{ suppression(phone: "13800000000") { suppressed kind } }'],
     }
 
 
