@@ -31,8 +31,8 @@ from cdp.graphql.pages import (
     id_page,
 )
 from cdp.graphql.profile_queries import PURPOSE_MAX_LENGTH, check_purpose
+from cdp.graphql.suppression import one_key
 from cdp.profiles.models import Profile
-from cdp.profiles.values import normalize_phone
 from cdp.suppression import service as suppression
 from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
 from cdp.text import check_text
@@ -267,22 +267,10 @@ class ErasureMutations:
     async def lift_suppression(
         self, info: Info, input: LiftSuppressionInput
     ) -> SuppressionLift | None:
-        given = [
-            (k, v)
-            for k, v in (
-                (SuppressionKind.UNION_ID, input.union_id),
-                (SuppressionKind.OPEN_ID, input.open_id),
-                (SuppressionKind.PHONE, input.phone),
-                (SuppressionKind.PROFILE, input.profile_id),
-            )
-            if v is not None
-        ]
         async with info.context.uow.atomic("suppression.lift") as session:
-            if len(given) != 1:
-                raise bad_input("give exactly one of unionId, openId, phone, profileId")
+            # The same one identifier, normalised the same way, as the suppression lookup.
+            kind, value = one_key(input.union_id, input.open_id, input.phone, input.profile_id)
             reason = check_purpose(input.reason, field="reason")
-            kind, value = given[0]
-            value = normalize_phone(value) if kind is SuppressionKind.PHONE else value.strip()
             lifted = await suppression.lift(
                 session,
                 kind=kind,
