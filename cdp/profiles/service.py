@@ -66,19 +66,29 @@ async def target_profile(*, session: AsyncSession, vault: Vault, public_id: str)
 
 
 async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | None:
-    """The profile with this public id, following merges to the surviving profile."""
+    """The profile with this public id, following merges to the surviving profile (the
+    final one of a chain: a merge repoints its loser's earlier losers); an alias followed is
+    audited with both ids."""
     profile = (
         await session.scalars(select(Profile).where(Profile.public_id == public_id))
     ).one_or_none()
     if profile is not None:
         return profile
-    return (
+    survivor = (
         await session.scalars(
             select(Profile)
             .join(ProfileMerge, col(ProfileMerge.survivor_id) == col(Profile.id))
             .where(ProfileMerge.loser_public_id == public_id)
         )
     ).one_or_none()
+    if survivor is not None:
+        audit.record(
+            session,
+            action="profile.alias",
+            profile_id=survivor.id,
+            detail={"requestedId": public_id, "resolvedId": survivor.public_id},
+        )
+    return survivor
 
 
 async def find_profile(
