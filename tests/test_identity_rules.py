@@ -271,3 +271,23 @@ def test_bad_identity_rules_stop_start_up_with_one_line(rules: str) -> None:
         load_settings({"CDP_IDENTITY_RULES": rules})
     assert str(refused.value).startswith("bad configuration: CDP_IDENTITY_RULES")
     assert "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("mode", ["DELETE", "ANONYMIZE"])
+async def test_erasing_either_profile_of_a_review_removes_the_review(
+    service_client: httpx.AsyncClient,
+    compliance_client: httpx.AsyncClient,
+    client_for: Any,
+    mode: str,
+) -> None:
+    from tests.support.erasure_calls import officer, request_erasure
+
+    _, two, union = await two_mini_openids(service_client)
+    await link_body(service_client, MINI, "oMini_rule_one_000000000000001", union)
+    opened = await request_erasure(officer(client_for, "a"), two, mode)
+    approve = "mutation A($r: ID!) { approveErasure(input: {requestId: $r}) { status receipt } }"
+    done = await gql(officer(client_for, "b"), approve, {"r": opened["id"]})
+    receipt = done["data"]["approveErasure"]["receipt"]
+    assert receipt["purge"]["identity_reviews"] == 1 and receipt["verify"]["clean"] is True
+    listed = await gql(compliance_client, REVIEWS)
+    assert listed["data"]["identityReviews"]["items"] == []
