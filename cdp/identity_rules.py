@@ -44,7 +44,9 @@ class IdentifierRule(BaseModel):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"blocked pattern {pattern!r} is not a regular expression: {exc}")
+                raise ValueError(
+                    f"blocked pattern {pattern!r} is not a regular expression: {exc}"
+                ) from None
         return value
 
 

@@ -17,6 +17,7 @@ from cdp.graphql.pages import DEFAULT_FIRST, After, First, Page, id_page
 from cdp.linking import reviews
 from cdp.profiles.models import IdentityReview, ReviewDecision, ReviewStatus
 
+
 @object_type(
     "IdentityReview",
     description="A merge the identity rules refused (it would break a limit), kept apart "
@@ -96,9 +97,7 @@ class IdentityReviewQueries:
     ) -> IdentityReviewPage | None:
         listed = partial(reviews.list_reviews, status=status)
         page, page_info = await id_page(info, "identity-reviews", first, after, listed)
-        info.context.uow.trail.record(
-            action="identity.review_list", detail={"returned": len(page)}
-        )
+        info.context.uow.trail.record(action="identity.review_list", detail={"returned": len(page)})
         return IdentityReviewPage(
             items=[IdentityReviewType.of(row) for row in page], page_info=page_info
         )

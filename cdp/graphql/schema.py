@@ -22,9 +22,9 @@ from cdp.graphql.audit import AuditQueries
 from cdp.graphql.audit_verification import AuditVerificationQueries
 from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
-from cdp.graphql.identity_reviews import IdentityReviewMutations, IdentityReviewQueries
 from cdp.graphql.events import EventMutations
 from cdp.graphql.execution import execution_context_class, validation_extensions
+from cdp.graphql.identity_reviews import IdentityReviewMutations, IdentityReviewQueries
 from cdp.graphql.limits import CostLimit, Limits, TokenLimit, validation_rules
 from cdp.graphql.lookup_limit import LookupLimitRule
 from cdp.graphql.loyalty import LoyaltyMutations

@@ -16,8 +16,8 @@ from cdp.channels import APP_CHANNELS, Channel
 from cdp.config import Settings
 from cdp.db import lock_names, lock_profiles, utcnow
 from cdp.errors import bad_input, conflict
-from cdp.keys.vault import Vault
 from cdp.identity_rules import IdentifierType, IdentityRules
+from cdp.keys.vault import Vault
 from cdp.linking.reviews import refuse_attach_beyond_limit, refuse_beyond_limits
 from cdp.linking.steps import MERGE_STEPS
 from cdp.profiles.merge import merge_profiles

@@ -69,7 +69,9 @@ async def move_reviews(merge: Merge) -> int:
     moved = 0
     for column in (table.c.profile_id, table.c.other_profile_id):
         result = await merge.session.execute(
-            sa.update(table).where(column == merge.loser.id).values({column.name: merge.survivor.id})
+            sa.update(table)
+            .where(column == merge.loser.id)
+            .values({column.name: merge.survivor.id})
         )
         moved += int(result.rowcount or 0)  # type: ignore[attr-defined]
     await merge.session.execute(
