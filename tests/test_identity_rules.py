@@ -9,11 +9,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from cdp.app import create_app
+from cdp.auth import Role, issue_token
 from cdp.config import ConfigError, Settings, load_settings
 from cdp.db import Database
+from cdp.keys.source import KeyringSource
+from cdp.keys.store import KeyStore
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
-from tests.conftest import error_codes, gql, make_settings
+from tests.conftest import TEST_KEYRING, ClientFactory, error_codes, gql, make_settings
 from tests.support.audit_log import audit_rows
+from tests.support.erasure_calls import officer, request_erasure
 from tests.support.people import LINK, MINI, OFFICIAL, link
 
 REVIEWS = """
@@ -137,19 +142,11 @@ async def test_a_new_openid_beyond_the_limit_of_its_unionids_profile_is_a_confli
 
 
 async def test_a_raised_limit_lets_the_merge_through(
-    database_url: str, client_for: Any, database: Database
+    database_url: str, database: Database, keystore: KeyStore
 ) -> None:
-    del client_for
-    from cdp.app import create_app
-    from cdp.auth import Role, issue_token
-    from cdp.keys.source import KeyringSource
-    from cdp.keys.store import KeyStore
-    from tests.conftest import TEST_KEYRING
-
     roomy = make_settings(database_url, identity_rules={"open_id": {"limit": 2}})
-    store = KeyStore(roomy)
-    app = create_app(roomy, database, KeyringSource.fixed(TEST_KEYRING), store)
-    token = issue_token(roomy, role=Role.SERVICE, subject="svc")
+    app = create_app(roomy, database, KeyringSource.fixed(TEST_KEYRING), keystore)
+    token = issue_token(roomy, role=Role.SERVICE, subject="service-test")
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://cdp.test",
@@ -157,7 +154,6 @@ async def test_a_raised_limit_lets_the_merge_through(
     ) as service:
         one, _, union = await two_mini_openids(service)
         merged = await link(service, "MINI_PROGRAM", MINI, "oMini_rule_one_000000000000001", union)
-    await store.dispose()
     assert merged["id"] == one and len(merged["identities"]) == 2
 
 
@@ -277,11 +273,9 @@ def test_bad_identity_rules_stop_start_up_with_one_line(rules: str) -> None:
 async def test_erasing_either_profile_of_a_review_removes_the_review(
     service_client: httpx.AsyncClient,
     compliance_client: httpx.AsyncClient,
-    client_for: Any,
+    client_for: ClientFactory,
     mode: str,
 ) -> None:
-    from tests.support.erasure_calls import officer, request_erasure
-
     _, two, union = await two_mini_openids(service_client)
     await link_body(service_client, MINI, "oMini_rule_one_000000000000001", union)
     opened = await request_erasure(officer(client_for, "a"), two, mode)
