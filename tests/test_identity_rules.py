@@ -15,8 +15,24 @@ from cdp.config import ConfigError, Settings, load_settings
 from cdp.db import Database
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
-from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
-from tests.conftest import TEST_KEYRING, ClientFactory, error_codes, gql, make_settings
+from cdp.keys.vault import Vault
+from cdp.linking.steps import MERGE_STEPS
+from cdp.profiles.merge import merge_profiles
+from cdp.profiles.models import (
+    Identity,
+    IdentityReview,
+    Profile,
+    ProfileMerge,
+    ReviewStatus,
+)
+from tests.conftest import (
+    TEST_KEYRING,
+    ClientFactory,
+    audited,
+    error_codes,
+    gql,
+    make_settings,
+)
 from tests.support.audit_log import audit_rows
 from tests.support.erasure_calls import officer, request_erasure
 from tests.support.people import LINK, MINI, OFFICIAL, link
@@ -285,3 +301,29 @@ async def test_erasing_either_profile_of_a_review_removes_the_review(
     assert receipt["purge"]["identity_reviews"] == 1 and receipt["verify"]["clean"] is True
     listed = await gql(compliance_client, REVIEWS)
     assert listed["data"]["identityReviews"]["items"] == []
+
+
+async def test_a_review_whose_profiles_merge_otherwise_is_settled_by_the_merge(
+    service_client: httpx.AsyncClient, database: Database, settings: Settings, vault: Vault
+) -> None:
+    one, two, union = await two_mini_openids(service_client)
+    await link_body(service_client, MINI, "oMini_rule_one_000000000000001", union)
+    async with audited(database) as session:
+        survivor, loser = [
+            await session.scalar(sa.select(Profile).where(Profile.public_id == pid))
+            for pid in (one, two)
+        ]
+        assert survivor is not None and loser is not None
+        await merge_profiles(
+            session=session,
+            vault=vault,
+            settings=settings,
+            survivor=survivor,
+            loser=loser,
+            reason="test",
+            steps=MERGE_STEPS,
+        )
+    async with database.transaction() as session:
+        [review] = (await session.scalars(sa.select(IdentityReview))).all()
+    assert review.status is ReviewStatus.MERGED
+    assert review.profile_id == review.other_profile_id == survivor.id
