@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
 from cdp.config_models import ContactCap, ContactCaps, StaffWecom, WechatApps, WechatAppType
+from cdp.identity_rules import IdentityRules
 from cdp.roles import RoleMap
 from cdp.secret_strength import estimated_bits
 
@@ -112,6 +113,9 @@ class Settings(BaseSettings):
     # worker's, or left by a crash); each accept wakes it at once in its own process.
     wechat_push_poll_seconds: float = Field(default=5.0, gt=0, le=300)
     customer_session_ttl_seconds: int = Field(default=2 * 3600, ge=60, le=24 * 3600)
+    # Identity resolution (cdp.identity_rules), as JSON: per identifier type a priority, a
+    # limit per profile and blocked patterns; a merge that breaks a limit waits for review.
+    identity_rules: IdentityRules = Field(default_factory=IdentityRules)
     # Staff sign-in (cdp/staff/). OpenID Connect: the issuer (its discovery document is at
     # ISSUER/.well-known/openid-configuration) and cdp's confidential client there.
     staff_oidc_issuer: str | None = None
@@ -297,7 +301,7 @@ def same_database(first: str, second: str) -> bool:
     )
 
 
-STRUCTURED = ("contact_caps", "wechat_apps", "staff_wecom", "staff_role_map")
+STRUCTURED = ("contact_caps", "wechat_apps", "staff_wecom", "staff_role_map", "identity_rules")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

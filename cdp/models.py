@@ -9,7 +9,7 @@ from cdp.events.models import Event
 from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
-from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.staff.models import (
     ProviderToken,
     ServiceAccount,
@@ -33,6 +33,7 @@ __all__ = [
     "ErasureRequest",
     "Event",
     "Identity",
+    "IdentityReview",
     "InboxMessage",
     "LookupMiss",
     "Order",

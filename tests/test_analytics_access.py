@@ -34,6 +34,7 @@ def individual_queries(profile_id: str) -> dict[str, list[str]]:
         ],
         "auditEvents": ["{ auditEvents { items { seq action } } }"],
         "erasureRequests": ["{ erasureRequests { items { id } } }"],
+        "identityReviews": ["{ identityReviews { items { id status } } }"],
         "staffSessions": ["{ staffSessions { items { id person } } }"],
         "auditLogVerification": ["{ auditLogVerification { intact checked } }"],
         "suppression": ['{ suppression(phone: "13800000000") { suppressed kind } }'],
@@ -73,6 +74,8 @@ def every_mutation(profile_id: str) -> dict[str, str]:
         "liftSuppression": 'liftSuppression(input: {reason: "T-2", openId: "oMINI_person"}) '
         "{ lifted }",
         "revokeStaffSessions": 'revokeStaffSessions(input: {person: "wecom:zhangsan"})',
+        "resolveIdentityReview": 'resolveIdentityReview(input: {reviewId: "r-1", '
+        'decision: KEEP_APART, reason: "T-3"}) { id }',
     }
 
 

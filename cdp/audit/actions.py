@@ -18,6 +18,10 @@ class AuditAction(StrEnum):
     PROFILE_UPDATE = "profile.update"
     PROFILE_MERGE = "profile.merge"
     IDENTITY_LINK = "identity.link"
+    IDENTITY_REVIEW = "identity.review"  # a merge the identity rules refused, kept for review
+    IDENTITY_REVIEW_LIST = "identity.review_list"
+    IDENTITY_REVIEW_RESOLVE = "identity.review_resolve"
+    PROFILE_ALIAS = "profile.alias"  # a merged-away id resolved to its survivor
     TIER_CHANGE = "tier.change"
     POINTS_EARN = "points.earn"
     POINTS_SPEND = "points.spend"
@@ -77,6 +81,7 @@ class AuditAction(StrEnum):
     QUERY_ANALYTICS = "query.analytics"
     QUERY_AUDIT_LOG_VERIFICATION = "query.auditLogVerification"
     QUERY_SUPPRESSION = "query.suppression"
+    QUERY_IDENTITY_REVIEWS = "query.identityReviews"
     MUTATION_LINK_IDENTITY = "mutation.linkIdentity"
     MUTATION_UPDATE_MY_PROFILE = "mutation.updateMyProfile"
     MUTATION_EARN_POINTS = "mutation.earnPoints"
@@ -95,6 +100,7 @@ class AuditAction(StrEnum):
     MUTATION_APPROVE_ERASURE = "mutation.approveErasure"
     MUTATION_EXPORT_PROFILE = "mutation.exportProfile"
     MUTATION_LIFT_SUPPRESSION = "mutation.liftSuppression"
+    MUTATION_RESOLVE_IDENTITY_REVIEW = "mutation.resolveIdentityReview"
     # Staff sessions once they exist (issue 18, the desk: console, compliance, cdp staff).
     STAFF_LIST = "staff.list"
     QUERY_STAFF_SESSIONS = "query.staffSessions"

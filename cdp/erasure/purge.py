@@ -17,7 +17,7 @@ from cdp.events.models import Event
 from cdp.keys.store import KeyStore
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order
-from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.subscriptions.models import SubscribeGrant, WechatFollow
 from cdp.suppression.models import ErasureMode
 from cdp.tags.models import ProfileTag
@@ -39,7 +39,14 @@ PURGED: tuple[type[SQLModel], ...] = (
 KEPT: tuple[type[SQLModel], ...] = (Order, Event)
 # Tables that hold a profile's id but are handled on their own: the data keys (shredded, in
 # the key store), merge records (by survivor), the profile itself.
-SPECIAL = ("data_keys", "profile_merges", "profiles", "audit_events", "erasure_requests")
+SPECIAL = (
+    "data_keys",
+    "profile_merges",
+    "identity_reviews",  # by either of its two profiles
+    "profiles",
+    "audit_events",
+    "erasure_requests",
+)
 # (audit_events and erasure_requests keep the surrogate id on purpose: they prove the erasure.)
 # A profile's personal values and their blind indexes: what ANONYMIZE clears.
 SEALED_COLUMNS = (
@@ -63,6 +70,13 @@ async def _delete(session: AsyncSession, model: type[SQLModel], profile_id: int)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def _reviews_of(profile_id: int) -> Any:
+    return sa.or_(
+        col(IdentityReview.profile_id) == profile_id,
+        col(IdentityReview.other_profile_id) == profile_id,
+    )
+
+
 async def purge(
     session: AsyncSession, *, profile_id: int, mode: ErasureMode, tombstone: str
 ) -> dict[str, Any]:
@@ -74,6 +88,8 @@ async def purge(
         sa.delete(ProfileMerge).where(col(ProfileMerge.survivor_id) == profile_id)
     )
     counts["profile_merges"] = int(merges.rowcount or 0)  # type: ignore[attr-defined]
+    reviews = await session.execute(sa.delete(IdentityReview).where(_reviews_of(profile_id)))
+    counts["identity_reviews"] = int(reviews.rowcount or 0)  # type: ignore[attr-defined]
     profile = await session.get(Profile, profile_id)
     if mode is ErasureMode.DELETE:
         # Orders stay for accounting (amounts, dates, items): no address, no link to the person.
@@ -136,6 +152,7 @@ async def scan(
             col(ProfileMerge.loser_public_id).in_(public_ids),
         ),
     )
+    found["identity_reviews"] = await count(IdentityReview, _reviews_of(profile_id))
     found["profiles.public_id"] = await count(Profile, col(Profile.public_id).in_(public_ids))
     found["profiles.union_id_bidx"] = await count(
         Profile, col(Profile.union_id_bidx).in_(union_hashes)

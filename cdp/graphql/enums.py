@@ -17,7 +17,7 @@ from cdp.events.service import EventStatus
 from cdp.loyalty.coupons import CouponStatus
 from cdp.loyalty.models import CouponKind, EntryKind
 from cdp.orders.models import OrderStatus
-from cdp.profiles.models import Tier
+from cdp.profiles.models import ReviewDecision, ReviewStatus, Tier
 from cdp.suppression.models import ErasureMode, ErasureStatus, SuppressionKind
 from cdp.tags.models import TagSource
 
@@ -206,6 +206,25 @@ expose(
     },
 )
 expose(
+    ReviewStatus,
+    "IdentityReviewStatus",
+    "Where an identity review stands.",
+    {
+        ReviewStatus.OPEN: "Refused and waiting for compliance's decision.",
+        ReviewStatus.MERGED: "The two profiles were merged (by the decision or another link).",
+        ReviewStatus.KEPT_APART: "Compliance decided they stay apart.",
+    },
+)
+expose(
+    ReviewDecision,
+    "IdentityReviewDecision",
+    "What compliance decides on a refused merge.",
+    {
+        ReviewDecision.MERGE: "Merge the two profiles into the older, beyond the limit.",
+        ReviewDecision.KEEP_APART: "Keep them apart; later links of the pair stay refused.",
+    },
+)
+expose(
     AuditAction,
     "AuditAction",
     "What an audit record says was done (stored as the dotted name in the description).",
@@ -248,6 +267,8 @@ __all__ = [
     "EventStatus",
     "OrderStatus",
     "Reason",
+    "ReviewDecision",
+    "ReviewStatus",
     "SuppressionKind",
     "TagSource",
     "Tier",

@@ -14,7 +14,7 @@ from cdp.audit.trail import set_target
 from cdp.channels import Channel
 from cdp.consent.models import ConsentPurpose
 from cdp.db import utcnow
-from cdp.errors import bad_input, not_found
+from cdp.errors import bad_input, conflict, not_found
 from cdp.graphql.context import Info, by_key
 from cdp.graphql.objects import object_type
 from cdp.graphql.pages import DEFAULT_FIRST, MAX_FIRST, After, First
@@ -26,6 +26,7 @@ from cdp.graphql.sealed import (
     personal_value,
 )
 from cdp.linking import link as linking
+from cdp.linking import reviews
 from cdp.orders.tiers import TierThresholds, paid_spends
 from cdp.profiles import service
 from cdp.profiles.models import Profile as ProfileRow
@@ -308,16 +309,26 @@ class ProfileMutations:
         description="Attach an app identity to its person (creates or merges). Service role only."
     )
     async def link_identity(self, info: Info, input: LinkIdentityInput) -> ProfileType | None:
-        async with info.context.uow.atomic("identity.link") as session:
-            outcome = await linking.link_identity(
-                session=session,
-                vault=info.context.vault,
-                settings=info.context.settings,
-                channel=input.channel,
-                app_id=input.app_id,
-                open_id=input.open_id,
-                union_id=input.union_id,
-            )
+        try:
+            async with info.context.uow.atomic("identity.link") as session:
+                outcome = await linking.link_identity(
+                    session=session,
+                    vault=info.context.vault,
+                    settings=info.context.settings,
+                    channel=input.channel,
+                    app_id=input.app_id,
+                    open_id=input.open_id,
+                    union_id=input.union_id,
+                )
+        except reviews.LimitBroken as refused:
+            if refused.profile is None:  # a new OpenID: nothing to merge, nothing to review
+                raise conflict(refused.message) from None
+            # The refused link wrote nothing; its review is kept on its own.
+            async with info.context.uow.atomic("identity.review") as session:
+                review = await reviews.open_review(
+                    session=session, refused=refused, profile=refused.profile, via="linkIdentity"
+                )
+            raise reviews.ReviewPending(review) from None
         if outcome.merged_profile_ids:
             info.context.clear_loaders()
         return ProfileType(row=outcome.profile)

@@ -24,6 +24,7 @@ from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
 from cdp.graphql.events import EventMutations
 from cdp.graphql.execution import execution_context_class, validation_extensions
+from cdp.graphql.identity_reviews import IdentityReviewMutations, IdentityReviewQueries
 from cdp.graphql.limits import CostLimit, Limits, TokenLimit, validation_rules
 from cdp.graphql.lookup_limit import LookupLimitRule
 from cdp.graphql.loyalty import LoyaltyMutations
@@ -49,6 +50,7 @@ QUERIES: tuple[type, ...] = (
     AuditQueries,
     AuditVerificationQueries,
     ErasureQueries,
+    IdentityReviewQueries,
     SuppressionQueries,
     AnalyticsQueries,
     StaffQueries,
@@ -61,6 +63,7 @@ MUTATIONS: tuple[type, ...] = (
     ConsentMutations,
     EventMutations,
     ErasureMutations,
+    IdentityReviewMutations,
     StaffMutations,
 )
 

@@ -16,7 +16,9 @@ from cdp.channels import APP_CHANNELS, Channel
 from cdp.config import Settings
 from cdp.db import lock_names, lock_profiles, utcnow
 from cdp.errors import bad_input, conflict
+from cdp.identity_rules import IdentifierType, IdentityRules
 from cdp.keys.vault import Vault
+from cdp.linking.reviews import refuse_attach_beyond_limit, refuse_beyond_limits
 from cdp.linking.steps import MERGE_STEPS
 from cdp.profiles.merge import merge_profiles
 from cdp.profiles.models import Identity, Profile
@@ -47,13 +49,23 @@ class _Key:
 
     @classmethod
     def of(
-        cls, vault: Vault, channel: Channel, app_id: str, open_id: str, union_id: str | None
+        cls,
+        vault: Vault,
+        rules: IdentityRules,
+        channel: Channel,
+        app_id: str,
+        open_id: str,
+        union_id: str | None,
     ) -> _Key:
         if channel not in APP_CHANNELS:
             raise bad_input(f"{channel.value} is not an app channel", field="channel")
         app_id = clean_identifier(app_id, field="appId")
         open_id = clean_identifier(open_id, field="openId")
         union_id = optional_identifier(union_id, field="unionId")
+        if rules.is_blocked(IdentifierType.OPEN_ID, open_id):
+            raise bad_input("openId is blocked by the identity rules", field="openId")
+        if union_id is not None and rules.is_blocked(IdentifierType.UNION_ID, union_id):
+            raise bad_input("unionId is blocked by the identity rules", field="unionId")
         return cls(
             channel=channel,
             app_id=app_id,
@@ -79,13 +91,21 @@ async def link_identity(
 
     First sight creates a profile; a known UnionID attaches the OpenID to its profile; an
     OpenID-only profile gains the UnionID when it arrives; a UnionID that shows two profiles
-    are one person merges them into the older one.
+    are one person merges them into the older one. A merge or an OpenID that would break
+    the identity rules' limits is refused before anything is written (LimitBroken).
     """
-    key = _Key.of(vault, channel, app_id, open_id, union_id)
+    rules = settings.identity_rules
+    key = _Key.of(vault, rules, channel, app_id, open_id, union_id)
     identity, by_open, by_union = await _hold(session, key)
     now = now or utcnow()  # a past `now` imports history: when the identity was first seen
     merged: tuple[int, ...] = ()
     created_profile = False
+    if by_open is not None and by_union is not None and by_open.id != by_union.id:
+        await refuse_beyond_limits(session=session, rules=rules, profile=by_open, other=by_union)
+    elif identity is None and by_union is not None:
+        await refuse_attach_beyond_limit(
+            session=session, rules=rules, other=by_union, app_id=key.app_id
+        )
     if by_open is not None and by_union is not None and by_open.id != by_union.id:
         survivor, loser = sorted((by_open, by_union), key=lambda p: p.id or 0)
         merged = (loser.id or 0,)
@@ -158,12 +178,9 @@ async def _hold(
         raise conflict(f"appId is registered as {identity.channel.value}, not {key.channel.value}")
     if (
         by_open is not None
+        and by_union is None  # else two profiles: the identity rules' union limit decides
         and key.union_bidx
-        and by_open.union_id_bidx
-        not in (
-            None,
-            key.union_bidx,
-        )
+        and by_open.union_id_bidx not in (None, key.union_bidx)
     ):
         raise conflict("this OpenID already belongs to a different UnionID")
     return identity, by_open, by_union

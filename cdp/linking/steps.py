@@ -19,6 +19,7 @@ from cdp.tags import service as tags
 MERGE_STEPS: tuple[Step, ...] = (
     Step("identities", ("identities",), merge.move_identities),
     Step("data_keys", ("data_keys",), merge.move_data_keys),  # in the key store
+    Step("identity_reviews", ("identity_reviews",), merge.move_reviews),
     Step("consents", ("consents", "consent_history"), consent.merge_consents),
     Step("contacts", ("contacts",), consent.move_contacts),
     Step("erasure_requests", ("erasure_requests",), erasure.follow_the_person),

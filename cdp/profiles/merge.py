@@ -19,7 +19,7 @@ from cdp.audit import trail as audit
 from cdp.config import Settings
 from cdp.db import lock_profiles, utcnow
 from cdp.keys.vault import Vault
-from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge, ReviewStatus
 from cdp.profiles.personal import PROFILE_FIELDS, read_field, write_field
 
 
@@ -61,6 +61,28 @@ async def reassign_rows(merge: Merge, table: Any) -> int:
 
 async def move_identities(merge: Merge) -> int:
     return await reassign_rows(merge, Identity)
+
+
+async def move_reviews(merge: Merge) -> int:
+    """Reviews follow their profiles; one whose two profiles are now one is settled by it."""
+    table = IdentityReview.__table__  # type: ignore[attr-defined]
+    moved = 0
+    for column in (table.c.profile_id, table.c.other_profile_id):
+        result = await merge.session.execute(
+            sa.update(table)
+            .where(column == merge.loser.id)
+            .values({column.name: merge.survivor.id})
+        )
+        moved += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    await merge.session.execute(
+        sa.update(table)
+        .where(
+            table.c.profile_id == table.c.other_profile_id,
+            table.c.status == ReviewStatus.OPEN.value,
+        )
+        .values(status=ReviewStatus.MERGED.value, resolved_at=utcnow())
+    )
+    return moved
 
 
 async def move_data_keys(merge: Merge) -> int:

@@ -1,4 +1,5 @@
-"""Tables of the identity graph: profiles, their app identities, and merge records."""
+"""Tables of the identity graph: profiles, their app identities, merge records, and the
+merges the identity rules refused (reviews)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from cdp.channels import Channel
-from cdp.columns import enum_column_type, profile_fk, timestamp_field
+from cdp.columns import UtcDateTime, enum_column_type, profile_fk, timestamp_field
 
 ID_MAX_LENGTH = 64  # OpenIDs and UnionIDs are 28-29 characters; app ids 18
 
@@ -85,3 +86,46 @@ class ProfileMerge(SQLModel, table=True):
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
     )
     merged_at: datetime = timestamp_field()
+
+
+class ReviewStatus(StrEnum):
+    OPEN = "OPEN"
+    MERGED = "MERGED"
+    KEPT_APART = "KEPT_APART"
+
+
+class ReviewDecision(StrEnum):
+    MERGE = "MERGE"
+    KEEP_APART = "KEEP_APART"
+
+
+class IdentityReview(SQLModel, table=True):
+    """A merge the identity rules refused: `profile` (where the link's OpenID is) and `other`
+    (where its UnionID leads) stay apart until compliance decides. No personal values."""
+
+    __tablename__ = "identity_reviews"
+
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(
+        default_factory=new_public_id, max_length=36, unique=True, index=True, nullable=False
+    )
+    profile_id: int = Field(sa_column=profile_fk())
+    other_profile_id: int = Field(
+        sa_column=sa.Column(
+            sa.Integer, sa.ForeignKey("profiles.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    rule: str = Field(max_length=32, nullable=False)  # the IdentifierType whose limit broke
+    status: ReviewStatus = Field(
+        default=ReviewStatus.OPEN,
+        sa_column=sa.Column(enum_column_type(ReviewStatus), nullable=False, index=True),
+    )
+    detail: dict[str, Any] = Field(
+        default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
+    )
+    created_at: datetime = timestamp_field()
+    resolved_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(UtcDateTime, nullable=True)
+    )
+    resolved_by: str | None = Field(default=None, max_length=128)
+    reason: str | None = Field(default=None, max_length=200)

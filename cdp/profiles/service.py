@@ -62,23 +62,37 @@ async def target_profile(*, session: AsyncSession, vault: Vault, public_id: str)
         await refuse_if_suppressed(session, [(SuppressionKind.PROFILE, erased)])
         raise not_found("No profile with this id")
     audit.set_target(session, profile.id)
+    note_alias(session, public_id, profile)
     return profile
 
 
 async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | None:
-    """The profile with this public id, following merges to the surviving profile."""
+    """The profile with this public id, following merges to the surviving profile (the
+    final one of a chain: a merge repoints its loser's earlier losers)."""
     profile = (
         await session.scalars(select(Profile).where(Profile.public_id == public_id))
     ).one_or_none()
     if profile is not None:
         return profile
-    return (
+    survivor = (
         await session.scalars(
             select(Profile)
             .join(ProfileMerge, col(ProfileMerge.survivor_id) == col(Profile.id))
             .where(ProfileMerge.loser_public_id == public_id)
         )
     ).one_or_none()
+    return survivor
+
+
+def note_alias(session: AsyncSession, requested: str, profile: Profile | None) -> None:
+    """Audit a merged-away id that reached its survivor, naming both ids."""
+    if profile is not None and profile.public_id != requested:
+        audit.record(
+            session,
+            action="profile.alias",
+            profile_id=profile.id,
+            detail={"requestedId": requested, "resolvedId": profile.public_id},
+        )
 
 
 async def find_profile(
@@ -103,7 +117,10 @@ async def find_profile(
     if keys.app_id is not None and keys.open_id is None:
         raise bad_input("appId narrows an openId lookup only", field="appId")
     if keys.public_id is not None:
-        return await get_profile(session=session, public_id=keys.public_id.strip())
+        requested = keys.public_id.strip()
+        found = await get_profile(session=session, public_id=requested)
+        note_alias(session, requested, found)
+        return found
     if keys.union_id is not None:
         bidx = vault.blind_index("union", clean_identifier(keys.union_id, field="unionId"))
         query = select(Profile).where(col(Profile.union_id_bidx) == bidx)

@@ -7,6 +7,7 @@ Keyword-only functions that take the session and never commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,7 @@ from cdp.config_models import WechatApp, WechatAppType
 from cdp.errors import bad_input
 from cdp.keys.vault import Vault
 from cdp.linking.link import link_identity
+from cdp.linking.reviews import LimitBroken, open_review
 
 SIGN_IN_ACTION = "auth.wechat"
 CHANNEL_OF = {
@@ -76,17 +78,27 @@ async def sign_in(
 ) -> CustomerSession:
     """Link the identity WeChat vouched for and open a session for its profile.
 
-    SUPPRESSED for an erased person; the audit trail continues as the customer.
+    SUPPRESSED for an erased person; the audit trail continues as the customer. A link the
+    identity rules refuse is kept for review, and the person signs in to the profile their
+    OpenID has (a profile of its own when it is new), without the UnionID.
     """
-    outcome = await link_identity(
+    link = partial(
+        link_identity,
         session=session,
         vault=vault,
         settings=settings,
         channel=CHANNEL_OF[identity.kind],
         app_id=identity.app_id,
         open_id=identity.open_id,
-        union_id=identity.union_id,
     )
+    try:
+        async with session.begin_nested():
+            outcome = await link(union_id=identity.union_id)
+    except LimitBroken as refused:
+        outcome = await link(union_id=None)
+        await open_review(
+            session=session, refused=refused, profile=outcome.profile, via="wechat.sign_in"
+        )
     profile = outcome.profile
     audit.trail_of(session).continue_as(Principal(subject=profile.public_id, role=Role.CUSTOMER))
     audit.record(

@@ -33,6 +33,7 @@ PROFILE_TABLES = [
     "data_keys",
     "wechat_follows",
     "wechat_subscribe_grants",
+    "identity_reviews",
 ]
 PERSONAL_COLUMNS = (
     "union_id_bidx",
@@ -160,6 +161,7 @@ def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
             "coupons",
             "wechat_follows",
             "wechat_subscribe_grants",
+            "identity_reviews",
             "profile_merges",
         )
     }
@@ -191,6 +193,7 @@ SEEDED = {
     "events": 3,
     "wechat_follows": 0,  # pushes seed these (tests/wechat_push/test_push_suppression.py)
     "wechat_subscribe_grants": 0,
+    "identity_reviews": 0,  # the identity rules' tests seed these (tests/test_identity_rules.py)
     "profile_merges": 1,
 }
 
