@@ -1,6 +1,6 @@
 """Identity reviews: merges the identity rules refused, kept for compliance to decide.
 
-Revision ID: 0013_identity_reviews
+Revision ID: 0011_identity_reviews
 Revises: 0010_wechat_push
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_identity_reviews"
+revision: str = "0011_identity_reviews"
 down_revision: str | None = "0010_wechat_push"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
