@@ -20,7 +20,7 @@ run: $(STAMP)
 	$(BIN)/cdp migrate
 	$(BIN)/cdp demo-data --if-empty
 	$(BIN)/cdp demo-tokens
-	$(BIN)/cdp serve
+	CDP_WECHAT_SANDBOX=$${CDP_WECHAT_SANDBOX:-true} $(BIN)/cdp serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

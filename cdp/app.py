@@ -40,6 +40,7 @@ from cdp.staff.wecom_routes import WecomSignIn
 from cdp.wechat.push_processor import PushProcessor
 from cdp.wechat.push_routes import WechatPush
 from cdp.wechat.routes import WechatSignIn
+from cdp.wechat.website import WechatWebsiteSignIn
 
 
 def create_app(
@@ -139,6 +140,7 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
+            *WechatWebsiteSignIn(wechat).routes(),
             *push.routes(),
             *wecom.routes(),
             *oidc.routes(),
@@ -208,8 +210,11 @@ async def coded_server_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def app_from_environment() -> Starlette:
-    """Factory for uvicorn (`cdp serve`): settings from the environment."""
-    settings = load_settings()
+    """Factory for uvicorn (`cdp serve`): settings from the environment (WeChat as the sandbox
+    wires it, when CDP_WECHAT_SANDBOX is on)."""
+    from cdp.devwechat.sandbox import sandboxed
+
+    settings = sandboxed(load_settings())
     configure_logging(settings.log_level)
     app = create_app(settings, replay_journal=True)
     tune_garbage_collector()

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     wechat_apps: WechatApps = Field(default_factory=dict)
     wechat_api_base_url: str = "https://api.weixin.qq.com"
     wechat_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
+    # Website apps' QR sign-in page (Open Platform, snsapi_login).
+    wechat_qrconnect_url: str = "https://open.weixin.qq.com/connect/qrconnect"
     # Where WeChat sends the browser back (in the account's web authorisation domain); unset:
     # the scheme and host the authorize request came to.
     wechat_redirect_base_url: str | None = None
@@ -112,6 +114,11 @@ class Settings(BaseSettings):
     # How often the push processor looks for accepted messages it was not told of (another
     # worker's, or left by a crash); each accept wakes it at once in its own process.
     wechat_push_poll_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Development only: `cdp serve` starts a WeChat stand-in on 127.0.0.1 at this port and
+    # points the WeChat URLs (and, when none are configured, demo apps) at it
+    # (cdp/devwechat/). Production refuses to start with it on.
+    wechat_sandbox: bool = False
+    wechat_sandbox_port: int = Field(default=8001, ge=1024, le=65535)
     customer_session_ttl_seconds: int = Field(default=2 * 3600, ge=60, le=24 * 3600)
     # Identity resolution (cdp.identity_rules), as JSON: per identifier type a priority, a
     # limit per profile and blocked patterns; a merge that breaks a limit waits for review.
@@ -143,6 +150,7 @@ class Settings(BaseSettings):
     @field_validator(
         "wechat_api_base_url",
         "wechat_authorize_url",
+        "wechat_qrconnect_url",
         "wechat_redirect_base_url",
         "staff_oidc_issuer",
         "staff_redirect_base_url",
@@ -159,17 +167,24 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _wechat_fit_to_run(self) -> Settings:
         if self.env is Environment.PRODUCTION:
-            urls = (self.wechat_api_base_url, self.wechat_authorize_url)
+            if self.wechat_sandbox:
+                raise ValueError(
+                    "CDP_WECHAT_SANDBOX is a development stand-in for WeChat; production"
+                    " refuses it (unset it)"
+                )
+            urls = (self.wechat_api_base_url, self.wechat_authorize_url, self.wechat_qrconnect_url)
             if any(not url.startswith("https://") for url in urls) or (
                 self.wechat_redirect_base_url or "https://"
             ).startswith("http://"):
                 raise ValueError("WeChat URLs must be https:// in production")
             # Without it, the redirect back from WeChat is built from the request's Host header.
-            has_account = any(
-                app.type is WechatAppType.OFFICIAL_ACCOUNT for app in self.wechat_apps.values()
-            )
-            if has_account and self.wechat_redirect_base_url is None:
-                raise ValueError("CDP_WECHAT_REDIRECT_BASE_URL is required with official accounts")
+            redirected = (WechatAppType.OFFICIAL_ACCOUNT, WechatAppType.WEBSITE)
+            has_redirect = any(app.type in redirected for app in self.wechat_apps.values())
+            if has_redirect and self.wechat_redirect_base_url is None:
+                raise ValueError(
+                    "CDP_WECHAT_REDIRECT_BASE_URL is required with official accounts and"
+                    " website apps"
+                )
             for app_id, app in self.wechat_apps.items():
                 # WeChat's AppSecrets are 32 hex characters; anything else is a placeholder.
                 if len(app.secret.get_secret_value()) != 32:

@@ -27,6 +27,7 @@ class ContactCap(BaseModel):
 class WechatAppType(StrEnum):
     MINI_PROGRAM = "MINI_PROGRAM"
     OFFICIAL_ACCOUNT = "OFFICIAL_ACCOUNT"
+    WEBSITE = "WEBSITE"  # an Open Platform website app: QR sign-in (qrconnect, snsapi_login)
 
 
 class OAuthScope(StrEnum):
@@ -57,7 +58,8 @@ def _aes_key(value: SecretStr | None) -> SecretStr | None:
 
 class WechatApp(BaseModel):
     """One of the brand's WeChat apps: its type, AppSecret and (official accounts) OAuth scope;
-    for message push, its Token and, in safe mode, its EncodingAESKey."""
+    for message push, its Token and, in safe mode, its EncodingAESKey; for a website app, the
+    page of the brand's site that a signed-in browser lands on (the session in its fragment)."""
 
     model_config = {"frozen": True, "extra": "forbid"}
 
@@ -66,11 +68,29 @@ class WechatApp(BaseModel):
     oauth_scope: OAuthScope = OAuthScope.BASE
     token: Annotated[SecretStr | None, AfterValidator(_push_token)] = None
     encoding_aes_key: Annotated[SecretStr | None, AfterValidator(_aes_key)] = None
+    return_url: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _key_needs_token(self) -> WechatApp:
         if self.encoding_aes_key is not None and self.token is None:
             raise ValueError("encoding_aes_key needs a token")
+        return self
+
+    @model_validator(mode="after")
+    def _fits_its_type(self) -> WechatApp:
+        website = self.type is WechatAppType.WEBSITE
+        if website and self.token is not None:
+            raise ValueError("a WEBSITE app has no message push (token)")
+        if not website and self.return_url is not None:
+            raise ValueError("return_url is for WEBSITE apps")
+        # A path on cdp's own host, or an absolute http(s) URL the operator chose; never
+        # taken from a request, so the callback cannot be made an open redirect.
+        if self.return_url is not None and not self.return_url.startswith(
+            ("/", "https://", "http://")
+        ):
+            raise ValueError("return_url must be a path or an http(s):// URL")
+        if self.return_url is not None and "#" in self.return_url:
+            raise ValueError("return_url must not carry a fragment (the session goes there)")
         return self
 
 

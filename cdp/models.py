@@ -21,6 +21,7 @@ from cdp.subscriptions.models import SubscribeGrant, WechatFollow
 from cdp.suppression.models import ErasureRequest, Suppression
 from cdp.tags.models import ProfileTag
 from cdp.wechat.push_inbox import InboxMessage
+from cdp.wechat.website_state import SpentState
 
 metadata = SQLModel.metadata
 
@@ -47,6 +48,7 @@ __all__ = [
     "ServiceAccount",
     "ServiceToken",
     "SignInAttempt",
+    "SpentState",
     "StaffSession",
     "SubscribeGrant",
     "Suppression",

@@ -18,13 +18,13 @@ from graphql import OperationDefinitionNode, parse, specified_rules, validate
 from cdp.app import create_app
 from cdp.auth import Role, issue_token
 from cdp.config import Settings
+from cdp.devwechat.loopback import LoopbackServer
 from cdp.graphql.limits import Limits, validation_rules
 from cdp.graphql.measures import DocumentMeasures, fragments_of
 from cdp.graphql.schema import build_schema
 from cdp.graphql.selections import child_fields
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING
-from tests.loopback import LoopbackServer
 
 T = TypeVar("T")
 

@@ -9,9 +9,9 @@ import pytest
 
 from cdp.app import create_app
 from cdp.config import Settings
+from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING
-from tests.loopback import LoopbackServer
 from tests.wechat.browser import headless
 
 pytestmark = pytest.mark.slow

@@ -43,6 +43,10 @@ def serve(
 
     settings = settings_or_exit()
     keyring_or_exit(settings)  # refuse to start without a fit keyring, in one line
+    if settings.wechat_sandbox:
+        from cdp.cli.wechat import start_sandbox
+
+        start_sandbox(settings, f"http://{host}:{port}")
     typer.echo(f"cdp: serving GraphQL on http://{host}:{port}/graphql ({settings.env.value})")
     sign_in = "" if settings.is_production else ", with a development sign-in per role"
     typer.echo(f"cdp: the staff console is http://{host}:{port}/console/{sign_in}")

@@ -79,7 +79,7 @@ class WechatSignIn:
         request_id = request_id_of(request)
         app_id: str | None = None
         try:
-            self._spend_budget(request)
+            self.spend_budget(request)
             app_id, code = await self._read_login(request)
             app = configured_app(self.settings, app_id, WechatAppType.MINI_PROGRAM)
             found = await self.client.code2session(app_id=app_id, app=app, code=code)
@@ -87,9 +87,9 @@ class WechatSignIn:
             identity = VouchedIdentity(
                 app_id, WechatAppType.MINI_PROGRAM, found.open_id, found.union_id
             )
-            session = await self._sign_in(request_id, identity)
+            session = await self.sign_in_as(request_id, identity)
         except (CdpError, WechatError) as exc:
-            return await self._refuse(request_id, app_id, failure_of(exc))
+            return await self.refuse(request_id, app_id, failure_of(exc))
         except SignInFailed as exc:
             return json_error(request_id, exc)
         except Exception as exc:
@@ -111,7 +111,7 @@ class WechatSignIn:
         request_id = request_id_of(request)
         app_id = request.query_params.get("appId")
         try:
-            self._spend_budget(request)
+            self.spend_budget(request)
             app = configured_app(self.settings, app_id, WechatAppType.OFFICIAL_ACCOUNT)
         except CdpError as exc:
             return json_error(request_id, failure_of(exc))
@@ -154,7 +154,7 @@ class WechatSignIn:
         params = request.query_params
         app_id = params.get("appId")
         try:
-            self._spend_budget(request)
+            self.spend_budget(request)
             app = configured_app(self.settings, app_id, WechatAppType.OFFICIAL_ACCOUNT)
             assert app_id is not None
             expected, given = request.cookies.get(STATE_COOKIE, ""), params.get("state", "")
@@ -165,7 +165,7 @@ class WechatSignIn:
             code = params.get("code", "")
             if not code:  # the person declined snsapi_userinfo
                 raise SignInFailed(401, ErrorCode.UNAUTHENTICATED, "Authorisation was declined")
-            grant = await self.client.oauth_grant(app_id=app_id, app=app, code=_checked(code))
+            grant = await self.client.oauth_grant(app_id=app_id, app=app, code=checked_code(code))
             union_id = grant.union_id
             if union_id is None and app.oauth_scope is OAuthScope.USERINFO:
                 union_id = await self.client.userinfo_union_id(grant)
@@ -176,13 +176,13 @@ class WechatSignIn:
                 union_id,
                 scope=grant.scope or app.oauth_scope.value,
             )
-            session = await self._sign_in(request_id, identity)
+            session = await self.sign_in_as(request_id, identity)
         except (CdpError, WechatError, SignInFailed) as exc:
             failed = exc if isinstance(exc, SignInFailed) else failure_of(exc)
             if failed.extensions.get("limit") == "rate":  # not audited: it would flood the log
                 response = json_error(request_id, failed)
             else:
-                response = await self._refuse(request_id, app_id, failed)
+                response = await self.refuse(request_id, app_id, failed)
         except Exception as exc:
             if outage_of(exc):
                 raise  # 503 (cdp/availability.py); the state cookie stays for a retry
@@ -197,7 +197,7 @@ class WechatSignIn:
         response.delete_cookie(STATE_COOKIE, path=CALLBACK)  # one use, whatever came of it
         return response
 
-    def _spend_budget(self, request: Request) -> None:
+    def spend_budget(self, request: Request) -> None:
         spend_address_budget(self.limiter, request)
 
     async def _read_login(self, request: Request) -> tuple[str, str]:
@@ -215,9 +215,9 @@ class WechatSignIn:
             raise bad_input("appId is required", field="appId")
         if not isinstance(code, str) or not code:
             raise bad_input("code is required", field="code")
-        return app_id, _checked(code)
+        return app_id, checked_code(code)
 
-    async def _sign_in(self, request_id: str, identity: VouchedIdentity) -> CustomerSession:
+    async def sign_in_as(self, request_id: str, identity: VouchedIdentity) -> CustomerSession:
         trail = self._trail(request_id, identity.app_id)
         async with audited_transaction(self.database, trail) as db_session:
             return await sign_in(
@@ -236,7 +236,7 @@ class WechatSignIn:
             request_id=request_id,
         )
 
-    async def _refuse(self, request_id: str, app_id: str | None, failed: SignInFailed) -> Response:
+    async def refuse(self, request_id: str, app_id: str | None, failed: SignInFailed) -> Response:
         """Audit a refused sign-in (in its own transaction: the work was rolled back). Malformed
         requests are not: anyone could fill the audit log with them."""
         if failed.code is ErrorCode.BAD_USER_INPUT:
@@ -252,7 +252,7 @@ class WechatSignIn:
         return json_error(request_id, failed)
 
 
-def _checked(code: str) -> str:
+def checked_code(code: str) -> str:
     if len(code) > MAX_CODE_LENGTH or not code.isascii() or not code.isprintable():
         raise bad_input("code is not a WeChat code", field="code")
     return code

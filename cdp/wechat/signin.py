@@ -25,6 +25,7 @@ SIGN_IN_ACTION = "auth.wechat"
 CHANNEL_OF = {
     WechatAppType.MINI_PROGRAM: Channel.MINI_PROGRAM,
     WechatAppType.OFFICIAL_ACCOUNT: Channel.OFFICIAL_ACCOUNT,
+    WechatAppType.WEBSITE: Channel.WEB,
 }
 
 
@@ -41,7 +42,7 @@ class CustomerSession:
 @dataclass(frozen=True, slots=True)
 class VouchedIdentity:
     """An identity WeChat vouched for: in which app, the OpenID, the UnionID when WeChat gave
-    one, and the OAuth scope granted (official accounts only)."""
+    one, and the OAuth scope granted (official accounts and website apps)."""
 
     app_id: str
     kind: WechatAppType

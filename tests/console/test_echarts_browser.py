@@ -22,8 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cdp.console.routes import HEADERS, Console
+from cdp.devwechat.loopback import LoopbackServer
 from tests.conftest import make_settings
-from tests.loopback import LoopbackServer
 from tests.wechat.browser import headless
 
 pytestmark = pytest.mark.slow

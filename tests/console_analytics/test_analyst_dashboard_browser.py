@@ -23,12 +23,12 @@ from cdp.auth import Role
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.demo.seed import seed_demo_data
+from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from tests.conftest import TEST_KEYRING, ClientFactory, make_settings
 from tests.console_analytics.dashboard_seed import K, seed_a_month, today
-from tests.loopback import LoopbackServer
 from tests.support.analytics_measures import ClientAt, everything, measure
 from tests.wechat.browser import headless
 

@@ -21,9 +21,9 @@ import sqlalchemy as sa
 from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import Database
+from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING, ClientFactory
-from tests.loopback import LoopbackServer
 from tests.support.audit_log import AUDIT, Person, audit_rows, call
 from tests.support.erasure_calls import APPROVE, REQUEST, officer
 from tests.wechat.browser import headless

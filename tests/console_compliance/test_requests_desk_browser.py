@@ -33,12 +33,12 @@ from cdp.config import Settings
 from cdp.db import Database
 from cdp.demo.known import KNOWN_PEOPLE
 from cdp.demo.seed import seed_demo_data
+from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.profiles.models import Profile
 from cdp.suppression.models import ErasureRequest, ErasureStatus
 from tests.conftest import TEST_KEYRING, ClientFactory
-from tests.loopback import LoopbackServer
 from tests.support.staff_desk import records_of
 from tests.wechat.browser import headless
 

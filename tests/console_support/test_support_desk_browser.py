@@ -24,11 +24,11 @@ from cdp.config import Settings
 from cdp.db import Database
 from cdp.demo.known import KNOWN_PEOPLE
 from cdp.demo.seed import seed_demo_data
+from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.staff.sessions import revoke
 from tests.conftest import TEST_KEYRING, ClientFactory, audited, make_settings
-from tests.loopback import LoopbackServer
 from tests.support.staff_desk import records_of
 from tests.wechat.browser import headless
 

@@ -11,10 +11,10 @@ import pytest
 from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import Database
+from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from cdp.staff.models import SessionEnd
 from tests.conftest import TEST_KEYRING
-from tests.loopback import LoopbackServer
 from tests.support.staff_desk import records_of, session_row
 from tests.wechat.browser import headless
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from cdp.config import Settings
+from cdp.devwechat.loopback import LoopbackServer
 from tests.conftest import make_settings
-from tests.loopback import LoopbackServer
 from tests.staff_wecom.fake_wecom import AGENT_ID, CORP_ID, SECRET, FakeWecom
 
 SUPPORT_DEPARTMENT = 12  # 客服部

@@ -9,17 +9,19 @@ from typing import Any
 import pytest
 
 from cdp.config import Settings
-from tests.conftest import make_settings
-from tests.loopback import LoopbackServer
-from tests.wechat.fake_server import (
+from cdp.devwechat.fake import (
     MINI_APP_ID,
     MINI_SECRET,
     OA_APP_ID,
     OA_SECRET,
     USERINFO_APP_ID,
     USERINFO_SECRET,
+    WEBSITE_APP_ID,
+    WEBSITE_SECRET,
     FakeWechat,
 )
+from cdp.devwechat.loopback import LoopbackServer
+from tests.conftest import make_settings
 
 
 def wechat_config(base_url: str, **overrides: Any) -> dict[str, Any]:
@@ -33,9 +35,15 @@ def wechat_config(base_url: str, **overrides: Any) -> dict[str, Any]:
                 "secret": USERINFO_SECRET,
                 "oauth_scope": "snsapi_userinfo",
             },
+            WEBSITE_APP_ID: {
+                "type": "WEBSITE",
+                "secret": WEBSITE_SECRET,
+                "return_url": "/h5/?from=website",
+            },
         },
         "wechat_api_base_url": base_url,
         "wechat_authorize_url": f"{base_url}/connect/oauth2/authorize",
+        "wechat_qrconnect_url": f"{base_url}/connect/qrconnect",
         # Long enough for a loaded machine; the timeout tests' fake answers after 4 s.
         "wechat_timeout_seconds": 2.0,
         "wechat_busy_retries": 2,
@@ -61,5 +69,5 @@ def wechat(fake_wechat_server: FakeWechat) -> FakeWechat:
 
 @pytest.fixture
 def settings(database_url: str, wechat: FakeWechat) -> Settings:
-    """The suite's settings, with the brand's three WeChat apps served by the fake."""
+    """The suite's settings, with the brand's four WeChat apps served by the fake."""
     return make_settings(database_url, **wechat_config(wechat.base_url))

@@ -13,17 +13,17 @@ import pytest
 
 from cdp.config import ConfigError, Settings, load_settings
 from cdp.config_models import OAuthScope, WechatAppType
-from cdp.wechat.client import WechatClient, WechatError, WechatFailure
-from cdp.wechat.signin import customer_token, session_ttl
-from tests.conftest import TEST_JWT_SECRET
-from tests.wechat.conftest import wechat_config
-from tests.wechat.fake_server import (
+from cdp.devwechat.fake import (
     MINI_APP_ID,
     OA_APP_ID,
     USERINFO_APP_ID,
     FakeWechat,
     WechatUser,
 )
+from cdp.wechat.client import WechatClient, WechatError, WechatFailure
+from cdp.wechat.signin import customer_token, session_ttl
+from tests.conftest import TEST_JWT_SECRET
+from tests.wechat.conftest import wechat_config
 
 CODE2SESSION = "/sns/jscode2session"
 ACCESS_TOKEN = "/sns/oauth2/access_token"

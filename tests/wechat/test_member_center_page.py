@@ -18,10 +18,10 @@ import pytest
 from cdp.app import create_app
 from cdp.auth import Role, issue_token
 from cdp.config import Settings
+from cdp.devwechat.fake import MINI_APP_ID, USERINFO_APP_ID, FakeWechat, WechatUser
+from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING, ClientFactory
-from tests.loopback import LoopbackServer
-from tests.wechat.fake_server import MINI_APP_ID, USERINFO_APP_ID, FakeWechat, WechatUser
 
 pytestmark = pytest.mark.slow
 

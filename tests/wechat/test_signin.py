@@ -16,15 +16,15 @@ from cdp.app import create_app
 from cdp.auth import Role
 from cdp.config import Settings
 from cdp.db import Database
-from cdp.keys.source import KeyringSource
-from tests.conftest import TEST_KEYRING, ClientFactory, gql
-from tests.wechat.fake_server import (
+from cdp.devwechat.fake import (
     MINI_APP_ID,
     OA_APP_ID,
     USERINFO_APP_ID,
     FakeWechat,
     WechatUser,
 )
+from cdp.keys.source import KeyringSource
+from tests.conftest import TEST_KEYRING, ClientFactory, gql
 
 MINI = "/auth/wechat/mini-program"
 AUTHORIZE = "/auth/wechat/official-account/authorize"

@@ -15,12 +15,12 @@ import cdp.wechat.push_processor as processing
 from cdp.app import create_app
 from cdp.config import Settings
 from cdp.db import Database, sqlite_path
+from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.wechat.push_processor import PushProcessor
 from tests.conftest import TEST_KEYRING
-from tests.loopback import LoopbackServer
 from tests.wechat_push.pushing import OA, SAFE_OA, WechatSide, event
 from tests.wechat_push.reading import events_of, follows, inbox, profile_of
 

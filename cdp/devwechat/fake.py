@@ -1,14 +1,17 @@
-"""A fake WeChat API that answers as the documented one does: code2session, OAuth web
-authorisation (the consent page, the access token, user info) and their `errcode` answers.
+"""A stand-in for WeChat that answers as the documented one does: code2session, OAuth web
+authorisation (the consent page, the access token, user info), the Open Platform's website QR
+sign-in (qrconnect) and their `errcode` answers. Tests use it, and so does the sandbox.
 
 Tests hand out codes for made-up people and script what the next calls get: an errcode, a
 slow answer (for timeouts), "system busy" before a success. Codes work once (40163 after).
+In the sandbox (`sandbox=True`) the consent and QR pages ask who is signing in instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import itertools
 import json
 import secrets
@@ -19,7 +22,7 @@ from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 MINI_APP_ID = "wx8f3c2a1b5d6e7f90"
@@ -28,7 +31,14 @@ OA_APP_ID = "wx1a2b3c4d5e6f7a8b"
 OA_SECRET = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 USERINFO_APP_ID = "wx99aa88bb77cc66dd"  # an official account configured for snsapi_userinfo
 USERINFO_SECRET = "99aa88bb77cc66dd55ee44ff33001122"
-SECRETS = {MINI_APP_ID: MINI_SECRET, OA_APP_ID: OA_SECRET, USERINFO_APP_ID: USERINFO_SECRET}
+WEBSITE_APP_ID = "wx5e6b7a8c9d0e1f2a"  # an Open Platform website app (QR sign-in)
+WEBSITE_SECRET = "5e6b7a8c9d0e1f2a3b4c5d6e7f809102"
+SECRETS = {
+    MINI_APP_ID: MINI_SECRET,
+    OA_APP_ID: OA_SECRET,
+    USERINFO_APP_ID: USERINFO_SECRET,
+    WEBSITE_APP_ID: WEBSITE_SECRET,
+}
 ERRMSG = {
     -1: "system error",
     40029: "invalid code",
@@ -53,6 +63,12 @@ class WechatUser:
     def open_id(self, app_id: str) -> str:
         return "o" + hashlib.sha256(f"{self.seed}:{app_id}".encode()).hexdigest()[:27]
 
+    @classmethod
+    def named(cls, name: str) -> WechatUser:
+        """The sandbox's person called `name`: the same OpenIDs and UnionID every time."""
+        digest = hashlib.sha256(f"cdp-sandbox:{name}".encode()).hexdigest()
+        return cls(union_id="oSbX" + digest[:24], seed=digest[24:40])
+
 
 @dataclass
 class _Code:
@@ -65,6 +81,11 @@ class _Code:
 
 @dataclass
 class FakeWechat:
+    """The API's state: codes handed out and used, grants, scripted answers, calls seen.
+    `apps` holds each app's AppSecret (AppID -> secret)."""
+
+    apps: dict[str, str] = field(default_factory=lambda: dict(SECRETS))
+    sandbox: bool = False
     codes: dict[str, _Code] = field(default_factory=dict)
     grants: dict[str, _Code] = field(default_factory=dict)  # by access token
     used: set[str] = field(default_factory=set)
@@ -106,15 +127,21 @@ class FakeWechat:
 
     # --- the API ---------------------------------------------------------------------------
 
+    def routes(self) -> list[Route]:
+        """WeChat's endpoints, by their real paths (api.weixin.qq.com and open.weixin.qq.com
+        on one host). A further WeChat API (phone authorisation's getuserphonenumber, say)
+        joins here, with its wire format, for tests and the sandbox at once."""
+        return [
+            Route("/sns/jscode2session", self.jscode2session),
+            Route("/sns/oauth2/access_token", self.access_token),
+            Route("/sns/userinfo", self.userinfo),
+            Route("/connect/oauth2/authorize", self.authorize),
+            Route("/connect/qrconnect", self.qrconnect),
+            Route("/sandbox/wx.login", self.sandbox_login),
+        ]
+
     def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/sns/jscode2session", self.jscode2session),
-                Route("/sns/oauth2/access_token", self.access_token),
-                Route("/sns/userinfo", self.userinfo),
-                Route("/connect/oauth2/authorize", self.authorize),
-            ]
-        )
+        return Starlette(routes=self.routes())
 
     async def _scripted(self, request: Request) -> Response | None:
         path = request.url.path
@@ -134,9 +161,9 @@ class FakeWechat:
 
     def _redeem(self, params: Any, code_param: str) -> _Code | Response:
         app_id = params.get("appid")
-        if app_id not in SECRETS:
+        if app_id not in self.apps:
             return _error(40013)
-        if params.get("secret") != SECRETS[app_id] or params.get("grant_type") != (
+        if params.get("secret") != self.apps[app_id] or params.get("grant_type") != (
             "authorization_code"
         ):
             return _error(40125)
@@ -179,8 +206,10 @@ class FakeWechat:
             "scope": found.scope,
             "is_snapshotuser": 0,
         }
-        # As documented: the UnionID comes with the token only for snsapi_userinfo grants.
-        if found.user.union_id and found.scope == "snsapi_userinfo" and found.union_in_token:
+        # As documented: the UnionID comes with the token only for snsapi_userinfo grants and
+        # (website apps bound to the brand's Open Platform account) snsapi_login ones.
+        granted = found.scope in ("snsapi_userinfo", "snsapi_login")
+        if found.user.union_id and granted and found.union_in_token:
             body["unionid"] = found.user.union_id
         return _answer(body)
 
@@ -207,16 +236,55 @@ class FakeWechat:
 
     async def authorize(self, request: Request) -> Response:
         """The consent page: the browser's person agrees at once; back to redirect_uri."""
+        return self._consent(request, "请在微信客户端打开链接")
+
+    async def qrconnect(self, request: Request) -> Response:
+        """The website QR page: the browser's person scans and agrees; back to redirect_uri
+        with code and state (as WeChat does once the phone confirms)."""
+        if request.query_params.get("scope") != "snsapi_login":
+            return Response("Scope 参数错误或没有 Scope 权限", status_code=400)
+        return self._consent(request, "请使用微信扫描二维码登录")
+
+    def _consent(self, request: Request, refusal: str) -> Response:
         params = request.query_params
-        if self.browser_user is None or params.get("appid") not in SECRETS:
-            return Response("请在微信客户端打开链接", status_code=403, media_type="text/plain")
-        code = self.code_for(
-            params["appid"], self.browser_user, scope=params.get("scope", "snsapi_base")
-        )
+        user = self.browser_user
+        if user is None and self.sandbox and params.get("appid") in self.apps:
+            person = params.get("person", "").strip()
+            if not person:
+                return _who_page(dict(params))
+            user = WechatUser.named(person[:40])
+        if user is None or params.get("appid") not in self.apps:
+            return Response(refusal, status_code=403, media_type="text/plain")
+        code = self.code_for(params["appid"], user, scope=params.get("scope", "snsapi_base"))
         target = params["redirect_uri"]
         joiner = "&" if "?" in target else "?"
         state = params.get("state", "")
         return RedirectResponse(f"{target}{joiner}{urlencode({'code': code, 'state': state})}", 302)
+
+    async def sandbox_login(self, request: Request) -> Response:
+        """Not WeChat's: what wx.login gives a mini-program, for the sandbox's person
+        `person` (`?appid=...&person=...`), as `{"code": ...}`."""
+        params = request.query_params
+        person = params.get("person", "").strip()
+        if not self.sandbox or params.get("appid") not in self.apps or not person:
+            return _error(40013)
+        return _answer({"code": self.code_for(params["appid"], WechatUser.named(person[:40]))})
+
+
+def _who_page(params: dict[str, str]) -> Response:
+    """The sandbox's stand-in for the phone: a form asking who signs in."""
+    hidden = "".join(
+        f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+        for k, v in params.items()
+    )
+    page = (
+        '<!doctype html><meta charset="utf-8"><title>WeChat sandbox</title>'
+        "<h1>WeChat sandbox</h1><p>Who is signing in? The same name is the same person"
+        " (one UnionID) in every app.</p>"
+        f'<form method="get">{hidden}<input name="person" value="小王" autofocus>'
+        "<button>Agree</button></form>"
+    )
+    return HTMLResponse(page)
 
 
 def _answer(body: dict[str, Any]) -> Response:

@@ -1,5 +1,6 @@
-"""An ASGI app served by uvicorn on a free 127.0.0.1 port, in a thread with its own event loop,
-so a test (or a browser) reaches it over real HTTP whatever the test's own loop is doing."""
+"""An ASGI app served by uvicorn on 127.0.0.1 (a free port unless one is named), in a thread
+with its own event loop, so a test, a browser or cdp reaches it over real HTTP whatever the
+caller's own loop is doing (the tests' fakes, and the sandbox's WeChat stand-in)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
 
 
 class LoopbackServer:
-    def __init__(self, app: ASGIApp, *, lifespan: str = "on") -> None:
+    def __init__(
+        self, app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "on", port: int = 0
+    ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         self.port: int = self._sock.getsockname()[1]
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan=lifespan, timeout_keep_alive=1
