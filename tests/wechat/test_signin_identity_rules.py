@@ -4,9 +4,9 @@ join profiles beyond a limit keeps a review and still signs the person in, never
 from __future__ import annotations
 
 from cdp.auth import Role
+from cdp.devwechat.fake import MINI_APP_ID, FakeWechat, WechatUser
 from tests.conftest import ClientFactory, gql
 from tests.support.people import link
-from tests.wechat.fake_server import MINI_APP_ID, FakeWechat, WechatUser
 
 MINI = "/auth/wechat/mini-program"
 REVIEWS = "{ identityReviews { items { profileId otherProfileId rule status detail } } }"
