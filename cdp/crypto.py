@@ -14,7 +14,7 @@ import json
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -52,12 +52,16 @@ def _unb64(text: str, what: str) -> bytes:
 @dataclass(frozen=True)
 class Keyring:
     """Key-encryption keys by version (the highest wraps new data keys), the blind-index key
-    and the audit key. `development` marks a keyring that production refuses."""
+    and the audit key. `development` marks a keyring that production refuses.
+
+    `audit_signing_keys`: the Ed25519 seeds of signing versions 2 and up (`cdp audit
+    rotate-key`); version 1 is derived from the audit key (see `cdp.audit.signing`)."""
 
     keks: dict[int, bytes]
     blind_index_key: bytes
     audit_key: bytes
     development: bool = False
+    audit_signing_keys: dict[int, bytes] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"Keyring(versions={sorted(self.keks)}, development={self.development})"
@@ -88,6 +92,15 @@ class Keyring:
                 "keks": {str(v): _b64(k) for v, k in sorted(self.keks.items())},
                 "blind_index_key": _b64(self.blind_index_key),
                 "audit_key": _b64(self.audit_key),
+                **(
+                    {
+                        "audit_signing_keys": {
+                            str(v): _b64(k) for v, k in sorted(self.audit_signing_keys.items())
+                        }
+                    }
+                    if self.audit_signing_keys
+                    else {}
+                ),
             },
             indent=2,
         )
@@ -102,6 +115,10 @@ class Keyring:
                 blind_index_key=_unb64(data["blind_index_key"], "blind_index_key"),
                 audit_key=_unb64(data["audit_key"], "audit_key"),
                 development=bool(data.get("development", False)),
+                audit_signing_keys={
+                    int(v): _unb64(k, f"audit signing key version {v}")
+                    for v, k in data.get("audit_signing_keys", {}).items()
+                },
             )
         except KeyringError:
             raise

@@ -36,3 +36,21 @@ class AuditEvent(SQLModel, table=True):
     )
     prev_hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=False))
     hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=False))
+    # Set by the sealer (cdp.audit.tree): the record's place among the Merkle tree's leaves.
+    leaf_index: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, nullable=True, unique=True)
+    )
+
+
+class AuditTreeHead(SQLModel, table=True):
+    """A signed tree head: the Merkle root of the first `size` records, signed with Ed25519
+    (`cdp.audit.signing`)."""
+
+    __tablename__ = "audit_tree_heads"
+
+    id: int | None = Field(default=None, primary_key=True)
+    size: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
+    root: bytes = Field(sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=False))
+    at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
+    key_version: int = Field(nullable=False)
+    signature: bytes = Field(sa_column=sa.Column(sa.LargeBinary(64), nullable=False))

@@ -1,0 +1,270 @@
+"""Sealing the audit log into a Merkle tree (RFC 9162) under signed tree heads, proving one
+record's inclusion or one head's consistency with a later one, and checking the whole log with
+the public keys alone.
+
+A record's leaf is `leaf_hash(canonical(record))`: anyone holding the records recomputes it,
+no key needed. One sealer at a time (a PostgreSQL advisory lock; SQLite has one writer) takes
+the unsealed records in `seq` order, never past a gap younger than `GAP_GRACE` (a transaction
+still in flight), gives them the next leaf indexes and signs the new head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from cdp.audit import merkle
+from cdp.audit.chain import CHAINED, Problem, canonical
+from cdp.audit.models import AuditEvent, AuditTreeHead
+from cdp.audit.signing import TreeHead, head_is_signed, sign_head
+from cdp.crypto import Keyring
+from cdp.db import Database, lock_key, utcnow
+
+SEAL_LOCK = lock_key("audit", "sealer")
+GAP_GRACE = timedelta(seconds=5)
+SEAL_BATCH = 5000
+_CONTENT = [getattr(AuditEvent, name) for name in CHAINED]
+
+
+async def _leaves(session: AsyncSession) -> list[bytes]:
+    """The leaf hashes of the sealed records, recomputed from their content, in leaf order."""
+    rows = (
+        await session.execute(
+            sa.select(*_CONTENT, col(AuditEvent.leaf_index))
+            .where(col(AuditEvent.leaf_index).is_not(None))
+            .order_by(col(AuditEvent.leaf_index))
+        )
+    ).mappings()
+    return [merkle.leaf_hash(canonical(dict(row))) for row in rows]
+
+
+async def latest_head(session: AsyncSession) -> TreeHead | None:
+    row = (
+        await session.execute(
+            sa.select(AuditTreeHead).order_by(col(AuditTreeHead.id).desc()).limit(1)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    return TreeHead(row.size, row.root, row.at, row.key_version, row.signature)
+
+
+async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
+    """Seal what is committed and unsealed; the new signed head, or None when there was
+    nothing to seal or another sealer holds the lock."""
+    async with database.transaction() as session:
+        if database.dialect == "postgresql":
+            held = await session.scalar(
+                sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SEAL_LOCK}
+            )
+            if not held:
+                return None
+        last = await session.scalar(
+            sa.select(sa.func.max(col(AuditEvent.seq))).where(
+                col(AuditEvent.leaf_index).is_not(None)
+            )
+        )
+        pending = (
+            await session.execute(
+                sa.select(col(AuditEvent.seq), col(AuditEvent.occurred_at))
+                .where(col(AuditEvent.leaf_index).is_(None))
+                .order_by(col(AuditEvent.seq))
+                .limit(SEAL_BATCH)
+            )
+        ).all()
+        expected, now, chosen = (last or 0) + 1, utcnow(), []
+        for seq, occurred_at in pending:
+            if seq != expected and now - occurred_at < GAP_GRACE:
+                break  # a lower seq may still commit: wait for it, or for the grace to pass
+            chosen.append(seq)
+            expected = seq + 1
+        if not chosen:
+            return None
+        leaves = await _leaves(session)
+        size = len(leaves)
+        for offset, seq in enumerate(chosen):
+            await session.execute(
+                sa.update(AuditEvent)
+                .where(col(AuditEvent.seq) == seq)
+                .values(leaf_index=size + offset)
+            )
+        leaves = await _leaves(session)
+        head = sign_head(keyring, size=len(leaves), root=merkle.root(leaves), at=now)
+        session.add(
+            AuditTreeHead(
+                size=head.size,
+                root=head.root,
+                at=head.at,
+                key_version=head.key_version,
+                signature=head.signature,
+            )
+        )
+        return head
+
+
+async def inclusion(database: Database, seq: int) -> dict[str, Any]:
+    """The inclusion proof of record `seq` against the latest signed head; LookupError when the
+    record is not sealed (or not there)."""
+    async with database.transaction() as session:
+        head = await latest_head(session)
+        index = await session.scalar(
+            sa.select(col(AuditEvent.leaf_index)).where(col(AuditEvent.seq) == seq)
+        )
+        if head is None or index is None or index >= head.size:
+            raise LookupError(f"record {seq} is not sealed yet")
+        leaves = (await _leaves(session))[: head.size]
+    return {
+        "seq": seq,
+        "leaf_index": index,
+        "leaf_hash": leaves[index].hex(),
+        "tree_head": head.to_document(),
+        "proof": [p.hex() for p in merkle.inclusion_proof(index, leaves)],
+    }
+
+
+async def consistency(database: Database, from_size: int, to_size: int) -> dict[str, Any]:
+    """The consistency proof between two signed heads of the given sizes; LookupError when no
+    signed head has one of them."""
+    async with database.transaction() as session:
+        heads: dict[int, TreeHead] = {}
+        for size in (from_size, to_size):
+            row = (
+                await session.execute(
+                    sa.select(AuditTreeHead)
+                    .where(col(AuditTreeHead.size) == size)
+                    .order_by(col(AuditTreeHead.id))
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if row is None or from_size > to_size:
+                raise LookupError(f"no signed head of size {size} to prove from or to")
+            heads[size] = TreeHead(row.size, row.root, row.at, row.key_version, row.signature)
+        leaves = (await _leaves(session))[:to_size]
+    return {
+        "from": heads[from_size].to_document(),
+        "to": heads[to_size].to_document(),
+        "proof": [p.hex() for p in merkle.consistency_proof(from_size, leaves)],
+    }
+
+
+@dataclass(frozen=True)
+class TreeVerdict:
+    size: int
+    unsealed: int
+    head: TreeHead | None
+    problem: Problem | None
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+
+def _walk(rows: Sequence[dict[str, Any]]) -> tuple[list[bytes], Problem | None]:
+    leaves: list[bytes] = []
+    for row in rows:
+        if row["leaf_index"] != len(leaves):
+            seq = int(row["seq"])
+            if row["leaf_index"] > len(leaves):
+                return leaves, Problem(
+                    seq, f"leaves {len(leaves)}..{row['leaf_index'] - 1} are missing (deleted)"
+                )
+            return leaves, Problem(seq, "out of order")
+        leaves.append(merkle.leaf_hash(canonical(row)))
+    return leaves, None
+
+
+async def verify_tree(
+    database: Database,
+    public_keys: dict[int, Ed25519PublicKey],
+    *,
+    checkpoint: TreeHead | None = None,
+) -> TreeVerdict:
+    """Recompute every sealed record's leaf and the root; the latest head must be signed and
+    name that root; with a saved older head (`checkpoint`), it must be a prefix of today's.
+    Unsealed records are counted, never skipped silently."""
+    async with database.transaction() as session:
+        heads = [
+            TreeHead(h.size, h.root, h.at, h.key_version, h.signature)
+            for h in (
+                await session.execute(sa.select(AuditTreeHead).order_by(col(AuditTreeHead.id)))
+            ).scalars()
+            if head_is_signed(
+                TreeHead(h.size, h.root, h.at, h.key_version, h.signature), public_keys
+            )
+        ]
+        head = await latest_head(session)
+        rows = [
+            dict(row)
+            for row in (
+                await session.execute(
+                    sa.select(*_CONTENT, col(AuditEvent.leaf_index))
+                    .where(col(AuditEvent.leaf_index).is_not(None))
+                    .order_by(col(AuditEvent.leaf_index))
+                )
+            ).mappings()
+        ]
+        unsealed = int(
+            await session.scalar(
+                sa.select(sa.func.count()).where(col(AuditEvent.leaf_index).is_(None))
+            )
+            or 0
+        )
+    leaves, problem = _walk(rows)
+
+    def verdict(problem: Problem | None) -> TreeVerdict:
+        return TreeVerdict(size=len(leaves), unsealed=unsealed, head=head, problem=problem)
+
+    if problem is not None:
+        return verdict(problem)
+    if head is None:
+        return verdict(Problem(0, "no signed tree head") if leaves or checkpoint else None)
+    if not head_is_signed(head, public_keys):
+        return verdict(Problem(head.size, "the latest tree head's signature does not hold"))
+    if head.size != len(leaves):
+        return verdict(
+            Problem(
+                min(head.size, len(leaves)) + 1,
+                f"the signed head names {head.size} records, the log holds {len(leaves)}",
+            )
+        )
+    if merkle.root(leaves) != head.root:
+        return verdict(_first_changed(rows, leaves, heads))
+    if checkpoint is not None:
+        if not head_is_signed(checkpoint, public_keys):
+            return verdict(Problem(checkpoint.size, "the checkpoint's signature does not hold"))
+        if checkpoint.size > head.size:
+            return verdict(
+                Problem(
+                    head.size + 1,
+                    f"records {head.size + 1}..{checkpoint.size} are "
+                    "missing (the log was truncated after a checkpoint)",
+                )
+            )
+        proof = merkle.consistency_proof(checkpoint.size, leaves)
+        if not merkle.verify_consistency(
+            checkpoint.size, head.size, checkpoint.root, head.root, proof
+        ):
+            return verdict(Problem(checkpoint.size, "differs from the checkpoint kept for it"))
+    return verdict(None)
+
+
+def _first_changed(
+    rows: Sequence[dict[str, Any]], leaves: list[bytes], heads: Sequence[TreeHead]
+) -> Problem:
+    """Narrow a root mismatch with the earlier signed heads: the first one the records no
+    longer match bounds the changed record from above, the one before it from below."""
+    below = 0
+    for head in heads:
+        if head.size <= len(leaves) and merkle.root(leaves[: head.size]) != head.root:
+            first, last = int(rows[below]["seq"]), int(rows[head.size - 1]["seq"])
+            where = f"record {first}" if first == last else f"records {first}..{last}"
+            return Problem(first, f"{where}: content does not match the signed tree (modified)")
+        below = min(head.size, len(leaves) - 1)
+    return Problem(int(rows[0]["seq"]), "content does not match the signed tree (modified)")
