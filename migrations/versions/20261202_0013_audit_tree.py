@@ -1,8 +1,8 @@
 """The audit log's Merkle tree: each record's leaf index (set by the sealer) and the signed
 tree heads. Existing chained records become the first leaves when the sealer first runs.
 
-Revision ID: 0011_audit_tree
-Revises: 0010_wechat_push
+Revision ID: 0013_audit_tree
+Revises: 0012_wechat_spent_states
 Create Date: 2026-12-02
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_audit_tree"
-down_revision: str | None = "0010_wechat_push"
+revision: str = "0013_audit_tree"
+down_revision: str | None = "0012_wechat_spent_states"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
