@@ -139,6 +139,7 @@ async def test_the_export_counts_every_row_the_person_has(
         "events": len(document["events"]),
         "wechat_follows": len(document["wechat_follows"]),
         "wechat_subscribe_grants": len(document["wechat_subscribe_grants"]),
+        "identity_reviews": len(document["identity_reviews"]),
         "profile_merges": len(document["merged_profile_ids"]),
     } == {k: v for k, v in rows.items() if k not in ("data_keys", "points_lots")}
 

@@ -19,7 +19,7 @@ from cdp.loyalty.models import Coupon, PointsEntry
 from cdp.loyalty.points import current_balances
 from cdp.orders import queries as orders
 from cdp.orders.models import Order
-from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.profiles.personal import PROFILE_FIELDS, read_field, read_open_id
 from cdp.profiles.values import display_phone
 from cdp.subscriptions.models import SubscribeGrant, WechatFollow
@@ -115,6 +115,8 @@ EVENT = (
 
 FOLLOW = ("app_id", "following", "since", "scene")
 GRANT = ("app_id", "template_id", "available", "choice", "chosen_at")
+# A merge kept apart for review: what was decided and when, never the other profile.
+REVIEW = ("public_id", "rule", "status", "created_at", "resolved_at", "reason")
 
 
 async def _rows(
@@ -149,6 +151,7 @@ async def export_profile(
         "events": await _rows(session, Event, pid, EVENT),
         "wechat_follows": await _rows(session, WechatFollow, pid, FOLLOW),
         "wechat_subscribe_grants": await _rows(session, SubscribeGrant, pid, GRANT),
+        "identity_reviews": await _rows(session, IdentityReview, pid, REVIEW),
     }
     audit.record(
         session,

@@ -25,11 +25,10 @@ from cdp.devwechat.fake import (
 )
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING, ClientFactory, gql
+from tests.support.wechat_signin import MINI, me_with, mini_sign_in, refused
 
-MINI = "/auth/wechat/mini-program"
 AUTHORIZE = "/auth/wechat/official-account/authorize"
 CALLBACK = "/auth/wechat/official-account/callback"
-ME = "{ me { id identities { channel appId openId } unionId } }"
 AUDIT = """query { auditEvents(first: 50, action: AUTH_WECHAT) {
   items { actorSubject actorRole outcome profileSurrogateId } } }"""
 
@@ -41,26 +40,6 @@ def person(n: int) -> WechatUser:
 @pytest.fixture
 def anonymous(client_for: ClientFactory) -> httpx.AsyncClient:
     return client_for(None)
-
-
-async def mini_sign_in(client: httpx.AsyncClient, code: str, app_id: str = MINI_APP_ID) -> Any:
-    return await client.post(MINI, json={"appId": app_id, "code": code})
-
-
-def refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    [error] = response.json()["errors"]
-    assert error["extensions"]["code"] == code
-    assert error["extensions"]["requestId"]
-    return error  # type: ignore[no-any-return]
-
-
-async def me_with(client_for: ClientFactory, token: str) -> dict[str, Any]:
-    client = client_for(None)
-    client.headers["authorization"] = f"Bearer {token}"
-    body = await gql(client, ME)
-    assert "errors" not in body, body
-    return body["data"]["me"]  # type: ignore[no-any-return]
 
 
 async def authorize(client: httpx.AsyncClient, app_id: str = OA_APP_ID) -> dict[str, str]:

@@ -23,7 +23,7 @@ from cdp.devwechat.fake import (
 )
 from cdp.wechat.website_state import issue_state
 from tests.conftest import ClientFactory
-from tests.wechat.test_signin import me_with, mini_sign_in, refused
+from tests.support.wechat_signin import me_with, mini_sign_in, refused
 
 AUTHORIZE = "/auth/wechat/website/authorize"
 CALLBACK = "/auth/wechat/website/callback"
