@@ -21,7 +21,7 @@ def unaudited() -> Starlette:
     trail.AuditTrail.read = _nothing  # type: ignore[method-assign]
     trail.AuditTrail.lookup = _nothing  # type: ignore[method-assign]
     trail.AuditTrail.record = _nothing  # type: ignore[method-assign]
-    trail.append_to_chain = _nothing
+    trail.append_records = _nothing
     return app_from_environment()
 
 

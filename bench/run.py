@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.audit_writes import audit_write_rows
 from bench.bulk import orders_and_events_for, seed
 from bench.databases import (
     asyncpg_url,
@@ -222,7 +223,7 @@ async def run(quick: bool, output: Path) -> int:
                 "bench: no PostgreSQL server binaries; set CDP_BENCH_DATABASE_URL", file=sys.stderr
             )
             return 2
-        cluster = PgCluster.start(bin_dir)
+        cluster = PgCluster.start(bin_dir, durable=True)  # as production runs
         dsn = await fresh_database(cluster_dsn(cluster, "postgres"), "cdp_bench")
     try:
         with bench_settings(dsn) as (settings, keyring):
@@ -264,6 +265,9 @@ async def run(quick: bool, output: Path) -> int:
                 rows += await measure(setup, quick=quick, wrk=wrk)
                 if cluster is not None:
                     await drop_database(target)
+            bin_dir = cluster.bin_dir if cluster is not None else find_bin_dir()
+            if bin_dir is not None:  # pgbench comes with the server's binaries
+                rows += await audit_write_rows(settings, keyring, dsn, bin_dir, quick=quick)
     finally:
         if cluster is not None:
             cluster.stop()

@@ -7,6 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Sequence
 
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -14,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from cdp.audit.sealer import seal_until, sealing_lag
 from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
 from cdp.config import ConfigError, Settings, load_settings
 from cdp.console.routes import Console
@@ -101,7 +103,11 @@ def create_app(
                 str(getattr(request.state, "request_id", "")),
                 extra={"status": "unavailable"},
             )
-        return JSONResponse({"status": "ready", "revision": head})
+        try:  # how far the signed tree is behind the committed log
+            lag: float | None = (await sealing_lag(db)).total_seconds()
+        except (DBAPIError, OSError):
+            lag = None  # the database went away since: the next probe says so
+        return JSONResponse({"status": "ready", "revision": head, "auditSealingLagSeconds": lag})
 
     async def process_pushes() -> None:
         # What an earlier process accepted and left is drained first, once the database is.
@@ -109,15 +115,24 @@ def create_app(
             await asyncio.sleep(0.5)
         await push_processor.run()
 
+    async def seal_audit_log() -> None:
+        # Every process runs one; the advisory lock lets one seal at a time, and another
+        # takes over within a round when it stops.
+        while not gate.ready:
+            await asyncio.sleep(0.5)
+        await seal_until(db, lambda: keyring.keyring, interval=settings.audit_seal_interval_seconds)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Ready as soon as the database allows, without waiting for a first request.
         starting = asyncio.create_task(gate.run_until_ready())
-        processing = asyncio.create_task(process_pushes())
+        tasks = [starting, asyncio.create_task(process_pushes())]
+        if settings.audit_seal_interval_seconds > 0:
+            tasks.append(asyncio.create_task(seal_audit_log()))
         try:
             yield
         finally:
-            for task in (starting, processing):
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

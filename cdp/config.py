@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     contact_caps: ContactCaps = Field(
         default_factory=lambda: {"MARKETING": ContactCap(limit=1, hours=24)}
     )
+    # The sealer inside `cdp serve` (0: none here, `cdp audit seal --follow` runs elsewhere).
+    audit_seal_interval_seconds: float = Field(default=0.5, ge=0, le=60)
     # A cell of fewer distinct people than this is suppressed (never below 5).
     analytics_min_group_size: int = Field(default=10, ge=5, le=1000)
     analytics_timezone: str = "Asia/Shanghai"  # where a reporting day begins and ends

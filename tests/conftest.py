@@ -74,7 +74,14 @@ KEYSTORES: dict[str, str] = {}
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values = {"jwt_secret": TEST_JWT_SECRET, "keyring": TEST_KEYRING_PATH, **overrides}
+    # A generous time limit: a loaded CI machine must not fail an ordinary test; the tests of
+    # the limit itself set theirs.
+    values = {
+        "jwt_secret": TEST_JWT_SECRET,
+        "keyring": TEST_KEYRING_PATH,
+        "operation_timeout_seconds": 60.0,
+        **overrides,
+    }
     if database_url in KEYSTORES:
         values.setdefault("keystore_url", KEYSTORES[database_url])
     return load_settings({}, database_url=database_url, **values)

@@ -53,9 +53,12 @@ class PgCluster:
         subprocess.run(command, check=True, capture_output=True, timeout=120)
 
     @classmethod
-    def start(cls, bin_dir: Path, *, durable_commits: bool = False) -> PgCluster:
+    def start(
+        cls, bin_dir: Path, *, durable_commits: bool = False, durable: bool = False
+    ) -> PgCluster:
         """`durable_commits`: a commit survives a crash of the server (synchronous_commit on);
-        fsync stays off, which only an operating-system crash would notice."""
+        fsync stays off, which only an operating-system crash would notice. `durable`: as
+        production runs (fsync, full-page writes and synchronous commit on), for the bench."""
         root = Path(tempfile.mkdtemp(prefix="cdp-pg-"))
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
@@ -78,8 +81,8 @@ class PgCluster:
                 "-c listen_addresses=127.0.0.1",
                 "-c max_connections=200",
                 # A test cluster: durability is not what is being tested.
-                "-c fsync=off -c full_page_writes=off",
-                "" if durable_commits else "-c synchronous_commit=off",
+                "" if durable else "-c fsync=off -c full_page_writes=off",
+                "" if durable_commits or durable else "-c synchronous_commit=off",
             )
         )
         cluster.start_server()

@@ -37,6 +37,10 @@ def individual_queries(profile_id: str) -> dict[str, list[str]]:
         "identityReviews": ["{ identityReviews { items { id status } } }"],
         "staffSessions": ["{ staffSessions { items { id person } } }"],
         "auditLogVerification": ["{ auditLogVerification { intact checked } }"],
+        "auditTreeHead": ["{ auditTreeHead { size root } }"],
+        "auditPublicKeys": ["{ auditPublicKeys { version pem } }"],
+        "auditInclusionProof": ["{ auditInclusionProof(seq: 1) { leafHash path } }"],
+        "auditConsistencyProof": ["{ auditConsistencyProof(fromSize: 0, toSize: 1) { path } }"],
         "suppression": ['{ suppression(phone: "13800000000") { suppressed kind } }'],
     }
 

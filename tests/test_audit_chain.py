@@ -1,6 +1,6 @@
-"""The audit log's hash chain: an untouched chain verifies; a modified, deleted, inserted,
-reordered or truncated record is found and named; concurrent writers never fork it (both
-databases)."""
+"""The audit log's hash chain, as the sealer links it: an untouched chain verifies; a modified,
+deleted, inserted, reordered or truncated record is found and named; records not sealed yet are
+reported; concurrent writers never fork it (both databases)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from cdp.audit import trail as audit
 from cdp.audit.chain import GENESIS, link_hash
-from cdp.audit.models import AuditEvent
+from cdp.audit.models import AuditEvent, AuditTreeHead
+from cdp.audit.sealer import LogChanged, seal
 from cdp.audit.verify import BATCH, Verdict, make_checkpoint, verify_chain
 from cdp.auth import Role
 from cdp.crypto import Keyring
@@ -31,11 +32,14 @@ from tests.conftest import (
     gql,
 )
 from tests.support.people import MINI
+from tests.support.sealing import sealed
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
+HEADS = AuditTreeHead.__table__  # type: ignore[attr-defined]
 KEY = TEST_KEYRING.audit_key
 LINK_ID = "mutation L($input: LinkIdentityInput!) { linkIdentity(input: $input) { id } }"
-CONTENT = [column.name for column in AUDIT.columns if column.name != "seq"]
+# What a record says; its place (seq, and its leaf in the tree) stays where it is.
+CONTENT = [column.name for column in AUDIT.columns if column.name not in ("seq", "leaf_index")]
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -93,6 +97,7 @@ async def chain(
     await gql(support_client, '{ profile(phone: "13700001234", purpose: "工单 #77") { phone } }')
     await operator_records(database, 4, per_transaction=2)
     await gql(customer, "{ me { phone } }")
+    await sealed(database)
     found = await rows(database)
     assert [row["seq"] for row in found] == list(range(1, 14))
     return found
@@ -107,7 +112,8 @@ def assert_broken_at(verdict: Verdict, seq: int) -> None:
 
 
 def forged(template: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    return {**template, **changes}
+    """A copy of a record with changes, not (yet) a leaf of the tree."""
+    return {**template, "leaf_index": None, **changes}
 
 
 async def shift_up(database: Database, from_seq: int) -> None:
@@ -326,6 +332,7 @@ async def test_tampering_is_found_across_verification_batches(database: Database
     async with audited(database) as session:
         for i in range(total):
             audit.record(session, action="key.rewrap", detail={"i": i})
+    await sealed(database)
     verdict = await verify_chain(database, KEY)
     assert verdict.intact and verdict.checked == total
     await execute(database, sa.update(AUDIT).where(AUDIT.c.seq == BATCH + 1).values(outcome="x"))
@@ -369,6 +376,7 @@ async def test_records_written_after_a_checkpoint_still_verify_against_it(
 ) -> None:
     checkpoint = await make_checkpoint(database, KEY)
     await operator_records(database, 3)
+    await sealed(database)
     verdict = await verify_chain(database, KEY, checkpoint=checkpoint)
     assert verdict.intact and verdict.checked == 16
 
@@ -377,12 +385,24 @@ async def test_a_tail_rewritten_after_a_checkpoint_is_found_against_it(
     database: Database, chain: list[dict[str, Any]]
 ) -> None:
     checkpoint = await make_checkpoint(database, KEY)
-    await execute(database, sa.delete(AUDIT).where(AUDIT.c.seq >= 12))
-    await operator_records(database, 4)  # a fresh, well-formed tail through seq 15
+    # Rewriting the tail takes deleting the signed heads too: the sealer refuses otherwise.
+    await execute(database, sa.delete(AUDIT).where(AUDIT.c.seq >= 12), sa.delete(HEADS))
+    await operator_records(database, 4)  # a fresh, well-formed tail, sealed and linked
+    await sealed(database)
     assert (await verify_chain(database, KEY)).intact
     verdict = await verify_chain(database, KEY, checkpoint=checkpoint)
     assert not verdict.intact and verdict.problem is not None
     assert verdict.problem.seq == 13, str(verdict.problem)
+
+
+async def test_the_sealer_refuses_to_seal_over_a_truncated_log(
+    database: Database, chain: list[dict[str, Any]]
+) -> None:
+    await execute(database, sa.delete(AUDIT).where(AUDIT.c.seq >= 12))
+    await operator_records(database, 2)
+    with pytest.raises(LogChanged, match="11 records are sealed, the latest signed head names 13"):
+        await seal(database, TEST_KEYRING)
+    assert (await verify_chain(database, KEY)).unsealed == 2
 
 
 async def test_a_checkpoint_of_an_empty_log_verifies_the_log_grown_from_it(
@@ -391,6 +411,7 @@ async def test_a_checkpoint_of_an_empty_log_verifies_the_log_grown_from_it(
     checkpoint = await make_checkpoint(database, KEY)
     assert checkpoint["seq"] == 0
     await operator_records(database, 2)
+    await sealed(database)
     verdict = await verify_chain(database, KEY, checkpoint=checkpoint)
     assert verdict.intact, str(verdict.problem)
 
@@ -564,6 +585,7 @@ async def test_concurrent_requests_never_fork_the_chain(
 
     bodies = await asyncio.gather(*(read_me(p) for p in people), *(link_new(i) for i in range(10)))
     assert all("errors" not in body for body in bodies), bodies
+    await sealed(database)
     found = await rows(database)
     assert len(found) == seeded + 30
     assert_one_unforked_chain(found)
@@ -589,11 +611,54 @@ async def test_concurrent_operators_with_several_records_each_never_fork_the_cha
         assert response.status_code == 200
 
     await asyncio.gather(*(write(i) for i in range(20)), *(refuse(i) for i in range(10)))
+    await sealed(database)
     found = await rows(database)
     assert len(found) == 70
     assert_one_unforked_chain(found)
-    # A transaction's records are consecutive links.
+    # A transaction's records keep the order it wrote them in.
     for i in range(20):
-        mine = [r["seq"] for r in found if r["detail"].get("i") == i]
-        assert mine == list(range(mine[0], mine[0] + 3))
+        mine = [r["detail"]["j"] for r in found if r["detail"].get("i") == i]
+        assert mine == [0, 1, 2]
+    assert (await verify_chain(database, KEY)).intact
+
+
+# --- written without a lock, sealed after ------------------------------------------------------
+
+
+async def test_records_not_sealed_yet_are_reported_not_skipped(
+    database: Database, chain: list[dict[str, Any]]
+) -> None:
+    await operator_records(database, 2)
+    verdict = await verify_chain(database, KEY)
+    assert verdict.intact and (verdict.checked, verdict.unsealed) == (13, 2)
+    await sealed(database)
+    verdict = await verify_chain(database, KEY)
+    assert verdict.intact and (verdict.checked, verdict.unsealed) == (15, 0)
+
+
+async def test_a_forged_link_after_records_not_sealed_yet_is_named(
+    database: Database, chain: list[dict[str, Any]]
+) -> None:
+    await operator_records(database, 2)
+    fake = forged(chain[-1], seq=16, prev_hash=chain[-1]["hash"], hash=os.urandom(32))
+    await execute(database, sa.insert(AUDIT).values(**fake))
+    verdict = await verify_chain(database, KEY)
+    assert verdict.problem is not None and verdict.problem.seq == 16
+    assert "not sealed yet" in verdict.problem.reason
+
+
+async def test_an_audited_write_never_waits_for_another_to_commit(
+    database: Database, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time by design")
+    async with audited(database) as holding:
+        audit.record(holding, action="key.rewrap", detail={"holding": True})
+        # The first writer's records are in, and its transaction stays open: under one lock
+        # across the commit, the second writer would wait here until it ends.
+        await holding.run_sync(lambda s: audit.append_records(s, audit.trail_of(s)))
+        await asyncio.wait_for(operator_records(database, 1), timeout=10)
+    await sealed(database)
+    found = await rows(database)
+    assert sorted(row["detail"].get("holding", False) for row in found) == [False, True]
     assert (await verify_chain(database, KEY)).intact

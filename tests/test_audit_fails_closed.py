@@ -23,7 +23,7 @@ def break_the_audit_log(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("the audit log cannot be written")
 
-    monkeypatch.setattr(cdp.audit.trail, "append_to_chain", refuse)
+    monkeypatch.setattr(cdp.audit.trail, "append_records", refuse)
 
 
 async def test_a_read_whose_audit_record_cannot_be_written_returns_no_personal_data(

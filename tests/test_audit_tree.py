@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from cdp.audit import merkle
 from cdp.audit import trail as audit
 from cdp.audit.models import AuditEvent, AuditTreeHead
+from cdp.audit.sealer import seal
 from cdp.audit.signing import load_public_keys, public_keys_document, rotate
-from cdp.audit.tree import TreeVerdict, consistency, inclusion, seal, verify_tree
+from cdp.audit.tree import TreeVerdict, consistency, inclusion, verify_tree
 from cdp.crypto import Keyring
 from cdp.db import Database
 from tests.conftest import TEST_KEYRING, audited
@@ -203,16 +204,54 @@ async def test_a_sealer_that_dies_loses_nothing(database: Database) -> None:
     assert verdict.intact and (verdict.size, verdict.unsealed) == (4, 0)
 
 
-async def test_the_sealer_waits_at_a_young_gap_and_passes_an_old_one(database: Database) -> None:
+async def test_a_number_no_committed_write_holds_is_sealed_as_a_gap_record(
+    database: Database,
+) -> None:
     await write(database, 3)
     await execute(database, sa.update(AUDIT).where(AUDIT.c.seq == 3).values(seq=4))
     head = await seal(database, TEST_KEYRING)
-    assert head is not None and head.size == 2  # seq 3 may still be in flight
+    assert head is not None and head.size == 4
     async with database.transaction() as session:
-        when = await session.scalar(sa.select(AUDIT.c.occurred_at).where(AUDIT.c.seq == 4))
-    await execute(
-        database,
-        sa.update(AUDIT).where(AUDIT.c.seq == 4).values(occurred_at=when - timedelta(minutes=1)),
+        gap = (await session.execute(sa.select(AUDIT).where(AUDIT.c.seq == 3))).mappings().one()
+    assert (gap["action"], gap["actor_subject"], gap["leaf_index"]) == (
+        "audit.gap",
+        "cdp-sealer",
+        2,
     )
-    head = await seal(database, TEST_KEYRING)
+    verdict = await verify_tree(database, PUBLIC)
+    assert verdict.intact and (verdict.size, verdict.unsealed) == (4, 0)
+
+
+async def test_the_sealer_waits_for_a_writer_still_holding_a_lower_number(
+    database: Database, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer: no number is ever held by a write in flight")
+    await write(database, 1)
+    engine = database.engine
+    async with engine.connect() as slow:
+        await slow.begin()
+        await slow.execute(
+            sa.insert(AUDIT).values(
+                seq=sa.func.nextval("audit_seq"),
+                occurred_at=sa.func.now(),
+                actor_subject="slow-writer",
+                actor_role="operator",
+                action="pii.read",
+                outcome="ok",
+                fields=[],
+                detail={},
+            )
+        )
+        await write(database, 1)  # seq 3 commits while seq 2 is in flight
+        sealing = asyncio.create_task(seal(database, TEST_KEYRING))
+        await asyncio.sleep(0.3)
+        assert not sealing.done(), "the sealer passed a number still held by a writer"
+        await slow.commit()
+    head = await sealing
     assert head is not None and head.size == 3
+    async with database.transaction() as session:
+        found = (await session.execute(sa.select(AUDIT).order_by(AUDIT.c.seq))).mappings().all()
+    assert [(r["seq"], r["actor_subject"]) for r in found][1] == (2, "slow-writer")
+    assert "audit.gap" not in [r["action"] for r in found]
+    assert (await verify_tree(database, PUBLIC)).intact

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cdp.audit.verify import verify_chain
 from cdp.auth import Role
 from cdp.config import Settings
 from cdp.db import Database
@@ -60,6 +59,7 @@ from tests.support.erasure_storage import (
     table_counts,
 )
 from tests.support.people import CHANNELS_APP, MINI, OFFICIAL, link
+from tests.support.sealing import sealed_verdict
 
 # --- a resumable execution -----------------------------------------------------------------------
 
@@ -176,7 +176,7 @@ async def test_an_erasure_that_crashes_at_any_step_converges_when_rerun(
     assert [r["actor_subject"] for r in erasure] == (
         ["officer-a"] + ["officer-b"] * (crashed_at - 1) + ["rerun"] * (8 - crashed_at)
     )
-    assert (await verify_chain(database, TEST_KEYRING.audit_key)).intact
+    assert (await sealed_verdict(database)).intact
 
 
 LATE_OPEN_ID = "oChanLinkedLate000000000001"

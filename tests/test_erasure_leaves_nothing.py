@@ -11,12 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from cdp.audit.verify import verify_chain
 from cdp.auth import Role
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.erasure.execution import STEPS
-from tests.conftest import TEST_KEYRING, ClientFactory
+from tests.conftest import ClientFactory
 from tests.support.erasure_calls import (
     APPROVE,
     LOOKUP,
@@ -48,6 +47,7 @@ from tests.support.erasure_storage import (
 )
 from tests.support.people import MINI, link
 from tests.support.raw_bytes import raw_sqlite_bytes
+from tests.support.sealing import sealed_verdict
 
 # --- after DELETE and after ANONYMIZE ------------------------------------------------------------
 
@@ -260,4 +260,4 @@ async def test_the_audit_log_records_request_approval_steps_and_execution_withou
             assert canary not in text, (canary, row["action"])
         for h in hashes.values():
             assert h.hex() not in text, row["action"]
-    assert (await verify_chain(database, TEST_KEYRING.audit_key)).intact
+    assert (await sealed_verdict(database)).intact

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import cdp.graphql.profiles
 from cdp.app import create_app
 from cdp.auth import Role, issue_token
+from cdp.config import Settings
 from cdp.db import Database
 from cdp.graphql.limits import Limits, validation_rules
 from cdp.keys.source import KeyringSource
@@ -409,4 +410,4 @@ def test_the_defaults_are_the_issue_s_limits() -> None:
     settings = make_settings("sqlite+aiosqlite://")
     assert Limits.of(settings) == Limits(depth=10, aliases=15, tokens=1000, list_items=100)
     assert settings.max_body_bytes == 64 * 1024
-    assert json.dumps(settings.operation_timeout_seconds) == "10.0"
+    assert json.dumps(Settings.model_fields["operation_timeout_seconds"].default) == "10.0"

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from cdp.audit.verify import verify_chain
 from cdp.auth import Role
 from cdp.channels import Channel
 from cdp.config import Settings
@@ -54,6 +53,7 @@ from tests.support.erasure_storage import (
     table,
 )
 from tests.support.people import read_all
+from tests.support.sealing import sealed_verdict
 
 pytestmark = pytest.mark.slow
 REWRAPS = "{ auditEvents(first: 1, action: KEY_REWRAP) { items { seq } } }"
@@ -290,4 +290,4 @@ async def test_an_erasure_killed_midway_resumes_on_approval_and_leaves_nothing(
     actions = [r["action"] for r in await audit_rows(database) if is_erasure(r)]
     assert [a for a in actions if a != "erasure.resume"] == ERASURE_ACTIONS
     assert actions.count("erasure.resume") == 1
-    assert (await verify_chain(database, TEST_KEYRING.audit_key)).intact
+    assert (await sealed_verdict(database)).intact

@@ -42,6 +42,29 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+Frontier = list[tuple[int, bytes]]  # the perfect subtrees' (size, root), largest first
+
+
+def frontier_append(frontier: Frontier, leaf: bytes) -> Frontier:
+    """The frontier after one more leaf: equal neighbours merge, as a binary counter carries."""
+    merged = [*frontier, (1, leaf)]
+    while len(merged) > 1 and merged[-1][0] == merged[-2][0]:
+        (size, left), (_, right) = merged[-2], merged[-1]
+        merged[-2:] = [(size * 2, node_hash(left, right))]
+    return merged
+
+
+def frontier_root(frontier: Frontier) -> bytes:
+    """MTH from the frontier alone: the subtrees folded from the right (RFC 9162 splits at
+    the largest power of two, which is exactly the frontier's first subtree)."""
+    if not frontier:
+        return EMPTY_ROOT
+    folded = frontier[-1][1]
+    for _, subtree in reversed(frontier[:-1]):
+        folded = node_hash(subtree, folded)
+    return folded
+
+
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(index, D[n]): the audit path of leaf `index` in the tree of `leaves`."""
     if not 0 <= index < len(leaves):

@@ -15,7 +15,8 @@ HASH_BYTES = 32
 
 
 class AuditEvent(SQLModel, table=True):
-    """One link of the chain: `hash` = HMAC(audit key, `prev_hash` + canonical record)."""
+    """One record. Written by the request without its links; the sealer sets `prev_hash`,
+    `hash` = HMAC(audit key, `prev_hash` + canonical record) and `leaf_index` in `seq` order."""
 
     __tablename__ = "audit_events"
 
@@ -34,8 +35,12 @@ class AuditEvent(SQLModel, table=True):
     detail: dict[str, Any] = Field(
         default_factory=dict, sa_column=sa.Column(sa.JSON, nullable=False)
     )
-    prev_hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=False))
-    hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=False))
+    prev_hash: bytes | None = Field(
+        default=None, sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=True)
+    )
+    hash: bytes | None = Field(
+        default=None, sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=True)
+    )
     # Set by the sealer (cdp.audit.tree): the record's place among the Merkle tree's leaves.
     leaf_index: int | None = Field(
         default=None, sa_column=sa.Column(sa.BigInteger, nullable=True, unique=True)
@@ -51,6 +56,27 @@ class AuditTreeHead(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     size: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False, index=True))
     root: bytes = Field(sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=False))
+    at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
+    key_version: int = Field(nullable=False)
+    signature: bytes = Field(sa_column=sa.Column(sa.LargeBinary(64), nullable=False))
+    # The perfect subtrees' roots of this tree ([size, hex] pairs, `merkle.Frontier`): the next
+    # seal extends the tree from them without reading every leaf again. Not signed: a wrong
+    # one yields a root that no longer matches the leaves, which verify finds.
+    frontier: list[list[Any]] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON, nullable=True)
+    )
+
+
+class AuditNote(SQLModel, table=True):
+    """A statement the sealer signed once (Ed25519), e.g. `legacy-chain`: the head the HMAC
+    chain had when the Merkle tree took over."""
+
+    __tablename__ = "audit_notes"
+    __table_args__ = (sa.UniqueConstraint("kind", name="uq_audit_notes_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, nullable=False)
+    body: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
     key_version: int = Field(nullable=False)
     signature: bytes = Field(sa_column=sa.Column(sa.LargeBinary(64), nullable=False))

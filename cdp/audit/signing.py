@@ -136,3 +136,32 @@ def head_is_signed(head: TreeHead, public_keys: dict[int, Ed25519PublicKey]) -> 
     except InvalidSignature:
         return False
     return True
+
+
+def sign_note(keyring: Keyring, *, kind: str, body: dict[str, Any], at: datetime) -> bytes:
+    """An Ed25519 signature over a note of the log (`note_message`), with the active key."""
+    return private_keys(keyring)[active_version(keyring)].sign(note_message(kind, body, at))
+
+
+def note_message(kind: str, body: dict[str, Any], at: datetime) -> bytes:
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return f"cdp-audit-note|{kind}|{text}|{at.isoformat(timespec='microseconds')}".encode()
+
+
+def note_is_signed(
+    kind: str,
+    body: dict[str, Any],
+    at: datetime,
+    version: int,
+    signature: bytes,
+    public_keys: dict[int, Ed25519PublicKey],
+) -> bool:
+    """Whether a note's signature holds under its version's key (or a lone PEM's)."""
+    key = public_keys.get(version) or public_keys.get(0)
+    if key is None:
+        return False
+    try:
+        key.verify(signature, note_message(kind, body, at))
+    except InvalidSignature:
+        return False
+    return True

@@ -1,5 +1,5 @@
-"""The audit trail of one unit of work: records gathered while it runs, appended to the chain
-in the same transaction just before it commits (a session event), or the commit fails.
+"""The audit trail of one unit of work: records gathered while it runs, written in the same
+transaction just before it commits (a session event), or the commit fails.
 
 Who acts is bound once, when the trail is made (`AuditTrail.of` the authenticated principal,
 or `cdp.unit_of_work.operator_trail` for the CLI); `continue_as` is the one switch. The profile
@@ -19,13 +19,12 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from cdp.audit.actions import AuditAction
-from cdp.audit.chain import GENESIS, link_hash
 from cdp.audit.models import AuditEvent
 from cdp.auth import Principal
-from cdp.db import lock_key, utcnow
+from cdp.db import utcnow
 
 _INFO_KEY = "cdp.audit_trail"
-CHAIN_LOCK = lock_key("audit", "chain")
+AUDIT_SEQUENCE = "audit_seq"  # PostgreSQL: migration 0014_audit_lock_free
 OPERATOR_ROLE = "operator"
 STAFF_SIGN_IN_ROLE = "staff"  # a staff sign-in, before the person chooses a role
 PURPOSE_MAX = 200
@@ -176,36 +175,31 @@ def set_target(session: AsyncSession | Session, profile_id: int | None) -> None:
     trail_of(session).target = profile_id
 
 
-def append_to_chain(session: Session, trail: AuditTrail) -> None:
-    """Write the trail's records as the next links of the chain (sync: runs in the commit)."""
+def append_records(session: Session, trail: AuditTrail) -> None:
+    """Write the trail's records (sync: runs in the commit). No lock is taken: PostgreSQL
+    numbers them from a sequence as they are inserted, SQLite has one writer at a time; the
+    sealer links and seals them once committed (`cdp.audit.tree`)."""
     rows = trail.take()
     if not rows:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        # One writer at a time extends the chain, until this transaction ends: never a fork.
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
-    last = session.execute(
-        sa.select(col(AuditEvent.seq), col(AuditEvent.hash))
-        .order_by(col(AuditEvent.seq).desc())
-        .limit(1)
-    ).first()
-    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
     now = utcnow()
-    events = []
-    for row in rows:
-        seq += 1
-        values = {
-            "seq": seq,
+    values = [
+        {
             "occurred_at": now,
             "request_id": trail.request_id,
             "actor_subject": trail.actor_subject,
             "actor_role": trail.actor_role,
             **row,
         }
-        digest = link_hash(trail.key, prev, values)
-        events.append({**values, "prev_hash": prev, "hash": digest})
-        prev = digest
-    session.execute(sa.insert(AuditEvent), events)
+        for row in rows
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.insert(AuditEvent).values(seq=sa.func.nextval(AUDIT_SEQUENCE)), values)
+        return
+    last = session.scalar(sa.select(sa.func.max(col(AuditEvent.seq)))) or 0
+    for offset, row in enumerate(values, start=1):
+        row["seq"] = last + offset
+    session.execute(sa.insert(AuditEvent), values)
 
 
 @event.listens_for(Session, "before_commit")
@@ -214,4 +208,4 @@ def _write_trail(session: Session) -> None:
         return  # a savepoint is released, not the transaction committed
     trail = session.info.get(_INFO_KEY)
     if trail is not None and trail.pending:
-        append_to_chain(session, trail)
+        append_records(session, trail)

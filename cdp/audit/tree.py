@@ -3,16 +3,13 @@ record's inclusion or one head's consistency with a later one, and checking the 
 the public keys alone.
 
 A record's leaf is `leaf_hash(canonical(record))`: anyone holding the records recomputes it,
-no key needed. One sealer at a time (a PostgreSQL advisory lock; SQLite has one writer) takes
-the unsealed records in `seq` order, never past a gap younger than `GAP_GRACE` (a transaction
-still in flight), gives them the next leaf indexes and signs the new head.
+no key needed. The sealer (`cdp.audit.sealer`) gives records their leaf indexes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,14 +19,10 @@ from sqlmodel import col
 
 from cdp.audit import merkle
 from cdp.audit.chain import CHAINED, Problem, canonical
-from cdp.audit.models import AuditEvent, AuditTreeHead
-from cdp.audit.signing import TreeHead, head_is_signed, sign_head
-from cdp.crypto import Keyring
-from cdp.db import Database, lock_key, utcnow
+from cdp.audit.models import AuditEvent, AuditNote, AuditTreeHead
+from cdp.audit.signing import TreeHead, head_is_signed, note_is_signed
+from cdp.db import Database
 
-SEAL_LOCK = lock_key("audit", "sealer")
-GAP_GRACE = timedelta(seconds=5)
-SEAL_BATCH = 5000
 _CONTENT = [getattr(AuditEvent, name) for name in CHAINED]
 
 
@@ -54,59 +47,6 @@ async def latest_head(session: AsyncSession) -> TreeHead | None:
     if row is None:
         return None
     return TreeHead(row.size, row.root, row.at, row.key_version, row.signature)
-
-
-async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
-    """Seal what is committed and unsealed; the new signed head, or None when there was
-    nothing to seal or another sealer holds the lock."""
-    async with database.transaction() as session:
-        if database.dialect == "postgresql":
-            held = await session.scalar(
-                sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SEAL_LOCK}
-            )
-            if not held:
-                return None
-        last = await session.scalar(
-            sa.select(sa.func.max(col(AuditEvent.seq))).where(
-                col(AuditEvent.leaf_index).is_not(None)
-            )
-        )
-        pending = (
-            await session.execute(
-                sa.select(col(AuditEvent.seq), col(AuditEvent.occurred_at))
-                .where(col(AuditEvent.leaf_index).is_(None))
-                .order_by(col(AuditEvent.seq))
-                .limit(SEAL_BATCH)
-            )
-        ).all()
-        expected, now, chosen = (last or 0) + 1, utcnow(), []
-        for seq, occurred_at in pending:
-            if seq != expected and now - occurred_at < GAP_GRACE:
-                break  # a lower seq may still commit: wait for it, or for the grace to pass
-            chosen.append(seq)
-            expected = seq + 1
-        if not chosen:
-            return None
-        leaves = await _leaves(session)
-        size = len(leaves)
-        for offset, seq in enumerate(chosen):
-            await session.execute(
-                sa.update(AuditEvent)
-                .where(col(AuditEvent.seq) == seq)
-                .values(leaf_index=size + offset)
-            )
-        leaves = await _leaves(session)
-        head = sign_head(keyring, size=len(leaves), root=merkle.root(leaves), at=now)
-        session.add(
-            AuditTreeHead(
-                size=head.size,
-                root=head.root,
-                at=head.at,
-                key_version=head.key_version,
-                signature=head.signature,
-            )
-        )
-        return head
 
 
 async def inclusion(database: Database, seq: int) -> dict[str, Any]:
@@ -210,6 +150,7 @@ async def verify_tree(
                 )
             ).mappings()
         ]
+        notes = (await session.execute(sa.select(AuditNote))).scalars().all()
         unsealed = int(
             await session.scalar(
                 sa.select(sa.func.count()).where(col(AuditEvent.leaf_index).is_(None))
@@ -223,6 +164,15 @@ async def verify_tree(
 
     if problem is not None:
         return verdict(problem)
+    for note in notes:
+        if not note_is_signed(
+            note.kind, note.body, note.at, note.key_version, note.signature, public_keys
+        ):
+            return verdict(
+                Problem(
+                    int(note.body.get("seq", 0)), f"the {note.kind} note's signature does not hold"
+                )
+            )
     if head is None:
         return verdict(Problem(0, "no signed tree head") if leaves or checkpoint else None)
     if not head_is_signed(head, public_keys):

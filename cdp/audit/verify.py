@@ -22,6 +22,7 @@ class Verdict:
     head_seq: int
     head: bytes | None
     problem: Problem | None
+    unsealed: int = 0  # committed, not linked by the sealer yet: reported, never skipped
 
     @property
     def intact(self) -> bool:
@@ -32,13 +33,15 @@ async def verify_chain(
     database: Database, key: bytes, *, checkpoint: dict[str, Any] | None = None
 ) -> Verdict:
     """Walk every record in order; the first modified, deleted, inserted or reordered one.
+    Records the sealer has not linked yet are counted (`unsealed`); they must all come after
+    the linked ones.
 
     With a checkpoint (see `make_checkpoint`), records missing after it are found too.
     ValueError for a checkpoint that is not one, or not signed by this audit key.
     """
     watch = check_checkpoint_signature(key, checkpoint) if checkpoint is not None else None
     verifier = ChainVerifier(key, watch=watch[0] if watch else None)
-    after = 0
+    after, unsealed = 0, 0
     columns = [c for c in AuditEvent.__table__.columns]  # type: ignore[attr-defined]
     while verifier.problem is None:
         async with database.transaction() as session:
@@ -57,6 +60,14 @@ async def verify_chain(
         if not rows:
             break
         for row in rows:
+            if row["hash"] is None:
+                unsealed += 1
+                continue
+            if unsealed:
+                verifier.problem = Problem(
+                    int(row["seq"]), "linked after a record not sealed yet (inserted)"
+                )
+                break
             if not verifier.feed(dict(row)):
                 break
         after = int(rows[-1]["seq"])
@@ -77,6 +88,7 @@ async def verify_chain(
         head_seq=head_seq,
         head=verifier.prev_hash if head_seq else None,
         problem=problem,
+        unsealed=unsealed,
     )
 
 

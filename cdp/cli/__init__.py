@@ -1,9 +1,20 @@
 """The `cdp` command."""
 
-from cdp.cli import audit, keys, server, service_accounts, staff, tiers, wechat
+from cdp.cli import audit, audit_tree, keys, server, service_accounts, staff, tiers, wechat
 from cdp.cli.common import app
 
-__all__ = ["app", "audit", "keys", "main", "server", "service_accounts", "staff", "tiers", "wechat"]
+__all__ = [
+    "app",
+    "audit",
+    "audit_tree",
+    "keys",
+    "main",
+    "server",
+    "service_accounts",
+    "staff",
+    "tiers",
+    "wechat",
+]
 
 
 def main() -> None:

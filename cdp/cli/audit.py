@@ -1,4 +1,5 @@
-"""`cdp audit`: verifying the chain and signing checkpoints."""
+"""`cdp audit`: verifying the log (with the keyring, or with the public key alone) and signing
+checkpoints of the chain."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from cdp.audit.verify import Verdict, make_checkpoint, verify_chain
+from cdp.cli.audit_tree import verify_with_public_key
 from cdp.cli.common import audit_app, keyring_or_exit, settings_or_exit
 from cdp.db import Database
 from cdp.unit_of_work import audited_transaction, operator_trail
@@ -28,10 +30,24 @@ def read_checkpoint(value: str) -> dict[str, Any]:
 def audit_verify(
     checkpoint: Annotated[
         str | None,
-        typer.Option(help="A checkpoint from `cdp audit checkpoint` (JSON or a file path)."),
+        typer.Option(
+            help="A checkpoint (JSON or a file path): from `cdp audit checkpoint`, or with "
+            "--public-key a signed head from `cdp audit head`."
+        ),
+    ] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Check the signed Merkle tree with this public key (a file from "
+            "`cdp audit public-key`, or a PEM) and no keyring."
+        ),
     ] = None,
 ) -> None:
-    """Check the audit chain; exit 1 naming the first bad record when it is broken."""
+    """Check the audit log; exit 1 naming the first bad record when it is broken. Without
+    --public-key: the chain, with the keyring (the check is audited)."""
+    if public_key is not None:
+        verify_with_public_key(public_key, checkpoint)
+        return
     settings = settings_or_exit()
     keyring = keyring_or_exit(settings).keyring
     try:
@@ -65,7 +81,10 @@ def audit_verify(
         typer.echo(f"audit chain BROKEN at {verdict.problem}", err=True)
         raise typer.Exit(1)
     head = verdict.head.hex() if verdict.head else "-"
-    typer.echo(f"audit chain intact: {verdict.checked} records, head {verdict.head_seq} {head}")
+    unsealed = f"; {verdict.unsealed} not sealed yet" if verdict.unsealed else ""
+    typer.echo(
+        f"audit chain intact: {verdict.checked} records, head {verdict.head_seq} {head}{unsealed}"
+    )
 
 
 @audit_app.command("checkpoint")

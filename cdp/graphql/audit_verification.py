@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from cdp.audit.tree import latest_head
 from cdp.audit.verify import Verdict, verify_chain
 from cdp.db import utcnow
 from cdp.graphql.context import Info
@@ -31,11 +32,20 @@ class AuditVerification:
         description="What is wrong with that record, in words; null when intact."
     )
     checked_at: datetime = strawberry.field(description="When the check ran (UTC).")
+    unsealed: int = strawberry.field(
+        description="Committed records the sealer has not linked yet (it does within a "
+        "second or two): reported, not checked until sealed."
+    )
+    tree_size: int = strawberry.field(
+        description="How many records the latest signed tree head holds (0: none yet)."
+    )
 
     @classmethod
-    def of(cls, verdict: Verdict) -> AuditVerification:
+    def of(cls, verdict: Verdict, tree_size: int) -> AuditVerification:
         problem = verdict.problem
         return cls(
+            unsealed=verdict.unsealed,
+            tree_size=tree_size,
             intact=verdict.intact,
             checked=verdict.checked,
             head_seq=verdict.head_seq,
@@ -45,11 +55,14 @@ class AuditVerification:
         )
 
 
-async def _verdict(info: Info) -> Verdict:
+async def _verdict(info: Info) -> tuple[Verdict, int]:
     """The one place the console's check reaches the log's verifier: it reads the committed
     records in transactions of its own (the request's records join the log after it)."""
     context = info.context
-    return await verify_chain(context.uow.database, context.vault.keyring.audit_key)
+    verdict = await verify_chain(context.uow.database, context.vault.keyring.audit_key)
+    async with context.uow.database.transaction() as session:
+        head = await latest_head(session)
+    return verdict, head.size if head else 0
 
 
 @strawberry.type
@@ -59,7 +72,7 @@ class AuditVerificationQueries:
         "the check is audited. Compliance role only."
     )
     async def audit_log_verification(self, info: Info) -> AuditVerification | None:
-        verdict = await _verdict(info)
+        verdict, tree_size = await _verdict(info)
         info.context.uow.trail.record(
             action="audit.verify",
             outcome="ok" if verdict.intact else "broken",
@@ -67,6 +80,7 @@ class AuditVerificationQueries:
                 "checked": verdict.checked,
                 "headSeq": verdict.head_seq,
                 "problem": str(verdict.problem or ""),
+                "unsealed": verdict.unsealed,
             },
         )
-        return AuditVerification.of(verdict)
+        return AuditVerification.of(verdict, tree_size)

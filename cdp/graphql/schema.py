@@ -19,6 +19,7 @@ from strawberry.types.field import StrawberryField
 from cdp.graphql.analytics import AnalyticsQueries
 from cdp.graphql.analytics_cells import BigInt
 from cdp.graphql.audit import AuditQueries
+from cdp.graphql.audit_tree import AuditTreeQueries
 from cdp.graphql.audit_verification import AuditVerificationQueries
 from cdp.graphql.consent import ConsentMutations, ConsentQueries
 from cdp.graphql.erasure import ErasureMutations, ErasureQueries
@@ -49,6 +50,7 @@ QUERIES: tuple[type, ...] = (
     ConsentQueries,
     AuditQueries,
     AuditVerificationQueries,
+    AuditTreeQueries,
     ErasureQueries,
     IdentityReviewQueries,
     SuppressionQueries,

@@ -14,9 +14,11 @@ from cdp.auth import Role
 from cdp.db import Database
 from tests.conftest import ClientFactory, error_codes
 from tests.support.audit_log import AUDIT, Person, audit_rows, call, link_id, only_record
+from tests.support.sealing import sealed
 
 VERIFY = """
-query Verify { auditLogVerification { intact checked headSeq brokenAtSeq problem checkedAt } }
+query Verify { auditLogVerification {
+  intact checked headSeq brokenAtSeq problem checkedAt unsealed treeSize } }
 """
 
 
@@ -29,6 +31,7 @@ async def log(
 ) -> list[dict[str, Any]]:
     await call(support_client, '{ profile(phone: "13700000001", purpose: "T-2 核对") { name } }')
     await link_id(service_client, "oAuditVerify0000000000000001")
+    await sealed(database)
     rows = await audit_rows(database)
     assert len(rows) >= 4
     return rows
@@ -63,9 +66,13 @@ async def test_compliance_verifies_an_intact_log_and_the_check_is_audited(
     )
     assert row["purpose"] is None and row["profile_id"] is None
     assert row["detail"]["checked"] == len(log) and row["detail"]["problem"] == ""
-    # The check's own record is part of the log the next check verifies.
+    assert (answer["unsealed"], answer["treeSize"]) == (0, len(log))
+    # The check's own record is part of the log the next check verifies, once sealed.
+    pending, _ = await verification(compliance_client)
+    assert pending["intact"] is True and pending["unsealed"] == 1  # the first check's record
+    await sealed(database)
     again, _ = await verification(compliance_client)
-    assert again["intact"] is True and again["headSeq"] == row["seq"]
+    assert again["intact"] is True and again["headSeq"] == row["seq"] + 1  # and the second's
 
 
 @pytest.mark.parametrize(
