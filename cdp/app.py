@@ -37,6 +37,7 @@ from cdp.staff.models import StaffProvider
 from cdp.staff.oidc_routes import OidcSignIn
 from cdp.staff.token_endpoint import TokenEndpoint
 from cdp.staff.wecom_routes import WecomSignIn
+from cdp.wechat.phone_routes import WechatPhoneAuthorisation
 from cdp.wechat.push_processor import PushProcessor
 from cdp.wechat.push_routes import WechatPush
 from cdp.wechat.routes import WechatSignIn
@@ -141,6 +142,7 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
             *WechatWebsiteSignIn(wechat).routes(),
+            *WechatPhoneAuthorisation(wechat).routes(),
             *push.routes(),
             *wecom.routes(),
             *oidc.routes(),

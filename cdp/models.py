@@ -20,6 +20,7 @@ from cdp.staff.models import (
 from cdp.subscriptions.models import SubscribeGrant, WechatFollow
 from cdp.suppression.models import ErasureRequest, Suppression
 from cdp.tags.models import ProfileTag
+from cdp.wechat.app_tokens import WechatAppToken
 from cdp.wechat.push_inbox import InboxMessage
 from cdp.wechat.website_state import SpentState
 
@@ -52,6 +53,7 @@ __all__ = [
     "StaffSession",
     "SubscribeGrant",
     "Suppression",
+    "WechatAppToken",
     "WechatFollow",
     "metadata",
 ]
