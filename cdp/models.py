@@ -10,6 +10,7 @@ from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
+from cdp.sms.models import SmsCode
 from cdp.staff.models import (
     ProviderToken,
     ServiceAccount,
@@ -49,6 +50,7 @@ __all__ = [
     "ServiceAccount",
     "ServiceToken",
     "SignInAttempt",
+    "SmsCode",
     "SpentState",
     "StaffSession",
     "SubscribeGrant",

@@ -60,6 +60,7 @@ class AuditAction(StrEnum):
     KEY_RETIRE = "key.retire"
     AUTH_TOKEN = "auth.token"
     AUTH_WECHAT = "auth.wechat"
+    AUTH_SMS = "auth.sms"  # a website sign-in by phone and SMS code
     WECHAT_PUSH = "wechat.push"
     STAFF_SIGN_IN = "staff.sign_in"
     STAFF_ROLE = "staff.role"

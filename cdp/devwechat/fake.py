@@ -148,7 +148,6 @@ class FakeWechat:
 
     async def _scripted(self, request: Request) -> Response | None:
         path = request.url.path
-        await request.body()  # read (and kept) whatever is answered: the connection is reused
         self.calls.append((path, time.monotonic(), dict(request.query_params)))
         queue = self.script.get(path)
         if not queue:

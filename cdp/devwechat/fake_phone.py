@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from cdp.json_body import RequestRefused, read_json
+
 STABLE_TOKEN = "/cgi-bin/stable_token"
 PHONE_NUMBER = "/wxa/business/getuserphonenumber"
 ERRMSG = {
@@ -126,8 +128,8 @@ class FakePhoneApi:
 
 async def _json(request: Request) -> dict[str, Any]:
     try:
-        body = json.loads(await request.body())
-    except ValueError:
+        body = await read_json(request, limit=4096, max_depth=8)
+    except RequestRefused:
         return {}
     return body if isinstance(body, dict) else {}
 

@@ -84,6 +84,16 @@ async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | Non
     return survivor
 
 
+async def new_profile(*, session: AsyncSession, vault: Vault) -> Profile:
+    """A new, empty profile with its own data key (flushed: it has its id)."""
+    profile = Profile()
+    session.add(profile)
+    await session.flush()
+    assert profile.id is not None
+    vault.new_profile(profile.id)
+    return profile
+
+
 def note_alias(session: AsyncSession, requested: str, profile: Profile | None) -> None:
     """Audit a merged-away id that reached its survivor, naming both ids."""
     if profile is not None and profile.public_id != requested:
