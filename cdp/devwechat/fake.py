@@ -99,7 +99,7 @@ class FakeWechat:
     phone: FakePhoneApi = field(init=False)  # app tokens and getuserphonenumber
 
     def __post_init__(self) -> None:
-        self.phone = FakePhoneApi(self.apps, self._scripted)
+        self.phone = FakePhoneApi(self.apps, self._scripted, sandbox=self.sandbox)
 
     def reset(self) -> None:
         self.phone.reset()

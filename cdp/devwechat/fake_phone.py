@@ -56,6 +56,7 @@ class FakePhoneApi:
     tokens: dict[str, str] = field(default_factory=dict)  # app id -> its current token
     codes: dict[str, _PhoneCode] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
+    sandbox: bool = False  # then /sandbox/getPhoneNumber hands out codes
 
     def reset(self) -> None:
         self.tokens.clear()
@@ -80,7 +81,17 @@ class FakePhoneApi:
         return [
             Route(STABLE_TOKEN, self.stable_token, methods=["POST"]),
             Route(PHONE_NUMBER, self.phone_number, methods=["POST"]),
+            Route("/sandbox/getPhoneNumber", self.sandbox_code),
         ]
+
+    async def sandbox_code(self, request: Request) -> Response:
+        """Not WeChat's: what the getPhoneNumber button gives a mini-program for `phone`
+        (`?appid=...&phone=13912345678`), as `{"code": ...}`."""
+        params = request.query_params
+        phone = params.get("phone", "").strip()
+        if not self.sandbox or params.get("appid") not in self.apps or not phone.isdigit():
+            return _error(40013)
+        return _answer({"code": self.code_for(params["appid"], phone[:20])})
 
     async def stable_token(self, request: Request) -> Response:
         scripted = await self.scripted(request)
