@@ -27,7 +27,7 @@ CODE_TTL = timedelta(minutes=5)
 RESEND_AFTER = timedelta(seconds=60)
 PER_PHONE_PER_HOUR = 5
 MAX_ATTEMPTS = 5  # wrong codes before the code is spent
-KEPT_AFTER_EXPIRY = timedelta(days=1)
+KEPT_AFTER_EXPIRY = timedelta(hours=1)  # the per-hour limit counts them
 _LABEL = b"cdp/sms/sign-in-codes/v1"
 _TABLE: sa.Table = SmsCode.__table__  # type: ignore[attr-defined]
 

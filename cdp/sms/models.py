@@ -1,6 +1,6 @@
 """The SMS sign-in codes sent and not yet spent, one row each, by the phone's blind index:
 the code as an HMAC (never the code), its expiry, the wrong attempts so far. Rows are pruned
-a day after they expire; the table shares the per-phone send limit across workers."""
+an hour after they expire; the table shares the per-phone send limit across workers."""
 
 from __future__ import annotations
 

@@ -24,6 +24,8 @@ from cdp.keys.vault import Vault
 from cdp.sms.models import SmsCode
 from tests.conftest import TEST_KEYRING, ClientFactory, gql
 from tests.support.audit_log import audit_rows
+from tests.support.erasure_calls import APPROVE, officer, request_erasure
+from tests.support.erasure_people import ok
 from tests.support.people import MINI, link
 from tests.support.phones import verify
 from tests.support.tencent_sms import FakeTencentSms
@@ -322,3 +324,15 @@ async def test_sign_ins_and_refusals_are_audited_without_the_phone(
     assert [r["action"] for r in rows] == ["phone.verify", "auth.sms"]
     assert {r["actor_subject"] for r in rows} <= {"sms", ok.json()["profileId"]}
     assert PHONE not in str(refusals + rows) and "8613912345678" not in str(refusals + rows)
+
+
+async def test_an_erased_persons_phone_is_suppressed_only_after_the_code_proves_it(
+    browser: httpx.AsyncClient, client_for: ClientFactory, sms: FakeTencentSms, database: Database
+) -> None:
+    erased = (await signed_in(browser, sms))["profileId"]
+    opened = await request_erasure(officer(client_for, "a"), erased, "DELETE")
+    done = await ok(officer(client_for, "b"), APPROVE, {"requestId": opened["id"]})
+    assert done["status"] == "COMPLETED", done
+    await age_codes(database, 120)
+    assert (await send_code(browser)).status_code == 202  # the code request tells nothing
+    refused(await sign_in(browser, sms.last_code(E164)), 403, "SUPPRESSED")
