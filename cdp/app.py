@@ -33,12 +33,14 @@ from cdp.keys.store import KeyStore
 from cdp.logs import configure_logging
 from cdp.migrations import head_revision
 from cdp.request_log import RequestLog
+from cdp.sms.routes import SmsSignIn
 from cdp.staff.credentials import Credentials
 from cdp.staff.desk import StaffDesk
 from cdp.staff.models import StaffProvider
 from cdp.staff.oidc_routes import OidcSignIn
 from cdp.staff.token_endpoint import TokenEndpoint
 from cdp.staff.wecom_routes import WecomSignIn
+from cdp.wechat.phone_routes import WechatPhoneAuthorisation
 from cdp.wechat.push_processor import PushProcessor
 from cdp.wechat.push_routes import WechatPush
 from cdp.wechat.routes import WechatSignIn
@@ -80,6 +82,7 @@ def create_app(
     credentials = Credentials(settings, db, keyring)
     endpoint = GraphQLEndpoint(settings, db, keyring, keys, credentials)
     wechat = WechatSignIn(settings, db, keyring, keys)
+    sms = SmsSignIn(settings, db, keyring, keys)
     # WeChat message push: accepted into the inbox, processed by a background task.
     push_processor = PushProcessor(settings, db, keyring, keys)
     push = WechatPush(settings, db, keyring, push_processor)
@@ -137,6 +140,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await wechat.client.aclose()
+            await sms.aclose()
             await wecom.aclose()
             await oidc.aclose()
             if owns_database:
@@ -156,6 +160,8 @@ def create_app(
             Route("/readyz", readyz, methods=["GET"]),
             *wechat.routes(),
             *WechatWebsiteSignIn(wechat).routes(),
+            *WechatPhoneAuthorisation(wechat).routes(),
+            *sms.routes(),
             *push.routes(),
             *wecom.routes(),
             *oidc.routes(),

@@ -19,7 +19,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
-from cdp.config_models import ContactCap, ContactCaps, StaffWecom, WechatApps, WechatAppType
+from cdp.config_models import (
+    ContactCap,
+    ContactCaps,
+    StaffWecom,
+    TencentSms,
+    WechatApps,
+    WechatAppType,
+)
 from cdp.identity_rules import IdentityRules
 from cdp.roles import RoleMap
 from cdp.secret_strength import estimated_bits
@@ -125,6 +132,11 @@ class Settings(BaseSettings):
     # Identity resolution (cdp.identity_rules), as JSON: per identifier type a priority, a
     # limit per profile and blocked patterns; a merge that breaks a limit waits for review.
     identity_rules: IdentityRules = Field(default_factory=IdentityRules)
+    # Website sign-in by phone and SMS code (cdp/sms/), as JSON (cdp.config_models.TencentSms);
+    # unset: the SMS routes answer NOT_FOUND. Codes a client address may ask for per minute.
+    sms_tencent: TencentSms | None = None
+    sms_codes_per_address_per_minute: int = Field(default=5, ge=0, le=1000)
+    sms_timeout_seconds: float = Field(default=5.0, gt=0, le=30)  # one send, never retried
     # Staff sign-in (cdp/staff/). OpenID Connect: the issuer (its discovery document is at
     # ISSUER/.well-known/openid-configuration) and cdp's confidential client there.
     staff_oidc_issuer: str | None = None
@@ -318,7 +330,14 @@ def same_database(first: str, second: str) -> bool:
     )
 
 
-STRUCTURED = ("contact_caps", "wechat_apps", "staff_wecom", "staff_role_map", "identity_rules")
+STRUCTURED = (
+    "contact_caps",
+    "wechat_apps",
+    "staff_wecom",
+    "staff_role_map",
+    "identity_rules",
+    "sms_tencent",
+)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

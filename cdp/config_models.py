@@ -122,3 +122,19 @@ class StaffWecom(BaseModel):
     corp_id: str = Field(pattern=r"^ww[0-9A-Za-z]{16}$")
     agent_id: str = Field(pattern=r"^[0-9]{1,12}$", coerce_numbers_to_str=True)
     secret: SecretStr = Field(min_length=1)
+
+
+class TencentSms(BaseModel):
+    """Tencent Cloud SMS (SendSms, API 2021-01-11) for SMS-code sign-in: the API key pair, the
+    SMS application, the approved signature and the code template (its parameters: the code,
+    then its lifetime in minutes)."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    secret_id: str = Field(min_length=1, max_length=128)
+    secret_key: SecretStr = Field(min_length=1)
+    sdk_app_id: str = Field(pattern=r"^\d{6,20}$")
+    sign_name: str = Field(min_length=1, max_length=64)
+    template_id: str = Field(pattern=r"^\d{1,20}$")
+    region: str = Field(default="ap-guangzhou", pattern=r"^[a-z]+-[a-z]+$")
+    endpoint: str = Field(default="https://sms.tencentcloudapi.com", pattern=r"^https?://")

@@ -1,5 +1,6 @@
-"""One call to an API in Tencent's style (WeChat's and WeCom's): a GET answered with JSON
-whose `errcode` is 0 or absent on success, -1 for "system busy", anything else a refusal.
+"""One call to an API in Tencent's style (WeChat's and WeCom's): a GET (or a POST of JSON)
+answered with JSON whose `errcode` is 0 or absent on success, -1 for "system busy", anything
+else a refusal.
 
 "System busy", a 5xx and a refused connection are retried with doubling backoff; a timeout
 is not (the service may have used a one-time code already). The query string carries
@@ -79,12 +80,32 @@ async def get_json(
     service: str,
 ) -> dict[str, Any]:
     """The answer's JSON object when its errcode is 0 (or absent); one of `failures`."""
+    return await call_json(
+        http, path, params, patience=patience, failures=failures, log=log, service=service
+    )
+
+
+async def call_json(
+    http: httpx.AsyncClient,
+    path: str,
+    params: dict[str, str],
+    *,
+    patience: Patience,
+    failures: Failures,
+    log: logging.Logger,
+    service: str,
+    payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`get_json`, or with `payload` a POST of it as JSON (WeChat's newer APIs take one)."""
     for attempt in range(patience.retries + 1):
         busy_code: int | None = None
         where = {"path": path, "attempt": attempt + 1}
         try:
             async with asyncio.timeout(patience.timeout):
-                response = await http.get(path, params=params)
+                if payload is None:
+                    response = await http.get(path, params=params)
+                else:
+                    response = await http.post(path, params=params, json=payload)
         except (TimeoutError, httpx.TimeoutException):
             log.warning(f"{service} timed out", extra=where)
             raise failures.timed_out() from None

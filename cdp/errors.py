@@ -54,8 +54,8 @@ def not_found(message: str) -> CdpError:
     return CdpError(ErrorCode.NOT_FOUND, message)
 
 
-def conflict(message: str) -> CdpError:
-    return CdpError(ErrorCode.CONFLICT, message)
+def conflict(message: str, *, reason: str | None = None) -> CdpError:
+    return CdpError(ErrorCode.CONFLICT, message, reason=reason)
 
 
 class Throttled(CdpError):

@@ -2,8 +2,9 @@
 identifier type a priority, a limit per profile and blocked values as patterns.
 
 `{"open_id": {"limit": 1, "blocked": ["test_.*"]}, "union_id": {"priority": 1}}`: a type not
-given keeps its defaults. Patterns match the whole value, ignoring case, beside the built-in
-placeholders (`cdp.profiles.values`).
+given keeps its defaults. Patterns match the whole value (a phone's E.164 form), ignoring case,
+beside the built-in placeholders (`cdp.profiles.values`). `{"phone": {"merge": true}}` turns on
+merge by verified phone (off by default; unverified phones never merge).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ PATTERNS_MAX = 50
 
 
 class IdentifierType(StrEnum):
-    """The identifier types the rules speak of (the phone's rules sit with verified phones)."""
+    """The identifier types the rules speak of; a phone counts only once verified."""
 
     UNION_ID = "union_id"
     OPEN_ID = "open_id"
+    PHONE = "phone"
 
 
 class IdentifierRule(BaseModel):
@@ -59,6 +61,15 @@ class OpenIdRule(IdentifierRule):
     priority: int = Field(default=2, ge=1, le=100)
 
 
+class PhoneRule(IdentifierRule):
+    """A verified phone: one per profile. `merge`: a phone verified by a second profile merges
+    the two (off: the second is refused and the pair kept for review)."""
+
+    priority: int = Field(default=3, ge=1, le=100)
+    limit: Literal[1] = 1
+    merge: bool = False
+
+
 class IdentityRules(BaseModel):
     """The rules of every identifier type; priorities are distinct."""
 
@@ -66,15 +77,22 @@ class IdentityRules(BaseModel):
 
     union_id: UnionIdRule = UnionIdRule()
     open_id: OpenIdRule = OpenIdRule()
+    phone: PhoneRule = PhoneRule()
 
     @model_validator(mode="after")
     def _distinct_priorities(self) -> IdentityRules:
-        if self.union_id.priority == self.open_id.priority:
+        priorities = {self.rule(kind).priority for kind in IdentifierType}
+        if len(priorities) != len(IdentifierType):
             raise ValueError("each identifier type needs its own priority")
         return self
 
     def rule(self, kind: IdentifierType) -> IdentifierRule:
-        return self.union_id if kind is IdentifierType.UNION_ID else self.open_id
+        rules: dict[IdentifierType, IdentifierRule] = {
+            IdentifierType.UNION_ID: self.union_id,
+            IdentifierType.OPEN_ID: self.open_id,
+            IdentifierType.PHONE: self.phone,
+        }
+        return rules[kind]
 
     def by_priority(self) -> list[IdentifierType]:
         return sorted(IdentifierType, key=lambda kind: self.rule(kind).priority)

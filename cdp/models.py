@@ -10,6 +10,7 @@ from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
+from cdp.sms.models import SmsCode
 from cdp.staff.models import (
     ProviderToken,
     ServiceAccount,
@@ -20,6 +21,7 @@ from cdp.staff.models import (
 from cdp.subscriptions.models import SubscribeGrant, WechatFollow
 from cdp.suppression.models import ErasureRequest, Suppression
 from cdp.tags.models import ProfileTag
+from cdp.wechat.app_tokens import WechatAppToken
 from cdp.wechat.push_inbox import InboxMessage
 from cdp.wechat.website_state import SpentState
 
@@ -48,10 +50,12 @@ __all__ = [
     "ServiceAccount",
     "ServiceToken",
     "SignInAttempt",
+    "SmsCode",
     "SpentState",
     "StaffSession",
     "SubscribeGrant",
     "Suppression",
+    "WechatAppToken",
     "WechatFollow",
     "metadata",
 ]

@@ -118,6 +118,9 @@ POLICY: dict[str, dict[str, Rule]] = {
         "unionId": personal(IDENTIFIERS),
         "identities": personal(IDENTIFIERS),
         "phone": personal(allow(Role.CUSTOMER, support=mask_phone, compliance=mask_phone)),
+        # Whether and how the phone was verified: not the phone itself (service sees it too).
+        "phoneVerified": PERSON,
+        "phoneSource": PERSON,
         "name": personal(allow(Role.CUSTOMER, support=mask_name, compliance=mask_name)),
         "address": personal(allow(Role.CUSTOMER, support=mask_address, compliance=mask_address)),
         "birthday": personal(allow(Role.CUSTOMER, compliance=birth_year)),

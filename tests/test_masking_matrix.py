@@ -112,6 +112,10 @@ EXPECTED: dict[str, dict[Role, Outcome]] = {
     "unionId": row(FULL, DENIED, FULL, FULL),
     "identities": row(FULL, DENIED, FULL, FULL),
     "phone": row(FULL, MASKED_PHONE, MASKED_PHONE, DENIED),
+    # Not named by the contract: whether the phone is verified and where it came from
+    # (issue 21); not the phone, so service sees it too.
+    "phoneVerified": row(FULL, FULL, FULL, FULL),
+    "phoneSource": row(FULL, FULL, FULL, FULL),
     "name": row(FULL, MASKED_NAME, MASKED_NAME, DENIED),
     "address": row(FULL, MASKED_ADDRESS, MASKED_ADDRESS, DENIED),
     "birthday": row(FULL, DENIED, BIRTH_YEAR, DENIED),
@@ -247,6 +251,8 @@ async def person(client_for: ClientFactory, database: Database, vault: Vault) ->
             {"channel": "OFFICIAL_ACCOUNT", "appId": OFFICIAL_APP, "openId": OFFICIAL_OPEN_ID},
         ],
         "phone": PHONE_DIGITS,
+        "phoneVerified": False,  # typed in, as updateMyProfile does
+        "phoneSource": "SELF_ENTERED",
         "name": NAME,
         "address": {"province": PROVINCE, "city": CITY, "district": DISTRICT, "street": STREET},
         "birthday": BIRTHDAY,

@@ -22,6 +22,7 @@ class AuditAction(StrEnum):
     IDENTITY_REVIEW_LIST = "identity.review_list"
     IDENTITY_REVIEW_RESOLVE = "identity.review_resolve"
     PROFILE_ALIAS = "profile.alias"  # a merged-away id resolved to its survivor
+    PHONE_VERIFY = "phone.verify"  # a phone verified (WeChat or SMS) set on a profile
     TIER_CHANGE = "tier.change"
     POINTS_EARN = "points.earn"
     POINTS_SPEND = "points.spend"
@@ -63,6 +64,7 @@ class AuditAction(StrEnum):
     KEY_RETIRE = "key.retire"
     AUTH_TOKEN = "auth.token"
     AUTH_WECHAT = "auth.wechat"
+    AUTH_SMS = "auth.sms"  # a website sign-in by phone and SMS code
     WECHAT_PUSH = "wechat.push"
     STAFF_SIGN_IN = "staff.sign_in"
     STAFF_ROLE = "staff.role"

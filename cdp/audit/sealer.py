@@ -110,7 +110,7 @@ async def _last_sealed(session: AsyncSession) -> tuple[int, int, bytes]:
 async def _note_legacy_head(
     session: AsyncSession, keyring: Keyring, pending: list[dict[str, Any]], now: datetime
 ) -> None:
-    """The first seal over records the HMAC chain linked before the tree (migration 0014):
+    """The first seal over records the HMAC chain linked before the tree (migration 0017):
     the chain's last head goes into a signed note, once."""
     linked = [row for row in pending if row["hash"] is not None]
     if not linked or await session.scalar(

@@ -24,7 +24,7 @@ from cdp.auth import Principal
 from cdp.db import utcnow
 
 _INFO_KEY = "cdp.audit_trail"
-AUDIT_SEQUENCE = "audit_seq"  # PostgreSQL: migration 0014_audit_lock_free
+AUDIT_SEQUENCE = "audit_seq"  # PostgreSQL: migration 0017_audit_lock_free
 OPERATOR_ROLE = "operator"
 STAFF_SIGN_IN_ROLE = "staff"  # a staff sign-in, before the person chooses a role
 PURPOSE_MAX = 200

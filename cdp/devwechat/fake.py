@@ -25,6 +25,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from cdp.devwechat.fake_phone import FakePhoneApi
+
 MINI_APP_ID = "wx8f3c2a1b5d6e7f90"
 MINI_SECRET = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 OA_APP_ID = "wx1a2b3c4d5e6f7a8b"
@@ -94,13 +96,15 @@ class FakeWechat:
     browser_user: WechatUser | None = None  # who "agrees" on the consent page
     base_url: str = ""  # where it listens, once started
     session_keys: list[str] = field(default_factory=list)  # every one handed out
+    phone: FakePhoneApi = field(init=False)  # app tokens and getuserphonenumber
+
+    def __post_init__(self) -> None:
+        self.phone = FakePhoneApi(self.apps, self._scripted, sandbox=self.sandbox)
 
     def reset(self) -> None:
-        self.codes.clear()
-        self.grants.clear()
-        self.used.clear()
-        self.script.clear()
-        self.calls.clear()
+        self.phone.reset()
+        for kept in (self.codes, self.grants, self.used, self.script, self.calls):
+            kept.clear()
         self.session_keys.clear()
         self.browser_user = None
 
@@ -128,10 +132,9 @@ class FakeWechat:
     # --- the API ---------------------------------------------------------------------------
 
     def routes(self) -> list[Route]:
-        """WeChat's endpoints, by their real paths (api.weixin.qq.com and open.weixin.qq.com
-        on one host). A further WeChat API (phone authorisation's getuserphonenumber, say)
-        joins here, with its wire format, for tests and the sandbox at once."""
+        """WeChat's endpoints by their real paths (api. and open.weixin.qq.com on one host)."""
         return [
+            *self.phone.routes(),
             Route("/sns/jscode2session", self.jscode2session),
             Route("/sns/oauth2/access_token", self.access_token),
             Route("/sns/userinfo", self.userinfo),

@@ -176,6 +176,8 @@ async def _profile(session: AsyncSession, vault: Vault, profile: Profile) -> dic
     birthday = personal.pop("birthday")
     return {
         **_row(profile, "public_id", "tier", "created_at", "updated_at"),
+        # Whether the phone was verified, and by what (WeChat, an SMS code, or typed in).
+        **_row(profile, "phone_verified", "phone_source"),
         **personal,
         "address": None
         if address is None

@@ -117,6 +117,7 @@ async def purge(
         if profile is not None:
             for column in SEALED_COLUMNS:
                 setattr(profile, column, None)
+            profile.phone_verified, profile.phone_source = False, None
             profile.public_id = tombstone  # the old id leads nowhere
         counts["profiles_anonymized"] = int(profile is not None)
     await session.flush()

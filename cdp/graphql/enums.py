@@ -17,7 +17,7 @@ from cdp.events.service import EventStatus
 from cdp.loyalty.coupons import CouponStatus
 from cdp.loyalty.models import CouponKind, EntryKind
 from cdp.orders.models import OrderStatus
-from cdp.profiles.models import ReviewDecision, ReviewStatus, Tier
+from cdp.profiles.models import PhoneSource, ReviewDecision, ReviewStatus, Tier
 from cdp.suppression.models import ErasureMode, ErasureStatus, SuppressionKind
 from cdp.tags.models import TagSource
 
@@ -216,6 +216,16 @@ expose(
     },
 )
 expose(
+    PhoneSource,
+    "PhoneSource",
+    "Where a profile's phone came from; only WeChat's and an SMS code's are verified.",
+    {
+        PhoneSource.SELF_ENTERED: "Typed in by the person (updateMyProfile): unverified.",
+        PhoneSource.WECHAT: "WeChat's phone authorisation (a mini-program's getPhoneNumber).",
+        PhoneSource.SMS: "An SMS code sent to the phone and typed back (website sign-in).",
+    },
+)
+expose(
     ReviewDecision,
     "IdentityReviewDecision",
     "What compliance decides on a refused merge.",
@@ -266,6 +276,7 @@ __all__ = [
     "ErasureStep",
     "EventStatus",
     "OrderStatus",
+    "PhoneSource",
     "Reason",
     "ReviewDecision",
     "ReviewStatus",

@@ -29,8 +29,8 @@ from cdp.linking import link as linking
 from cdp.linking import reviews
 from cdp.orders.tiers import TierThresholds, paid_spends
 from cdp.profiles import service
+from cdp.profiles.models import PhoneSource, Tier
 from cdp.profiles.models import Profile as ProfileRow
-from cdp.profiles.models import Tier
 from cdp.profiles.values import PostalAddress, display_phone
 
 if TYPE_CHECKING:
@@ -139,6 +139,21 @@ class ProfileType:
     )
     def phone(self, info: Info) -> str | None:
         return cast("str | None", personal_value(info, self.row, "phone", _displayed))
+
+    @strawberry.field(
+        description="Whether the phone is verified (WeChat's phone authorisation or an SMS "
+        "code); false for one the person typed in; null when there is no phone. A lookup by "
+        "phone reaches the verified holder. Customer (own), support, compliance and service."
+    )
+    def phone_verified(self) -> bool | None:
+        return None if self.row.phone_bidx is None else self.row.phone_verified
+
+    @strawberry.field(
+        description="Where the phone came from; null when there is no phone. Customer (own), "
+        "support, compliance and service."
+    )
+    def phone_source(self) -> PhoneSource | None:
+        return None if self.row.phone_bidx is None else self.row.phone_source
 
     @strawberry.field(
         description="The person's name. Customer (own) in full; support and compliance "

@@ -79,6 +79,8 @@ async def refuse_beyond_limits(
     broken: dict[IdentifierType, Any] = {}
     if profile.union_id_bidx is not None and other.union_id_bidx is not None:
         broken[IdentifierType.UNION_ID] = 2
+    if profile.phone_verified and other.phone_verified and profile.phone_bidx != other.phone_bidx:
+        broken[IdentifierType.PHONE] = 2  # one verified phone per profile
     apps = await _apps_beyond(session, [profile.id or 0, other.id or 0], rules.open_id.limit)
     if apps:
         broken[IdentifierType.OPEN_ID] = apps

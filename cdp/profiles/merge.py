@@ -106,7 +106,8 @@ async def merge_profiles(
 ) -> ProfileMerge:
     """Move everything of `loser` to `survivor`, keep a merge record, delete `loser`.
 
-    The survivor keeps its own personal values and takes the loser's where it has none.
+    The survivor keeps its own personal values and takes the loser's where it has none (and
+    the loser's verified phone over its own unverified one).
     Callers hold the locks of both profiles' identifiers; `steps` move the rows of every
     domain (cdp.linking.steps.MERGE_STEPS).
     """
@@ -120,8 +121,10 @@ async def merge_profiles(
     inherited = {
         field: await read_field(session=session, vault=vault, profile=loser, field=field)
         for field, spec in PROFILE_FIELDS.items()
-        if getattr(survivor, spec.column) is None and getattr(loser, spec.column) is not None
+        if getattr(loser, spec.column) is not None
+        and (getattr(survivor, spec.column) is None or _takes_phone(field, survivor, loser))
     }
+    phone_state = (loser.phone_verified, loser.phone_source)
     survivor.updated_at = utcnow()
     # Tokens and links naming an earlier loser of `loser` now lead straight to the survivor.
     await session.execute(
@@ -147,5 +150,12 @@ async def merge_profiles(
     await session.flush()  # frees the loser's unique blind indexes for the survivor
     for field, value in inherited.items():
         await write_field(session=session, vault=vault, profile=survivor, field=field, value=value)
+    if "phone" in inherited:
+        survivor.phone_verified, survivor.phone_source = phone_state
     await session.flush()
     return record
+
+
+def _takes_phone(field: str, survivor: Profile, loser: Profile) -> bool:
+    # A verified phone outranks an unverified claim: the survivor stays findable by it.
+    return field == "phone" and loser.phone_verified and not survivor.phone_verified

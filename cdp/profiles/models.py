@@ -23,6 +23,18 @@ class Tier(StrEnum):
     SUPREME = "SUPREME"
 
 
+class PhoneSource(StrEnum):
+    """Where a profile's phone came from: typed in by the person (unverified), or verified by
+    WeChat's phone authorisation or an SMS code."""
+
+    SELF_ENTERED = "SELF_ENTERED"
+    WECHAT = "WECHAT"
+    SMS = "SMS"
+
+
+VERIFIED_SOURCES = frozenset({PhoneSource.WECHAT, PhoneSource.SMS})
+
+
 def new_public_id() -> str:
     return str(uuid.uuid4())
 
@@ -31,6 +43,16 @@ class Profile(SQLModel, table=True):
     """One person. `id` is the internal surrogate; clients only ever see `public_id`."""
 
     __tablename__ = "profiles"
+    # Many profiles may claim a phone; one at most holds it verified (lookups reach that one).
+    __table_args__ = (
+        sa.Index(
+            "uq_profiles_verified_phone",
+            "phone_bidx",
+            unique=True,
+            sqlite_where=sa.text("phone_verified"),
+            postgresql_where=sa.text("phone_verified"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     public_id: str = Field(
@@ -49,6 +71,12 @@ class Profile(SQLModel, table=True):
         default=None, sa_column=sa.Column(sa.LargeBinary(32), index=True, nullable=True)
     )
     phone_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
+    phone_verified: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false())
+    )
+    phone_source: PhoneSource | None = Field(
+        default=None, sa_column=sa.Column(enum_column_type(PhoneSource), nullable=True)
+    )
     name_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     address_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     birthday_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))

@@ -17,7 +17,7 @@ from cdp.audit import trail as audit
 from cdp.db import lock_profiles, utcnow
 from cdp.errors import bad_input, conflict, not_found
 from cdp.keys.vault import Vault
-from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.profiles.models import Identity, PhoneSource, Profile, ProfileMerge
 from cdp.profiles.personal import write_field
 from cdp.profiles.values import (
     PostalAddress,
@@ -84,6 +84,16 @@ async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | Non
     return survivor
 
 
+async def new_profile(*, session: AsyncSession, vault: Vault) -> Profile:
+    """A new, empty profile with its own data key (flushed: it has its id)."""
+    profile = Profile()
+    session.add(profile)
+    await session.flush()
+    assert profile.id is not None
+    vault.new_profile(profile.id)
+    return profile
+
+
 def note_alias(session: AsyncSession, requested: str, profile: Profile | None) -> None:
     """Audit a merged-away id that reached its survivor, naming both ids."""
     if profile is not None and profile.public_id != requested:
@@ -134,12 +144,34 @@ async def find_profile(
         if keys.app_id is not None:
             query = query.where(Identity.app_id == clean_identifier(keys.app_id, field="appId"))
     else:
-        bidx = vault.blind_index("phone", normalize_phone(keys.phone or ""))
-        query = select(Profile).where(col(Profile.phone_bidx) == bidx)
+        return await find_by_phone(session=session, vault=vault, phone=keys.phone or "")
     rows = (await session.scalars(query.distinct().limit(2))).all()
     if len(rows) > 1:
         raise conflict("the lookup matches more than one profile; narrow it (appId)")
     return rows[0] if rows else None
+
+
+async def find_by_phone(*, session: AsyncSession, vault: Vault, phone: str) -> Profile | None:
+    """The profile holding `phone` verified; else its one unverified claimant (its
+    `phone_verified` says so); CONFLICT when several claim it and none verified it. An
+    unverified claim never hides or stands in for the verified holder."""
+    bidx = vault.blind_index("phone", normalize_phone(phone))
+    rows = (
+        await session.scalars(
+            select(Profile)
+            .where(col(Profile.phone_bidx) == bidx)
+            .order_by(col(Profile.phone_verified).desc(), col(Profile.id))
+            .limit(2)
+        )
+    ).all()
+    if not rows or rows[0].phone_verified:
+        return rows[0] if rows else None
+    if len(rows) > 1:
+        raise conflict(
+            "several profiles claim this phone and none verified it; look up by another key",
+            reason="PHONE_UNVERIFIED",
+        )
+    return rows[0]
 
 
 async def identities_of(
@@ -155,6 +187,14 @@ async def identities_of(
     for identity in rows:
         grouped[identity.profile_id].append(identity)
     return grouped
+
+
+def _claim_phone(vault: Vault, profile: Profile, phone: str | None) -> None:
+    """A phone the customer typed is unverified, unless it is the one they hold verified."""
+    if phone is None:
+        profile.phone_verified, profile.phone_source = False, None
+    elif not (profile.phone_verified and profile.phone_bidx == vault.blind_index("phone", phone)):
+        profile.phone_verified, profile.phone_source = False, PhoneSource.SELF_ENTERED
 
 
 NAME_MAX_LENGTH = 64
@@ -209,6 +249,8 @@ async def update_personal_fields(
         values["birthday"] = (
             None if birthday is None else _clean_birthday(birthday, today=utcnow().date())
         )
+    if "phone" in values:
+        _claim_phone(vault, profile, values["phone"])
     for field, value in values.items():
         await write_field(session=session, vault=vault, profile=profile, field=field, value=value)
     audit.record(

@@ -1,6 +1,7 @@
 """WeChat's sign-in APIs as documented: code2session for mini-programs, OAuth web authorisation
-(access token, user info) for official accounts. WeChat's error codes become `WechatError`s
-that name what a caller can do about them.
+(access token, user info) for official accounts, an app's stable access token and a
+mini-program's phone authorisation (getuserphonenumber). WeChat's error codes become
+`WechatError`s that name what a caller can do about them.
 
 The AppSecret, the code, the session key and the access token are never logged: WeChat takes
 the first two in the query string, so httpx's own request logging is kept off.
@@ -18,7 +19,7 @@ from pydantic import SecretStr
 
 from cdp.config import Settings
 from cdp.config_models import WechatApp
-from cdp.errcode_api import Patience, ServiceError, get_json
+from cdp.errcode_api import Patience, ServiceError, call_json
 
 log = logging.getLogger("cdp.wechat")
 
@@ -28,6 +29,8 @@ class WechatFailure(StrEnum):
     CODE_USED = "WECHAT_CODE_USED"  # 40163: a code works once
     RATE_LIMITED = "WECHAT_RATE_LIMITED"  # 45011
     RISKY_USER = "WECHAT_RISKY_USER"  # 40226: WeChat blocks this user's sign-in
+    QUOTA_EXHAUSTED = "WECHAT_QUOTA_EXHAUSTED"  # 1400001: the app's phone authorisations
+    TOKEN_INVALID = "WECHAT_TOKEN_INVALID"  # 40001, 40014, 42001: the app's access token
     BUSY = "WECHAT_BUSY"  # -1 (or unreachable) on every try
     TIMEOUT = "WECHAT_TIMEOUT"
     UPSTREAM = "WECHAT_UPSTREAM"  # an answer we cannot use (bad secret, unknown errcode, ...)
@@ -39,8 +42,14 @@ ERRCODES = {
     40163: WechatFailure.CODE_USED,
     45011: WechatFailure.RATE_LIMITED,
     40226: WechatFailure.RISKY_USER,
+    1400001: WechatFailure.QUOTA_EXHAUSTED,
+    40001: WechatFailure.TOKEN_INVALID,
+    40014: WechatFailure.TOKEN_INVALID,
+    42001: WechatFailure.TOKEN_INVALID,
     -1: WechatFailure.BUSY,
 }
+STABLE_TOKEN = "/cgi-bin/stable_token"
+PHONE_NUMBER = "/wxa/business/getuserphonenumber"
 
 
 class WechatError(ServiceError[WechatFailure]):
@@ -64,6 +73,15 @@ class OAuthGrant:
     union_id: str | None
     scope: str
     access_token: SecretStr = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneInfo:
+    """getuserphonenumber's answer: the number (`+<countryCode><purePhoneNumber>`) and the
+    app its watermark names."""
+
+    phone: str = field(repr=False)
+    watermark_app_id: str
 
 
 def _text(body: dict[str, Any], key: str) -> str | None:
@@ -127,11 +145,54 @@ class WechatClient:
         )
         return _text(body, "unionid")
 
+    async def stable_token(self, *, app_id: str, app: WechatApp) -> tuple[str, int]:
+        """The app's access token from cgi-bin/stable_token (the same one while it lives, so
+        every worker may ask) and its lifetime in seconds."""
+        body = await self._call(
+            STABLE_TOKEN,
+            {},
+            {
+                "grant_type": "client_credential",
+                "appid": app_id,
+                "secret": app.secret.get_secret_value(),
+                "force_refresh": False,
+            },
+        )
+        token, expires_in = _text(body, "access_token"), body.get("expires_in")
+        if token is None or not isinstance(expires_in, int) or expires_in <= 0:
+            raise self.unusable(STABLE_TOKEN, None)
+        return token, expires_in
+
+    async def phone_number(self, *, access_token: str, code: str) -> PhoneInfo:
+        """The phone a getPhoneNumber button's `code` stands for (one use, five minutes)."""
+        body = await self._call(PHONE_NUMBER, {"access_token": access_token}, {"code": code})
+        info = body.get("phone_info")
+        watermark = info.get("watermark") if isinstance(info, dict) else None
+        if not isinstance(info, dict) or not isinstance(watermark, dict):
+            raise self.unusable(PHONE_NUMBER, None)
+        pure, country = _text(info, "purePhoneNumber"), _text(info, "countryCode")
+        app_id = _text(watermark, "appid")
+        if pure is None or country is None or app_id is None:
+            raise self.unusable(PHONE_NUMBER, None)
+        return PhoneInfo(phone=f"+{country}{pure}", watermark_app_id=app_id)
+
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         """GET and decode (cdp/errcode_api.py: "system busy" retried, a timeout not)."""
+        return await self._call(path, params, None)
+
+    async def _call(
+        self, path: str, params: dict[str, str], body: dict[str, Any] | None
+    ) -> dict[str, Any]:
         patience = Patience.of(self.settings)
-        return await get_json(
-            self._http, path, params, patience=patience, failures=self, log=log, service="wechat"
+        return await call_json(
+            self._http,
+            path,
+            params,
+            payload=body,
+            patience=patience,
+            failures=self,
+            log=log,
+            service="wechat",
         )
 
     def timed_out(self) -> WechatError:

@@ -36,6 +36,19 @@ WECHAT_OUTCOMES: dict[WechatFailure, tuple[int, ErrorCode, str, int | None]] = {
         "Too many sign-ins; try again in a minute",
         60,
     ),
+    # The mini-program's phone authorisations are used up (WeChat's quota): not a retry.
+    WechatFailure.QUOTA_EXHAUSTED: (
+        403,
+        ErrorCode.FORBIDDEN,
+        "WeChat's phone authorisation quota for this app is used up",
+        None,
+    ),
+    WechatFailure.TOKEN_INVALID: (
+        503,
+        ErrorCode.INTERNAL,
+        "WeChat refused the app's access token; try again shortly",
+        5,
+    ),
     WechatFailure.BUSY: (503, ErrorCode.INTERNAL, "WeChat is busy; try again shortly", 5),
     WechatFailure.TIMEOUT: (503, ErrorCode.INTERNAL, "WeChat did not answer in time", 5),
     WechatFailure.UPSTREAM: (502, ErrorCode.INTERNAL, "WeChat's answer could not be used", None),

@@ -80,7 +80,7 @@ class WechatSignIn:
         app_id: str | None = None
         try:
             self.spend_budget(request)
-            app_id, code = await self._read_login(request)
+            app_id, code = await self.read_login(request)
             app = configured_app(self.settings, app_id, WechatAppType.MINI_PROGRAM)
             found = await self.client.code2session(app_id=app_id, app=app, code=code)
             # found.session_key stays here: nothing in cdp needs it yet, and it never leaves.
@@ -200,7 +200,7 @@ class WechatSignIn:
     def spend_budget(self, request: Request) -> None:
         spend_address_budget(self.limiter, request)
 
-    async def _read_login(self, request: Request) -> tuple[str, str]:
+    async def read_login(self, request: Request) -> tuple[str, str]:
         try:  # never more than MAX_BODY_BYTES in memory
             body = await read_json(
                 request, limit=MAX_BODY_BYTES, max_depth=self.settings.max_json_depth

@@ -201,3 +201,26 @@ def test_production_needs_the_redirect_base_with_a_website_app() -> None:
     with pytest.raises(ConfigError) as refused:
         load_settings({}, env="production", jwt_secret=STRONG_SECRET, wechat_apps=apps)
     assert "CDP_WECHAT_REDIRECT_BASE_URL" in str(refused.value)
+
+
+async def test_a_developer_walks_phone_authorisation_in_the_sandbox(
+    client_for: ClientFactory, stand_in: str
+) -> None:
+    browser = client_for(None)
+    async with httpx.AsyncClient(base_url=stand_in) as at_wechat:
+        login = await at_wechat.get(
+            "/sandbox/wx.login", params={"appid": MINI_APP_ID, "person": PERSON}
+        )
+        mini = await browser.post(
+            "/auth/wechat/mini-program", json={"appId": MINI_APP_ID, "code": login.json()["code"]}
+        )
+        button = await at_wechat.get(
+            "/sandbox/getPhoneNumber", params={"appid": MINI_APP_ID, "phone": "13912345678"}
+        )
+    browser.headers["authorization"] = f"Bearer {mini.json()['token']}"
+    phone = await browser.post(
+        "/auth/wechat/mini-program/phone",
+        json={"appId": MINI_APP_ID, "code": button.json()["code"]},
+    )
+    assert phone.status_code == 200, phone.text
+    assert phone.json()["phoneVerified"] is True and phone.json()["phone"] == "13912345678"

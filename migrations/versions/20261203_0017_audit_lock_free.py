@@ -2,8 +2,8 @@
 links them (`prev_hash`, `hash`) when it seals them, and a signed note keeps the head the chain
 had when the tree took over.
 
-Revision ID: 0014_audit_lock_free
-Revises: 0013_audit_tree
+Revision ID: 0017_audit_lock_free
+Revises: 0016_sms_codes
 Create Date: 2026-12-03
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014_audit_lock_free"
-down_revision: str | None = "0013_audit_tree"
+revision: str = "0017_audit_lock_free"
+down_revision: str | None = "0016_sms_codes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
