@@ -152,7 +152,9 @@ async def _database_ceiling(
     stop = asyncio.Event()
     sealer = None
     if not locked:  # the old path's rows carry their own links: nothing for a sealer to do
-        sealer = asyncio.create_task(seal_until(database, lambda: keyring, interval=0.5, stop=stop))
+        sealer = asyncio.create_task(
+            seal_until(database, lambda: keyring, interval=0.25, stop=stop)
+        )
     script = OLD_PATH if locked else NEW_PATH
     try:
         one = await _pgbench(bin_dir, target, script, 1, seconds)
@@ -194,7 +196,7 @@ async def _run_once(
     await asyncio.to_thread(upgrade_to_head, local)
     database = Database(local)
     stop = asyncio.Event()
-    sealer = asyncio.create_task(seal_until(database, lambda: keyring, interval=0.5, stop=stop))
+    sealer = asyncio.create_task(seal_until(database, lambda: keyring, interval=0.25, stop=stop))
     context = multiprocessing.get_context("spawn")
     ready, go = context.Semaphore(0), context.Event()
     sizes = [WRITERS_PER_PROCESS] * (writers // WRITERS_PER_PROCESS)

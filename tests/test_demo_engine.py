@@ -82,12 +82,16 @@ async def test_the_documented_demo_people_come_first_whatever_the_seed_with_a_da
                 if p is not None
             ]
             tagged = (await session.scalars(sa.select(ProfileTag.tagged_at))).all()
+            verified = (await session.scalars(sa.select(Profile.phone_verified))).all()
             first_seen = (await session.scalars(sa.select(Profile.created_at))).all()
     finally:
         await database.dispose()
         await keystore.dispose()
     assert ids[: len(KNOWN_PEOPLE)] == [p.public_id for p in KNOWN_PEOPLE]
     assert phones == [normalize_phone(p.phone) for p in KNOWN_PEOPLE]
+    # The documented people authorised their phones; most others did, some typed theirs in.
+    assert all(p is not None and p.phone_verified for p in known)
+    assert 0.4 * len(verified) < sum(verified) < len(verified)
     # Tags, like first sightings, are spread over the past year, not dated when seeded.
     now = utcnow()
     for moments in (tagged, first_seen):

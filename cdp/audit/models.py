@@ -41,10 +41,11 @@ class AuditEvent(SQLModel, table=True):
     hash: bytes | None = Field(
         default=None, sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=True)
     )
-    # Set by the sealer (cdp.audit.tree): the record's place among the Merkle tree's leaves.
-    leaf_index: int | None = Field(
-        default=None, sa_column=sa.Column(sa.BigInteger, nullable=True, unique=True)
-    )
+    # Set by the sealer (cdp.audit.sealer): the record's place among the Merkle tree's leaves.
+    # Deliberately not indexed: the sealer's update (links and leaf) then touches no index and
+    # stays a HOT update on PostgreSQL (fillfactor 80, migration 0017). It finds its place by
+    # the latest head's `last_seq` and the primary key instead.
+    leaf_index: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
 
 
 class AuditTreeHead(SQLModel, table=True):
@@ -59,6 +60,9 @@ class AuditTreeHead(SQLModel, table=True):
     at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
     key_version: int = Field(nullable=False)
     signature: bytes = Field(sa_column=sa.Column(sa.LargeBinary(64), nullable=False))
+    # The seq of the last record this head holds (leaves are sealed in seq order): where the
+    # next seal starts. Null on heads signed before migration 0017.
+    last_seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
     # The perfect subtrees' roots of this tree ([size, hex] pairs, `merkle.Frontier`): the next
     # seal extends the tree from them without reading every leaf again. Not signed: a wrong
     # one yields a root that no longer matches the leaves, which verify finds.

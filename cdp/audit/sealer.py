@@ -31,7 +31,7 @@ from cdp.db import Database, lock_key, utcnow
 log = logging.getLogger(__name__)
 
 SEAL_LOCK = lock_key("audit", "sealer")
-SEAL_BATCH = 5000
+SEAL_BATCH = 2000
 SEALER_SUBJECT = "cdp-sealer"
 LEGACY_NOTE = "legacy-chain"
 _CONTENT = [getattr(AuditEvent, name) for name in CHAINED]
@@ -82,19 +82,36 @@ async def _fill_gaps(session: AsyncSession, after: int, seqs: list[int]) -> bool
     return False
 
 
-async def _pending(session: AsyncSession) -> list[dict[str, Any]]:
+async def _pending(session: AsyncSession, after: int) -> list[dict[str, Any]]:
+    """The next unsealed records after seq `after`, by the primary key."""
     rows = await session.execute(
         sa.select(*_CONTENT, col(AuditEvent.prev_hash), col(AuditEvent.hash))
-        .where(col(AuditEvent.leaf_index).is_(None))
+        .where(col(AuditEvent.seq) > after, col(AuditEvent.leaf_index).is_(None))
         .order_by(col(AuditEvent.seq))
         .limit(SEAL_BATCH)
     )
     return [dict(row) for row in rows.mappings()]
 
 
-async def _last_sealed(session: AsyncSession) -> tuple[int, int, bytes]:
-    """(leaves sealed, seq of the last, its hash); (0, 0, GENESIS) for an empty tree."""
-    row = (
+async def _last_sealed(session: AsyncSession, head: AuditTreeHead | None) -> tuple[int, int, bytes]:
+    """(leaves sealed, seq of the last, its link): from the latest head and the primary key;
+    by a scan for a log whose heads predate `last_seq` (or were removed). LogChanged when the
+    records no longer match the head."""
+    if head is not None and head.last_seq is not None:
+        row = (
+            await session.execute(
+                sa.select(col(AuditEvent.leaf_index), col(AuditEvent.hash)).where(
+                    col(AuditEvent.seq) == head.last_seq
+                )
+            )
+        ).first()
+        if row is None or row[0] != head.size - 1 or row[1] is None:
+            raise LogChanged(
+                f"record {head.last_seq}, the last the signed head of {head.size} holds, "
+                "is gone or changed"
+            )
+        return head.size, head.last_seq, bytes(row[1])
+    last = (
         await session.execute(
             sa.select(col(AuditEvent.leaf_index), col(AuditEvent.seq), col(AuditEvent.hash))
             .where(col(AuditEvent.leaf_index).is_not(None))
@@ -102,9 +119,12 @@ async def _last_sealed(session: AsyncSession) -> tuple[int, int, bytes]:
             .limit(1)
         )
     ).first()
-    if row is None:
-        return 0, 0, GENESIS
-    return int(row[0] or 0) + 1, int(row[1]), bytes(row[2] or GENESIS)
+    size, last_seq, prev = (0, 0, GENESIS)
+    if last is not None:
+        size, last_seq, prev = int(last[0] or 0) + 1, int(last[1]), bytes(last[2] or GENESIS)
+    if head is not None and head.size != size:
+        raise LogChanged(f"{size} records are sealed, the latest signed head names {head.size}")
+    return size, last_seq, prev
 
 
 async def _note_legacy_head(
@@ -129,6 +149,33 @@ async def _note_legacy_head(
     )
 
 
+_LINK_BATCH = sa.text(
+    """UPDATE audit_events AS e
+       SET leaf_index = v.leaf_index, prev_hash = v.prev_hash, hash = v.hash
+       FROM unnest(CAST(:seqs AS bigint[]), CAST(:leaves AS bigint[]),
+                   CAST(:prevs AS bytea[]), CAST(:hashes AS bytea[]))
+            AS v(seq, leaf_index, prev_hash, hash)
+       WHERE e.seq = v.seq"""
+)
+
+
+async def _apply(session: AsyncSession, dialect: str, updates: list[dict[str, Any]]) -> None:
+    """Write the batch's leaves and links: on PostgreSQL one statement over arrays (the
+    sealer's throughput is what bounds the lag), elsewhere one executemany."""
+    if dialect == "postgresql":
+        await session.execute(
+            _LINK_BATCH,
+            {
+                "seqs": [u["at_seq"] for u in updates],
+                "leaves": [u["leaf_index"] for u in updates],
+                "prevs": [u["prev_hash"] for u in updates],
+                "hashes": [u["hash"] for u in updates],
+            },
+        )
+        return
+    await session.execute(sa.update(_TABLE).where(_TABLE.c.seq == sa.bindparam("at_seq")), updates)
+
+
 async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
     """Seal what is committed and unsealed; the new signed head, or None when there was
     nothing to seal or another sealer holds the lock. LogChanged when the sealed records do
@@ -147,13 +194,11 @@ async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
                 sa.select(AuditTreeHead).order_by(col(AuditTreeHead.id).desc()).limit(1)
             )
         ).scalar_one_or_none()
-        size, last_seq, prev = await _last_sealed(session)
-        if head is not None and head.size != size:
-            raise LogChanged(f"{size} records are sealed, the latest signed head names {head.size}")
-        pending = await _pending(session)
+        size, last_seq, prev = await _last_sealed(session, head)
+        pending = await _pending(session, last_seq)
         while await _fill_gaps(session, last_seq, [int(row["seq"]) for row in pending]):
-            pending = await _pending(session)
-        pending = await _pending(session)  # with the gaps just filled
+            pending = await _pending(session, last_seq)
+        pending = await _pending(session, last_seq)  # with the gaps just filled
         chosen: list[dict[str, Any]] = []
         for row in pending:
             if int(row["seq"]) != last_seq + len(chosen) + 1:
@@ -179,11 +224,7 @@ async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
             )
             prev = link
             frontier = merkle.frontier_append(frontier, merkle.leaf_hash(canonical(row)))
-        # One statement for the batch (executemany: the driver pipelines it).
-        await session.execute(
-            sa.update(AuditEvent.__table__).where(sa.column("seq") == sa.bindparam("at_seq")),  # type: ignore[attr-defined]
-            updates,
-        )
+        await _apply(session, database.dialect, updates)
         signed = sign_head(
             keyring, size=size + len(chosen), root=merkle.frontier_root(frontier), at=now
         )
@@ -195,18 +236,24 @@ async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
                 key_version=signed.key_version,
                 signature=signed.signature,
                 frontier=[[n, h.hex()] for n, h in frontier],
+                last_seq=int(chosen[-1]["seq"]),
             )
         )
         return signed
 
 
 async def sealing_lag(database: Database) -> timedelta:
-    """How long the oldest unsealed record has waited (zero when all are sealed)."""
+    """How long the oldest unsealed record has waited (zero when all are sealed): one lookup
+    by the primary key after the latest head's last seq."""
     async with database.transaction() as session:
+        after = await session.scalar(
+            sa.select(col(AuditTreeHead.last_seq)).order_by(col(AuditTreeHead.id).desc()).limit(1)
+        )
         oldest = await session.scalar(
-            sa.select(sa.func.min(col(AuditEvent.occurred_at))).where(
-                col(AuditEvent.leaf_index).is_(None)
-            )
+            sa.select(col(AuditEvent.occurred_at))
+            .where(col(AuditEvent.seq) > (after or 0), col(AuditEvent.leaf_index).is_(None))
+            .order_by(col(AuditEvent.seq))
+            .limit(1)
         )
     if oldest is None:
         return timedelta(0)
