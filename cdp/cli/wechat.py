@@ -58,7 +58,8 @@ def start_sandbox(settings: Settings, cdp_url: str) -> None:
 @wechat_app.command("push-sandbox")
 def push_sandbox(
     event: Annotated[
-        SandboxEvent, typer.Argument(help="subscribe, unsubscribe, SCAN, CLICK, VIEW")
+        SandboxEvent,
+        typer.Argument(help="subscribe, unsubscribe, SCAN, CLICK, VIEW, subscribe_msg_popup_event"),
     ],
     app_id: Annotated[str, typer.Option("--app", help="The app's AppID.")] = OA_APP_ID,
     person: Annotated[
@@ -66,7 +67,11 @@ def push_sandbox(
     ] = SANDBOX_PERSON,
     open_id: Annotated[str | None, typer.Option(help="An OpenID instead of a person.")] = None,
     key: Annotated[
-        str | None, typer.Option(help="The menu key (CLICK), URL (VIEW) or QR scene.")
+        str | None,
+        typer.Option(
+            help="The menu key (CLICK), URL (VIEW), QR scene, or the template id accepted "
+            "(subscribe_msg_popup_event)."
+        ),
     ] = None,
     url: Annotated[str, typer.Option(help="Where cdp serves.")] = "http://127.0.0.1:8000",
     as_json: Annotated[
@@ -82,8 +87,8 @@ def push_sandbox(
         typer.echo(f"cdp: {app_id} is not an app with message push (a token)", err=True)
         raise typer.Exit(2)
     who = open_id or WechatUser.named(person[:40]).open_id(app_id)
-    fields = event_fields(event, who, key=key)
     json_body = as_json if as_json is not None else app_.type is WechatAppType.MINI_PROGRAM
+    fields = event_fields(event, who, key=key, as_json=json_body)
     push = signed_push(app_id, app_, fields, as_json=json_body)
     try:
         response = asyncio.run(_send(url, app_id, push))

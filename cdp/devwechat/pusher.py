@@ -25,13 +25,21 @@ class SandboxEvent(StrEnum):
     SCAN = "SCAN"
     CLICK = "CLICK"
     VIEW = "VIEW"
+    SUBSCRIBE_MSG = "subscribe_msg_popup_event"  # the person's choice in a subscribe popup
 
 
 def event_fields(
-    event: SandboxEvent, open_id: str, *, key: str | None = None, now: int | None = None
+    event: SandboxEvent,
+    open_id: str,
+    *,
+    key: str | None = None,
+    now: int | None = None,
+    as_json: bool = False,
 ) -> dict[str, Any]:
-    """The event as WeChat words it; `key` is the menu key (CLICK), the URL (VIEW) or the QR
-    scene (subscribe becomes `qrscene_<key>` with a Ticket, as does SCAN)."""
+    """The event as WeChat words it; `key` is the menu key (CLICK), the URL (VIEW), the QR
+    scene (subscribe becomes `qrscene_<key>` with a Ticket, as does SCAN) or the accepted
+    template id (subscribe_msg_popup_event: a mini-program's JSON puts `List` at the top, an
+    official account's XML wraps it in `SubscribeMsgPopupEvent`)."""
     fields: dict[str, Any] = {
         "ToUserName": ACCOUNT,
         "FromUserName": open_id,
@@ -39,6 +47,14 @@ def event_fields(
         "MsgType": "event",
         "Event": event.value,
     }
+    if event is SandboxEvent.SUBSCRIBE_MSG:
+        choice = {"TemplateId": key or "sandbox-template", "SubscribeStatusString": "accept"}
+        choice["PopupScene"] = "0"
+        if as_json:
+            fields["List"] = [choice]
+        else:
+            fields["SubscribeMsgPopupEvent"] = {"List": [choice]}
+        return fields
     if key is not None and event is not SandboxEvent.UNSUBSCRIBE:
         scanned = event in (SandboxEvent.SUBSCRIBE, SandboxEvent.SCAN)
         prefix = "qrscene_" if event is SandboxEvent.SUBSCRIBE else ""
@@ -49,14 +65,21 @@ def event_fields(
 
 
 def xml_of(fields: dict[str, Any]) -> str:
-    """WeChat's XML: text in CDATA, numbers bare."""
-    parts = [
-        f"<{name}>{value}</{name}>"
-        if isinstance(value, int)
-        else f"<{name}><![CDATA[{value}]]></{name}>"
-        for name, value in fields.items()
-    ]
-    return f"<xml>{''.join(parts)}</xml>"
+    """WeChat's XML: text in CDATA, numbers bare, a dict nested, a list as repeated elements."""
+    return f"<xml>{_elements(fields)}</xml>"
+
+
+def _elements(fields: dict[str, Any]) -> str:
+    parts = []
+    for name, value in fields.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, dict):
+                parts.append(f"<{name}>{_elements(item)}</{name}>")
+            elif isinstance(item, int):
+                parts.append(f"<{name}>{item}</{name}>")
+            else:
+                parts.append(f"<{name}><![CDATA[{item}]]></{name}>")
+    return "".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

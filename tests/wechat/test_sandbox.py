@@ -14,6 +14,7 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from cdp.app import create_app
@@ -26,6 +27,7 @@ from cdp.devwechat.pusher import SandboxEvent, event_fields, send_push, signed_p
 from cdp.devwechat.sandbox import SANDBOX_APPS, sandboxed, stand_in_url, start_stand_in
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
+from cdp.subscriptions.models import SubscribeGrant
 from cdp.wechat.push_processor import PushProcessor
 from tests.conftest import TEST_KEYRING, ClientFactory, make_settings
 from tests.wechat_push.reading import follows
@@ -139,6 +141,33 @@ async def test_cdp_wechat_push_sandbox_sends_a_signed_push_that_cdp_accepts(
         result = await asyncio.to_thread(CliRunner().invoke, cli, args, env=env)
     assert result.exit_code == 0, result.output
     assert "200 success" in result.stdout
+
+
+@pytest.mark.parametrize("app_id", [MINI_APP_ID, OA_APP_ID])
+async def test_push_sandbox_sends_a_subscribe_message_choice_that_fills_the_ledger(
+    settings: Settings, database: Database, keystore: KeyStore, app_id: str
+) -> None:
+    app = create_app(settings, database, KeyringSource.fixed(TEST_KEYRING), keystore)
+    env: dict[str, str | None] = {key: None for key in os.environ if key.startswith("CDP_")}
+    with LoopbackServer(app) as cdp_server:
+        args = ["wechat", "push-sandbox", "subscribe_msg_popup_event", "--app", app_id]
+        args += ["--key", "tmpl-order-shipped", "--url", cdp_server.url]
+        result = await asyncio.to_thread(CliRunner().invoke, cli, args, env=env)
+        assert result.exit_code == 0, result.output
+        assert "200 success" in result.stdout
+        reader = Database(settings)  # the server's pool lives on the server's loop
+        try:
+            for _ in range(50):  # processed after the answer, by the push processor
+                async with reader.transaction() as session:
+                    grants = (await session.execute(sa.select(SubscribeGrant))).scalars().all()
+                if grants:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await reader.dispose()
+    assert [(g.app_id, g.template_id, g.available) for g in grants] == [
+        (app_id, "tmpl-order-shipped", 1)
+    ]
 
 
 def test_push_sandbox_refuses_an_app_without_push_and_production() -> None:
