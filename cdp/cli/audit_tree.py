@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from cdp.audit.sealer import LogChanged, seal, seal_until
 from cdp.audit.signing import TreeHead, load_public_keys, public_keys_document, rotate
@@ -24,6 +25,9 @@ T = TypeVar("T")
 
 
 def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` on the database; one line and exit 2 when it cannot be read (down, not
+    migrated, no such file)."""
+
     async def run() -> T:
         database = Database(settings)
         try:
@@ -31,7 +35,12 @@ def _run(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
         finally:
             await database.dispose()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except (DBAPIError, OSError) as exc:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+        typer.echo(f"cdp: the database could not be read ({reason}); is it migrated?", err=True)
+        raise typer.Exit(2) from None
 
 
 def _text_of(value: str, what: str) -> str:
