@@ -228,6 +228,13 @@ async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
         signed = sign_head(
             keyring, size=size + len(chosen), root=merkle.frontier_root(frontier), at=now
         )
+        if head is not None and head.frontier is not None:
+            # Only the latest head needs its frontier: heads are signed every round or two.
+            await session.execute(
+                sa.update(AuditTreeHead)
+                .where(col(AuditTreeHead.id) == head.id)
+                .values(frontier=None)
+            )
         session.add(
             AuditTreeHead(
                 size=signed.size,
