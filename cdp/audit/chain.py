@@ -35,7 +35,12 @@ def canonical(record: dict[str, Any]) -> bytes:
 
 
 def link_hash(key: bytes, prev_hash: bytes, record: dict[str, Any]) -> bytes:
-    return hmac.new(key, prev_hash + canonical(record), hashlib.sha256).digest()
+    return link_hash_of(key, prev_hash, canonical(record))
+
+
+def link_hash_of(key: bytes, prev_hash: bytes, canonical_record: bytes) -> bytes:
+    """`link_hash` of a record already made canonical (the sealer needs both from one)."""
+    return hmac.new(key, prev_hash + canonical_record, hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)

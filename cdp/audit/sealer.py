@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from cdp.audit import merkle
-from cdp.audit.chain import CHAINED, GENESIS, canonical, link_hash
+from cdp.audit.chain import CHAINED, GENESIS, canonical, link_hash_of
 from cdp.audit.models import AuditEvent, AuditNote, AuditTreeHead
 from cdp.audit.signing import TreeHead, active_version, sign_head, sign_note
 from cdp.crypto import Keyring
@@ -211,9 +211,9 @@ async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
         frontier = await _frontier(session, head)
         updates = []
         for offset, row in enumerate(chosen):
-            link = row["hash"]
+            data, link = canonical(row), row["hash"]
             if link is None:  # linked now; a record of the old chain keeps its link
-                link = link_hash(keyring.audit_key, prev, row)
+                link = link_hash_of(keyring.audit_key, prev, data)
             updates.append(
                 {
                     "at_seq": row["seq"],
@@ -223,7 +223,7 @@ async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
                 }
             )
             prev = link
-            frontier = merkle.frontier_append(frontier, merkle.leaf_hash(canonical(row)))
+            frontier = merkle.frontier_append(frontier, merkle.leaf_hash(data))
         await _apply(session, database.dialect, updates)
         signed = sign_head(
             keyring, size=size + len(chosen), root=merkle.frontier_root(frontier), at=now
