@@ -6,6 +6,7 @@ An explicit list, not a registry filled on import: a test checks that every tabl
 
 from __future__ import annotations
 
+from cdp.audiences import membership as audiences
 from cdp.consent import service as consent
 from cdp.erasure import service as erasure
 from cdp.events import service as events
@@ -28,6 +29,11 @@ MERGE_STEPS: tuple[Step, ...] = (
     Step("points", ("points_lots", "points_ledger"), points.move_points),
     Step("orders", ("orders",), orders.move_orders),
     Step("profile_tags", ("profile_tags",), tags.merge_tags),
+    Step(
+        "audiences",
+        ("audience_membership_changes", "audience_queue"),
+        audiences.move_history,
+    ),
     Step(
         "wechat_subscriptions",
         ("wechat_follows", "wechat_subscribe_grants"),

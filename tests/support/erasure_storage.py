@@ -34,6 +34,8 @@ PROFILE_TABLES = [
     "wechat_follows",
     "wechat_subscribe_grants",
     "identity_reviews",
+    "audience_membership_changes",
+    "audience_queue",
 ]
 PERSONAL_COLUMNS = (
     "union_id_bidx",
