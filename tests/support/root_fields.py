@@ -33,6 +33,10 @@ def individual_queries(profile_id: str) -> dict[str, list[str]]:
         "auditInclusionProof": ["{ auditInclusionProof(seq: 1) { leafHash path } }"],
         "auditConsistencyProof": ["{ auditConsistencyProof(fromSize: 0, toSize: 1) { path } }"],
         "suppression": ['{ suppression(phone: "13800000000") { suppressed kind } }'],
+        "audienceMembers": [
+            '{ audienceMembers(audience: "club", purpose: MARKETING, channel: SMS) '
+            "{ items { profileId } } }"
+        ],
     }
 
 
@@ -71,4 +75,6 @@ def every_mutation(profile_id: str) -> dict[str, str]:
         "revokeStaffSessions": 'revokeStaffSessions(input: {person: "wecom:zhangsan"})',
         "resolveIdentityReview": 'resolveIdentityReview(input: {reviewId: "r-1", '
         'decision: KEEP_APART, reason: "T-3"}) { id }',
+        "defineAudience": 'defineAudience(input: {name: "club", '
+        'definition: {tier: {in: ["VIP"]}}}) { name }',
     }
