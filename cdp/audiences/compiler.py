@@ -170,7 +170,9 @@ def _last_seen(leaf: d.LastSeenLeaf, scope: Scope) -> Condition:
 
 
 def _birthday(_leaf: d.BirthdayLeaf, scope: Scope) -> Condition:
-    return P.c.birth_month == scope.now.astimezone(ZoneInfo(scope.zone)).month
+    month = scope.now.astimezone(ZoneInfo(scope.zone)).month
+    # Never NULL (no birthday is simply not this month), so `not` keeps its meaning.
+    return sa.and_(P.c.birth_month.is_not(None), P.c.birth_month == month)
 
 
 LEAVES: dict[type[Any], Callable[[Any, Scope], Condition]] = {

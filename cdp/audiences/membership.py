@@ -26,7 +26,7 @@ from cdp.columns import UtcDateTime
 from cdp.config import Settings
 from cdp.db import lock_names, utcnow
 from cdp.profiles.merge import Merge, reassign_rows
-from cdp.reevaluation import QUEUE, note
+from cdp.reevaluation import note
 from cdp.tags.models import TagSource
 
 RULE = TagSource.RULE.value
@@ -51,14 +51,12 @@ def tagged_by(audience: Audience) -> str:
     return f"audience:{audience.name}"[:128]
 
 
-def _stamp(
-    audience: Audience, change: Change, trigger: Trigger, run: str, now: datetime
-) -> list[Any]:
+def _stamp(audience: Audience, trigger: Trigger, run: str, now: datetime) -> list[Any]:
+    """The literal columns of a run's history rows: audience, version, trigger, run, time."""
     return [
         sa.literal(audience.id, sa.Integer),
-        sa.literal(change.value),
-        sa.literal(trigger.value),
         sa.literal(audience.version, sa.Integer),
+        sa.literal(trigger.value),
         sa.literal(run),
         sa.literal(now, UtcDateTime()),
     ]
@@ -74,9 +72,8 @@ async def refresh(
     scope = scope_of(session, settings, now)
     should = members(parse_definition(audience.definition), scope).subquery("should")
     run, tag = uuid.uuid4().hex, audience.name
-    aid, version, change, trigger, run_id, at = _stamp(
-        audience, Change.ENTERED, Trigger.REFRESH, run, now
-    )
+    aid, version, trigger, run_id, at = _stamp(audience, Trigger.REFRESH, run, now)
+    change = sa.literal(Change.ENTERED.value)
     holders = sa.select(T.c.profile_id).where(T.c.tag == tag)
     entering = sa.select(
         aid, should.c.id, change, sa.literal(Why.MATCHES.value), trigger, version, run_id, at
@@ -220,7 +217,7 @@ async def update(
 
 
 async def move_history(merge: Merge) -> int:
-    """The loser's membership history and queued re-evaluations go to the survivor, who is
-    re-evaluated (the loser's RULE tags moved with its tags)."""
+    """The loser's membership history goes to the survivor, who is re-evaluated (the loser's
+    RULE tags moved with its tags; its queued re-evaluations go with it)."""
     note(merge.session, [merge.survivor.id])
-    return await reassign_rows(merge, CHANGES) + await reassign_rows(merge, QUEUE)
+    return await reassign_rows(merge, CHANGES)
