@@ -64,11 +64,14 @@ def _in(scope: Scope, query: sa.Select[Any], owner: sa.ColumnElement[Any]) -> Co
 
 def _property(scope: Scope, key: str, value: d.Scalar) -> Condition:
     item = E.c.properties[key]
+    found: Condition
     if isinstance(value, str):
-        return item.as_string() == value
-    if scope.dialect == "postgresql":  # ->> gives text: compare the JSON text of the value
-        return item.as_string() == (str(value).lower() if isinstance(value, bool) else str(value))
-    return item.as_integer() == int(value)  # SQLite's json_extract: 1/0 for true/false
+        found = item.as_string() == value
+    elif scope.dialect == "postgresql":  # ->> gives text: compare the JSON text of the value
+        found = item.as_string() == (str(value).lower() if isinstance(value, bool) else str(value))
+    else:
+        found = item.as_integer() == int(value)  # SQLite's json_extract: 1/0 for true/false
+    return found
 
 
 def _event(leaf: d.EventLeaf, scope: Scope) -> Condition:
@@ -202,7 +205,7 @@ def condition(node: d.Node, scope: Scope) -> Condition:
     return LEAVES[type(node)](node, scope)
 
 
-def excluded() -> sa.CompoundSelect:
+def excluded() -> sa.CompoundSelect[Any]:
     """Ids of people who are never members: erased (an approved erasure), or holding an
     identifier on the suppression list."""
     listed = [

@@ -30,6 +30,7 @@ from cdp.reevaluation import note
 from cdp.tags.models import TagSource
 
 RULE = TagSource.RULE.value
+AUDIENCES_PER_STATEMENT = 4
 HISTORY = ["audience_id", "profile_id", "change", "why", "trigger", "version", "run_id", "at"]
 
 
@@ -138,11 +139,15 @@ async def update(
     await lock_names(session, [("audience", a.name) for a in audiences])
     scope = scope_of(session, settings, now, restrict=ids)
     by_name = {a.name: a for a in audiences}
-    parts = [
-        members(parse_definition(a.definition), scope).add_columns(sa.literal(a.name, sa.String))
-        for a in audiences
-    ]
-    should = {(str(name), int(pid)) for pid, name in await session.execute(sa.union_all(*parts))}
+    should: set[tuple[str, int]] = set()
+    # A few audiences per statement: each names the people in every subquery (bound values).
+    for start in range(0, len(audiences), AUDIENCES_PER_STATEMENT):
+        parts = [
+            members(parse_definition(a.definition), scope).add_columns(sa.literal(a.name))
+            for a in audiences[start : start + AUDIENCES_PER_STATEMENT]
+        ]
+        found = await session.execute(parts[0] if len(parts) == 1 else sa.union_all(*parts))
+        should.update((str(name), int(pid)) for pid, name in found)
     carried = await session.execute(
         sa.select(T.c.tag, T.c.profile_id, T.c.source).where(
             T.c.tag.in_(list(by_name)), T.c.profile_id.in_(ids)

@@ -14,6 +14,7 @@ import logging
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from cdp.audiences.membership import Applied, update
 from cdp.audiences.models import Audience
@@ -25,7 +26,7 @@ from cdp.reevaluation import QUEUE, on_queued
 from cdp.unit_of_work import audited_transaction, operator_trail
 
 log = logging.getLogger(__name__)
-BATCH = 500
+BATCH = 100  # people per transaction (each is a bound value in every subquery)
 UPDATER_SUBJECT = "cdp-audiences"
 
 
@@ -57,7 +58,9 @@ class AudienceUpdater:
             ids = await claim(session)
             if not ids:
                 return 0, Applied()
-            audiences = (await session.scalars(sa.select(Audience).order_by(Audience.id))).all()
+            audiences = (
+                await session.scalars(sa.select(Audience).order_by(col(Audience.id)))
+            ).all()
             applied = await update(
                 session=session, audiences=audiences, profile_ids=ids, settings=self.settings
             )
@@ -75,7 +78,11 @@ class AudienceUpdater:
     async def run(self) -> None:
         """Until cancelled: drain, then wait for a commit that queued someone, or the poll."""
         loop = asyncio.get_running_loop()
-        stop = on_queued(lambda: loop.call_soon(self._wake.set))
+
+        def queued() -> None:  # called after a commit, from inside SQLAlchemy's sync code
+            loop.call_soon(self._wake.set)
+
+        stop = on_queued(queued)
         try:
             while True:
                 self._wake.clear()

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
+from sqlmodel import col
 
 from cdp.audiences.membership import Applied, refresh
 from cdp.audiences.models import Audience
@@ -33,9 +34,9 @@ def audiences_refresh(
         database = Database(settings)
         try:
             async with database.transaction() as session:
-                query = sa.select(Audience.name).order_by(Audience.id)
+                query = sa.select(col(Audience.name)).order_by(col(Audience.id))
                 if name is not None:
-                    query = query.where(Audience.name == name.strip())
+                    query = query.where(col(Audience.name) == name.strip())
                 names = list((await session.scalars(query)).all())
             if name is not None and not names:
                 typer.echo(f"cdp: no audience named {name!r}", err=True)
@@ -47,7 +48,7 @@ def audiences_refresh(
                     trail = operator_trail(keyring)
                     async with audited_transaction(database, trail) as session:
                         audience = await session.scalar(
-                            sa.select(Audience).where(Audience.name == each)
+                            sa.select(Audience).where(col(Audience.name) == each)
                         )
                         if audience is not None:
                             total += await refresh(

@@ -4,7 +4,7 @@ analytics' cells); services list the members they may contact for a purpose and 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -63,7 +63,7 @@ class AudienceType:
         return cls(
             name=row.name,
             description=row.description,
-            definition=row.definition,
+            definition=cast(JSON, row.definition),
             version=row.version,
             created_by=row.created_by,
             created_at=row.created_at,
