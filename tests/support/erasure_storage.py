@@ -165,6 +165,8 @@ def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
             "wechat_subscribe_grants",
             "identity_reviews",
             "profile_merges",
+            "audience_membership_changes",
+            "audience_queue",
         )
     }
     if mode == "DELETE":
