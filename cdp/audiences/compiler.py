@@ -205,27 +205,28 @@ def condition(node: d.Node, scope: Scope) -> Condition:
     return LEAVES[type(node)](node, scope)
 
 
-def excluded() -> sa.CompoundSelect[Any]:
+def excluded(scope: Scope | None = None) -> sa.CompoundSelect[Any]:
     """Ids of people who are never members: erased (an approved erasure), or holding an
-    identifier on the suppression list."""
+    identifier on the suppression list (within `scope.restrict`, when given)."""
+
+    def narrow(query: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        return query if scope is None else scope.narrow(query, column)
+
+    union_id = sa.and_(S.c.kind == SuppressionKind.UNION_ID.value, S.c.bidx == P.c.union_id_bidx)
+    phone = sa.and_(S.c.kind == SuppressionKind.PHONE.value, S.c.bidx == P.c.phone_bidx)
+    open_id = sa.and_(S.c.kind == SuppressionKind.OPEN_ID.value, S.c.bidx == I.c.open_id_bidx)
     listed = [
-        sa.select(P.c.id).join(
-            S, sa.and_(S.c.kind == SuppressionKind.UNION_ID.value, S.c.bidx == P.c.union_id_bidx)
-        ),
-        sa.select(P.c.id).join(
-            S, sa.and_(S.c.kind == SuppressionKind.PHONE.value, S.c.bidx == P.c.phone_bidx)
-        ),
-        sa.select(I.c.profile_id).join(
-            S, sa.and_(S.c.kind == SuppressionKind.OPEN_ID.value, S.c.bidx == I.c.open_id_bidx)
-        ),
-        sa.select(R.c.profile_id).where(R.c.status.in_(ERASED)),
+        narrow(sa.select(P.c.id).join(S, union_id), P.c.id),
+        narrow(sa.select(P.c.id).join(S, phone), P.c.id),
+        narrow(sa.select(I.c.profile_id).join(S, open_id), I.c.profile_id),
+        narrow(sa.select(R.c.profile_id).where(R.c.status.in_(ERASED)), R.c.profile_id),
     ]
     return sa.union(*listed)
 
 
 def members(node: d.Node, scope: Scope) -> sa.Select[Any]:
     """SELECT profiles.id of everyone the definition holds for (within `scope.restrict`)."""
-    query = sa.select(P.c.id).where(condition(node, scope), ~P.c.id.in_(excluded()))
+    query = sa.select(P.c.id).where(condition(node, scope), ~P.c.id.in_(excluded(scope)))
     return query if scope.restrict is None else query.where(P.c.id.in_(scope.restrict))
 
 

@@ -163,7 +163,7 @@ async def update(
         return Applied()
     out: set[int] = set()
     if leaving:
-        barred = excluded().subquery()
+        barred = excluded(scope).subquery()
         gone = [p for _, p in leaving]
         out = set(await session.scalars(sa.select(barred.c[0]).where(barred.c[0].in_(gone))))
     run = uuid.uuid4().hex
