@@ -5,6 +5,7 @@ cron): conditions on time ("within 30 days", "this month") move with no write to
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -14,8 +15,9 @@ from sqlmodel import col
 from cdp.audiences.membership import Applied, refresh
 from cdp.audiences.models import Audience
 from cdp.cli.common import app, keyring_or_exit, progress_bar, settings_or_exit
-from cdp.db import Database
+from cdp.db import Database, utcnow
 from cdp.errors import CdpError
+from cdp.reevaluation import QUEUE
 from cdp.unit_of_work import audited_transaction, operator_trail
 
 audiences_app = typer.Typer(help="Audiences: rule-built tags.", no_args_is_help=True)
@@ -38,6 +40,9 @@ def audiences_refresh(
                 if name is not None:
                     query = query.where(col(Audience.name) == name.strip())
                 names = list((await session.scalars(query)).all())
+                queued = await session.scalar(sa.select(sa.func.max(QUEUE.c.id)))
+            # Queued a moment before this read at the latest: committed before any refresh.
+            settled = utcnow() - timedelta(seconds=5)
             if name is not None and not names:
                 typer.echo(f"cdp: no audience named {name!r}", err=True)
                 raise typer.Exit(1)
@@ -55,6 +60,12 @@ def audiences_refresh(
                                 session=session, audience=audience, settings=settings
                             )
                     bar.advance(task, 1)
+            if name is None and queued is not None:
+                # Every audience was recomputed since these were queued: they are done.
+                async with database.transaction() as session:
+                    await session.execute(
+                        sa.delete(QUEUE).where(QUEUE.c.id <= queued, QUEUE.c.queued_at < settled)
+                    )
             return len(names), total
         finally:
             await database.dispose()
