@@ -9,7 +9,7 @@ that re-evaluates one person reads only that person's rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from cdp.audiences import definition as d
+from cdp.columns import UtcDateTime
 from cdp.consent.models import DEFAULT_GRANTED, Consent
 from cdp.events.models import Event
 from cdp.loyalty.models import PointsLot
@@ -44,18 +45,48 @@ Condition = sa.ColumnElement[bool]
 @dataclass(frozen=True)
 class Scope:
     """What a compilation depends on besides the tree: the moment, the brand's time zone
-    (for "this month"), the dialect (for JSON), and the people it is restricted to."""
+    (for "this month"), the dialect (for JSON), and the people it is restricted to.
+
+    `bound` compiles the moment, the month and the people as named parameters instead of
+    values, so one statement serves every re-evaluation (`values` fills them in)."""
 
     now: datetime
     zone: str
     dialect: str
     restrict: Sequence[int] | None = None
+    bound: bool = False
+    days: set[int] = field(default_factory=set)  # the windows a bound statement names
 
-    def since(self, days: int) -> datetime:
-        return self.now - timedelta(days=days)
+    def since(self, days: int) -> Any:
+        if not self.bound:
+            return self.now - timedelta(days=days)
+        self.days.add(days)
+        return sa.bindparam(f"since_{days}", type_=UtcDateTime())
+
+    def moment(self) -> Any:
+        return sa.bindparam("now", type_=UtcDateTime()) if self.bound else self.now
+
+    def month(self) -> Any:
+        return sa.bindparam("month", type_=sa.Integer) if self.bound else self.month_now()
+
+    def month_now(self) -> int:
+        return self.now.astimezone(ZoneInfo(self.zone)).month
+
+    def people(self) -> Any:
+        return sa.bindparam("ids", expanding=True) if self.bound else self.restrict
+
+    def values(self, days: set[int] | frozenset[int]) -> dict[str, Any]:
+        """The parameters of a statement compiled bound, with windows `days`, for this scope."""
+        since = {f"since_{d}": self.now - timedelta(days=d) for d in days}
+        return {
+            "ids": list(self.restrict or ()),
+            "now": self.now,
+            "month": self.month_now(),
+            **since,
+        }
 
     def narrow(self, query: sa.Select[Any], column: sa.ColumnElement[Any]) -> sa.Select[Any]:
-        return query if self.restrict is None else query.where(column.in_(self.restrict))
+        return query if self.restrict is None else query.where(column.in_(self.people()))
 
 
 def _in(scope: Scope, query: sa.Select[Any], owner: sa.ColumnElement[Any]) -> Condition:
@@ -107,7 +138,7 @@ def _points(leaf: d.PointsLeaf, scope: Scope) -> Condition:
     # The balance is what remains of unexpired lots (cdp.loyalty.points).
     query = (
         sa.select(L.c.profile_id)
-        .where(L.c.remaining > 0, L.c.expires_at > scope.now)
+        .where(L.c.remaining > 0, L.c.expires_at > scope.moment())
         .group_by(L.c.profile_id)
         .having(sa.func.sum(L.c.remaining) >= leaf.at_least)
     )
@@ -173,7 +204,7 @@ def _last_seen(leaf: d.LastSeenLeaf, scope: Scope) -> Condition:
 
 
 def _birthday(_leaf: d.BirthdayLeaf, scope: Scope) -> Condition:
-    month = scope.now.astimezone(ZoneInfo(scope.zone)).month
+    month = scope.month()
     # Never NULL (no birthday is simply not this month), so `not` keeps its meaning.
     return sa.and_(P.c.birth_month.is_not(None), P.c.birth_month == month)
 
@@ -227,7 +258,7 @@ def excluded(scope: Scope | None = None) -> sa.CompoundSelect[Any]:
 def members(node: d.Node, scope: Scope) -> sa.Select[Any]:
     """SELECT profiles.id of everyone the definition holds for (within `scope.restrict`)."""
     query = sa.select(P.c.id).where(condition(node, scope), ~P.c.id.in_(excluded(scope)))
-    return query if scope.restrict is None else query.where(P.c.id.in_(scope.restrict))
+    return query if scope.restrict is None else query.where(P.c.id.in_(scope.people()))
 
 
 def count(node: d.Node, scope: Scope) -> sa.Select[Any]:

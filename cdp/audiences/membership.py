@@ -9,6 +9,7 @@ transaction at a time (a lock on its name).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -122,6 +123,28 @@ async def _apply_run(session: AsyncSession, audience: Audience, run: str, now: d
     )
 
 
+# The updater's statements, built once per definition (building one costs more than
+# running it for a few people): the moment, the month and the people are parameters.
+_RESTRICTED: dict[tuple[Any, ...], tuple[Any, frozenset[int]]] = {}
+
+
+def _restricted(scope: Scope, audiences: Sequence[Audience]) -> tuple[Any, frozenset[int]]:
+    # Keyed by what the statement says (another database may reuse an id and a version).
+    key = (scope.dialect, *((a.name, json.dumps(a.definition, sort_keys=True)) for a in audiences))
+    cached = _RESTRICTED.get(key)
+    if cached is None:
+        bound = Scope(scope.now, scope.zone, scope.dialect, restrict=scope.restrict, bound=True)
+        parts = [
+            members(parse_definition(a.definition), bound).add_columns(sa.literal(a.name))
+            for a in audiences
+        ]
+        statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+        if len(_RESTRICTED) >= 256:
+            _RESTRICTED.clear()
+        cached = _RESTRICTED[key] = (statement, frozenset(bound.days))
+    return cached
+
+
 async def update(
     *,
     session: AsyncSession,
@@ -140,13 +163,10 @@ async def update(
     scope = scope_of(session, settings, now, restrict=ids)
     by_name = {a.name: a for a in audiences}
     should: set[tuple[str, int]] = set()
-    # A few audiences per statement: each names the people in every subquery (bound values).
+    # A few audiences per statement: each names the people in every subquery.
     for start in range(0, len(audiences), AUDIENCES_PER_STATEMENT):
-        parts = [
-            members(parse_definition(a.definition), scope).add_columns(sa.literal(a.name))
-            for a in audiences[start : start + AUDIENCES_PER_STATEMENT]
-        ]
-        found = await session.execute(parts[0] if len(parts) == 1 else sa.union_all(*parts))
+        statement, days = _restricted(scope, audiences[start : start + AUDIENCES_PER_STATEMENT])
+        found = await session.execute(statement, scope.values(days))
         should.update((str(name), int(pid)) for pid, name in found)
     carried = await session.execute(
         sa.select(T.c.tag, T.c.profile_id, T.c.source).where(
