@@ -199,6 +199,8 @@ SEEDED = {
     "wechat_subscribe_grants": 0,
     "identity_reviews": 0,  # the identity rules' tests seed these (tests/test_identity_rules.py)
     "profile_merges": 1,
+    "audience_membership_changes": 0,  # no audience is defined
+    "audience_queue": 12,  # each write that changed the person queued them for the audiences
 }
 
 
