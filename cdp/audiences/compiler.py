@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from cdp.audiences import definition as d
+from cdp.audiences import conditions as d
 from cdp.columns import UtcDateTime
 from cdp.consent.models import DEFAULT_GRANTED, Consent
 from cdp.events.models import Event

@@ -9,9 +9,26 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from cdp.audiences.conditions import (
+    All,
+    AnyOf,
+    AppsLeaf,
+    BirthdayLeaf,
+    ConsentLeaf,
+    EventLeaf,
+    FollowsLeaf,
+    LastSeenLeaf,
+    Leaf,
+    Node,
+    Not,
+    OrderLeaf,
+    PointsLeaf,
+    Scalar,
+    TagLeaf,
+    TierLeaf,
+)
 from cdp.channels import Channel
 from cdp.consent.models import ConsentPurpose
 from cdp.errors import bad_input
@@ -29,98 +46,6 @@ MAX_BYTES = 16_384
 PROPERTY_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 EVENT_TYPE = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 ID_TEXT = re.compile(r"[A-Za-z0-9_-]{1,64}")
-Scalar = str | int | bool
-
-
-@dataclass(frozen=True)
-class All:
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class AnyOf:
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    item: Node
-
-
-@dataclass(frozen=True)
-class EventLeaf:
-    type: str
-    properties: tuple[tuple[str, Scalar], ...] = ()
-    at_least: int = 1
-    within_days: int | None = None
-
-
-@dataclass(frozen=True)
-class OrderLeaf:
-    at_least: int = 1
-    min_spend_fen: int | None = None
-    channel: Channel | None = None
-    entry_source: str | None = None
-    within_days: int | None = None
-
-
-@dataclass(frozen=True)
-class PointsLeaf:
-    at_least: int
-
-
-@dataclass(frozen=True)
-class TierLeaf:
-    tiers: tuple[Tier, ...]
-
-
-@dataclass(frozen=True)
-class TagLeaf:
-    name: str
-
-
-@dataclass(frozen=True)
-class ConsentLeaf:
-    purpose: ConsentPurpose
-    channel: Channel
-    granted: bool = True
-
-
-@dataclass(frozen=True)
-class AppsLeaf:
-    at_least: int = 1
-    app_id: str | None = None
-    within_days: int | None = None
-
-
-@dataclass(frozen=True)
-class FollowsLeaf:
-    app_id: str | None = None
-
-
-@dataclass(frozen=True)
-class LastSeenLeaf:
-    at_least_days_ago: int
-
-
-@dataclass(frozen=True)
-class BirthdayLeaf:
-    """Born in the current month (of the brand's time zone)."""
-
-
-Leaf = (
-    EventLeaf
-    | OrderLeaf
-    | PointsLeaf
-    | TierLeaf
-    | TagLeaf
-    | ConsentLeaf
-    | AppsLeaf
-    | FollowsLeaf
-    | LastSeenLeaf
-    | BirthdayLeaf
-)
-Node = All | AnyOf | Not | Leaf
 
 
 class _Reader:
