@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from cdp.audiences.updates import AudienceUpdater
 from cdp.audit.sealer import seal_until, sealing_lag
 from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
 from cdp.config import ConfigError, Settings, load_settings
@@ -86,6 +87,8 @@ def create_app(
     # WeChat message push: accepted into the inbox, processed by a background task.
     push_processor = PushProcessor(settings, db, keyring, keys)
     push = WechatPush(settings, db, keyring, push_processor)
+    # Audience memberships follow the people whose behaviour changed, shortly after.
+    audience_updater = AudienceUpdater(settings, db, keyring)
     wecom = WecomSignIn(settings, db, keyring)
     if settings.staff_wecom is not None:
         credentials.add_check(StaffProvider.WECOM.value, wecom)
@@ -125,6 +128,11 @@ def create_app(
             await asyncio.sleep(0.5)
         await seal_until(db, lambda: keyring.keyring, interval=settings.audit_seal_interval_seconds)
 
+    async def update_audiences() -> None:
+        while not gate.ready:
+            await asyncio.sleep(0.5)
+        await audience_updater.run()
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Ready as soon as the database allows, without waiting for a first request.
@@ -132,6 +140,8 @@ def create_app(
         tasks = [starting, asyncio.create_task(process_pushes())]
         if settings.audit_seal_interval_seconds > 0:
             tasks.append(asyncio.create_task(seal_audit_log()))
+        if settings.audience_update_poll_seconds > 0:
+            tasks.append(asyncio.create_task(update_audiences()))
         try:
             yield
         finally:
@@ -176,6 +186,7 @@ def create_app(
     )
     app.state.credentials = credentials  # where the staff providers' directory checks go
     app.state.push_processor = push_processor
+    app.state.audience_updater = audience_updater
     return app
 
 

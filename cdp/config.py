@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # A cell of fewer distinct people than this is suppressed (never below 5).
     analytics_min_group_size: int = Field(default=10, ge=5, le=1000)
     analytics_timezone: str = "Asia/Shanghai"  # where a reporting day begins and ends
+    # How often the audience updater looks for people queued by another process (a commit in
+    # its own process wakes it at once); 0 turns the updater off in `cdp serve`.
+    audience_update_poll_seconds: float = Field(default=1.0, ge=0, le=300)
     erasure_due_days: int = Field(default=15, ge=1, le=90)  # PIPL practice: 15 working days
     points_lifetime_days: int = Field(default=365, ge=1, le=3650)
     tier_vip_fen: int = Field(default=100_000, ge=1)  # ¥1,000 paid in 12 months

@@ -3,6 +3,7 @@ are an explicit list: cdp.linking.steps)."""
 
 from sqlmodel import SQLModel
 
+from cdp.audiences.models import Audience, MembershipChange
 from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
 from cdp.events.models import Event
@@ -10,6 +11,7 @@ from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
+from cdp.reevaluation import QueuedProfile
 from cdp.sms.models import SmsCode
 from cdp.staff.models import (
     ProviderToken,
@@ -28,6 +30,7 @@ from cdp.wechat.website_state import SpentState
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Audience",
     "AuditEvent",
     "Consent",
     "ConsentChange",
@@ -39,6 +42,7 @@ __all__ = [
     "IdentityReview",
     "InboxMessage",
     "LookupMiss",
+    "MembershipChange",
     "Order",
     "OrderItem",
     "PointsEntry",
@@ -47,6 +51,7 @@ __all__ = [
     "ProfileMerge",
     "ProfileTag",
     "ProviderToken",
+    "QueuedProfile",
     "ServiceAccount",
     "ServiceToken",
     "SignInAttempt",

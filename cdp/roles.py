@@ -13,6 +13,7 @@ class Role(StrEnum):
     CUSTOMER = "customer"
     SUPPORT = "support"
     ANALYST = "analyst"
+    MARKETER = "marketer"
     COMPLIANCE = "compliance"
     SERVICE = "service"
 

@@ -45,7 +45,9 @@ async def test_reading_the_audit_log_is_one_audit_read_record_not_in_its_own_ans
     assert row["detail"] == {"filters": {}, "returned": len(before)}
 
 
-@pytest.mark.parametrize("role", [Role.SUPPORT, Role.CUSTOMER, Role.ANALYST, Role.SERVICE])
+@pytest.mark.parametrize(
+    "role", [Role.SUPPORT, Role.CUSTOMER, Role.ANALYST, Role.MARKETER, Role.SERVICE]
+)
 async def test_only_compliance_may_read_the_audit_log(
     database: Database, client_for: ClientFactory, role: Role
 ) -> None:

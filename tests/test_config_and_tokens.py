@@ -223,8 +223,15 @@ def test_issued_tokens_verify_for_every_role(settings: Settings, role: Role) -> 
     assert header == Principal(subject=f"{role.value}-subject-1", role=role)
 
 
-def test_five_roles_exist() -> None:
-    assert {r.value for r in Role} == {"customer", "support", "analyst", "compliance", "service"}
+def test_six_roles_exist() -> None:
+    assert {r.value for r in Role} == {
+        "customer",
+        "support",
+        "analyst",
+        "marketer",
+        "compliance",
+        "service",
+    }
 
 
 def test_an_issued_token_carries_sub_role_and_exp(settings: Settings) -> None:
@@ -452,7 +459,9 @@ def test_production_serve_refuses_an_unfit_keyring_with_one_line(
     assert not (keyring == "missing" and path.exists()), "production must not create a keyring"
 
 
-@pytest.mark.parametrize("role", ["support", "analyst", "compliance", "service", "customer"])
+@pytest.mark.parametrize(
+    "role", ["support", "analyst", "marketer", "compliance", "service", "customer"]
+)
 def test_production_refuses_cdp_token_for_every_role(role: str) -> None:
     args = ["token", role, *(["--subject", "p_abc123"] if role == "customer" else [])]
     result = CliRunner().invoke(app, args, env=cli_env(CDP_ENV="production"))
@@ -461,7 +470,9 @@ def test_production_refuses_cdp_token_for_every_role(role: str) -> None:
     assert one_line(result.stderr).startswith("cdp: token is for development only")
 
 
-@pytest.mark.parametrize("role", [Role.SUPPORT, Role.ANALYST, Role.COMPLIANCE, Role.SERVICE])
+@pytest.mark.parametrize(
+    "role", [Role.SUPPORT, Role.ANALYST, Role.MARKETER, Role.COMPLIANCE, Role.SERVICE]
+)
 def test_production_refuses_staff_and_service_tokens_signed_with_the_shared_secret(
     role: Role,
 ) -> None:

@@ -503,7 +503,7 @@ async def test_only_a_customer_may_update_their_consents(
 ) -> None:
     await new_person(service_client, client_for)
     given = {"input": {"consents": [{"purpose": "MARKETING", "granted": True}]}}
-    for role in (Role.SERVICE, Role.SUPPORT, Role.COMPLIANCE, Role.ANALYST):
+    for role in (Role.SERVICE, Role.SUPPORT, Role.COMPLIANCE, Role.ANALYST, Role.MARKETER):
         body = await gql(client_for(role), UPDATE, given)
         assert error_codes(body) == ["FORBIDDEN"], role
         assert body["data"] == {"updateMyConsents": None}
@@ -515,7 +515,7 @@ async def test_only_service_may_ask_can_contact_or_record_a_contact(
 ) -> None:
     person, customer = await new_person(service_client, client_for)
     await choose(customer, [{"purpose": "MARKETING", "granted": True}])
-    for role in (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.ANALYST):
+    for role in (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.ANALYST, Role.MARKETER):
         client = client_for(role, subject=person if role is Role.CUSTOMER else None)
         body = await gql(
             client, CAN_CONTACT, {"profileId": person, "purpose": "MARKETING", "channel": "WEB"}

@@ -609,7 +609,9 @@ async def test_the_largest_terms_are_accepted(
 # --- roles -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.SUPPORT, Role.ANALYST, Role.COMPLIANCE])
+@pytest.mark.parametrize(
+    "role", [Role.CUSTOMER, Role.SUPPORT, Role.ANALYST, Role.MARKETER, Role.COMPLIANCE]
+)
 async def test_only_the_service_role_may_issue_or_redeem(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database, role: Role
 ) -> None:

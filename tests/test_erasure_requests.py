@@ -255,7 +255,9 @@ def staff_calls(request_id: str, profile_id: str) -> list[tuple[str, str, dict[s
     ]
 
 
-@pytest.mark.parametrize("role", [Role.SERVICE, Role.SUPPORT, Role.ANALYST, Role.CUSTOMER])
+@pytest.mark.parametrize(
+    "role", [Role.SERVICE, Role.SUPPORT, Role.ANALYST, Role.MARKETER, Role.CUSTOMER]
+)
 async def test_only_compliance_may_request_approve_list_lift_or_export(
     people: tuple[Person, Person], client_for: ClientFactory, role: Role
 ) -> None:

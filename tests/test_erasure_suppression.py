@@ -130,7 +130,9 @@ async def test_late_or_replayed_orders_points_tags_contacts_and_events_are_suppr
         body = await gql(anna.customer, document, {"input": given})
         assert error_codes(body) in (["NOT_FOUND"], ["SUPPRESSED"]), body
     after = await table_counts(database)
-    assert after == {**counts, "events": counts["events"] + 1}, "only the bystander's event"
+    # The bystander's event, which queues the bystander for the audiences.
+    late = {"events": counts["events"] + 1, "audience_queue": counts["audience_queue"] + 1}
+    assert after == {**counts, **late}, "only the bystander's event"
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -218,7 +220,9 @@ async def test_lifting_the_union_id_and_open_id_lets_the_person_start_a_new_empt
     assert me["consents"]["history"] == {"items": []}
     assert not any(c["explicit"] for c in me["consents"]["current"])
     counts = await rows_of(database, fresh_id)
-    assert counts == {**dict.fromkeys(counts, 0), "identities": 1, "data_keys": 1}
+    # Nothing but the new identity, its key, and the audiences' note to re-evaluate the person.
+    expected = {"identities": 1, "data_keys": 1, "audience_queue": 1}
+    assert counts == {**dict.fromkeys(counts, 0), **expected}
     # What was not lifted stays refused.
     official = {"channel": "OFFICIAL_ACCOUNT", "appId": OFFICIAL, "openId": s.official_open_id}
     assert suppressed(await gql(service, LINK_ID, {"input": official}))

@@ -502,7 +502,7 @@ async def test_only_service_may_record_events(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
     person = await new_person(service_client)
-    for role in (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.ANALYST):
+    for role in (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.ANALYST, Role.MARKETER):
         client = client_for(role, subject=person if role is Role.CUSTOMER else None)
         body = await record_one(client, event("evt-role-0001", person))
         assert error_codes(body) == ["FORBIDDEN"], role

@@ -58,6 +58,42 @@ def root_fields() -> list[str]:
     return [f"{root.name}.{name}" for root in roots if root is not None for name in root.fields]
 
 
+JSON_KEYS = st.sampled_from(
+    ["all", "any", "not", "event", "type", "tier", "in", "atLeast", "withinDays", "properties"]
+) | st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(JSON_KEYS, inner, max_size=3),
+    max_leaves=12,
+)
+
+
+def json_node(value: Any) -> graphql.ValueNode:
+    """A JSON value as the GraphQL literal that spells it."""
+    if value is None:
+        return nodes.Null
+    if isinstance(value, bool):
+        return nodes.Boolean(value)
+    if isinstance(value, int):
+        return nodes.Int(value)
+    if isinstance(value, float):
+        return nodes.Float(value)
+    if isinstance(value, str):
+        return nodes.String(value)
+    if isinstance(value, list):
+        return nodes.List([json_node(v) for v in value])
+    return nodes.Object(
+        [
+            graphql.ObjectFieldNode(name=graphql.NameNode(value=k), value=json_node(v))
+            for k, v in value.items()
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class FuzzTarget:
     schema: Any  # schemathesis.specs.graphql.schemas.GraphQLSchema
@@ -96,6 +132,8 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path)
     schemathesis.graphql.scalar(
         "ID", st.one_of(st.sampled_from(known_ids), st.text(max_size=40)).map(nodes.String)
     )
+    # Audience definitions (JSON): trees of the definition's own words and anything else.
+    schemathesis.graphql.scalar("JSON", JSON_VALUES.map(json_node))
     # The rate limit is not under test here, and a fuzzer is a very busy client.
     config = make_settings(database_url, rate_limit_per_minute=0)
     app = create_app(config, keyring=KeyringSource.fixed(TEST_KEYRING))

@@ -87,13 +87,14 @@ BIRTH_YEAR = Masked("1990")
 def row(
     customer: Outcome, support: Outcome, compliance: Outcome, service: Outcome
 ) -> dict[Role, Outcome]:
-    """One row of the table; `analyst` gets FORBIDDEN on every profile field."""
+    """One row of the table; `analyst` and `marketer` get FORBIDDEN on every profile field."""
     return {
         Role.CUSTOMER: customer,
         Role.SUPPORT: support,
         Role.COMPLIANCE: compliance,
         Role.SERVICE: service,
         Role.ANALYST: DENIED,
+        Role.MARKETER: DENIED,
     }
 
 
@@ -131,7 +132,9 @@ EXPECTED: dict[str, dict[Role, Outcome]] = {
 # the schema test below until its row is added to EXPECTED.
 NOT_YET_SERVED: frozenset[str] = frozenset()
 
-ROLES = (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.SERVICE, Role.ANALYST)
+ROLES = (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.SERVICE, Role.ANALYST, Role.MARKETER)
+# Roles that reach no person at all: FORBIDDEN at the root, whatever is selected.
+NO_PERSON = (Role.ANALYST, Role.MARKETER)
 SELECTION = {
     "address": "address { province city district street }",
     "identities": "identities { channel appId openId }",
@@ -385,7 +388,7 @@ def check(
     errors = body.get("errors", [])
     assert all(e["extensions"]["code"] == "FORBIDDEN" for e in errors), body
     error_paths = sorted((e.get("path") for e in errors), key=json.dumps)
-    if role is Role.ANALYST:
+    if role in NO_PERSON:
         roots = sorted({path[0] for path, _, _ in expectations})
         assert body["data"] == dict.fromkeys(roots), body
         assert error_paths == [[r] for r in roots], body
@@ -431,7 +434,7 @@ async def test_every_role_sees_every_profile_field_as_the_contract_says(
     reader = client(client_for, role, person)
     reply = await post(reader, f"{{ {root(role, person)} {{ {SELECTION.get(field, field)} }} }}")
     check(reply, role, person, [([root_key(role), field], field, None)])
-    if role is Role.ANALYST:
+    if role in NO_PERSON:
         # Not through `me` either.
         reply = await post(reader, f"{{ me {{ {SELECTION.get(field, field)} }} }}")
         assert reply.body["data"] == {"me": None}, reply.body
@@ -578,7 +581,7 @@ async def test_include_and_skip_change_what_is_selected_not_what_is_shown(
         " birthday @skip(if: true) address @include(if: false) { street } } }",
     )
     check(reply, role, person, [([r, "phone"], "phone", None), ([r, "name"], "name", None)])
-    if role is not Role.ANALYST:
+    if role not in NO_PERSON:
         assert set(reply.body["data"][r]) == {"phone", "name"}
 
 
@@ -622,7 +625,7 @@ async def test_only_the_operation_named_runs(
     )
     reply = await post(reader, document, operation_name="Name")
     check(reply, role, person, [([r, "name"], "name", None)])
-    if role is not Role.ANALYST:
+    if role not in NO_PERSON:
         assert reply.body["data"] == {r: {"name": reply.body["data"][r]["name"]}}
     # Nothing of the operations not selected: no phone or birthday in any form...
     for needle in (PHONE_DIGITS, "138****5678", "5678", BIRTHDAY, '"1990"'):
@@ -668,7 +671,7 @@ async def test_typename_says_profile_and_nothing_more(
     reader = client(client_for, role, person)
     r = root_key(role)
     reply = await post(reader, f"{{ {root(role, person)} {{ __typename }} }}")
-    if role is Role.ANALYST:
+    if role in NO_PERSON:
         assert reply.body["data"] == {"profile": None}
         assert [(e["path"], e["extensions"]["code"]) for e in reply.body["errors"]] == [
             (["profile"], "FORBIDDEN")
@@ -679,7 +682,7 @@ async def test_typename_says_profile_and_nothing_more(
 
     reply = await post(reader, f"{{ {root(role, person)} {{ t: __typename phone __typename }} }}")
     check(reply, role, person, [([r, "phone"], "phone", None)])
-    if role is not Role.ANALYST:
+    if role not in NO_PERSON:
         assert reply.body["data"][r]["t"] == reply.body["data"][r]["__typename"] == "Profile"
         assert set(reply.body["data"][r]) == {"t", "phone", "__typename"}
 
@@ -724,17 +727,18 @@ def analyst_documents() -> list[Any]:
     ]
 
 
+@pytest.mark.parametrize("role", NO_PERSON, ids=[r.value for r in NO_PERSON])
 @pytest.mark.parametrize(("root_field", "document"), analyst_documents())
-async def test_an_analyst_is_forbidden_every_root_field_that_reaches_a_profile(
-    client_for: ClientFactory, person: dict[str, Any], root_field: str, document: str
+async def test_an_analyst_or_marketer_is_forbidden_every_root_field_that_reaches_a_profile(
+    client_for: ClientFactory, person: dict[str, Any], root_field: str, document: str, role: Role
 ) -> None:
-    analyst = client(client_for, Role.ANALYST, person)
-    reply = await post(analyst, document.replace("{id}", person["id"]))
+    reader = client(client_for, role, person)
+    reply = await post(reader, document.replace("{id}", person["id"]))
     assert reply.body["data"] == {root_field: None}, reply.body
     assert [(e["path"], e["extensions"]["code"]) for e in reply.body["errors"]] == [
         ([root_field], "FORBIDDEN")
     ]
-    assert_nothing_leaks(reply, Role.ANALYST, person)
+    assert_nothing_leaks(reply, role, person)
     assert person["id"] not in reply.text
     # Nothing was written either.
     customer = client(client_for, Role.CUSTOMER, person)
@@ -833,7 +837,7 @@ async def test_an_orders_shipping_address_follows_the_address_row(
         client(client_for, role, person), f"{{ {root(role, person)} {{ {SHIPPING} }} }}"
     )
     key = root_key(role)
-    if role is Role.ANALYST:
+    if role in NO_PERSON:
         assert reply.body["data"] == {key: None}
         assert [e["extensions"]["code"] for e in reply.body["errors"]] == ["FORBIDDEN"]
         return

@@ -661,7 +661,9 @@ async def test_reading_points_writes_off_an_expired_lot_once(
 # --- roles -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", [Role.CUSTOMER, Role.ANALYST, Role.SUPPORT, Role.COMPLIANCE])
+@pytest.mark.parametrize(
+    "role", [Role.CUSTOMER, Role.ANALYST, Role.MARKETER, Role.SUPPORT, Role.COMPLIANCE]
+)
 @pytest.mark.parametrize("mutation", [EARN, SPEND, ADJUST], ids=["earn", "spend", "adjust"])
 async def test_only_the_service_role_may_write_points(
     service_client: httpx.AsyncClient,

@@ -103,7 +103,9 @@ async def test_a_customer_whose_profile_does_not_exist_gets_not_found(
     assert error_codes(body) == ["NOT_FOUND"]
 
 
-@pytest.mark.parametrize("role", [Role.SUPPORT, Role.ANALYST, Role.COMPLIANCE, Role.SERVICE])
+@pytest.mark.parametrize(
+    "role", [Role.SUPPORT, Role.ANALYST, Role.MARKETER, Role.COMPLIANCE, Role.SERVICE]
+)
 async def test_only_customers_have_a_me(client_for: ClientFactory, role: Role) -> None:
     body = await gql(client_for(role), "{ me { id } }")
     assert error_codes(body) == ["FORBIDDEN"]

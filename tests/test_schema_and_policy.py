@@ -43,12 +43,19 @@ def test_the_policy_table_names_no_field_the_schema_lacks() -> None:
     assert stale == []
 
 
-def test_an_analyst_is_denied_every_profile_field() -> None:
+@pytest.mark.parametrize("role", [Role.ANALYST, Role.MARKETER])
+def test_an_analyst_and_a_marketer_are_denied_every_profile_field(role: Role) -> None:
     profile_fields = [f for t, f in schema_fields() if t == "Profile"]
     assert profile_fields
     for field in profile_fields:
         rule = rule_for("Profile", field)
-        assert rule is not None and rule.decide(Role.ANALYST) is Access.DENY, field
+        assert rule is not None and rule.decide(role) is Access.DENY, field
+
+
+@pytest.mark.parametrize("role", [Role.ANALYST, Role.MARKETER])
+def test_an_analyst_and_a_marketer_are_denied_every_order_s_shipping_address(role: Role) -> None:
+    rule = rule_for("Order", "shippingAddress")
+    assert rule is not None and rule.decide(role) is Access.DENY
 
 
 def test_the_mechanism_sits_only_on_fields_not_open_to_every_role() -> None:

@@ -17,7 +17,7 @@ from cdp.config import ConfigError, Settings, load_settings
 from cdp.crypto import Keyring
 from cdp.db import Database, utcnow
 from cdp.errors import CdpError, ErrorCode
-from cdp.roles import RoleMap
+from cdp.roles import DIRECTORY_ROLES, RoleMap
 from cdp.staff.attempts import ATTEMPT_TTL, begin_attempt, take_attempt
 from cdp.staff.directory import directory_answered, recheck_due
 from cdp.staff.models import SessionEnd, SignInAttempt, StaffProvider, StaffSession
@@ -37,7 +37,7 @@ from tests.conftest import TEST_JWT_SECRET, TEST_KEYRING
 ROLE_MAP = {
     "oidc_groups": {"cdp-support": ["support"], "cdp-privacy": ["compliance", "support"]},
     "wecom_departments": {"12": ["analyst"]},
-    "wecom_tags": {"合规": ["compliance"]},
+    "wecom_tags": {"合规": ["compliance"], "市场部": ["marketer"]},
 }
 
 
@@ -60,6 +60,12 @@ def test_the_role_map_gives_every_role_of_every_membership_once_in_role_order() 
         Role.COMPLIANCE,
     )
     assert role_map.roles_for(groups=["someone-else"], departments=[1], tags=["x"]) == ()
+
+
+def test_a_directory_grants_the_marketer_role_like_any_staff_role() -> None:
+    role_map = RoleMap.model_validate(ROLE_MAP)
+    assert role_map.roles_for(tags=["市场部"], departments=[12]) == (Role.ANALYST, Role.MARKETER)
+    assert Role.MARKETER in DIRECTORY_ROLES
 
 
 @pytest.mark.parametrize(

@@ -432,7 +432,7 @@ async def test_only_services_tag_and_untag(
 ) -> None:
     profile_id = await new_profile(service_client, 1)
     await tag(service_client, profile_id, "kept")
-    for role in (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.ANALYST):
+    for role in (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.ANALYST, Role.MARKETER):
         client = client_for(role, subject=profile_id if role is Role.CUSTOMER else None)
         for query, name in ((TAG, "new"), (UNTAG, "kept")):
             body = await gql(client, query, {"input": {"profileId": profile_id, "tag": name}})
@@ -543,7 +543,7 @@ async def test_only_services_list_profiles_by_tag(
 ) -> None:
     profile_id = await new_profile(service_client, 1)
     await tag(service_client, profile_id, "secret-segment")
-    for role in (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.ANALYST):
+    for role in (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.ANALYST, Role.MARKETER):
         client = client_for(role, subject=profile_id if role is Role.CUSTOMER else None)
         body = await gql(client, BY_TAG, {"tag": "secret-segment"})
         assert error_codes(body) == ["FORBIDDEN"], (role, body)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cdp.audiences.models import AUDIENCES
 from cdp.consent.models import Consent, ConsentPurpose
 from cdp.events.models import Event
 from cdp.orders.models import COUNTS_AS_SPEND, Order
@@ -152,7 +153,13 @@ async def tag_counts(session: AsyncSession, lo: datetime, hi: datetime) -> Seque
     return await _rows(
         session,
         sa.select(T.c.tag, sa.func.count(sa.distinct(T.c.profile_id)))
-        .where(T.c.tagged_at >= lo, T.c.tagged_at < hi, counted(T.c.profile_id))
+        .where(
+            T.c.tagged_at >= lo,
+            T.c.tagged_at < hi,
+            counted(T.c.profile_id),
+            # An audience's tag is counted by the audience (k-anonymous, for marketers).
+            T.c.tag.not_in(sa.select(AUDIENCES.c.name)),
+        )
         .group_by(T.c.tag),
     )
 

@@ -52,6 +52,12 @@ class AuditAction(StrEnum):
     SUPPRESSION_LIFT = "suppression.lift"
     SUPPRESSION_READ = "suppression.read"
     ANALYTICS_READ = "analytics.read"
+    AUDIENCE_DEFINE = "audience.define"
+    AUDIENCE_PREVIEW = "audience.preview"  # a count of a definition not saved
+    AUDIENCE_READ = "audience.read"
+    AUDIENCE_REFRESH = "audience.refresh"  # an audience's members computed in full
+    AUDIENCE_UPDATE = "audience.update"  # queued people re-evaluated against every audience
+    AUDIENCE_MEMBERS = "audience.members"  # a service listed members it may contact
     AUDIT_READ = "audit.read"
     AUDIT_VERIFY = "audit.verify"
     AUDIT_CHECKPOINT = "audit.checkpoint"
@@ -115,6 +121,12 @@ class AuditAction(StrEnum):
     STAFF_LIST = "staff.list"
     QUERY_STAFF_SESSIONS = "query.staffSessions"
     MUTATION_REVOKE_STAFF_SESSIONS = "mutation.revokeStaffSessions"
+    # Audiences (issue 22).
+    QUERY_AUDIENCES = "query.audiences"
+    QUERY_AUDIENCE = "query.audience"
+    QUERY_AUDIENCE_PREVIEW = "query.audiencePreview"
+    QUERY_AUDIENCE_MEMBERS = "query.audienceMembers"
+    MUTATION_DEFINE_AUDIENCE = "mutation.defineAudience"
 
 
 class AuditOutcome(StrEnum):
@@ -143,6 +155,7 @@ class AuditRole(StrEnum):
     CUSTOMER = "customer"
     SUPPORT = "support"
     ANALYST = "analyst"
+    MARKETER = "marketer"
     COMPLIANCE = "compliance"
     SERVICE = "service"
     OPERATOR = "operator"

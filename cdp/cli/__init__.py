@@ -1,10 +1,21 @@
 """The `cdp` command."""
 
-from cdp.cli import audit, audit_tree, keys, server, service_accounts, staff, tiers, wechat
+from cdp.cli import (
+    audiences,
+    audit,
+    audit_tree,
+    keys,
+    server,
+    service_accounts,
+    staff,
+    tiers,
+    wechat,
+)
 from cdp.cli.common import app
 
 __all__ = [
     "app",
+    "audiences",
     "audit",
     "audit_tree",
     "keys",

@@ -19,6 +19,7 @@ from cdp.profiles.models import Profile
 DEMO_SUBJECTS = {
     Role.SUPPORT: "support-agent-001",
     Role.ANALYST: "analyst-001",
+    Role.MARKETER: "marketer-001",
     Role.COMPLIANCE: "compliance-officer-001",
     Role.SERVICE: "order-service",
 }

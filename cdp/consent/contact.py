@@ -42,34 +42,57 @@ class Decision:
     reason: Reason
 
 
-async def _sent_within(
-    session: AsyncSession,
-    profile_id: int,
-    purpose: ConsentPurpose,
-    channel: Channel,
-    since: datetime,
-) -> int:
-    return int(
-        await session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Contact)
-            .where(
-                col(Contact.profile_id) == profile_id,
-                col(Contact.purpose) == purpose,
-                col(Contact.channel) == channel,
-                col(Contact.sent_at) > since,
-            )
-        )
-        or 0
-    )
-
-
 class ContactAsk(NamedTuple):
     """A contact the brand would make: to whom, for what, in which channel."""
 
     profile: Profile
     purpose: ConsentPurpose
     channel: Channel
+
+
+# The reasons a contact may be made.
+ALLOWED = (Reason.CONSENTED.value, Reason.DEFAULT.value)
+
+
+def reason_of(
+    profile_id: sa.ColumnElement[int],
+    *,
+    purpose: ConsentPurpose,
+    channel: Channel,
+    caps: Mapping[str, ContactCap],
+    now: datetime,
+) -> sa.ColumnElement[str]:
+    """The decision for the person `profile_id` names, as one SQL expression (a Reason's
+    value): what canContact answers for one person and audiences' member lists filter on."""
+    choice = (
+        sa.select(col(Consent.granted))
+        .where(
+            col(Consent.profile_id) == profile_id,
+            col(Consent.purpose) == purpose,
+            col(Consent.channel) == channel,
+        )
+        .scalar_subquery()
+    )
+    refusals: list[tuple[sa.ColumnElement[bool], str]] = []
+    if not DEFAULT_GRANTED[purpose]:
+        refusals.append((choice.is_(None), Reason.NO_CONSENT.value))
+    refusals.append((choice == sa.false(), Reason.OPTED_OUT.value))
+    cap = caps.get(purpose.value)
+    if cap is not None:
+        sent = (
+            sa.select(sa.func.count())
+            .select_from(Contact)
+            .where(
+                col(Contact.profile_id) == profile_id,
+                col(Contact.purpose) == purpose,
+                col(Contact.channel) == channel,
+                col(Contact.sent_at) > now - timedelta(hours=cap.hours),
+            )
+            .scalar_subquery()
+        )
+        refusals.append((sent >= cap.limit, Reason.FREQUENCY_CAP.value))
+    given = sa.case((choice.is_(None), Reason.DEFAULT.value), else_=Reason.CONSENTED.value)
+    return sa.case(*refusals, else_=given)
 
 
 async def can_contact(
@@ -79,27 +102,18 @@ async def can_contact(
     caps: Mapping[str, ContactCap],
     now: datetime | None = None,
 ) -> Decision:
-    """May the brand make this contact now, and why (not)."""
+    """May the brand make this contact now, and why (not): one statement."""
     profile, purpose, channel = ask
     assert profile.id is not None
-    now = now or utcnow()
-    row = await session.scalar(
-        sa.select(Consent).where(
-            col(Consent.profile_id) == profile.id,
-            col(Consent.purpose) == purpose,
-            col(Consent.channel) == channel,
-        )
+    decision = reason_of(
+        sa.literal(profile.id, sa.Integer),
+        purpose=purpose,
+        channel=channel,
+        caps=caps,
+        now=now or utcnow(),
     )
-    if row is None and not DEFAULT_GRANTED[purpose]:
-        return Decision(False, Reason.NO_CONSENT)
-    if row is not None and not row.granted:
-        return Decision(False, Reason.OPTED_OUT)
-    cap = caps.get(purpose.value)
-    if cap is not None:
-        since = now - timedelta(hours=cap.hours)
-        if await _sent_within(session, profile.id, purpose, channel, since) >= cap.limit:
-            return Decision(False, Reason.FREQUENCY_CAP)
-    return Decision(True, Reason.CONSENTED if row is not None else Reason.DEFAULT)
+    reason = Reason(str(await session.scalar(sa.select(decision))))
+    return Decision(reason.value in ALLOWED, reason)
 
 
 _CONTACT_BY_KEY = sa.select(Contact).where(col(Contact.idempotency_key) == sa.bindparam("key"))

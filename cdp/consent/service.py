@@ -22,6 +22,7 @@ from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
+from cdp.reevaluation import note as reevaluate
 from cdp.text import clean_text
 
 MAX_CHOICES = 50
@@ -104,6 +105,7 @@ async def update_consents(
         await session.execute(sa.insert(Consent), fresh)
     await session.execute(sa.insert(ConsentChange), history)
     await session.flush()
+    reevaluate(session, [profile.id])
     audit.record(
         session,
         action="consent.update",

@@ -5,7 +5,7 @@
 
 (function auditDesk() {
   const PAGE = 20;
-  const ROLES = { CUSTOMER: "客户", SUPPORT: "客服", ANALYST: "数据分析", COMPLIANCE: "合规", SERVICE: "后端服务", OPERATOR: "运维（命令行）", UNVERIFIED: "未验证的令牌", STAFF: "员工（登录中）" };
+  const ROLES = { CUSTOMER: "客户", SUPPORT: "客服", ANALYST: "数据分析", MARKETER: "营销", COMPLIANCE: "合规", SERVICE: "后端服务", OPERATOR: "运维（命令行）", UNVERIFIED: "未验证的令牌", STAFF: "员工（登录中）" };
   const OUTCOMES = { OK: "成功", REPLAYED: "重放", NOT_TAGGED: "未打标签", REFUSED: "已拒绝", FLAGGED: "已标记", BROKEN: "校验失败", ERROR: "出错", UNAUTHENTICATED: "未认证", FORBIDDEN: "无权限", NOT_FOUND: "未找到", BAD_USER_INPUT: "输入有误", CONFLICT: "冲突", SUPPRESSED: "已屏蔽", QUERY_TOO_COMPLEX: "超出限制", INTERNAL: "内部错误" };
   // Words for the actions, in the groups the filter offers; any other action shows its name.
   const ACTIONS = {

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cdp.audiences.demo import define_demo_audiences
 from cdp.channels import Channel
 from cdp.config import Settings
 from cdp.consent import service as consent
@@ -226,8 +227,21 @@ class _Person:
                     occurred_at=max(at, self.now - EVENT_WINDOW),
                     profile_id=profile.public_id,
                     entry=entry,
+                    properties=article_properties(entry),
                 )
             )
+
+
+ARTICLE_CATEGORIES = ("health", "coffee", "lifestyle")
+
+
+def article_properties(entry: str | None) -> dict[str, object]:
+    """An article read's article and its category (the article id decides: no random draw,
+    so the same seed gives the same people as before categories)."""
+    if entry is None or not entry.startswith("from=article&id="):
+        return {}
+    article = int(entry.rsplit("=", 1)[1])
+    return {"articleId": article, "category": ARTICLE_CATEGORIES[article % 3]}
 
 
 async def _person(
@@ -280,4 +294,9 @@ async def seed_demo_data(
                     vault=vault,
                     events=pending[start : start + events.MAX_BATCH],
                 )
+    # The articles' audiences, their members computed over everyone seeded.
+    async with audited_transaction(
+        database, operator_trail(keyring.keyring, "cli:demo-data")
+    ) as session:
+        await define_demo_audiences(session=session, actor=SEEDER, settings=database.settings)
     return created

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from cdp.audiences.models import AUDIENCES, CHANGES
 from cdp.audit import trail as audit
 from cdp.consent.models import Consent, ConsentChange, Contact
 from cdp.db import utcnow
@@ -152,6 +153,7 @@ async def export_profile(
         "wechat_follows": await _rows(session, WechatFollow, pid, FOLLOW),
         "wechat_subscribe_grants": await _rows(session, SubscribeGrant, pid, GRANT),
         "identity_reviews": await _rows(session, IdentityReview, pid, REVIEW),
+        "audience_changes": await _audience_changes(session, pid),
     }
     audit.record(
         session,
@@ -184,6 +186,22 @@ async def _profile(session: AsyncSession, vault: Vault, profile: Profile) -> dic
         else {k: getattr(address, k) for k in ("province", "city", "district", "street")},
         "birthday": None if birthday is None else birthday.isoformat(),
     }
+
+
+async def _audience_changes(session: AsyncSession, pid: int) -> list[dict[str, Any]]:
+    """Each time the person entered or left an audience: which, when and why."""
+    rows = await session.execute(
+        sa.select(
+            AUDIENCES.c.name, CHANGES.c.change, CHANGES.c.why, CHANGES.c.trigger, CHANGES.c.at
+        )
+        .join(AUDIENCES, AUDIENCES.c.id == CHANGES.c.audience_id)
+        .where(CHANGES.c.profile_id == pid)
+        .order_by(CHANGES.c.id)
+    )
+    return [
+        {"audience": name, "change": change, "why": why, "trigger": trigger, "at": _plain(at)}
+        for name, change, why, trigger, at in rows
+    ]
 
 
 async def _merged_ids(session: AsyncSession, pid: int) -> list[str]:

@@ -12,12 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col
 
+from cdp.audiences.models import MembershipChange
 from cdp.consent.models import Consent, ConsentChange, Contact
 from cdp.events.models import Event
 from cdp.keys.store import KeyStore
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
+from cdp.reevaluation import QueuedProfile
 from cdp.subscriptions.models import SubscribeGrant, WechatFollow
 from cdp.suppression.models import ErasureMode
 from cdp.tags.models import ProfileTag
@@ -34,6 +36,8 @@ PURGED: tuple[type[SQLModel], ...] = (
     Coupon,
     WechatFollow,
     SubscribeGrant,
+    MembershipChange,
+    QueuedProfile,
 )
 # Kept for accounting or aggregates, stripped of what is personal (see `purge`).
 KEPT: tuple[type[SQLModel], ...] = (Order, Event)
@@ -58,6 +62,10 @@ SEALED_COLUMNS = (
     "address_ct",
     "birthday_ct",
 )
+
+
+# Coarse companions of sealed values, kept in the clear (the birthday's month): cleared too.
+CLEAR_COLUMNS = ("birth_month",)
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:
@@ -115,7 +123,7 @@ async def purge(
         )
         counts["events_anonymized"] = int(cleared.rowcount or 0)  # type: ignore[attr-defined]
         if profile is not None:
-            for column in SEALED_COLUMNS:
+            for column in (*SEALED_COLUMNS, *CLEAR_COLUMNS):
                 setattr(profile, column, None)
             profile.phone_verified, profile.phone_source = False, None
             profile.public_id = tombstone  # the old id leads nowhere

@@ -25,6 +25,7 @@ from cdp.orders.entry import parse_entry
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.values import clean_identifier
+from cdp.reevaluation import note as reevaluate
 from cdp.suppression.models import SuppressionKind
 from cdp.suppression.service import any_suppressed, hash_of, suppressed_error
 from cdp.text import check_json_text
@@ -212,6 +213,7 @@ async def record_events(
             first_of[row["event_id"]] = index
     table: sa.Table = Event.__table__  # type: ignore[attr-defined]
     inserted = await insert_ignoring_duplicates(session, table, list(rows.values()), key="event_id")
+    reevaluate(session, [r["profile_id"] for r in rows.values() if r["event_id"] in inserted])
     for index, row in rows.items():
         status = EventStatus.ACCEPTED if row["event_id"] in inserted else EventStatus.DUPLICATE
         outcomes[index] = EventOutcome(index, row["event_id"], status)

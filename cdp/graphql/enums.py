@@ -254,6 +254,7 @@ expose(
         AuditRole.CUSTOMER: "The person, from a mini-program or an official-account page.",
         AuditRole.SUPPORT: "Customer-service staff.",
         AuditRole.ANALYST: "A data analyst.",
+        AuditRole.MARKETER: "A brand operator: audiences and their counts, never one person.",
         AuditRole.COMPLIANCE: "Privacy or legal staff.",
         AuditRole.SERVICE: "A backend integration.",
         AuditRole.OPERATOR: "An operator at the command line (cdp keys, cdp audit, ...).",

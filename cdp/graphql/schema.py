@@ -18,6 +18,7 @@ from strawberry.types.field import StrawberryField
 
 from cdp.graphql.analytics import AnalyticsQueries
 from cdp.graphql.analytics_cells import BigInt
+from cdp.graphql.audiences import AudienceMutations, AudienceQueries
 from cdp.graphql.audit import AuditQueries
 from cdp.graphql.audit_tree import AuditTreeQueries
 from cdp.graphql.audit_verification import AuditVerificationQueries
@@ -55,6 +56,7 @@ QUERIES: tuple[type, ...] = (
     IdentityReviewQueries,
     SuppressionQueries,
     AnalyticsQueries,
+    AudienceQueries,
     StaffQueries,
 )
 MUTATIONS: tuple[type, ...] = (
@@ -67,6 +69,7 @@ MUTATIONS: tuple[type, ...] = (
     ErasureMutations,
     IdentityReviewMutations,
     StaffMutations,
+    AudienceMutations,
 )
 
 

@@ -24,6 +24,7 @@ from cdp.profiles.merge import merge_profiles
 from cdp.profiles.models import Identity, Profile
 from cdp.profiles.personal import seal_open_id, write_field
 from cdp.profiles.values import clean_identifier, optional_identifier
+from cdp.reevaluation import note as reevaluate
 from cdp.suppression.models import SuppressionKind
 from cdp.suppression.service import refuse_if_suppressed, refuse_if_under_erasure
 
@@ -219,6 +220,7 @@ async def _attach(
     else:
         identity.last_seen_at = now
     await session.flush()
+    reevaluate(session, [profile.id])
 
 
 async def _linked(

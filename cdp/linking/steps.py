@@ -6,6 +6,7 @@ An explicit list, not a registry filled on import: a test checks that every tabl
 
 from __future__ import annotations
 
+from cdp.audiences import membership as audiences
 from cdp.consent import service as consent
 from cdp.erasure import service as erasure
 from cdp.events import service as events
@@ -28,6 +29,7 @@ MERGE_STEPS: tuple[Step, ...] = (
     Step("points", ("points_lots", "points_ledger"), points.move_points),
     Step("orders", ("orders",), orders.move_orders),
     Step("profile_tags", ("profile_tags",), tags.merge_tags),
+    Step("audiences", ("audience_membership_changes",), audiences.move_history),
     Step(
         "wechat_subscriptions",
         ("wechat_follows", "wechat_subscribe_grants"),
@@ -36,5 +38,6 @@ MERGE_STEPS: tuple[Step, ...] = (
 )
 
 # Tables that hold a profile's id and stay as they are: the audit log records what happened
-# to the profile it names (the merge record links the loser's id to the survivor).
-NOT_MOVED = ("audit_events",)
+# to the profile it names (the merge record links the loser's id to the survivor); the
+# loser's queued re-evaluations go with it (the audiences step queues the survivor).
+NOT_MOVED = ("audit_events", "audience_queue")

@@ -25,6 +25,7 @@ from cdp.idempotency import earlier_write
 from cdp.loyalty.models import EntryKind, PointsEntry, PointsLot
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
+from cdp.reevaluation import note as reevaluate
 from cdp.text import clean_key, clean_optional_text
 
 MAX_POINTS_PER_ENTRY = 10_000_000
@@ -216,6 +217,7 @@ async def record_entry(
     else:
         await _consume(session, profile.id, -points, now)
     await session.flush()
+    reevaluate(session, [profile.id])
     audit.record(
         session,
         action=f"points.{kind.value.lower()}",

@@ -26,6 +26,7 @@ from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.profiles.service import clean_address
 from cdp.profiles.values import PostalAddress, clean_identifier
+from cdp.reevaluation import note as reevaluate
 from cdp.text import clean_text
 
 MAX_FEN = 2**31 - 1  # ¥21,474,836.47: GraphQL's Int, and far beyond any one order
@@ -197,6 +198,7 @@ async def record_order(
         detail = {"order": existing.public_id, "status": order.status.value, "totalFen": total}
         audit.record(session, action="order.record", profile_id=profile.id, detail=detail)
     await recompute_tier(session=session, profile=profile, thresholds=tiers, now=now)
+    reevaluate(session, [profile.id, existing.profile_id])
     return existing
 
 

@@ -13,6 +13,7 @@ from cdp.audit import trail as audit
 from cdp.config import Settings
 from cdp.orders.models import COUNTS_AS_SPEND, Order
 from cdp.profiles.models import Profile, Tier
+from cdp.reevaluation import note as reevaluate
 
 WINDOW = timedelta(days=365)
 
@@ -86,6 +87,7 @@ async def recompute_tier(
         )
         profile.tier = tier
         await session.flush()
+        reevaluate(session, [profile.id])
     return tier
 
 

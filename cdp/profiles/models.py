@@ -80,6 +80,11 @@ class Profile(SQLModel, table=True):
     name_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     address_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
     birthday_ct: bytes | None = Field(default=None, sa_column=sa.Column(sa.LargeBinary))
+    # The birthday's month in the clear (one of twelve: audiences select on it without
+    # decrypting anyone); written with the sealed date, cleared with it and by erasure.
+    birth_month: int | None = Field(
+        default=None, sa_column=sa.Column(sa.SmallInteger, nullable=True)
+    )
     created_at: datetime = timestamp_field()
     updated_at: datetime = timestamp_field()
 

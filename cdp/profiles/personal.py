@@ -21,6 +21,11 @@ class Sealed:
     encode: Callable[[Any], str]
     decode: Callable[[str], Any]
     index: str | None = None  # blind-index kind, when the value is looked up by equality
+    coarse: tuple[str, Callable[[Any], Any]] | None = None  # a column kept in the clear
+
+
+def _month(value: date) -> int:
+    return value.month
 
 
 def _same(value: str) -> str:
@@ -32,7 +37,9 @@ PROFILE_FIELDS: dict[str, Sealed] = {
     "phone": Sealed("phone_ct", _same, _same, index="phone"),
     "name": Sealed("name_ct", _same, _same),
     "address": Sealed("address_ct", PostalAddress.to_json, PostalAddress.from_json),
-    "birthday": Sealed("birthday_ct", date.isoformat, date.fromisoformat),
+    "birthday": Sealed(
+        "birthday_ct", date.isoformat, date.fromisoformat, coarse=("birth_month", _month)
+    ),
 }
 PERSONAL_FIELDS = ("phone", "name", "address", "birthday")
 NOT_LOADED: Any = object()  # a value whose data key is not unwrapped yet: `await read_field`
@@ -87,6 +94,9 @@ async def write_field(
     if spec.index is not None:
         bidx = None if value is None else vault.blind_index(spec.index, spec.encode(value))
         setattr(profile, f"{field}_bidx", bidx)
+    if spec.coarse is not None:
+        column, coarsen = spec.coarse
+        setattr(profile, column, None if value is None else coarsen(value))
 
 
 def _identity_row(identity: Identity) -> str:

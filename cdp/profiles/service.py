@@ -25,6 +25,7 @@ from cdp.profiles.values import (
     clean_identifier,
     normalize_phone,
 )
+from cdp.reevaluation import note as reevaluate
 from cdp.suppression.models import SuppressionKind
 from cdp.suppression.service import hash_of, refuse_if_suppressed, refuse_if_under_erasure
 from cdp.text import clean_text
@@ -262,4 +263,6 @@ async def update_personal_fields(
     profile.updated_at = utcnow()
     session.add(profile)
     await session.flush()
+    if "birthday" in values:
+        reevaluate(session, [profile.id])
     return profile

@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from cdp.db import utcnow
 from cdp.profiles.merge import Merge, reassign_rows
+from cdp.reevaluation import note as reevaluate
 from cdp.subscriptions.models import SCENE_MAX, TEMPLATE_MAX, SubscribeGrant, WechatFollow
 
 ACCEPT, REJECT, BAN = "accept", "reject", "ban"
@@ -57,6 +58,7 @@ async def set_follow(
             row.scene = (scene or None) and scene[:SCENE_MAX]
         row.profile_id, row.updated_at = profile_id, now
     await session.flush()
+    reevaluate(session, [profile_id])
     return row
 
 

@@ -16,6 +16,7 @@ from cdp.db import lock_names, utcnow
 from cdp.idempotency import record_replay
 from cdp.profiles.merge import Merge
 from cdp.profiles.models import Profile
+from cdp.reevaluation import note as reevaluate
 from cdp.tags.models import TAG_MAX, ProfileTag, TagSource
 from cdp.text import clean_text
 
@@ -58,6 +59,7 @@ async def tag_profile(
     )
     session.add(row)
     await session.flush()
+    reevaluate(session, [profile.id])
     detail = {"tag": tag, "source": source.value}
     audit.record(session, action="tag.add", profile_id=profile.id, detail=detail)
     return row
@@ -72,6 +74,8 @@ async def untag_profile(*, session: AsyncSession, profile: Profile, tag: str) ->
         )
     )
     changed = bool(removed.rowcount)  # type: ignore[attr-defined]
+    if changed:
+        reevaluate(session, [profile.id])
     audit.record(
         session,
         action="tag.remove",

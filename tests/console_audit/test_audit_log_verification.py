@@ -115,7 +115,9 @@ async def test_an_empty_log_verifies_with_nothing_checked(
     assert (answer["intact"], answer["checked"], answer["headSeq"]) == (True, 0, 0)
 
 
-@pytest.mark.parametrize("role", [Role.SUPPORT, Role.CUSTOMER, Role.ANALYST, Role.SERVICE])
+@pytest.mark.parametrize(
+    "role", [Role.SUPPORT, Role.CUSTOMER, Role.ANALYST, Role.MARKETER, Role.SERVICE]
+)
 async def test_only_compliance_may_verify_the_log(
     database: Database, client_for: ClientFactory, role: Role
 ) -> None:

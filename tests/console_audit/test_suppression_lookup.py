@@ -127,7 +127,9 @@ async def test_a_lookup_is_audited_by_kind_with_no_value_and_no_purpose(
         assert value not in everything
 
 
-@pytest.mark.parametrize("role", [Role.SUPPORT, Role.CUSTOMER, Role.ANALYST, Role.SERVICE])
+@pytest.mark.parametrize(
+    "role", [Role.SUPPORT, Role.CUSTOMER, Role.ANALYST, Role.MARKETER, Role.SERVICE]
+)
 async def test_only_compliance_may_look_up_the_suppression_list(
     database: Database, client_for: ClientFactory, role: Role
 ) -> None:

@@ -159,7 +159,9 @@ async def test_a_revocation_names_exactly_one_known_session_or_person(
     assert (record.actor_role, record.outcome) == ("compliance", code.lower())
 
 
-@pytest.mark.parametrize("role", [Role.SUPPORT, Role.ANALYST, Role.SERVICE, Role.CUSTOMER])
+@pytest.mark.parametrize(
+    "role", [Role.SUPPORT, Role.ANALYST, Role.MARKETER, Role.SERVICE, Role.CUSTOMER]
+)
 async def test_every_other_role_is_refused_the_sessions_and_their_revocation(
     client_for: ClientFactory, database: Database, settings: Settings, role: Role
 ) -> None:

@@ -34,6 +34,8 @@ PROFILE_TABLES = [
     "wechat_follows",
     "wechat_subscribe_grants",
     "identity_reviews",
+    "audience_membership_changes",
+    "audience_queue",
 ]
 PERSONAL_COLUMNS = (
     "union_id_bidx",
@@ -163,6 +165,8 @@ def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
             "wechat_subscribe_grants",
             "identity_reviews",
             "profile_merges",
+            "audience_membership_changes",
+            "audience_queue",
         )
     }
     if mode == "DELETE":
@@ -195,6 +199,8 @@ SEEDED = {
     "wechat_subscribe_grants": 0,
     "identity_reviews": 0,  # the identity rules' tests seed these (tests/test_identity_rules.py)
     "profile_merges": 1,
+    "audience_membership_changes": 0,  # no audience is defined
+    "audience_queue": 12,  # each write that changed the person queued them for the audiences
 }
 
 
