@@ -38,6 +38,10 @@ async def _leaves(session: AsyncSession) -> list[bytes]:
     return [merkle.leaf_hash(canonical(dict(row))) for row in rows]
 
 
+def _head_of(row: AuditTreeHead) -> TreeHead:
+    return TreeHead(row.size, row.root, row.at, row.key_version, row.signature)
+
+
 async def latest_head(session: AsyncSession) -> TreeHead | None:
     row = (
         await session.execute(
@@ -46,7 +50,7 @@ async def latest_head(session: AsyncSession) -> TreeHead | None:
     ).scalar_one_or_none()
     if row is None:
         return None
-    return TreeHead(row.size, row.root, row.at, row.key_version, row.signature)
+    return _head_of(row)
 
 
 async def inclusion(database: Database, seq: int) -> dict[str, Any]:
@@ -85,7 +89,7 @@ async def consistency(database: Database, from_size: int, to_size: int) -> dict[
             ).scalar_one_or_none()
             if row is None or from_size > to_size:
                 raise LookupError(f"no signed head of size {size} to prove from or to")
-            heads[size] = TreeHead(row.size, row.root, row.at, row.key_version, row.signature)
+            heads[size] = _head_of(row)
         leaves = (await _leaves(session))[:to_size]
     return {
         "from": heads[from_size].to_document(),
@@ -130,15 +134,8 @@ async def verify_tree(
     name that root; with a saved older head (`checkpoint`), it must be a prefix of today's.
     Unsealed records are counted, never skipped silently."""
     async with database.transaction() as session:
-        heads = [
-            TreeHead(h.size, h.root, h.at, h.key_version, h.signature)
-            for h in (
-                await session.execute(sa.select(AuditTreeHead).order_by(col(AuditTreeHead.id)))
-            ).scalars()
-            if head_is_signed(
-                TreeHead(h.size, h.root, h.at, h.key_version, h.signature), public_keys
-            )
-        ]
+        stored = await session.execute(sa.select(AuditTreeHead).order_by(col(AuditTreeHead.id)))
+        heads = [h for h in map(_head_of, stored.scalars()) if head_is_signed(h, public_keys)]
         head = await latest_head(session)
         rows = [
             dict(row)

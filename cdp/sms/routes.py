@@ -37,6 +37,7 @@ from cdp.wechat.outcomes import (
     SignInFailed,
     failure_of,
     json_error,
+    session_response,
     spend_address_budget,
     unexpected,
 )
@@ -158,15 +159,7 @@ class SmsSignIn:
             if outage_of(exc):
                 raise
             return json_error(request_id, unexpected(exc, request_id))
-        return JSONResponse(
-            {
-                "token": signed_in.token,
-                "tokenType": "Bearer",
-                "expiresIn": signed_in.expires_in,
-                "profileId": signed_in.profile_id,
-            },
-            headers={**NO_STORE, "x-request-id": request_id},
-        )
+        return session_response(request_id, signed_in)
 
     def _provider(self) -> SmsProvider:
         if self.provider is None:

@@ -4,7 +4,7 @@ everywhere in cdp, with `extensions.reason` naming WeChat's outcome and `errcode
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,8 +13,26 @@ from cdp.errors import CdpError, ErrorCode
 from cdp.rate_limit import RateLimiter, retry_after_header
 from cdp.wechat.client import WechatError, WechatFailure
 
+if TYPE_CHECKING:
+    from cdp.wechat.signin import CustomerSession
+
 log = logging.getLogger("cdp.wechat")
 NO_STORE = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
+
+
+def session_response(request_id: str, session: CustomerSession) -> JSONResponse:
+    """What every customer sign-in answers (WeChat's and the SMS code's): the token, never
+    cached."""
+    return JSONResponse(
+        {
+            "token": session.token,
+            "tokenType": "Bearer",
+            "expiresIn": session.expires_in,
+            "profileId": session.profile_id,
+        },
+        headers={**NO_STORE, "x-request-id": request_id},
+    )
+
 
 STATUS = {
     ErrorCode.UNAUTHENTICATED: 401,

@@ -8,7 +8,7 @@ import secrets
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from cdp.audit.trail import AuditTrail
@@ -30,6 +30,7 @@ from cdp.wechat.outcomes import (
     SignInFailed,
     failure_of,
     json_error,
+    session_response,
     spend_address_budget,
     unexpected,
 )
@@ -96,15 +97,7 @@ class WechatSignIn:
             if outage_of(exc):
                 raise  # 503, as every route answers a database outage (cdp/availability.py)
             return json_error(request_id, unexpected(exc, request_id))
-        return JSONResponse(
-            {
-                "token": session.token,
-                "tokenType": "Bearer",
-                "expiresIn": session.expires_in,
-                "profileId": session.profile_id,
-            },
-            headers={**NO_STORE, "x-request-id": request_id},
-        )
+        return session_response(request_id, session)
 
     async def authorize(self, request: Request) -> Response:
         """Set a one-time state cookie and send the browser to WeChat's authorisation page."""
