@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.audiences import audience_rows
 from bench.audit_writes import audit_write_rows
 from bench.bulk import orders_and_events_for, seed
 from bench.databases import (
@@ -241,6 +242,10 @@ async def run(quick: bool, output: Path) -> int:
                 rows = await analytics_rows(settings, database, keyring, profiles, quick)
                 rows.append(
                     await erasure_row(settings, database, keyring, dsn, profiles, history, quick)
+                )
+                # Last on this data: it gives a third of the article reads a health category.
+                rows += await audience_rows(
+                    database, KeyringSource.fixed(keyring), dsn, profiles, quick
                 )
             finally:
                 await database.dispose()

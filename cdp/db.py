@@ -235,8 +235,18 @@ async def lock_names(session: AsyncSession, names: Iterable[tuple[str, ...]]) ->
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted({lock_key(*name) for name in names}):
-        await session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    keys = sorted({lock_key(*name) for name in names})
+    if len(keys) == 1:
+        await session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": keys[0]})
+    elif keys:
+        # One round trip: the sorted subquery hands the keys to the lock in ascending order.
+        await session.execute(
+            sa.text(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM "
+                "(SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k) AS ordered"
+            ),
+            {"keys": keys},
+        )
 
 
 async def insert_ignoring_duplicates(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -224,16 +225,15 @@ async def update(
         await session.execute(
             sa.delete(T).where(T.c.tag == name, T.c.source == RULE, T.c.profile_id.in_(gone))
         )
-    for audience in audiences:
-        delta = sum(n == audience.name for n, _ in entering) - sum(
-            n == audience.name for n, _ in leaving
+    deltas = Counter(by_name[n].id for n, _ in entering)
+    deltas.subtract(by_name[n].id for n, _ in leaving)
+    if changed := {aid: d for aid, d in deltas.items() if d and aid is not None}:
+        delta = sa.case(changed, value=AUDIENCES.c.id, else_=0)
+        await session.execute(
+            sa.update(AUDIENCES)
+            .where(AUDIENCES.c.id.in_(sorted(changed)))
+            .values(member_count=AUDIENCES.c.member_count + delta)
         )
-        if delta:
-            await session.execute(
-                sa.update(AUDIENCES)
-                .where(AUDIENCES.c.id == audience.id)
-                .values(member_count=AUDIENCES.c.member_count + delta)
-            )
     applied = Applied(len(entering), len(leaving))
     audit.record(
         session, action="audience.update", detail={"profiles": len(ids), **applied.__dict__}
