@@ -133,6 +133,27 @@ async def _pgbench(bin_dir: Path, dsn: str, script: str, clients: int, seconds: 
     return float(found.group(1))
 
 
+FLOOR_PATH = "BEGIN;\nINSERT INTO bench_floor VALUES (1);\nEND;\n"
+
+
+async def _machine_floor(dsn: str, bin_dir: Path, seconds: int) -> tuple[float, float]:
+    """pgbench at 1 and 16 clients committing the smallest durable insert there is (one
+    integer into a table without an index): what this machine's disk and cores allow any
+    writer, the yardstick for the ratio of cdp's statements."""
+    target = await fresh_database(dsn, "cdp_audit_floor")
+    conn = await asyncpg.connect(target)
+    try:
+        await conn.execute("CREATE TABLE bench_floor (v integer)")
+    finally:
+        await conn.close()
+    try:
+        one = await _pgbench(bin_dir, target, FLOOR_PATH, 1, seconds)
+        many = await _pgbench(bin_dir, target, FLOOR_PATH, 16, seconds)
+    finally:
+        await drop_database(target)
+    return one, many
+
+
 async def _count(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
@@ -243,6 +264,7 @@ async def audit_write_rows(
     old_db_one, old_db_many, _ = await _database_ceiling(
         settings, keyring, dsn, bin_dir, seconds, locked=True
     )
+    floor_one, floor_many = await _machine_floor(dsn, bin_dir, seconds)
     one, lags_one = await _run_once(settings, keyring, dsn, 1, seconds, locked=False)
     many, lags_many = await _run_once(settings, keyring, dsn, 16, seconds, locked=False)
     old_one, _ = await _run_once(settings, keyring, dsn, 1, seconds, locked=True)
@@ -258,6 +280,15 @@ async def audit_write_rows(
             None if quick else db_many / db_one >= 8,
             f"{db_many:,.0f} / {db_one:,.0f} commits/s; before, under the chain's one lock: "
             f"{old_db_many:,.0f} / {old_db_one:,.0f} = {old_db_many / old_db_one:.2f}×",
+        ),
+        Row(
+            "the machine: smallest durable insert 16 / 1 clients (pgbench, one integer)",
+            floor_many / floor_one,
+            "×",
+            "reported",
+            None,
+            f"{floor_many:,.0f} / {floor_one:,.0f} commits/s: no writer's ratio can pass "
+            "what one commit's flush and two cores allow",
         ),
         Row(
             "audited appends 16 / 1 writers (through cdp's unit of work)",

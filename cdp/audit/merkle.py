@@ -5,8 +5,9 @@ their verifiers (§2.1.3.2 and §2.1.4.2), which need nothing but hashes."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
@@ -20,7 +21,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def _split(n: int) -> int:
+def split(n: int) -> int:
     """The largest power of two smaller than n (n > 1)."""
     k = 1
     while k << 1 < n:
@@ -47,11 +48,18 @@ Frontier = list[tuple[int, bytes]]  # the perfect subtrees' (size, root), larges
 
 def frontier_append(frontier: Frontier, leaf: bytes) -> Frontier:
     """The frontier after one more leaf: equal neighbours merge, as a binary counter carries."""
-    merged = [*frontier, (1, leaf)]
+    return frontier_grow(frontier, leaf)[0]
+
+
+def frontier_grow(frontier: Frontier, leaf: bytes) -> tuple[Frontier, Frontier]:
+    """The frontier after one more leaf, and the perfect subtrees that leaf completed (each
+    (size, root), smallest first; every one ends at the new leaf)."""
+    merged, completed = [*frontier, (1, leaf)], []
     while len(merged) > 1 and merged[-1][0] == merged[-2][0]:
         (size, left), (_, right) = merged[-2], merged[-1]
         merged[-2:] = [(size * 2, node_hash(left, right))]
-    return merged
+        completed.append(merged[-1])
+    return merged, completed
 
 
 def frontier_root(frontier: Frontier) -> bytes:
@@ -65,35 +73,57 @@ def frontier_root(frontier: Frontier) -> bytes:
     return folded
 
 
+RangeHash = Callable[[int, int], bytes]  # MTH of the leaves [a, b)
+
+
+def hash_of_leaves(leaves: Sequence[bytes]) -> RangeHash:
+    return lambda a, b: root(leaves[a:b])
+
+
+def inclusion_path(index: int, size: int, mth: RangeHash) -> list[bytes]:
+    """PATH(index, D[size]), asking `mth` for the subtrees' roots it needs (O(log size) of
+    them; each range it asks for starts at a multiple of the largest power of two below its
+    length, so a store of perfect subtrees answers it)."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of {size}")
+    return _path(index, 0, size, mth)
+
+
+def _path(m: int, a: int, b: int, mth: RangeHash) -> list[bytes]:
+    if b - a == 1:
+        return []
+    k = split(b - a)
+    if m < k:
+        return [*_path(m, a, a + k, mth), mth(a + k, b)]
+    return [*_path(m - k, a + k, b, mth), mth(a, a + k)]
+
+
+def consistency_path(old_size: int, size: int, mth: RangeHash) -> list[bytes]:
+    """PROOF(old_size, D[size]): that the tree of the first `old_size` leaves is a prefix."""
+    if not 0 <= old_size <= size:
+        raise ValueError(f"a tree of {size} has no prefix of {old_size}")
+    if old_size in (0, size):
+        return []
+    return _subproof(old_size, 0, size, True, mth)
+
+
+def _subproof(m: int, a: int, b: int, complete: bool, mth: RangeHash) -> list[bytes]:
+    if m == b - a:
+        return [] if complete else [mth(a, b)]
+    k = split(b - a)
+    if m <= k:
+        return [*_subproof(m, a, a + k, complete, mth), mth(a + k, b)]
+    return [*_subproof(m - k, a + k, b, False, mth), mth(a, a + k)]
+
+
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(index, D[n]): the audit path of leaf `index` in the tree of `leaves`."""
-    if not 0 <= index < len(leaves):
-        raise ValueError(f"leaf {index} is not in a tree of {len(leaves)}")
-    if len(leaves) == 1:
-        return []
-    k = _split(len(leaves))
-    if index < k:
-        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
-    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+    return inclusion_path(index, len(leaves), hash_of_leaves(leaves))
 
 
 def consistency_proof(old_size: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PROOF(m, D[n]): that the tree of the first `old_size` leaves is a prefix of this one."""
-    if not 0 <= old_size <= len(leaves):
-        raise ValueError(f"a tree of {len(leaves)} has no prefix of {old_size}")
-    if old_size in (0, len(leaves)):
-        return []
-    return _subproof(old_size, leaves, complete=True)
-
-
-def _subproof(m: int, leaves: Sequence[bytes], *, complete: bool) -> list[bytes]:
-    n = len(leaves)
-    if m == n:
-        return [] if complete else [root(leaves)]
-    k = _split(n)
-    if m <= k:
-        return [*_subproof(m, leaves[:k], complete=complete), root(leaves[k:])]
-    return [*_subproof(m - k, leaves[k:], complete=False), root(leaves[:k])]
+    return consistency_path(old_size, len(leaves), hash_of_leaves(leaves))
 
 
 def verify_inclusion(

@@ -71,6 +71,19 @@ class AuditTreeHead(SQLModel, table=True):
     )
 
 
+class AuditTreeNode(SQLModel, table=True):
+    """The root of one perfect subtree of the Merkle tree (`cdp.audit.nodes`): leaves
+    [position * 2**level, (position + 1) * 2**level). Written by the sealer with the leaves
+    it completes, so that a proof reads O(log n) nodes instead of every record. Not signed
+    and not trusted: a wrong node makes a proof that fails against the signed head."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: int = Field(sa_column=sa.Column(sa.SmallInteger, primary_key=True))
+    position: int = Field(sa_column=sa.Column(sa.BigInteger, primary_key=True))
+    hash: bytes = Field(sa_column=sa.Column(sa.LargeBinary(HASH_BYTES), nullable=False))
+
+
 class AuditNote(SQLModel, table=True):
     """A statement the sealer signed once (Ed25519), e.g. `legacy-chain`: the head the HMAC
     chain had when the Merkle tree took over."""

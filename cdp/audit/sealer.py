@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from cdp.audit import merkle
+from cdp.audit import merkle, nodes
 from cdp.audit.chain import CHAINED, GENESIS, canonical, link_hash_of
 from cdp.audit.models import AuditEvent, AuditNote, AuditTreeHead
 from cdp.audit.signing import TreeHead, active_version, sign_head, sign_note
@@ -209,7 +209,7 @@ async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
         now = utcnow()
         await _note_legacy_head(session, keyring, chosen, now)
         frontier = await _frontier(session, head)
-        updates = []
+        updates, completed = [], []
         for offset, row in enumerate(chosen):
             data, link = canonical(row), row["hash"]
             if link is None:  # linked now; a record of the old chain keeps its link
@@ -223,8 +223,10 @@ async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
                 }
             )
             prev = link
-            frontier = merkle.frontier_append(frontier, merkle.leaf_hash(data))
+            frontier, done = merkle.frontier_grow(frontier, merkle.leaf_hash(data))
+            completed += nodes.completed_rows(done, size + offset)
         await _apply(session, database.dialect, updates)
+        await nodes.store(session, completed)
         signed = sign_head(
             keyring, size=size + len(chosen), root=merkle.frontier_root(frontier), at=now
         )

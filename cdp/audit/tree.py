@@ -17,25 +17,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from cdp.audit import merkle
+from cdp.audit import merkle, nodes
 from cdp.audit.chain import CHAINED, Problem, canonical
 from cdp.audit.models import AuditEvent, AuditNote, AuditTreeHead
 from cdp.audit.signing import TreeHead, head_is_signed, note_is_signed
 from cdp.db import Database
 
 _CONTENT = [getattr(AuditEvent, name) for name in CHAINED]
-
-
-async def _leaves(session: AsyncSession) -> list[bytes]:
-    """The leaf hashes of the sealed records, recomputed from their content, in leaf order."""
-    rows = (
-        await session.execute(
-            sa.select(*_CONTENT, col(AuditEvent.leaf_index))
-            .where(col(AuditEvent.leaf_index).is_not(None))
-            .order_by(col(AuditEvent.leaf_index))
-        )
-    ).mappings()
-    return [merkle.leaf_hash(canonical(dict(row))) for row in rows]
 
 
 def _head_of(row: AuditTreeHead) -> TreeHead:
@@ -63,14 +51,35 @@ async def inclusion(database: Database, seq: int) -> dict[str, Any]:
         )
         if head is None or index is None or index >= head.size:
             raise LookupError(f"record {seq} is not sealed yet")
-        leaves = (await _leaves(session))[: head.size]
+        size = head.size
+        leaf, proof = await nodes.answer(
+            session,
+            await _seq_offset(session),
+            lambda mth: (mth(index, index + 1), merkle.inclusion_path(index, size, mth)),
+        )
     return {
         "seq": seq,
         "leaf_index": index,
-        "leaf_hash": leaves[index].hex(),
+        "leaf_hash": leaf.hex(),
         "tree_head": head.to_document(),
-        "proof": [p.hex() for p in merkle.inclusion_proof(index, leaves)],
+        "proof": [p.hex() for p in proof],
     }
+
+
+async def _seq_offset(session: AsyncSession) -> int | None:
+    """seq minus leaf index, the same for every leaf the sealer sealed (in seq order, holes
+    filled), from the latest head that names its last record."""
+    row = (
+        await session.execute(
+            sa.select(col(AuditTreeHead.size), col(AuditTreeHead.last_seq))
+            .where(col(AuditTreeHead.last_seq).is_not(None))
+            .order_by(col(AuditTreeHead.id).desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None or row[1] is None:
+        return None
+    return int(row[1]) - (int(row[0]) - 1)
 
 
 async def consistency(database: Database, from_size: int, to_size: int) -> dict[str, Any]:
@@ -90,11 +99,15 @@ async def consistency(database: Database, from_size: int, to_size: int) -> dict[
             if row is None or from_size > to_size:
                 raise LookupError(f"no signed head of size {size} to prove from or to")
             heads[size] = _head_of(row)
-        leaves = (await _leaves(session))[:to_size]
+        proof = await nodes.answer(
+            session,
+            await _seq_offset(session),
+            lambda mth: merkle.consistency_path(from_size, to_size, mth),
+        )
     return {
         "from": heads[from_size].to_document(),
         "to": heads[to_size].to_document(),
-        "proof": [p.hex() for p in merkle.consistency_proof(from_size, leaves)],
+        "proof": [p.hex() for p in proof],
     }
 
 
