@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from cdp import metrics_endpoint
 from cdp.audiences.updates import AudienceUpdater
 from cdp.audit.sealer import seal_until, sealing_lag
 from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
@@ -179,6 +180,7 @@ def create_app(
             *MemberCenter().routes(),
             *StaffDesk(settings, db, keyring, credentials).routes(),
             *Console(settings).routes(),
+            *metrics_endpoint.routes(settings, db),
         ],
         middleware=[Middleware(RequestLog), Middleware(Availability, gate=gate)],
         exception_handlers={HTTPException: coded_http_error, Exception: coded_server_error},

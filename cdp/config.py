@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     env: Environment = Environment.DEVELOPMENT
     database_url: str = f"sqlite+aiosqlite:///{DEFAULT_VAR_DIR / 'cdp.db'}"
     jwt_secret: SecretStr = SecretStr(DEVELOPMENT_JWT_SECRET)
+    # The bearer token Prometheus presents to scrape /metrics; unset, /metrics is not served.
+    metrics_token: SecretStr | None = None
     jwt_issuer: str = "cdp"
     keyring: Path = DEFAULT_VAR_DIR / "keyring.json"
     # The data keys and the erasure journal, apart from the database and its backups. Unset:
@@ -298,6 +300,11 @@ class Settings(BaseSettings):
                     f"CDP_JWT_SECRET is too guessable (under an estimated {MIN_SECRET_BITS} bits);"
                     " make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
                 )
+        token = self.metrics_token.get_secret_value() if self.metrics_token else None
+        if token is not None and (len(token) < 32 or estimated_bits(token) < MIN_SECRET_BITS):
+            raise ValueError(
+                "CDP_METRICS_TOKEN is too short or guessable: at least 32 random characters"
+            )
         return self
 
     def __repr_args__(self) -> Any:

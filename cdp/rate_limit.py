@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cdp.metrics import REFUSALS
+
 MAX_KEYS = 100_000
 
 
@@ -23,7 +25,14 @@ class _Bucket:
 class RateLimiter:
     """`per_minute` requests per key per minute, with bursts of up to `per_minute`; 0 is off."""
 
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        name: str = "requests",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name  # the budget's kind, a label of cdp_rate_limit_refusals_total
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.clock = clock
@@ -49,6 +58,7 @@ class RateLimiter:
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return 0.0
+        REFUSALS.labels(self.name).inc()
         return (1.0 - bucket.tokens) / self.rate
 
     def _drop_full(self, now: float) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -51,6 +53,9 @@ def serve(
     typer.echo(f"cdp: serving GraphQL on http://{host}:{port}/graphql ({settings.env.value})")
     sign_in = "" if settings.is_production else ", with a development sign-in per role"
     typer.echo(f"cdp: the staff console is http://{host}:{port}/console/{sign_in}")
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here; a scrape of any of them sums them all.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cdp-metrics-")
     uvicorn.run(
         "cdp.app:app_from_environment",
         factory=True,

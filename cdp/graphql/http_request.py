@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode, parse
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
 
 from cdp.config import Settings
@@ -39,18 +39,48 @@ def operation_name_of(params: dict[str, Any]) -> str | None:
 
 
 @lru_cache(maxsize=256)
-def _operations(query: str, max_tokens: int) -> tuple[str | None, ...] | None:
-    """The names of the document's operations in order (None: anonymous); None when the
-    document does not parse (execution reports that with its location)."""
+def _parsed(
+    query: str, max_tokens: int
+) -> tuple[tuple[str | None, str, tuple[str, ...]], ...] | None:
+    """The document's operations in order: (name or None, kind, root field names); None when
+    the document does not parse (execution reports that with its location)."""
     try:
         document = parse(query, max_tokens=max_tokens, no_location=True)
     except GraphQLError:
         return None
     return tuple(
-        d.name.value if d.name else None
+        (
+            d.name.value if d.name else None,
+            d.operation.value,
+            tuple(
+                f.name.value if isinstance(f, FieldNode) else "..."
+                for f in d.selection_set.selections
+            ),
+        )
         for d in document.definitions
         if isinstance(d, OperationDefinitionNode)
     )
+
+
+def _operations(query: str, max_tokens: int) -> tuple[str | None, ...] | None:
+    parsed = _parsed(query, max_tokens)
+    return None if parsed is None else tuple(name for name, _, _ in parsed)
+
+
+def operation_label(params: dict[str, Any], max_tokens: int, known: frozenset[str]) -> str:
+    """The operation for a metric's label: its kind and root fields (`query:me`), fields the
+    schema has only (a document's own names never become a label); `other` beyond three."""
+    parsed = _parsed(params["query"], max_tokens)
+    chosen = [
+        op for op in parsed or () if op[0] == params["operation_name"] or len(parsed or ()) == 1
+    ]
+    if not chosen:
+        return "unparsed"
+    _, kind, fields = chosen[0]
+    names = sorted({f for f in fields if f in known and not f.startswith("__")})
+    if not names or len(names) > 3 or len(names) < len(set(fields)):
+        return f"{kind}:other"
+    return f"{kind}:{','.join(names)}"
 
 
 def check_operation_choice(params: dict[str, Any], max_tokens: int) -> None:

@@ -27,6 +27,7 @@ from cdp.graphql.http_request import (
     GRAPHQL_RESPONSE,
     check_operation_choice,
     negotiate,
+    operation_label,
     operation_name_of,
     read_params,
     request_id_of,
@@ -69,8 +70,10 @@ class GraphQLEndpoint:
         self.schema = build_schema(
             introspection=not settings.is_production, limits=Limits.of(settings)
         )
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, name="graphql")
         self.graphiql = GraphiQL()
+        roots = (self.schema._schema.query_type, self.schema._schema.mutation_type)
+        self.root_fields = frozenset(name for root in roots if root for name in root.fields)
 
     def error_response(
         self,
@@ -134,6 +137,9 @@ class GraphQLEndpoint:
             params = await read_params(request, self.settings)
             request.state.operation = operation_name_of(params)
             check_operation_choice(params, self.settings.max_query_tokens)
+            request.state.metrics_operation = operation_label(
+                params, self.settings.max_query_tokens, self.root_fields
+            )
         except RequestRefused as exc:
             extra = {k: v for k, v in exc.extensions().items() if k != "code"}
             return self.error_response(

@@ -82,8 +82,10 @@ class SmsSignIn:
             else None
         )
         self.provider = provider or self._owned
-        self.code_limiter = RateLimiter(settings.sms_codes_per_address_per_minute)
-        self.sign_in_limiter = RateLimiter(2 * settings.sms_codes_per_address_per_minute)
+        self.code_limiter = RateLimiter(settings.sms_codes_per_address_per_minute, name="sms_code")
+        self.sign_in_limiter = RateLimiter(
+            2 * settings.sms_codes_per_address_per_minute, name="sms_sign_in"
+        )
 
     async def aclose(self) -> None:
         if self._owned is not None:

@@ -162,7 +162,7 @@ class TokenEndpoint:
 
     def __init__(self, settings: Settings, database: Database, keyring: KeyringSource) -> None:
         self.settings, self.database, self.keyring = settings, database, keyring
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, name="token")
 
     def routes(self) -> list[Route]:
         return [Route(PATH, self.token, methods=["POST"])]

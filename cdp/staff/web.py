@@ -109,7 +109,7 @@ class StaffSignIn:
     def __init__(self, settings: Settings, database: Database, keyring: KeyringSource) -> None:
         self.settings, self.database, self.keyring = settings, database, keyring
         # Per client address, as WeChat sign-in: each attempt writes and may call a provider.
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, name="staff_sign_in")
 
     def trail(
         self, request_id: str, subject: str = "staff:?", role: str | None = None

@@ -66,7 +66,7 @@ class WechatSignIn:
         self.client = client or WechatClient(settings)
         # Per client address: sign-in comes before any principal, and each attempt may call
         # WeChat and write an audit record.
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute, name="wechat_sign_in")
 
     def routes(self) -> list[Route]:
         return [
