@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     Field,
@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # Tokens longer-lived than this are refused by `cdp token` and at verification.
     max_token_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=60)
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # `transaction`: PostgreSQL is reached through a pooler in transaction mode (PgBouncer):
+    # no prepared statement outlives its transaction and no setting rides on the connection
+    # (set the statement timeouts on the role instead: see the README).
+    database_pooler: Literal["none", "transaction"] = "none"
     # Longest one SQL statement (or lock wait) may run; 0 is no limit. On PostgreSQL also how
     # long a session may idle inside a transaction; on SQLite how long a writer waits.
     statement_timeout_seconds: float = Field(default=30.0, ge=0, le=3600)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -81,6 +82,10 @@ def sqlite_path(settings: Settings) -> str:
     return settings.database_url.split("///", 1)[-1]
 
 
+def _statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4().hex}__"
+
+
 def create_engine(settings: Settings, *, url: str | None = None, **options: Any) -> AsyncEngine:
     """An async engine for the configured database (aiosqlite or asyncpg), or for `url` with the
     same settings (the key store); `options` go to SQLAlchemy's create_async_engine."""
@@ -101,18 +106,28 @@ def create_engine(settings: Settings, *, url: str | None = None, **options: Any)
     # On every connection: one stuck statement, lock wait or abandoned transaction cannot
     # hold a connection or a lock for longer than the statement timeout.
     limit = str(_timeout_ms(settings))
+    connect_args: dict[str, Any] = {
+        "server_settings": {
+            "statement_timeout": limit,
+            "idle_in_transaction_session_timeout": limit,
+        }
+    }
+    if settings.database_pooler == "transaction":
+        # Consecutive transactions may run on different server connections: asyncpg must not
+        # reuse a statement it prepared on another one, nor name two alike (SQLAlchemy's
+        # "Using a connection pooler" recipe); a pooler passes no startup setting through.
+        connect_args = {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": _statement_name,
+        }
     engine = create_async_engine(
         url,
         echo=settings.sql_echo,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=True,
-        connect_args={
-            "server_settings": {
-                "statement_timeout": limit,
-                "idle_in_transaction_session_timeout": limit,
-            }
-        },
+        connect_args=connect_args,
         **options,
     )
     invalidate_lost_connections(engine)

@@ -15,6 +15,7 @@ def alembic_config(settings: Settings) -> Config:
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.attributes["database_url"] = settings.database_url
+    config.attributes["database_pooler"] = settings.database_pooler
     return config
 
 

@@ -48,7 +48,13 @@ def do_run_migrations(connection: Connection) -> None:
 
 async def run_async_migrations() -> None:
     # No statement timeout: a migration may rewrite or index a large table in one statement.
-    database = Database(load_settings(database_url=database_url(), statement_timeout_seconds=0))
+    pooler = config.attributes.get("database_pooler")
+    settings = load_settings(
+        database_url=database_url(),
+        statement_timeout_seconds=0,
+        **({"database_pooler": pooler} if pooler else {}),
+    )
+    database = Database(settings)
     try:
         async with database.engine.connect() as connection:
             await connection.run_sync(do_run_migrations)
