@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # no prepared statement outlives its transaction and no setting rides on the connection
     # (set the statement timeouts on the role instead: see the README).
     database_pooler: Literal["none", "transaction"] = "none"
+    # Redis (redis://host:6379/0, or rediss:// with TLS), shared by every instance: rate
+    # budgets. Unset: budgets live in PostgreSQL (or in the process, on SQLite).
+    redis_url: SecretStr | None = None
     # Longest one SQL statement (or lock wait) may run; 0 is no limit. On PostgreSQL also how
     # long a session may idle inside a transaction; on SQLite how long a writer waits.
     statement_timeout_seconds: float = Field(default=30.0, ge=0, le=3600)

@@ -11,6 +11,7 @@ from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
+from cdp.rate_stores import RateBudget
 from cdp.reevaluation import QueuedProfile
 from cdp.sms.models import SmsCode
 from cdp.staff.models import (
@@ -52,6 +53,7 @@ __all__ = [
     "ProfileTag",
     "ProviderToken",
     "QueuedProfile",
+    "RateBudget",
     "ServiceAccount",
     "ServiceToken",
     "SignInAttempt",

@@ -1,7 +1,8 @@
 """A per-principal request budget: a token bucket per key, refilled continuously.
 
-In-process: each worker keeps its own buckets, so `--workers N` allows up to N times the rate
-per principal. Idle buckets are dropped, so memory is bounded by the keys active recently.
+In-process: the buckets of one process (the embedded default, and the fallback while Redis
+does not answer; `cdp.rate_stores` shares budgets across processes). Idle buckets are dropped,
+so memory is bounded by the keys active recently.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from cdp.metrics import REFUSALS
 
 MAX_KEYS = 100_000
 
@@ -29,10 +28,8 @@ class RateLimiter:
         self,
         per_minute: int,
         *,
-        name: str = "requests",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.name = name  # the budget's kind, a label of cdp_rate_limit_refusals_total
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.clock = clock
@@ -58,7 +55,6 @@ class RateLimiter:
         if bucket.tokens >= 1.0:
             bucket.tokens -= 1.0
             return 0.0
-        REFUSALS.labels(self.name).inc()
         return (1.0 - bucket.tokens) / self.rate
 
     def _drop_full(self, now: float) -> None:

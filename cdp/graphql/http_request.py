@@ -14,7 +14,8 @@ from cdp.config import Settings
 from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.limits import oversized_list
 from cdp.json_body import JSON, RequestRefused, read_json
-from cdp.rate_limit import RateLimiter, retry_after_header
+from cdp.rate_limit import retry_after_header
+from cdp.rate_stores import Budget
 from cdp.request_log import request_id_from
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -119,9 +120,9 @@ def negotiate(accept: str | None) -> str | None:
     return None
 
 
-def spend_budget(limiter: RateLimiter, key: str) -> None:
+async def spend_budget(limiter: Budget, key: str) -> None:
     """Take one request from `key`'s rate budget; RequestRefused (429) when it is spent."""
-    wait = limiter.acquire(key)
+    wait = await limiter.take(key)
     if wait:
         refused = RequestRefused(
             429,

@@ -40,7 +40,8 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.outages import outage_of
-from cdp.rate_limit import RateLimiter, retry_after_header
+from cdp.rate_limit import retry_after_header
+from cdp.rate_stores import Budget, store_for
 from cdp.staff.credentials import Credentials, DirectoryUnavailable
 from cdp.unit_of_work import UnitOfWork, audited_transaction
 
@@ -70,7 +71,9 @@ class GraphQLEndpoint:
         self.schema = build_schema(
             introspection=not settings.is_production, limits=Limits.of(settings)
         )
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, name="graphql")
+        self.limiter = Budget(
+            settings.rate_limit_per_minute, name="graphql", store=store_for(settings, database)
+        )
         self.graphiql = GraphiQL()
         roots = (self.schema._schema.query_type, self.schema._schema.mutation_type)
         self.root_fields = frozenset(name for root in roots if root for name in root.fields)
@@ -130,10 +133,10 @@ class GraphQLEndpoint:
                 # Refused tokens share a budget per client address: each may write an audit
                 # record, so a flood of them must not become a flood of writes.
                 client = request.client.host if request.client else "unknown"
-                spend_budget(self.limiter, f"address:{client}")
+                await spend_budget(self.limiter, f"address:{client}")
                 raise
             request.state.role = principal.role.value
-            spend_budget(self.limiter, f"{principal.role.value}:{principal.subject}")
+            await spend_budget(self.limiter, f"{principal.role.value}:{principal.subject}")
             params = await read_params(request, self.settings)
             request.state.operation = operation_name_of(params)
             check_operation_choice(params, self.settings.max_query_tokens)

@@ -27,7 +27,7 @@ from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.outages import outage_of
 from cdp.profiles.values import normalize_phone
-from cdp.rate_limit import RateLimiter
+from cdp.rate_stores import Budget, store_for
 from cdp.sms import codes
 from cdp.sms.provider import SmsError, SmsFailure, SmsProvider, TencentSmsProvider
 from cdp.sms.signin import SIGN_IN_ACTION, sign_in_by_phone
@@ -82,9 +82,15 @@ class SmsSignIn:
             else None
         )
         self.provider = provider or self._owned
-        self.code_limiter = RateLimiter(settings.sms_codes_per_address_per_minute, name="sms_code")
-        self.sign_in_limiter = RateLimiter(
-            2 * settings.sms_codes_per_address_per_minute, name="sms_sign_in"
+        self.code_limiter = Budget(
+            settings.sms_codes_per_address_per_minute,
+            name="sms_code",
+            store=store_for(settings, database),
+        )
+        self.sign_in_limiter = Budget(
+            2 * settings.sms_codes_per_address_per_minute,
+            name="sms_sign_in",
+            store=store_for(settings, database),
         )
 
     async def aclose(self) -> None:
@@ -101,7 +107,7 @@ class SmsSignIn:
         request_id = request_id_of(request)
         try:
             provider = self._provider()
-            spend_address_budget(self.code_limiter, request, prefix="sms-code:")
+            await spend_address_budget(self.code_limiter, request, prefix="sms-code:")
             phone = normalize_phone(_text(await self._body(request), "phone"))
             bidx = self.keyring.keyring.blind_index("phone", phone)
             async with self.database.transaction() as session:
@@ -127,7 +133,7 @@ class SmsSignIn:
         request_id = request_id_of(request)
         try:
             self._provider()
-            spend_address_budget(self.sign_in_limiter, request, prefix="sms-sign-in:")
+            await spend_address_budget(self.sign_in_limiter, request, prefix="sms-sign-in:")
             body = await self._body(request)
             phone, code = normalize_phone(_text(body, "phone")), _text(body, "code")
             if not _CODE.fullmatch(code):

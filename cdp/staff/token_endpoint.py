@@ -26,7 +26,8 @@ from cdp.errors import ErrorCode
 from cdp.json_body import RequestRefused, read_body
 from cdp.keys.source import KeyringSource
 from cdp.outages import outage_of
-from cdp.rate_limit import RateLimiter, retry_after_header
+from cdp.rate_limit import retry_after_header
+from cdp.rate_stores import Budget, store_for
 from cdp.staff.service_accounts import CLIENT_ID, issue_token
 from cdp.unit_of_work import audited_transaction
 from cdp.wechat.routes import request_id_of
@@ -162,7 +163,9 @@ class TokenEndpoint:
 
     def __init__(self, settings: Settings, database: Database, keyring: KeyringSource) -> None:
         self.settings, self.database, self.keyring = settings, database, keyring
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, name="token")
+        self.limiter = Budget(
+            settings.rate_limit_per_minute, name="token", store=store_for(settings, database)
+        )
 
     def routes(self) -> list[Route]:
         return [Route(PATH, self.token, methods=["POST"])]
@@ -171,7 +174,7 @@ class TokenEndpoint:
         """Client credentials -> `{access_token, token_type, expires_in}`, never cached."""
         request_id = request_id_of(request)
         try:
-            self._spend_budget(request)
+            await self._spend_budget(request)
             check_form_media_type(request.headers.get("content-type"))
             try:  # never more than MAX_BODY_BYTES in memory
                 form = parse_form(await read_body(request, MAX_BODY_BYTES))
@@ -223,9 +226,9 @@ class TokenEndpoint:
             headers={**NO_STORE, "x-request-id": request_id},
         )
 
-    def _spend_budget(self, request: Request) -> None:
+    async def _spend_budget(self, request: Request) -> None:
         address = request.client.host if request.client else "unknown"
-        wait = self.limiter.acquire(f"token:{address}")
+        wait = await self.limiter.take(f"token:{address}")
         if wait:
             failed = TokenError(
                 "slow_down",

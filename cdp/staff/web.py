@@ -24,7 +24,7 @@ from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode
 from cdp.keys.source import KeyringSource
 from cdp.outages import outage_of
-from cdp.rate_limit import RateLimiter
+from cdp.rate_stores import Budget, store_for
 from cdp.staff.attempts import ATTEMPT_TTL, Attempt, begin_attempt, take_attempt
 from cdp.staff.models import StaffProvider
 from cdp.staff.sessions import DirectoryPerson, OpenedSession, open_session
@@ -109,7 +109,11 @@ class StaffSignIn:
     def __init__(self, settings: Settings, database: Database, keyring: KeyringSource) -> None:
         self.settings, self.database, self.keyring = settings, database, keyring
         # Per client address, as WeChat sign-in: each attempt writes and may call a provider.
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, name="staff_sign_in")
+        self.limiter = Budget(
+            settings.rate_limit_per_minute,
+            name="staff_sign_in",
+            store=store_for(settings, database),
+        )
 
     def trail(
         self, request_id: str, subject: str = "staff:?", role: str | None = None
@@ -121,8 +125,8 @@ class StaffSignIn:
             request_id=request_id,
         )
 
-    def spend_budget(self, request: Request) -> None:
-        spend_address_budget(self.limiter, request, "staff:")
+    async def spend_budget(self, request: Request) -> None:
+        await spend_address_budget(self.limiter, request, "staff:")
 
     async def start(
         self,
@@ -138,7 +142,7 @@ class StaffSignIn:
         `provider_url(state, redirect_uri)`."""
         request_id = request_id_of(request)
         try:
-            self.spend_budget(request)
+            await self.spend_budget(request)
         except SignInFailed as failed:
             return refusal(request, request_id, failed)
         async with self.database.transaction() as session:
@@ -171,7 +175,7 @@ class StaffSignIn:
         request_id = request_id_of(request)
         subject: str | None = None
         try:
-            self.spend_budget(request)
+            await self.spend_budget(request)
             async with self.database.transaction() as session:
                 attempt = await take_attempt(
                     session=session,

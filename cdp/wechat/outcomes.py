@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cdp.errors import CdpError, ErrorCode
-from cdp.rate_limit import RateLimiter, retry_after_header
+from cdp.rate_limit import retry_after_header
+from cdp.rate_stores import Budget
 from cdp.wechat.client import WechatError, WechatFailure
 
 if TYPE_CHECKING:
@@ -115,12 +116,12 @@ def json_error(request_id: str, failed: SignInFailed) -> Response:
     )
 
 
-def spend_address_budget(limiter: RateLimiter, request: Request, prefix: str = "") -> None:
+async def spend_address_budget(limiter: Budget, request: Request, prefix: str = "") -> None:
     """One sign-in attempt from the client's address (sign-in comes before any principal,
     and each attempt may call WeChat or a directory and write an audit record); SignInFailed
     (429 with `retryAfter`) when the address's budget is spent."""
     address = request.client.host if request.client else "unknown"
-    wait = limiter.acquire(prefix + address)
+    wait = await limiter.take(prefix + address)
     if wait:
         raise SignInFailed(
             429,

@@ -57,7 +57,7 @@ class WechatPhoneAuthorisation:
             principal = principal_from_header(self.settings, request.headers.get("authorization"))
             if principal.role is not Role.CUSTOMER:
                 raise forbidden("Phone authorisation is for a signed-in customer")
-            self.base.spend_budget(request)
+            await self.base.spend_budget(request)
             app_id, code = await self.base.read_login(request)
             app = configured_app(self.settings, app_id, WechatAppType.MINI_PROGRAM)
             info = await self._phone_info(app_id, app, code)

@@ -22,7 +22,7 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.outages import outage_of
-from cdp.rate_limit import RateLimiter
+from cdp.rate_stores import Budget, store_for
 from cdp.unit_of_work import audited_transaction
 from cdp.wechat.client import WechatClient, WechatError
 from cdp.wechat.outcomes import (
@@ -66,7 +66,11 @@ class WechatSignIn:
         self.client = client or WechatClient(settings)
         # Per client address: sign-in comes before any principal, and each attempt may call
         # WeChat and write an audit record.
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, name="wechat_sign_in")
+        self.limiter = Budget(
+            settings.rate_limit_per_minute,
+            name="wechat_sign_in",
+            store=store_for(settings, database),
+        )
 
     def routes(self) -> list[Route]:
         return [
@@ -80,7 +84,7 @@ class WechatSignIn:
         request_id = request_id_of(request)
         app_id: str | None = None
         try:
-            self.spend_budget(request)
+            await self.spend_budget(request)
             app_id, code = await self.read_login(request)
             app = configured_app(self.settings, app_id, WechatAppType.MINI_PROGRAM)
             found = await self.client.code2session(app_id=app_id, app=app, code=code)
@@ -104,7 +108,7 @@ class WechatSignIn:
         request_id = request_id_of(request)
         app_id = request.query_params.get("appId")
         try:
-            self.spend_budget(request)
+            await self.spend_budget(request)
             app = configured_app(self.settings, app_id, WechatAppType.OFFICIAL_ACCOUNT)
         except CdpError as exc:
             return json_error(request_id, failure_of(exc))
@@ -147,7 +151,7 @@ class WechatSignIn:
         params = request.query_params
         app_id = params.get("appId")
         try:
-            self.spend_budget(request)
+            await self.spend_budget(request)
             app = configured_app(self.settings, app_id, WechatAppType.OFFICIAL_ACCOUNT)
             assert app_id is not None
             expected, given = request.cookies.get(STATE_COOKIE, ""), params.get("state", "")
@@ -190,8 +194,8 @@ class WechatSignIn:
         response.delete_cookie(STATE_COOKIE, path=CALLBACK)  # one use, whatever came of it
         return response
 
-    def spend_budget(self, request: Request) -> None:
-        spend_address_budget(self.limiter, request)
+    async def spend_budget(self, request: Request) -> None:
+        await spend_address_budget(self.limiter, request)
 
     async def read_login(self, request: Request) -> tuple[str, str]:
         try:  # never more than MAX_BODY_BYTES in memory

@@ -47,7 +47,7 @@ class WechatWebsiteSignIn:
         request_id = request_id_of(request)
         app_id = request.query_params.get("appId")
         try:
-            self.base.spend_budget(request)
+            await self.base.spend_budget(request)
             configured_app(self.settings, app_id, WechatAppType.WEBSITE)
         except CdpError as exc:
             return json_error(request_id, failure_of(exc))
@@ -87,7 +87,7 @@ class WechatWebsiteSignIn:
         params = request.query_params
         app_id = params.get("appId")
         try:
-            self.base.spend_budget(request)
+            await self.base.spend_budget(request)
             app = configured_app(self.settings, app_id, WechatAppType.WEBSITE)
             assert app_id is not None
             state = params.get("state", "")
