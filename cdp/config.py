@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # Redis (redis://host:6379/0, or rediss:// with TLS), shared by every instance: rate
     # budgets. Unset: budgets live in PostgreSQL (or in the process, on SQLite).
     redis_url: SecretStr | None = None
+    # A streaming replica (hot standby) for reads that tolerate a little delay: analytics,
+    # audience counts, exports. Used while its replay is at most `read_max_lag_seconds` behind;
+    # else, and while it does not answer, those reads go to the primary.
+    read_database_url: str | None = None
+    read_max_lag_seconds: float = Field(default=10.0, ge=0)
     # Longest one SQL statement (or lock wait) may run; 0 is no limit. On PostgreSQL also how
     # long a session may idle inside a transaction; on SQLite how long a writer waits.
     statement_timeout_seconds: float = Field(default=30.0, ge=0, le=3600)
@@ -244,7 +249,7 @@ class Settings(BaseSettings):
     def has_oidc(self) -> bool:
         return self.staff_oidc_issuer is not None
 
-    @field_validator("database_url", "keystore_url")
+    @field_validator("database_url", "keystore_url", "read_database_url")
     @classmethod
     def _supported_database(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(
@@ -285,6 +290,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _replica_of_postgresql(self) -> Settings:
+        if self.read_database_url is not None and (
+            self.is_sqlite or not self.read_database_url.startswith("postgresql")
+        ):
+            raise ValueError(
+                "CDP_READ_DATABASE_URL is a PostgreSQL replica of a PostgreSQL primary"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _tiers_ascend(self) -> Settings:
         if self.tier_supreme_fen <= self.tier_vip_fen:
             raise ValueError("CDP_TIER_SUPREME_FEN must be above CDP_TIER_VIP_FEN")
@@ -317,7 +332,9 @@ class Settings(BaseSettings):
     def __repr_args__(self) -> Any:
         # A PostgreSQL URL may carry a password: show the URL with it hidden.
         for name, value in super().__repr_args__():
-            if name in ("database_url", "keystore_url") and isinstance(value, str):
+            if name in ("database_url", "keystore_url", "read_database_url") and isinstance(
+                value, str
+            ):
                 value = make_url(value).render_as_string(hide_password=True)
             yield name, value
 

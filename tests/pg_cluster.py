@@ -88,6 +88,42 @@ class PgCluster:
         cluster.start_server()
         return cluster
 
+    @classmethod
+    def standby_of(cls, primary: PgCluster) -> PgCluster:
+        """A hot standby streaming from `primary` (pg_basebackup -R), started."""
+        root = Path(tempfile.mkdtemp(prefix="cdp-pg-standby-"))
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres", "postgres")
+        standby = cls(bin_dir=primary.bin_dir, root=root, port=free_port())
+        standby._run(
+            "pg_basebackup",
+            "-D",
+            str(standby.data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+            "-X",
+            "stream",
+            "-R",
+            "--checkpoint=fast",  # not wait for the next spread checkpoint
+            "--no-sync",
+        )
+        standby.options = " ".join(
+            (
+                f"-p {standby.port}",
+                f"-k {root}",
+                "-c listen_addresses=127.0.0.1",
+                "-c hot_standby=on",
+                "-c max_connections=200",  # at least the primary's, or it will not start
+                "-c fsync=off",
+            )
+        )
+        standby.start_server()
+        return standby
+
     def _pg_ctl(self, *args: str) -> None:
         # The log file keeps the server's output off our pipes (which it would hold open).
         self._run("pg_ctl", "-D", str(self.data_dir), "-l", str(self.root / "server.log"), *args)
