@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from cdp.audit import merkle
 from cdp.audit import trail as audit
 from cdp.audit.models import AuditEvent, AuditTreeHead
 from cdp.audit.sealer import seal
@@ -21,6 +20,7 @@ from cdp.audit.tree import TreeVerdict, consistency, inclusion, verify_tree
 from cdp.crypto import Keyring
 from cdp.db import Database
 from tests.conftest import TEST_KEYRING, audited
+from tests.support.sealing import consistency_holds, inclusion_holds
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 HEADS = AuditTreeHead.__table__  # type: ignore[attr-defined]
@@ -164,23 +164,8 @@ async def test_heads_signed_before_a_rotation_still_verify(database: Database) -
 
 async def test_inclusion_and_consistency_proofs_verify(database: Database) -> None:
     await sealed_log(database, 5)
-    proof = await inclusion(database, 3)
-    head = proof["tree_head"]
-    assert merkle.verify_inclusion(
-        proof["leaf_index"],
-        head["size"],
-        bytes.fromhex(proof["leaf_hash"]),
-        [bytes.fromhex(p) for p in proof["proof"]],
-        bytes.fromhex(head["root"]),
-    )
-    between = await consistency(database, 2, 5)
-    assert merkle.verify_consistency(
-        2,
-        5,
-        bytes.fromhex(between["from"]["root"]),
-        bytes.fromhex(between["to"]["root"]),
-        [bytes.fromhex(p) for p in between["proof"]],
-    )
+    assert inclusion_holds(await inclusion(database, 3))
+    assert consistency_holds(await consistency(database, 2, 5))
 
 
 async def test_two_sealers_seal_every_record_exactly_once(database: Database) -> None:

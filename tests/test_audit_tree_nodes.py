@@ -5,11 +5,9 @@ log, and nothing stored is trusted (both databases)."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import sqlalchemy as sa
 
-from cdp.audit import merkle
 from cdp.audit import trail as audit
 from cdp.audit.models import AuditEvent, AuditTreeNode
 from cdp.audit.sealer import seal
@@ -17,6 +15,7 @@ from cdp.audit.signing import load_public_keys, public_keys_document
 from cdp.audit.tree import consistency, inclusion, verify_tree
 from cdp.db import Database
 from tests.conftest import TEST_KEYRING, audited
+from tests.support.sealing import consistency_holds, inclusion_holds
 
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 NODES = AuditTreeNode.__table__  # type: ignore[attr-defined]
@@ -42,17 +41,6 @@ async def seq_of(database: Database, leaf: int) -> int:
         )
 
 
-def holds(proof: dict[str, Any]) -> bool:
-    head = proof["tree_head"]
-    return merkle.verify_inclusion(
-        proof["leaf_index"],
-        head["size"],
-        bytes.fromhex(proof["leaf_hash"]),
-        [bytes.fromhex(p) for p in proof["proof"]],
-        bytes.fromhex(head["root"]),
-    )
-
-
 async def a_log_of_700(database: Database) -> None:
     """700 sealed records under heads of 300 and 700."""
     await write(database, 300)
@@ -76,15 +64,8 @@ async def test_proofs_from_stored_subtrees_verify_against_the_signed_head(
     await a_log_of_700(database)
     for leaf in (0, 1, 255, 256, 299, 300, 511, 512, 698, 699):
         proof = await inclusion(database, await seq_of(database, leaf))
-        assert proof["leaf_index"] == leaf and holds(proof), leaf
-    between = await consistency(database, 300, 700)
-    assert merkle.verify_consistency(
-        300,
-        700,
-        bytes.fromhex(between["from"]["root"]),
-        bytes.fromhex(between["to"]["root"]),
-        [bytes.fromhex(p) for p in between["proof"]],
-    )
+        assert proof["leaf_index"] == leaf and inclusion_holds(proof), leaf
+    assert consistency_holds(await consistency(database, 300, 700))
 
 
 async def test_a_proof_reads_its_own_windows_and_not_the_whole_log(database: Database) -> None:
@@ -95,9 +76,9 @@ async def test_a_proof_reads_its_own_windows_and_not_the_whole_log(database: Dat
             sa.update(AUDIT).where(AUDIT.c.seq == far).values(detail={"i": "rewritten"})
         )
     # The proof of a leaf outside that subtree takes its stored root, not its records.
-    assert holds(await inclusion(database, await seq_of(database, 650)))
+    assert inclusion_holds(await inclusion(database, await seq_of(database, 650)))
     # The rewritten record's own proof cannot hold, and the full check finds it.
-    assert not holds(await inclusion(database, far))
+    assert not inclusion_holds(await inclusion(database, far))
     verdict = await verify_tree(database, PUBLIC)
     assert verdict.problem is not None and "modified" in str(verdict.problem)
 
@@ -108,8 +89,8 @@ async def test_a_tree_sealed_without_stored_subtrees_is_proved_from_its_records(
     await a_log_of_700(database)
     async with database.transaction() as session:
         await session.execute(sa.delete(NODES))
-    assert holds(await inclusion(database, await seq_of(database, 650)))
-    assert holds(await inclusion(database, await seq_of(database, 3)))
+    assert inclusion_holds(await inclusion(database, await seq_of(database, 650)))
+    assert inclusion_holds(await inclusion(database, await seq_of(database, 3)))
 
 
 async def test_a_stored_subtree_that_was_changed_makes_a_proof_that_fails(
@@ -120,5 +101,5 @@ async def test_a_stored_subtree_that_was_changed_makes_a_proof_that_fails(
         await session.execute(
             sa.update(NODES).where(NODES.c.level == 8, NODES.c.position == 0).values(hash=bytes(32))
         )
-    assert not holds(await inclusion(database, await seq_of(database, 400)))
-    assert holds(await inclusion(database, await seq_of(database, 100)))
+    assert not inclusion_holds(await inclusion(database, await seq_of(database, 400)))
+    assert inclusion_holds(await inclusion(database, await seq_of(database, 100)))

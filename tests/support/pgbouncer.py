@@ -3,7 +3,6 @@ installed with apt-get when the suite runs as root; run as `postgres` (it refuse
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -14,8 +13,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from tests.pg_cluster import PgCluster, free_port
+from tests.support.debian import find_or_install
 
-LOCK = Path(tempfile.gettempdir()) / "cdp-pgbouncer-install.lock"
 CANDIDATES = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
 
 
@@ -28,26 +27,7 @@ def _found() -> str | None:
 
 def find_or_install_pgbouncer() -> tuple[str | None, str]:
     """The pgbouncer binary, or None and why not."""
-    path = _found()
-    if path:
-        return path, "found"
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return None, "PgBouncer is not installed and apt-get cannot run here (not root?)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-
-    def apt(*args: str) -> None:
-        subprocess.run(["apt-get", *args], env=env, capture_output=True, timeout=600)
-
-    # Two test workers may get here at once: one installs, the other waits and finds it.
-    with LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not _found():
-            apt("install", "-y", "-q", "pgbouncer")
-        if not _found():  # a stale package list
-            apt("update", "-q")
-            apt("install", "-y", "-q", "pgbouncer")
-    path = _found()
-    return (path, "installed") if path else (None, "apt-get install pgbouncer failed")
+    return find_or_install("pgbouncer", _found)
 
 
 @contextmanager

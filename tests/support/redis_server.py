@@ -4,41 +4,18 @@ again by the tests that take it away mid-test."""
 
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 from tests.pg_cluster import free_port
-
-LOCK = Path(tempfile.gettempdir()) / "cdp-redis-install.lock"
+from tests.support.debian import find_or_install
 
 
 def find_or_install_redis() -> tuple[str | None, str]:
     """The redis-server binary, or None and why not."""
-    path = shutil.which("redis-server")
-    if path:
-        return path, "found"
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return None, "redis-server is not installed and apt-get cannot run here (not root?)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-
-    def apt(*args: str) -> None:
-        subprocess.run(["apt-get", *args], env=env, capture_output=True, timeout=600)
-
-    with LOCK.open("w") as lock:  # two test workers: one installs, the other finds it
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not shutil.which("redis-server"):
-            apt("install", "-y", "-q", "redis-server")
-        if not shutil.which("redis-server"):
-            apt("update", "-q")
-            apt("install", "-y", "-q", "redis-server")
-    path = shutil.which("redis-server")
-    return (path, "installed") if path else (None, "apt-get install redis-server failed")
+    return find_or_install("redis-server", lambda: shutil.which("redis-server"))
 
 
 class RedisServer:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import subprocess
 import tempfile
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from tests.support.debian import apt_get
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser
@@ -34,17 +35,6 @@ def _found() -> str | None:
     return None
 
 
-def _apt(*args: str, timeout: int = 900) -> bool:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        done = subprocess.run(
-            ["apt-get", *args], env=env, capture_output=True, timeout=timeout, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
-
 def find_or_install_chromium() -> tuple[str | None, str]:
     """The Chromium binary, or None and why not."""
     path = _found()
@@ -57,11 +47,11 @@ def find_or_install_chromium() -> tuple[str | None, str]:
         fcntl.flock(lock, fcntl.LOCK_EX)
         path = _found()
         if path is None:
-            installed = _apt("install", "-y", "-q", "chromium") or (
-                _apt("update", "-q") and _apt("install", "-y", "-q", "chromium")
+            installed = apt_get("install", "-y", "-q", "chromium") or (
+                apt_get("update", "-q") and apt_get("install", "-y", "-q", "chromium")
             )
             if installed:
-                _apt("install", "-y", "-q", FONT_PACKAGE)
+                apt_get("install", "-y", "-q", FONT_PACKAGE)
             path = _found()
     if path is None:
         return None, "apt-get install chromium failed (no Debian mirror reachable?)"
