@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
 from cdp.audit import trail as audit
+from cdp.columns import UtcDateTime
 from cdp.consent.models import ConsentChange
 from cdp.db import utcnow
 from cdp.errors import bad_input, conflict
@@ -35,9 +36,9 @@ class PrivacyNotice(SQLModel, table=True):
     text: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     changes: str = Field(max_length=CHANGES_MAX, nullable=False)
     material: bool = Field(nullable=False)
-    effective_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    effective_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
     published_at: datetime = Field(
-        default_factory=utcnow, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False)
+        default_factory=utcnow, sa_column=sa.Column(UtcDateTime, nullable=False)
     )
 
 
