@@ -25,6 +25,7 @@ class Kind(StrEnum):
     CONTACTS = "contacts"
     ORDERS = "orders"
     INACTIVE_MEMBERS = "inactive_members"
+    AUDIT = "audit"
     EXPORT_LINKS = "export_links"
 
 
@@ -32,6 +33,7 @@ class Action(StrEnum):
     DELETE = "delete"
     DEIDENTIFY = "deidentify"  # the row stays for accounting, with no link to the person
     ANONYMIZE = "anonymize"  # an erasure in ANONYMIZE mode
+    SUMMARISE = "summarise"  # deleted, summarised into the log's signed `expired` note
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ def policies(settings: Settings, now: datetime) -> list[Policy]:
     if settings.retention_orders_years:
         cutoff = months_before(now, 12 * settings.retention_orders_years)
         found.append(Policy(Kind.ORDERS, Action.DEIDENTIFY, cutoff))
+    if settings.retention_audit_years:
+        cutoff = months_before(now, 12 * settings.retention_audit_years)
+        found.append(Policy(Kind.AUDIT, Action.SUMMARISE, cutoff))
     if settings.retention_inactive_member_years:
         cutoff = months_before(now, 12 * settings.retention_inactive_member_years)
         found.append(Policy(Kind.INACTIVE_MEMBERS, Action.ANONYMIZE, cutoff))

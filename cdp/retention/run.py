@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from cdp.audit import expiry
 from cdp.audit import trail as audit
 from cdp.audit.trail import AuditTrail
 from cdp.config import Settings
@@ -84,12 +85,16 @@ def _selection(policy: Policy) -> sa.Select[Any]:
 
 
 async def _count(session: AsyncSession, policy: Policy) -> int:
+    if policy.kind is Kind.AUDIT:
+        return len(await expiry.expirable(session, policy.cutoff, limit=10**9))
     query = sa.select(sa.func.count()).select_from(_selection(policy).subquery())
     return int(await session.scalar(query) or 0)
 
 
-async def _apply_batch(session: AsyncSession, policy: Policy) -> int:
+async def _apply_batch(session: AsyncSession, policy: Policy, keyring: KeyringSource) -> int:
     """Expire up to BATCH rows of a row kind; how many."""
+    if policy.kind is Kind.AUDIT:
+        return await expiry.expire_before(session, keyring.keyring, policy.cutoff, limit=BATCH)
     ids = [int(i) for i in (await session.scalars(_selection(policy).limit(BATCH))).all()]
     if not ids:
         return 0
@@ -185,7 +190,7 @@ async def run_retention(
                 continue
             while outcome.done < outcome.due:
                 async with audited_transaction(database, trail()) as session:
-                    done = await _apply_batch(session, outcome.policy)
+                    done = await _apply_batch(session, outcome.policy, keyring)
                 if not done:
                     break
                 outcome.done += done
