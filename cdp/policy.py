@@ -90,8 +90,8 @@ POLICY: dict[str, dict[str, Rule]] = {
         "audienceMembers": allow(Role.SERVICE),
         "staffSessions": allow(Role.COMPLIANCE),
         "myPrivacy": allow(Role.CUSTOMER),
-        # The notice is public: whoever may call the API may read what it promises.
-        "privacyNotices": EVERYONE,
+        # What the brand promises: the person, and the staff and services who act for them.
+        "privacyNotices": PERSON,
     },
     "Mutation": {
         "linkIdentity": allow(Role.SERVICE),

@@ -207,10 +207,15 @@ async def test_a_material_new_notice_asks_for_the_choices_again(
     ]
 
 
-async def test_every_role_reads_the_notice_registry(client_for: ClientFactory) -> None:
-    body = await gql(client_for(Role.ANALYST), "query { privacyNotices { version text } }")
-    (first,) = data(body)["privacyNotices"]  # type: ignore[misc]
-    assert first["version"] == "2026-01" and "隐私政策" in first["text"]
+async def test_the_notice_registry_is_read_by_those_who_act_for_the_person(
+    client_for: ClientFactory,
+) -> None:
+    query = "query { privacyNotices { version text } }"
+    for role in (Role.CUSTOMER, Role.SUPPORT, Role.COMPLIANCE, Role.SERVICE):
+        (first,) = data(await gql(client_for(role), query))["privacyNotices"]  # type: ignore[misc]
+        assert first["version"] == "2026-01" and "隐私政策" in first["text"]
+    for role in (Role.ANALYST, Role.MARKETER):
+        assert error_codes(await gql(client_for(role), query)) == ["FORBIDDEN"]
 
 
 async def test_the_customer_edits_their_address(people: tuple[Person, Person]) -> None:

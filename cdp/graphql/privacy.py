@@ -161,7 +161,10 @@ class PrivacyQueries:
             cooling_off_days=info.context.settings.account_cooling_off_days,
         )
 
-    @strawberry.field(description="Every version of the privacy notice, newest first.")
+    @strawberry.field(
+        description="Every version of the privacy notice, newest first. Customer, support, "
+        "compliance and service."
+    )
     async def privacy_notices(self, info: Info) -> list[PrivacyNoticeType] | None:
         async with info.context.uow.session() as session:
             rows = await notices.all_notices(session)
