@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from cdp.audit import merkle
-from cdp.audit.expiry import EXPIRED_NOTE
+from cdp.audit import trail as audit
+from cdp.audit.expiry import EXPIRED_NOTE, expire_before
 from cdp.audit.models import AuditEvent, AuditNote, AuditTreeHead
 from cdp.audit.signing import load_public_keys, public_keys_document
 from cdp.audit.tree import consistency, inclusion, verify_tree
@@ -20,7 +22,7 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.retention.policies import Kind
 from cdp.retention.run import run_retention
-from tests.conftest import TEST_KEYRING, gql, make_settings
+from tests.conftest import TEST_KEYRING, audited, gql, make_settings
 from tests.support.erasure_people import Person
 from tests.support.sealing import sealed
 
@@ -121,3 +123,48 @@ async def test_nothing_expires_before_its_time(
     (audit,) = [o for o in outcomes if o.policy.kind is Kind.AUDIT]
     assert audit.due == audit.done == 0
     assert (await records(database))[: len(before)] == before
+
+
+async def many_records(database: Database, count: int) -> None:
+    async with audited(database) as session:
+        for n in range(count):
+            audit.record(session, action="audit.note", detail={"n": n})
+
+
+async def test_proofs_hold_across_the_stored_subtrees_after_an_uneven_expiry(
+    database: Database,
+) -> None:
+    await many_records(database, 600)
+    await sealed(database)
+    async with database.transaction() as session:
+        older = int(await session.scalar(sa.select(sa.func.max(AuditTreeHead.size))) or 0)
+    assert older >= 600
+    await many_records(database, 150)
+    await sealed(database)
+    async with audited(database) as session:  # 517: inside a stored subtree of 512 and 256
+        assert await expire_before(session, TEST_KEYRING, datetime.now(UTC), limit=517) == 517
+    await sealed(database)
+    assert (await verify_chain(database, TEST_KEYRING.audit_key)).intact
+    verdict = await verify_tree(database, PUBLIC)
+    assert verdict.intact, verdict
+    for seq in (518, 600, 700, (await records(database))[-1]):
+        proof = await inclusion(database, seq)
+        head = proof["tree_head"]
+        assert merkle.verify_inclusion(
+            proof["leaf_index"],
+            head["size"],
+            bytes.fromhex(proof["leaf_hash"]),
+            [bytes.fromhex(p) for p in proof["proof"]],
+            bytes.fromhex(head["root"]),
+        ), seq
+    newest = verdict.size
+    step = await consistency(database, older, newest)
+    assert merkle.verify_consistency(
+        older,
+        newest,
+        bytes.fromhex(step["from"]["root"]),
+        bytes.fromhex(step["to"]["root"]),
+        [bytes.fromhex(p) for p in step["proof"]],
+    )
+    with pytest.raises(LookupError):
+        await inclusion(database, 100)  # expired
