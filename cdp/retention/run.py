@@ -24,7 +24,7 @@ from cdp.audit import trail as audit
 from cdp.audit.trail import AuditTrail
 from cdp.config import Settings
 from cdp.consent.models import ConsentChange, Contact
-from cdp.db import Database, utcnow
+from cdp.db import Database, lock_names, utcnow
 from cdp.erasure.execution import ErasureIncomplete, execute_erasure
 from cdp.erasure.export_links import DataExportLink
 from cdp.events.models import Event
@@ -124,6 +124,15 @@ async def _anonymize(
     trail: Callable[[], AuditTrail],
 ) -> bool:
     async with audited_transaction(database, trail()) as session:
+        # Another process's run may have reached this person first: one request each.
+        await lock_names(session, [("erasure-profile", str(profile_id))])
+        if await session.scalar(
+            sa.select(col(ErasureRequest.id)).where(
+                col(ErasureRequest.profile_id) == profile_id,
+                col(ErasureRequest.status) != ErasureStatus.WITHDRAWN,
+            )
+        ):
+            return False
         now = utcnow()
         request = ErasureRequest(
             profile_id=profile_id,
