@@ -188,8 +188,16 @@
 
   // Re-consent: the person's present choices, made again under the notice now in effect.
   function reconsent() {
-    var choices = current.map(function (c) {
-      return { purpose: c.purpose, channel: c.channel, granted: c.granted };
+    // One choice per purpose when every channel agrees (as the switches set them), else one
+    // per channel: the history keeps what the person chose, not twenty copies of it.
+    var choices = [];
+    m.PURPOSES.forEach(function (p) {
+      var rows = current.filter(function (c) { return c.purpose === p[0]; });
+      var same = rows.every(function (c) { return c.granted === rows[0].granted; });
+      if (rows.length && same) return choices.push({ purpose: p[0], granted: rows[0].granted });
+      rows.forEach(function (c) {
+        choices.push({ purpose: c.purpose, channel: c.channel, granted: c.granted });
+      });
     });
     m.graphql(RECONSENT, {
       input: { consents: choices, noticeVersion: m.noticeVersion, sourceChannel: m.sourceChannel() },

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -135,4 +136,51 @@ async def test_edit_view_download_cancel_and_withdraw_in_the_member_centre(
         queue = await staff(settings, cdp_server.url, Role.COMPLIANCE, QUEUE)
         assert [r["status"] for r in queue["erasureRequests"]["items"]] == ["WITHDRAWN"]
         assert failed == []
+        await context.close()
+
+
+async def test_a_material_new_notice_is_shown_and_the_choices_made_again_under_it(
+    chromium: str,
+    cdp_server: LoopbackServer,
+    settings: Settings,
+    wechat: FakeWechat,
+) -> None:
+    from cdp.consent import notices
+    from cdp.db import Database
+    from tests.conftest import audited
+
+    wechat.browser_user = WechatUser(union_id="oUnIoNprivacy0000000000002")
+    sign_in = f"{cdp_server.url}/auth/wechat/official-account/authorize?appId={USERINFO_APP_ID}"
+    async with headless(chromium) as browser:
+        context = await browser.new_context(locale="zh-CN", user_agent=PHONE_UA)
+        page = await context.new_page()
+        await page.goto(sign_in)
+        await page.wait_for_selector("body[data-privacy-ready=true]", timeout=15_000)
+        await page.click("input[data-purpose=MARKETING]")  # a choice under 2026-01
+        await page.wait_for_selector("body[data-consent-saved='MARKETING:true']")
+        assert await page.get_attribute("body", "data-reconsent") == "false"
+        database = Database(settings)
+        try:
+            async with audited(database) as session:
+                await notices.publish(
+                    session=session,
+                    version="2026-12",
+                    title="会员隐私政策",
+                    text="新增：与快递公司共享收货地址，仅用于配送。",
+                    changes="新增与快递公司共享收货地址的说明。",
+                    material=True,
+                    effective_at=datetime.now(UTC) - timedelta(minutes=1),
+                )
+        finally:
+            await database.dispose()
+        again = await context.new_page()
+        await again.goto(sign_in)
+        await again.wait_for_selector("body[data-reconsent=true]", timeout=15_000)
+        assert "快递公司" in await again.inner_text("#reconsent-changes")
+        assert "2026-12" in await again.inner_text("#notice-version")
+        await again.click("#reconsent-accept")
+        await again.wait_for_selector("body[data-reconsent=false]", timeout=10_000)
+        assert await again.is_hidden("#reconsent")
+        history = await again.inner_text("#consent-history")
+        assert "2026-12 版" in history and "2026-01 版" in history
         await context.close()
