@@ -36,6 +36,7 @@ PROFILE_TABLES = [
     "identity_reviews",
     "audience_membership_changes",
     "audience_queue",
+    "data_export_links",
 ]
 PERSONAL_COLUMNS = (
     "union_id_bidx",
@@ -205,6 +206,7 @@ SEEDED = {
     "profile_merges": 1,
     "audience_membership_changes": 0,  # no audience is defined
     "audience_queue": 12,  # each write that changed the person queued them for the audiences
+    "data_export_links": 0,  # the person's own copies (tests/test_privacy_centre.py)
 }
 
 
