@@ -2,8 +2,8 @@
 cooling-off, holds and withdrawal), one-use links to a person's export, and the registry of
 privacy notices (with the version the member centre shows today).
 
-Revision ID: 0020_privacy_centre
-Revises: 0019_audit_tree_nodes
+Revision ID: 0021_privacy_centre
+Revises: 0020_rate_budgets
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020_privacy_centre"
-down_revision: str | None = "0019_audit_tree_nodes"
+revision: str = "0021_privacy_centre"
+down_revision: str | None = "0020_rate_budgets"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
