@@ -29,11 +29,13 @@ from cdp.graphql.execution import missing_privates
 from cdp.graphql.http_request import request_id_of
 from cdp.graphql.versions import shortcuts_allowed
 from cdp.graphql.view import GraphQLEndpoint
+from cdp.h5.my_data import MyDataDownload
 from cdp.h5.routes import MemberCenter
 from cdp.keys.source import KeyringSource, load_keyring
 from cdp.keys.store import KeyStore
 from cdp.logs import configure_logging
 from cdp.migrations import head_revision
+from cdp.privacy.runner import PrivacyWorker
 from cdp.request_log import RequestLog
 from cdp.sms.routes import SmsSignIn
 from cdp.staff.credentials import Credentials
@@ -90,6 +92,8 @@ def create_app(
     push = WechatPush(settings, db, keyring, push_processor)
     # Audience memberships follow the people whose behaviour changed, shortly after.
     audience_updater = AudienceUpdater(settings, db, keyring)
+    # Cancellations whose cooling-off ended are erased; retention runs on its interval.
+    privacy_worker = PrivacyWorker(settings, db, keyring, keys)
     wecom = WecomSignIn(settings, db, keyring)
     if settings.staff_wecom is not None:
         credentials.add_check(StaffProvider.WECOM.value, wecom)
@@ -134,6 +138,11 @@ def create_app(
             await asyncio.sleep(0.5)
         await audience_updater.run()
 
+    async def run_privacy_worker() -> None:
+        while not gate.ready:
+            await asyncio.sleep(0.5)
+        await privacy_worker.run()
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Ready as soon as the database allows, without waiting for a first request.
@@ -143,6 +152,8 @@ def create_app(
             tasks.append(asyncio.create_task(seal_audit_log()))
         if settings.audience_update_poll_seconds > 0:
             tasks.append(asyncio.create_task(update_audiences()))
+        if settings.privacy_worker_poll_seconds > 0:
+            tasks.append(asyncio.create_task(run_privacy_worker()))
         try:
             yield
         finally:
@@ -177,6 +188,7 @@ def create_app(
             *wecom.routes(),
             *oidc.routes(),
             *TokenEndpoint(settings, db, keyring).routes(),
+            *MyDataDownload(settings, db, keyring, keys).routes(),
             *MemberCenter().routes(),
             *StaffDesk(settings, db, keyring, credentials).routes(),
             *Console(settings).routes(),
@@ -189,6 +201,7 @@ def create_app(
     app.state.credentials = credentials  # where the staff providers' directory checks go
     app.state.push_processor = push_processor
     app.state.audience_updater = audience_updater
+    app.state.privacy_worker = privacy_worker
     return app
 
 

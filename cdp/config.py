@@ -94,6 +94,23 @@ class Settings(BaseSettings):
     # its own process wakes it at once); 0 turns the updater off in `cdp serve`.
     audience_update_poll_seconds: float = Field(default=1.0, ge=0, le=300)
     erasure_due_days: int = Field(default=15, ge=1, le=90)  # PIPL practice: 15 working days
+    # The customer's privacy centre: the one-use link to download one's data, how many a
+    # person may ask for in a day, the cooling-off before a cancelled account is erased, and
+    # the erasure mode a cancellation runs in.
+    my_data_link_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    my_data_exports_per_day: int = Field(default=5, ge=1, le=100)
+    account_cooling_off_days: int = Field(default=15, ge=0, le=90)
+    account_cancellation_mode: Literal["DELETE", "ANONYMIZE"] = "DELETE"
+    # How often `cdp serve` runs the cancellations whose cooling-off has ended (0: never here;
+    # `cdp erasure run-due` does it), and retention (hours; 0: only `cdp retention run`).
+    privacy_worker_poll_seconds: float = Field(default=60.0, ge=0, le=3600)
+    retention_interval_hours: float = Field(default=24.0, ge=0, le=24 * 31)
+    # Retention, per kind of data (PIPL Art. 19): 0 keeps that kind for ever.
+    retention_events_months: int = Field(default=13, ge=0, le=240)
+    retention_contacts_months: int = Field(default=6, ge=0, le=240)
+    retention_orders_years: int = Field(default=3, ge=0, le=30)  # E-commerce Law Art. 31
+    retention_audit_years: int = Field(default=3, ge=0, le=30)
+    retention_inactive_member_years: int = Field(default=0, ge=0, le=30)  # 0: off
     points_lifetime_days: int = Field(default=365, ge=1, le=3650)
     tier_vip_fen: int = Field(default=100_000, ge=1)  # ¥1,000 paid in 12 months
     tier_supreme_fen: int = Field(default=500_000, ge=1)  # ¥5,000

@@ -6,6 +6,8 @@ from sqlmodel import SQLModel
 from cdp.audiences.models import Audience, MembershipChange
 from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
+from cdp.consent.notices import PrivacyNotice
+from cdp.erasure.export_links import DataExportLink
 from cdp.events.models import Event
 from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
@@ -37,6 +39,7 @@ __all__ = [
     "ConsentChange",
     "Contact",
     "Coupon",
+    "DataExportLink",
     "ErasureRequest",
     "Event",
     "Identity",
@@ -48,6 +51,7 @@ __all__ = [
     "OrderItem",
     "PointsEntry",
     "PointsLot",
+    "PrivacyNotice",
     "Profile",
     "ProfileMerge",
     "ProfileTag",

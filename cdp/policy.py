@@ -89,6 +89,9 @@ POLICY: dict[str, dict[str, Rule]] = {
         "audiencePreview": allow(Role.MARKETER),
         "audienceMembers": allow(Role.SERVICE),
         "staffSessions": allow(Role.COMPLIANCE),
+        "myPrivacy": allow(Role.CUSTOMER),
+        # What the brand promises: the person, and the staff and services who act for them.
+        "privacyNotices": PERSON,
     },
     "Mutation": {
         "linkIdentity": allow(Role.SERVICE),
@@ -112,6 +115,11 @@ POLICY: dict[str, dict[str, Rule]] = {
         "resolveIdentityReview": allow(Role.COMPLIANCE),
         "revokeStaffSessions": allow(Role.COMPLIANCE),
         "defineAudience": allow(Role.MARKETER),
+        "requestMyDataExport": allow(Role.CUSTOMER),
+        "cancelMyAccount": allow(Role.CUSTOMER),
+        "withdrawMyCancellation": allow(Role.CUSTOMER),
+        "holdErasure": allow(Role.COMPLIANCE),
+        "releaseErasureHold": allow(Role.COMPLIANCE),
     },
     "Profile": {
         "id": PERSON,
@@ -160,6 +168,12 @@ POLICY: dict[str, dict[str, Rule]] = {
         "profileId",
         "mode",
         "status",
+        "origin",
+        "runsAt",
+        "holdReason",
+        "heldBy",
+        "heldAt",
+        "withdrawnAt",
         "reason",
         "requestedBy",
         "requestedAt",
@@ -172,6 +186,14 @@ POLICY: dict[str, dict[str, Rule]] = {
         "receipt",
     ),
     "ErasureRequestPage": open_fields("items", "pageInfo"),
+    "PrivacyCentre": open_fields(
+        "notice", "acceptedNoticeVersion", "reconsentNeeded", "cancellation", "coolingOffDays"
+    ),
+    "PrivacyNotice": open_fields("version", "title", "text", "changes", "material", "effectiveAt"),
+    "AccountCancellation": open_fields(
+        "id", "status", "mode", "requestedAt", "runsAt", "withdrawable", "held"
+    ),
+    "DataExportLink": open_fields("url", "expiresAt"),
     "IdentityReview": open_fields(
         "id",
         "profileSurrogateId",

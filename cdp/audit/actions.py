@@ -38,6 +38,13 @@ class AuditAction(StrEnum):
     CONTACT_RECORD = "contact.record"
     EVENT_RECORD = "event.record"
     EXPORT = "export"
+    EXPORT_LINK = "export.link"  # a person asked for a one-use link to their own data
+    ACCOUNT_CANCEL = "account.cancel"  # a person cancelled their account (cooling-off starts)
+    ACCOUNT_WITHDRAW = "account.withdraw"  # ... and withdrew it while cooling off
+    ERASURE_HOLD = "erasure.hold"  # compliance held a cancellation, for a legal reason
+    ERASURE_RELEASE = "erasure.release"
+    NOTICE_PUBLISH = "notice.publish"
+    RETENTION_RUN = "retention.run"
     ERASURE_REQUEST = "erasure.request"
     ERASURE_APPROVE = "erasure.approve"
     ERASURE_RESUME = "erasure.resume"
@@ -127,6 +134,14 @@ class AuditAction(StrEnum):
     QUERY_AUDIENCE_PREVIEW = "query.audiencePreview"
     QUERY_AUDIENCE_MEMBERS = "query.audienceMembers"
     MUTATION_DEFINE_AUDIENCE = "mutation.defineAudience"
+    # The privacy centre (issue 25).
+    QUERY_MY_PRIVACY = "query.myPrivacy"
+    QUERY_PRIVACY_NOTICES = "query.privacyNotices"
+    MUTATION_REQUEST_MY_DATA_EXPORT = "mutation.requestMyDataExport"
+    MUTATION_CANCEL_MY_ACCOUNT = "mutation.cancelMyAccount"
+    MUTATION_WITHDRAW_MY_CANCELLATION = "mutation.withdrawMyCancellation"
+    MUTATION_HOLD_ERASURE = "mutation.holdErasure"
+    MUTATION_RELEASE_ERASURE_HOLD = "mutation.releaseErasureHold"
 
 
 class AuditOutcome(StrEnum):

@@ -19,6 +19,7 @@ from sqlmodel import col
 from cdp.audit import merkle
 from cdp.audit.chain import CHAINED, canonical
 from cdp.audit.models import AuditEvent, AuditTreeNode
+from cdp.audit.pruned import prefix_hash, pruned_size
 
 STORED_LEVEL = 8  # subtrees of 256 leaves and up are stored; smaller ones are recomputed
 _SMALL = 1 << STORED_LEVEL
@@ -104,21 +105,38 @@ async def _leaf_hashes(
 
 
 async def answer(
-    session: AsyncSession, offset: int | None, build: Callable[[merkle.RangeHash], T]
+    session: AsyncSession,
+    offset: int | None,
+    build: Callable[[merkle.RangeHash], T],
+    expired: merkle.Frontier | None = None,
 ) -> T:
     """Run `build` (a proof made through a range hash) on the stored tree: once to learn the
-    ranges it needs (a proof's shape depends on sizes, never on hashes), then for real."""
+    ranges it needs (a proof's shape depends on sizes, never on hashes), then for real.
+    Leaves that expired under retention are answered from `expired`, their tree's frontier
+    (cdp.audit.pruned); a proof must need nothing inside them but its subtrees."""
     asked: list[tuple[int, int]] = []
+    expired = expired or []
+    pruned = pruned_size(expired)
 
     def plan(a: int, b: int) -> bytes:
         asked.append((a, b))
         return _PLACEHOLDER
 
+    def kept(a: int, b: int) -> list[tuple[int, int]]:
+        """[a, b) as the ranges MTH splits it into that lie wholly after the expired prefix."""
+        if b <= pruned:
+            return []
+        if a >= pruned:
+            return [(a, b)]
+        k = merkle.split(b - a)
+        return [*kept(a, a + k), *kept(a + k, b)]
+
     build(plan)
     wanted: set[tuple[int, int]] = set()
     leaves: set[int] = set()
     for a, b in asked:
-        _pieces(a, b, wanted, leaves)
+        for ka, kb in kept(a, b):
+            _pieces(ka, kb, wanted, leaves)
     nodes = await _stored(session, wanted)
     for level, position in wanted - nodes.keys():  # sealed before nodes were stored
         size = 1 << level
@@ -127,6 +145,11 @@ async def answer(
 
     def mth(a: int, b: int) -> bytes:
         n = b - a
+        if b <= pruned:
+            return prefix_hash(expired, a, b)
+        if a < pruned:
+            k = merkle.split(n)
+            return merkle.node_hash(mth(a, a + k), mth(a + k, b))
         if (n.bit_length() - 1, a // n) in nodes and n & (n - 1) == 0 and a % n == 0:
             return nodes[(n.bit_length() - 1, a // n)]
         if n == 1:

@@ -19,11 +19,19 @@ from sqlmodel import col
 
 from cdp.audit import merkle, nodes
 from cdp.audit.chain import CHAINED, Problem, canonical
+from cdp.audit.expiry import current_expiry
 from cdp.audit.models import AuditEvent, AuditNote, AuditTreeHead
+from cdp.audit.pruned import PrunedLeaves
 from cdp.audit.signing import TreeHead, head_is_signed, note_is_signed
 from cdp.db import Database
 
 _CONTENT = [getattr(AuditEvent, name) for name in CHAINED]
+
+
+async def _expired_frontier(session: AsyncSession) -> merkle.Frontier:
+    """What stands for the leaves that expired under retention (none: nothing expired)."""
+    expired = await current_expiry(session)
+    return [] if expired is None else expired.frontier
 
 
 def _head_of(row: AuditTreeHead) -> TreeHead:
@@ -56,6 +64,7 @@ async def inclusion(database: Database, seq: int) -> dict[str, Any]:
             session,
             await _seq_offset(session),
             lambda mth: (mth(index, index + 1), merkle.inclusion_path(index, size, mth)),
+            await _expired_frontier(session),
         )
     return {
         "seq": seq,
@@ -99,10 +108,14 @@ async def consistency(database: Database, from_size: int, to_size: int) -> dict[
             if row is None or from_size > to_size:
                 raise LookupError(f"no signed head of size {size} to prove from or to")
             heads[size] = _head_of(row)
+        expired = await _expired_frontier(session)
+        if from_size < sum(n for n, _ in expired):
+            raise LookupError(f"the records of the head of size {from_size} have expired")
         proof = await nodes.answer(
             session,
             await _seq_offset(session),
             lambda mth: merkle.consistency_path(from_size, to_size, mth),
+            expired,
         )
     return {
         "from": heads[from_size].to_document(),
@@ -123,14 +136,16 @@ class TreeVerdict:
         return self.problem is None
 
 
-def _walk(rows: Sequence[dict[str, Any]]) -> tuple[list[bytes], Problem | None]:
+def _walk(rows: Sequence[dict[str, Any]], first: int = 0) -> tuple[list[bytes], Problem | None]:
+    """The leaves of `rows`, which must hold leaf indexes `first`, `first` + 1, ..."""
     leaves: list[bytes] = []
     for row in rows:
-        if row["leaf_index"] != len(leaves):
+        at = first + len(leaves)
+        if row["leaf_index"] != at:
             seq = int(row["seq"])
-            if row["leaf_index"] > len(leaves):
+            if row["leaf_index"] > at:
                 return leaves, Problem(
-                    seq, f"leaves {len(leaves)}..{row['leaf_index'] - 1} are missing (deleted)"
+                    seq, f"leaves {at}..{row['leaf_index'] - 1} are missing (deleted)"
                 )
             return leaves, Problem(seq, "out of order")
         leaves.append(merkle.leaf_hash(canonical(row)))
@@ -161,16 +176,20 @@ async def verify_tree(
             ).mappings()
         ]
         notes = (await session.execute(sa.select(AuditNote))).scalars().all()
+        expired = await current_expiry(session)
         unsealed = int(
             await session.scalar(
                 sa.select(sa.func.count()).where(col(AuditEvent.leaf_index).is_(None))
             )
             or 0
         )
-    leaves, problem = _walk(rows)
+    # Records that expired under retention are summarised by the signed `expired` note.
+    tree = PrunedLeaves([] if expired is None else expired.frontier, [])
+    leaves, problem = _walk(rows, tree.pruned)
+    tree = PrunedLeaves(tree.frontier, leaves)
 
     def verdict(problem: Problem | None) -> TreeVerdict:
-        return TreeVerdict(size=len(leaves), unsealed=unsealed, head=head, problem=problem)
+        return TreeVerdict(size=len(tree), unsealed=unsealed, head=head, problem=problem)
 
     if problem is not None:
         return verdict(problem)
@@ -184,18 +203,18 @@ async def verify_tree(
                 )
             )
     if head is None:
-        return verdict(Problem(0, "no signed tree head") if leaves or checkpoint else None)
+        return verdict(Problem(0, "no signed tree head") if len(tree) or checkpoint else None)
     if not head_is_signed(head, public_keys):
         return verdict(Problem(head.size, "the latest tree head's signature does not hold"))
-    if head.size != len(leaves):
+    if head.size != len(tree):
         return verdict(
             Problem(
-                min(head.size, len(leaves)) + 1,
-                f"the signed head names {head.size} records, the log holds {len(leaves)}",
+                min(head.size, len(tree)) + 1,
+                f"the signed head names {head.size} records, the log holds {len(tree)}",
             )
         )
-    if merkle.root(leaves) != head.root:
-        return verdict(_first_changed(rows, leaves, heads))
+    if tree.root() != head.root:
+        return verdict(_first_changed(rows, tree, heads))
     if checkpoint is not None:
         if not head_is_signed(checkpoint, public_keys):
             return verdict(Problem(checkpoint.size, "the checkpoint's signature does not hold"))
@@ -207,7 +226,9 @@ async def verify_tree(
                     "missing (the log was truncated after a checkpoint)",
                 )
             )
-        proof = merkle.consistency_proof(checkpoint.size, leaves)
+        if checkpoint.size < tree.pruned:
+            return verdict(None)  # its records expired; the signed note stands for them
+        proof = merkle.consistency_path(checkpoint.size, head.size, tree.hash_of)
         if not merkle.verify_consistency(
             checkpoint.size, head.size, checkpoint.root, head.root, proof
         ):
@@ -216,15 +237,21 @@ async def verify_tree(
 
 
 def _first_changed(
-    rows: Sequence[dict[str, Any]], leaves: list[bytes], heads: Sequence[TreeHead]
+    rows: Sequence[dict[str, Any]], tree: PrunedLeaves, heads: Sequence[TreeHead]
 ) -> Problem:
     """Narrow a root mismatch with the earlier signed heads: the first one the records no
-    longer match bounds the changed record from above, the one before it from below."""
+    longer match bounds the changed record from above, the one before it from below (heads
+    older than the expired prefix cannot be recomputed and are passed over)."""
+    pruned = tree.pruned
     below = 0
     for head in heads:
-        if head.size <= len(leaves) and merkle.root(leaves[: head.size]) != head.root:
-            first, last = int(rows[below]["seq"]), int(rows[head.size - 1]["seq"])
+        if pruned <= head.size <= len(tree) and tree.root(0, head.size) != head.root:
+            first = int(rows[below]["seq"])
+            last = int(rows[head.size - 1 - pruned]["seq"])
             where = f"record {first}" if first == last else f"records {first}..{last}"
             return Problem(first, f"{where}: content does not match the signed tree (modified)")
-        below = min(head.size, len(leaves) - 1)
+        if head.size >= pruned:
+            below = max(min(head.size - pruned, len(rows) - 1), 0)
+    if not rows:
+        return Problem(0, "the expired records' summary does not match the signed tree")
     return Problem(int(rows[0]["seq"]), "content does not match the signed tree (modified)")

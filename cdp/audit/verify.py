@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from cdp.audit.chain import ChainVerifier, Problem, check_checkpoint_signature, checkpoint_document
+from cdp.audit.expiry import current_expiry
 from cdp.audit.models import AuditEvent
 from cdp.db import Database, utcnow
 
@@ -42,6 +43,18 @@ async def verify_chain(
     watch = check_checkpoint_signature(key, checkpoint) if checkpoint is not None else None
     verifier = ChainVerifier(key, watch=watch[0] if watch else None)
     after, unsealed = 0, 0
+    async with database.transaction() as session:
+        expired = await current_expiry(session)
+    if expired is not None:
+        # The oldest records expired (retention): the chain continues from the link the
+        # `expired` note kept for the last of them, which must carry this key's MAC.
+        if not expired.mac_holds(key):
+            verifier.problem = Problem(expired.seq, "the expired records' summary is not genuine")
+        after = verifier.expected_seq - 1 + expired.seq
+        verifier.expected_seq, verifier.prev_hash = expired.seq + 1, expired.chain
+        if watch is not None and watch[0] <= expired.seq:
+            # A checkpoint inside the expired stretch: what it named is summarised now.
+            verifier.watched_hash = watch[1] if watch[0] < expired.seq else expired.chain
     columns = [c for c in AuditEvent.__table__.columns]  # type: ignore[attr-defined]
     while verifier.problem is None:
         async with database.transaction() as session:

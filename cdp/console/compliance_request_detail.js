@@ -7,7 +7,9 @@
 (function requestDetail() {
   const api = window.cdpConsole;
   const parts = api.parts.requests;
-  const { STEPS, MODE, FIELDS, $, el, hint, when, modeWords, stepIndex, say, overdueBadge, statusBadge } = parts;
+  const { STEPS, MODE, FIELDS, ORIGIN, $, el, hint, when, modeWords, stepIndex, say, overdueBadge, statusBadge } = parts;
+  // A cancellation runs by itself when its cooling-off ends: no officer approves it.
+  const SELF_WAITING = ["COOLING_OFF", "HELD", "WITHDRAWN"];
   // Each poll is an audited read (erasure.list): once a second is live enough.
   const POLL_MS = 1000;
   const STEP_STATE = {
@@ -42,6 +44,9 @@
       ["申请编号 request id", el("dd", r.id)],
       ["状态 status", status],
       ["方式 mode", el("dd", `${modeWords(r.mode)}：${MODE[r.mode] ? MODE[r.mode][2] : ""}`)],
+      ["来源 origin", el("dd", ORIGIN[r.origin] ? `${ORIGIN[r.origin][0]} ${ORIGIN[r.origin][1]}` : r.origin)],
+      ["冷静期结束 runs at", el("dd", when(r.runsAt))],
+      ["暂缓依据 held for", el("dd", r.holdReason ? `${r.holdReason}（${r.heldBy}）` : "—")],
       ["原因 reason", el("dd", r.reason)],
       // The public id while the request is open; once completed it is suppressed, not shown.
       ["会员编号 profile id", el("dd", r.profileId || `—（完成后不再显示，见内部编号 ${r.profileSurrogateId}） not shown once completed: surrogate id ${r.profileSurrogateId}`, "dsr-person")],
@@ -62,7 +67,12 @@
   function approveButton(r) {
     const button = $("dsr-approve");
     const why = $("dsr-approve-why");
-    button.hidden = r.status === "COMPLETED";
+    button.hidden = r.status === "COMPLETED" || SELF_WAITING.includes(r.status);
+    if (SELF_WAITING.includes(r.status)) {
+      why.className = "dsr-why";
+      why.textContent = "本人注销账号：冷静期结束后按本人申请自动执行，无需审批；如有法律原因可暂缓。 The person's own cancellation runs when its cooling-off ends; hold it only for a legal reason.";
+      return;
+    }
     button.replaceChildren(r.status === "EXECUTING" ? "继续执行 " : "批准并执行 ", hint(r.status === "EXECUTING" ? "Resume" : "Approve and execute"));
     const own = view.session && r.requestedBy === view.session.person;
     button.disabled = own || view.approving;
@@ -108,6 +118,7 @@
     approveButton(r);
     steps(r);
     parts.receipt(r);
+    if (parts.hold) parts.hold.render(r);
     hooks.changed(r);
   }
 

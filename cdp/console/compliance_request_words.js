@@ -9,8 +9,11 @@
   const { el, when } = api.dom;
   const STATUS = {
     PENDING: ["待审批", "pending"],
+    COOLING_OFF: ["冷静期", "cooling off"],
+    HELD: ["已暂缓", "held"],
     EXECUTING: ["执行中", "executing"],
     COMPLETED: ["已完成", "completed"],
+    WITHDRAWN: ["已撤回", "withdrawn"],
   };
   const MODE = {
     DELETE: ["删除", "DELETE", "删除此人的全部个人数据；订单去除个人信息后保留用于记账。"],
@@ -26,7 +29,13 @@
     ["VERIFY", "验证", "verify", "扫描确认没有任何残留。"],
     ["COMPLETE", "完成", "complete", "回执已生成。"],
   ];
-  const FIELDS = "id profileSurrogateId profileId mode status overdue reason requestedBy requestedAt dueAt approvedBy approvedAt completedAt step";
+  const FIELDS = "id profileSurrogateId profileId mode status origin runsAt holdReason heldBy overdue reason requestedBy requestedAt dueAt approvedBy approvedAt completedAt step";
+  // Whose request: an officer's (four eyes), or the person's own cancellation (注销账号).
+  const ORIGIN = {
+    STAFF: ["合规专员申请", "staff"],
+    SELF: ["本人注销账号", "the person cancelled their account"],
+    RETENTION: ["保存期限到期", "retention policy"],
+  };
 
   function $(id) { return document.getElementById(id); }
   function hint(text) { return Object.assign(el("small", text), { lang: "en" }); }
@@ -72,7 +81,7 @@
 
   api.parts = api.parts || {};
   api.parts.requests = {
-    STATUS, MODE, STEPS, FIELDS,
+    STATUS, MODE, STEPS, FIELDS, ORIGIN,
     $, el, hint, when, modeWords, stepIndex, stepWords, say, overdueBadge, statusBadge,
     required, badProfile,
   };

@@ -14,6 +14,7 @@ from sqlmodel import SQLModel, col
 
 from cdp.audiences.models import MembershipChange
 from cdp.consent.models import Consent, ConsentChange, Contact
+from cdp.erasure.export_links import DataExportLink
 from cdp.events.models import Event
 from cdp.keys.store import KeyStore
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
@@ -38,6 +39,7 @@ PURGED: tuple[type[SQLModel], ...] = (
     SubscribeGrant,
     MembershipChange,
     QueuedProfile,
+    DataExportLink,
 )
 # Kept for accounting or aggregates, stripped of what is personal (see `purge`).
 KEPT: tuple[type[SQLModel], ...] = (Order, Event)

@@ -15,7 +15,7 @@ from cdp.db import lock_names, utcnow
 from cdp.errors import conflict, not_found
 from cdp.profiles.merge import Merge
 from cdp.profiles.models import Profile
-from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus
+from cdp.suppression.models import CLOSED, ErasureMode, ErasureRequest, ErasureStatus
 from cdp.text import clean_text
 
 REASON_MAX = 500
@@ -37,7 +37,7 @@ async def request_erasure(
     open_request = await session.scalar(
         sa.select(ErasureRequest).where(
             col(ErasureRequest.profile_id) == profile.id,
-            col(ErasureRequest.status) != ErasureStatus.COMPLETED,
+            col(ErasureRequest.status).not_in(CLOSED),
         )
     )
     if open_request is not None:
@@ -112,7 +112,7 @@ async def list_requests(
         query = query.where(col(ErasureRequest.public_id) == public_id)
     if overdue_at is not None:
         query = query.where(
-            col(ErasureRequest.status) != ErasureStatus.COMPLETED,
+            col(ErasureRequest.status).not_in(CLOSED),
             col(ErasureRequest.due_at) < overdue_at,
         )
     if before is not None:
@@ -126,7 +126,7 @@ async def follow_the_person(merge: Merge) -> int:
         sa.update(ErasureRequest)
         .where(
             col(ErasureRequest.profile_id) == merge.loser.id,
-            col(ErasureRequest.status) != ErasureStatus.COMPLETED,
+            col(ErasureRequest.status).not_in(CLOSED),
         )
         .values(profile_id=merge.survivor.id)
     )

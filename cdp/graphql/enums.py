@@ -18,7 +18,7 @@ from cdp.loyalty.coupons import CouponStatus
 from cdp.loyalty.models import CouponKind, EntryKind
 from cdp.orders.models import OrderStatus
 from cdp.profiles.models import PhoneSource, ReviewDecision, ReviewStatus, Tier
-from cdp.suppression.models import ErasureMode, ErasureStatus, SuppressionKind
+from cdp.suppression.models import ErasureMode, ErasureOrigin, ErasureStatus, SuppressionKind
 from cdp.tags.models import TagSource
 
 E = TypeVar("E", bound=Enum)
@@ -175,8 +175,22 @@ expose(
     "Where an erasure request stands.",
     {
         ErasureStatus.PENDING: "Waiting for a second compliance officer's approval.",
+        ErasureStatus.COOLING_OFF: "The person cancelled their account; runs when the "
+        "cooling-off ends (runsAt) unless they withdraw.",
+        ErasureStatus.HELD: "A cancellation compliance holds, for the legal reason recorded.",
         ErasureStatus.EXECUTING: "Approved; its steps run until they converge.",
         ErasureStatus.COMPLETED: "Done; the receipt says what was removed.",
+        ErasureStatus.WITHDRAWN: "The person withdrew their cancellation; nothing was erased.",
+    },
+)
+expose(
+    ErasureOrigin,
+    "ErasureOrigin",
+    "Whose request an erasure is.",
+    {
+        ErasureOrigin.STAFF: "A compliance officer's, approved by a second officer.",
+        ErasureOrigin.SELF: "The person's own: they cancelled their account (注销账号).",
+        ErasureOrigin.RETENTION: "The inactive-member retention policy (anonymizes).",
     },
 )
 expose(

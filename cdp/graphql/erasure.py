@@ -34,7 +34,14 @@ from cdp.graphql.profile_queries import PURPOSE_MAX_LENGTH, check_purpose
 from cdp.graphql.suppression import one_key
 from cdp.profiles.models import Profile
 from cdp.suppression import service as suppression
-from cdp.suppression.models import ErasureMode, ErasureRequest, ErasureStatus, SuppressionKind
+from cdp.suppression.models import (
+    CLOSED,
+    ErasureMode,
+    ErasureOrigin,
+    ErasureRequest,
+    ErasureStatus,
+    SuppressionKind,
+)
 from cdp.text import check_text
 from cdp.unit_of_work import audited_transaction
 
@@ -58,6 +65,20 @@ class ErasureRequestType:
     )
     mode: ErasureMode = strawberry.field(description="Delete the person, or anonymize them.")
     status: ErasureStatus = strawberry.field(description="Where the request stands.")
+    origin: ErasureOrigin = strawberry.field(
+        description="Whose request: a compliance officer's, or the person's own cancellation."
+    )
+    runs_at: datetime | None = strawberry.field(
+        description="A cancellation: when its cooling-off ends and it runs (UTC)."
+    )
+    hold_reason: str | None = strawberry.field(
+        description="The legal reason compliance holds a cancellation for."
+    )
+    held_by: str | None = strawberry.field(description="The officer who held it.")
+    held_at: datetime | None = strawberry.field(description="When it was held (UTC).")
+    withdrawn_at: datetime | None = strawberry.field(
+        description="When the person withdrew their cancellation (UTC)."
+    )
     reason: str = strawberry.field(description="Why, as the requester said.")
     requested_by: str = strawberry.field(description="The requesting officer's subject.")
     requested_at: datetime = strawberry.field(description="When it was requested (UTC).")
@@ -81,7 +102,7 @@ class ErasureRequestType:
             id=strawberry.ID(row.public_id),
             profile_surrogate_id=row.profile_id,
             step=ErasureStep(row.step),
-            overdue=row.status is not ErasureStatus.COMPLETED and row.due_at < utcnow(),
+            overdue=row.status not in CLOSED and row.due_at < utcnow(),
         )
 
     @strawberry.field(

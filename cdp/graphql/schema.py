@@ -32,6 +32,7 @@ from cdp.graphql.lookup_limit import LookupLimitRule
 from cdp.graphql.loyalty import LoyaltyMutations
 from cdp.graphql.orders import OrderMutations
 from cdp.graphql.permissions import apply_policy
+from cdp.graphql.privacy import PrivacyMutations, PrivacyQueries
 from cdp.graphql.profile_queries import ProfileQueries
 from cdp.graphql.profiles import ProfileMutations
 from cdp.graphql.staff import StaffMutations, StaffQueries
@@ -58,6 +59,7 @@ QUERIES: tuple[type, ...] = (
     AnalyticsQueries,
     AudienceQueries,
     StaffQueries,
+    PrivacyQueries,
 )
 MUTATIONS: tuple[type, ...] = (
     ProfileMutations,
@@ -70,6 +72,7 @@ MUTATIONS: tuple[type, ...] = (
     IdentityReviewMutations,
     StaffMutations,
     AudienceMutations,
+    PrivacyMutations,
 )
 
 

@@ -20,7 +20,9 @@
     "coupons(status: AVAILABLE, first: 5) { items { id title kind discountFen percentOff " +
     "minSpendFen validUntil } } " +
     "orders(first: 5) { items { id status totalFen paidAt items { name quantity } } } " +
-    "consents { current { purpose channel granted } }";
+    "consents { current { purpose channel granted } " +
+    "history(first: 20) { items { purpose channel granted noticeVersion changedAt } } } " +
+    "name phone birthday address { province city district street }";
   var ME = "query MemberCenter { me { " + FIELDS + " } }";
   var UPDATE =
     "mutation SwitchConsent($input: UpdateMyConsentsInput!) { updateMyConsents(input: $input) " +
@@ -36,6 +38,11 @@
       history.replaceState(null, "", location.pathname + location.search);
     }
     return sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  // The notice in effect, as the registry says (privacy.js sets it); the page's own until then.
+  function noticeVersion() {
+    return member.noticeVersion || (NOTICE ? NOTICE.content : null);
   }
 
   function sourceChannel() {
@@ -134,12 +141,13 @@
     graphql(UPDATE, {
       input: {
         consents: [choice],
-        noticeVersion: NOTICE ? NOTICE.content : null,
+        noticeVersion: noticeVersion(),
         sourceChannel: sourceChannel(),
       },
     })
       .then(function (data) {
         drawConsents(data.updateMyConsents.consents.current);
+        if (member.onConsents) member.onConsents(data.updateMyConsents);
         document.body.dataset.consentSaved = input.dataset.purpose + ":" + wanted;
         toast(wanted ? "已开启" : "已关闭");
       })
@@ -171,6 +179,7 @@
         yuan(o.totalFen));
     });
     drawConsents(me.consents.current);
+    if (member.onMe) member.onMe(me);
     $("loading").hidden = true;
     $("member").hidden = false;
     document.body.dataset.ready = "true";
@@ -199,6 +208,18 @@
         $("loading").textContent = "加载失败，请下拉刷新重试。";
       });
   }
+
+  // What privacy.js (the privacy centre) uses of the page.
+  var member = (window.cdpMember = {
+    graphql: graphql,
+    toast: toast,
+    row: row,
+    day: day,
+    signedOut: signedOut,
+    sourceChannel: sourceChannel,
+    noticeVersion: null,
+    PURPOSES: PURPOSES,
+  });
 
   start();
 })();

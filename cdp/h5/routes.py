@@ -14,6 +14,8 @@ FILES = {
     "index.html": ("index.html", "text/html; charset=utf-8"),
     "app.js": ("app.js", "text/javascript; charset=utf-8"),
     "app.css": ("app.css", "text/css; charset=utf-8"),
+    "privacy.js": ("privacy.js", "text/javascript; charset=utf-8"),
+    "privacy.css": ("privacy.css", "text/css; charset=utf-8"),
 }
 HEADERS = {
     "content-security-policy": (

@@ -39,5 +39,6 @@ MERGE_STEPS: tuple[Step, ...] = (
 
 # Tables that hold a profile's id and stay as they are: the audit log records what happened
 # to the profile it names (the merge record links the loser's id to the survivor); the
-# loser's queued re-evaluations go with it (the audiences step queues the survivor).
-NOT_MOVED = ("audit_events", "audience_queue")
+# loser's queued re-evaluations go with it (the audiences step queues the survivor); a
+# loser's one-use export links expire within minutes (the survivor asks for another).
+NOT_MOVED = ("audit_events", "audience_queue", "data_export_links")

@@ -21,8 +21,21 @@ class ErasureMode(StrEnum):
 
 class ErasureStatus(StrEnum):
     PENDING = "PENDING"  # waiting for a second compliance officer
+    COOLING_OFF = "COOLING_OFF"  # the person cancelled their account; runs at `runs_at`
+    HELD = "HELD"  # compliance holds a cancellation, for a recorded legal reason
     EXECUTING = "EXECUTING"  # approved; steps run until it converges
     COMPLETED = "COMPLETED"
+    WITHDRAWN = "WITHDRAWN"  # the person withdrew their cancellation while cooling off
+
+
+# A request in one of these is over: another may be opened for the person.
+CLOSED = (ErasureStatus.COMPLETED, ErasureStatus.WITHDRAWN)
+
+
+class ErasureOrigin(StrEnum):
+    STAFF = "STAFF"  # requested by one compliance officer, approved by another
+    SELF = "SELF"  # the person cancelled their account: their own request is the authority
+    RETENTION = "RETENTION"  # the inactive-member retention policy (cdp.retention)
 
 
 class ErasureRequest(SQLModel, table=True):
@@ -42,6 +55,18 @@ class ErasureRequest(SQLModel, table=True):
     requested_by: str = Field(max_length=128, nullable=False)
     requested_at: datetime = timestamp_field()
     due_at: datetime = Field(sa_column=sa.Column(UtcDateTime, nullable=False))
+    origin: ErasureOrigin = Field(
+        default=ErasureOrigin.STAFF,
+        sa_column=sa.Column(
+            enum_column_type(ErasureOrigin), nullable=False, server_default="STAFF"
+        ),
+    )
+    # A cancellation: when its cooling-off ends and the erasure runs (null for staff requests).
+    runs_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime))
+    hold_reason: str | None = Field(default=None, max_length=500)
+    held_by: str | None = Field(default=None, max_length=128)
+    held_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime))
+    withdrawn_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime))
     approved_by: str | None = Field(default=None, max_length=128)
     approved_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime))
     completed_at: datetime | None = Field(default=None, sa_column=sa.Column(UtcDateTime))

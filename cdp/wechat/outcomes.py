@@ -30,6 +30,11 @@ def session_response(request_id: str, session: CustomerSession) -> JSONResponse:
             "tokenType": "Bearer",
             "expiresIn": session.expires_in,
             "profileId": session.profile_id,
+            # Signing in while the account's cancellation cools off: the app offers to
+            # withdraw it (withdrawMyCancellation with this id).
+            "accountCancellation": None
+            if session.cancellation is None
+            else dict(zip(("id", "status", "runsAt"), session.cancellation, strict=True)),
         },
         headers={**NO_STORE, "x-request-id": request_id},
     )

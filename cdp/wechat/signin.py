@@ -20,6 +20,7 @@ from cdp.errors import bad_input
 from cdp.keys.vault import Vault
 from cdp.linking.link import link_identity
 from cdp.linking.reviews import LimitBroken, open_review
+from cdp.privacy.cancellation import WITHDRAWABLE, open_cancellation
 
 SIGN_IN_ACTION = "auth.wechat"
 CHANNEL_OF = {
@@ -37,6 +38,9 @@ class CustomerSession:
     token: str
     expires_in: int
     created_profile: bool
+    # The person's account cancellation while it cools off (or is held): the page offers to
+    # withdraw it. (request public id, status, when it runs)
+    cancellation: tuple[str, str, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,9 +118,18 @@ async def sign_in(
             "ttlSeconds": session_ttl(settings),
         },
     )
+    assert profile.id is not None
+    pending = await open_cancellation(session, profile.id)
     return CustomerSession(
         profile_id=profile.public_id,
         token=customer_token(settings, profile.public_id),
         expires_in=session_ttl(settings),
         created_profile=outcome.created_profile,
+        cancellation=None
+        if pending is None or pending.status not in WITHDRAWABLE
+        else (
+            pending.public_id,
+            pending.status.value,
+            pending.runs_at.isoformat() if pending.runs_at else None,
+        ),
     )

@@ -102,7 +102,7 @@ async def test_a_code_sent_by_sms_and_typed_back_signs_in_a_new_profile_holding_
     assert signed.status_code == 200, signed.text
     assert signed.headers["cache-control"] == "no-store"
     body = signed.json()
-    assert set(body) == {"token", "tokenType", "expiresIn", "profileId"}
+    assert set(body) == {"token", "tokenType", "expiresIn", "profileId", "accountCancellation"}
     mine = await me(client_for, body["token"])
     assert mine == {
         "id": body["profileId"],

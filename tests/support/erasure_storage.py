@@ -36,6 +36,7 @@ PROFILE_TABLES = [
     "identity_reviews",
     "audience_membership_changes",
     "audience_queue",
+    "data_export_links",
 ]
 PERSONAL_COLUMNS = (
     "union_id_bidx",
@@ -150,25 +151,29 @@ def expected_suppressions(person: Person) -> list[tuple[str, bytes]]:
 
 def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
     """What the purge step must report for a person with these rows (nothing arrived late)."""
-    purged = {"late_suppressions": 0, "late_data_keys": 0} | {
-        name: seeded[name]
-        for name in (
-            "identities",
-            "consents",
-            "consent_history",
-            "contacts",
-            "profile_tags",
-            "points_lots",
-            "points_ledger",
-            "coupons",
-            "wechat_follows",
-            "wechat_subscribe_grants",
-            "identity_reviews",
-            "profile_merges",
-            "audience_membership_changes",
-            "audience_queue",
-        )
-    }
+    purged = (
+        {"late_suppressions": 0, "late_data_keys": 0}
+        | {
+            name: seeded[name]
+            for name in (
+                "identities",
+                "consents",
+                "consent_history",
+                "contacts",
+                "profile_tags",
+                "points_lots",
+                "points_ledger",
+                "coupons",
+                "wechat_follows",
+                "wechat_subscribe_grants",
+                "identity_reviews",
+                "profile_merges",
+                "audience_membership_changes",
+                "audience_queue",
+            )
+        }
+        | {"data_export_links": 0}
+    )  # the person's own copies: none asked for here
     if mode == "DELETE":
         return {
             **purged,
@@ -201,6 +206,7 @@ SEEDED = {
     "profile_merges": 1,
     "audience_membership_changes": 0,  # no audience is defined
     "audience_queue": 12,  # each write that changed the person queued them for the audiences
+    "data_export_links": 0,  # the person's own copies (tests/test_privacy_centre.py)
 }
 
 

@@ -33,6 +33,8 @@ def individual_queries(profile_id: str) -> dict[str, list[str]]:
         "auditInclusionProof": ["{ auditInclusionProof(seq: 1) { leafHash path } }"],
         "auditConsistencyProof": ["{ auditConsistencyProof(fromSize: 0, toSize: 1) { path } }"],
         "suppression": ['{ suppression(phone: "13800000000") { suppressed kind } }'],
+        "myPrivacy": ["{ myPrivacy { reconsentNeeded } }"],
+        "privacyNotices": ["{ privacyNotices { version } }"],
         "audienceMembers": [
             '{ audienceMembers(audience: "club", purpose: MARKETING, channel: SMS) '
             "{ items { profileId } } }"
@@ -77,4 +79,9 @@ def every_mutation(profile_id: str) -> dict[str, str]:
         'decision: KEEP_APART, reason: "T-3"}) { id }',
         "defineAudience": 'defineAudience(input: {name: "club", '
         'definition: {tier: {in: ["VIP"]}}}) { name }',
+        "requestMyDataExport": "requestMyDataExport(input: {format: JSON}) { url }",
+        "cancelMyAccount": "cancelMyAccount(input: {confirm: true}) { id }",
+        "withdrawMyCancellation": 'withdrawMyCancellation(input: {requestId: "r-1"}) { id }',
+        "holdErasure": 'holdErasure(input: {requestId: "r-1", legalReason: "T-4"}) { id }',
+        "releaseErasureHold": 'releaseErasureHold(input: {requestId: "r-1", reason: "T-5"}) { id }',
     }

@@ -72,7 +72,7 @@ async def test_mini_program_sign_in_gives_a_customer_token_that_me_accepts(
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
-    assert set(body) == {"token", "tokenType", "expiresIn", "profileId"}
+    assert set(body) == {"token", "tokenType", "expiresIn", "profileId", "accountCancellation"}
     assert body["tokenType"] == "Bearer" and body["expiresIn"] == 7200
     me = await me_with(client_for, body["token"])
     assert me["id"] == body["profileId"] and me["unionId"] == user.union_id

@@ -1,0 +1,1 @@
+"""Retention (PIPL Art. 19): nothing kept longer than its policy allows."""
