@@ -19,6 +19,13 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
+from cdp.activation_config import (
+    DEFAULT_CAPS,
+    CapRule,
+    MessageTemplates,
+    QuietHours,
+    Webhooks,
+)
 from cdp.config_models import (
     ContactCap,
     ContactCaps,
@@ -160,6 +167,27 @@ class Settings(BaseSettings):
     staff_directory_recheck_seconds: int = Field(default=15 * 60, ge=30, le=24 * 3600)
     # Lifetime of a service account's access token from POST /auth/token.
     service_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    # The outbox worker (cdp/outbox/): how often `cdp serve` and `cdp worker` look for due
+    # messages (0: no worker inside `cdp serve`), rows per claim, sends at once, how long a
+    # claim holds, tries before the dead letter, and the backoff (doubled per try, capped).
+    outbox_poll_seconds: float = Field(default=1.0, ge=0, le=300)
+    outbox_batch_size: int = Field(default=50, ge=1, le=1000)
+    outbox_concurrency: int = Field(default=10, ge=1, le=200)
+    outbox_lease_seconds: float = Field(default=60.0, ge=5, le=3600)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_backoff_seconds: float = Field(default=30.0, ge=0, le=3600)
+    outbox_backoff_max_seconds: float = Field(default=3600.0, ge=1, le=24 * 3600)
+    # Activation (cdp/activation/): templates by name, caps beyond CDP_CONTACT_CAPS, quiet
+    # hours (messages of templates with quiet_hours wait until they end) in a time zone, and
+    # how long a send waits when WeChat's daily limit (45009) is reached.
+    activation_templates: MessageTemplates = Field(default_factory=dict)
+    activation_caps: list[CapRule] = Field(default_factory=lambda: list(DEFAULT_CAPS))
+    activation_quiet_hours: QuietHours = "22:00-08:00"
+    activation_timezone: str = "Asia/Shanghai"
+    activation_limit_backoff_seconds: float = Field(default=3600.0, ge=1, le=24 * 3600)
+    # The brand's webhook endpoints by name, as JSON: {"crm": {"url": "https://...",
+    # "events": ["order.status_changed"], "secret": "..."}}.
+    webhooks: Webhooks = Field(default_factory=dict)
     wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
     wecom_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
     wecom_sso_url: str = "https://login.work.weixin.qq.com/wwlogin/sso/login"

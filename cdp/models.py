@@ -10,6 +10,7 @@ from cdp.events.models import Event
 from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
+from cdp.outbox.models import OutboxMessage
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.reevaluation import QueuedProfile
 from cdp.sms.models import SmsCode
@@ -45,6 +46,7 @@ __all__ = [
     "MembershipChange",
     "Order",
     "OrderItem",
+    "OutboxMessage",
     "PointsEntry",
     "PointsLot",
     "Profile",

@@ -18,6 +18,7 @@ from cdp.events.models import Event
 from cdp.keys.store import KeyStore
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order
+from cdp.outbox.models import OutboxMessage
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.reevaluation import QueuedProfile
 from cdp.subscriptions.models import SubscribeGrant, WechatFollow
@@ -38,6 +39,7 @@ PURGED: tuple[type[SQLModel], ...] = (
     SubscribeGrant,
     MembershipChange,
     QueuedProfile,
+    OutboxMessage,  # nothing more is sent to an erased person
 )
 # Kept for accounting or aggregates, stripped of what is personal (see `purge`).
 KEPT: tuple[type[SQLModel], ...] = (Order, Event)

@@ -12,6 +12,7 @@ from cdp.erasure import service as erasure
 from cdp.events import service as events
 from cdp.loyalty import coupons, points
 from cdp.orders import service as orders
+from cdp.outbox import queue as outbox
 from cdp.profiles import merge
 from cdp.profiles.merge import Step
 from cdp.subscriptions import service as subscriptions
@@ -35,6 +36,7 @@ MERGE_STEPS: tuple[Step, ...] = (
         ("wechat_follows", "wechat_subscribe_grants"),
         subscriptions.move_subscriptions,
     ),
+    Step("outbox", ("outbox",), outbox.move_messages),
 )
 
 # Tables that hold a profile's id and stay as they are: the audit log records what happened
