@@ -110,6 +110,34 @@ class Webhook(BaseModel):
     secret: SecretStr = Field(min_length=16)
 
 
+class TriggerOn(StrEnum):
+    ORDER_PAID = "order.paid"
+    ORDER_SHIPPED = "order.shipped"
+    ORDER_COMPLETED = "order.completed"  # with `days`: after-sales care N days later
+    TIER_CHANGED = "tier.changed"
+    AUDIENCE_ENTERED = "audience.entered"  # `audience` names which
+    POINTS_EXPIRING = "points.expiring"  # `days` ahead of the points' expiry
+    COUPON_EXPIRING = "coupon.expiring"  # `days` ahead of the coupon's end
+
+
+class Trigger(BaseModel):
+    """Send `template` when `on` happens: `days` later for an order's status (0: at once),
+    `days` ahead for an expiry; for audience.entered, the `audience` entered."""
+
+    model_config = {"frozen": True, "extra": "forbid"}
+
+    on: TriggerOn
+    template: str = Field(min_length=1, max_length=64)
+    days: int = Field(default=0, ge=0, le=365)
+    audience: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _audience_for_audiences(self) -> Trigger:
+        if (self.on is TriggerOn.AUDIENCE_ENTERED) != (self.audience is not None):
+            raise ValueError("audience.entered names its audience (and only it does)")
+        return self
+
+
 def _names(value: dict[str, MessageTemplate]) -> dict[str, MessageTemplate]:
     for name in value:
         if not re.fullmatch(r"[a-z0-9_.-]{1,64}", name):

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from cdp.activation.workers import ActivationWorker
 from cdp.audiences.updates import AudienceUpdater
 from cdp.audit.sealer import seal_until, sealing_lag
 from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
@@ -89,6 +90,8 @@ def create_app(
     push = WechatPush(settings, db, keyring, push_processor)
     # Audience memberships follow the people whose behaviour changed, shortly after.
     audience_updater = AudienceUpdater(settings, db, keyring)
+    # Messages and webhooks: the outbox drained here too (and by any `cdp worker`).
+    activation = ActivationWorker(settings, db, keyring, keys)
     wecom = WecomSignIn(settings, db, keyring)
     if settings.staff_wecom is not None:
         credentials.add_check(StaffProvider.WECOM.value, wecom)
@@ -133,6 +136,11 @@ def create_app(
             await asyncio.sleep(0.5)
         await audience_updater.run()
 
+    async def drain_outbox() -> None:
+        while not gate.ready:
+            await asyncio.sleep(0.5)
+        await activation.run()
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Ready as soon as the database allows, without waiting for a first request.
@@ -142,6 +150,8 @@ def create_app(
             tasks.append(asyncio.create_task(seal_audit_log()))
         if settings.audience_update_poll_seconds > 0:
             tasks.append(asyncio.create_task(update_audiences()))
+        if settings.outbox_poll_seconds > 0:
+            tasks.append(asyncio.create_task(drain_outbox()))
         try:
             yield
         finally:
@@ -152,6 +162,7 @@ def create_app(
             await wechat.client.aclose()
             await sms.aclose()
             await wecom.aclose()
+            await activation.aclose()
             await oidc.aclose()
             if owns_database:
                 await db.dispose()
@@ -187,6 +198,7 @@ def create_app(
     app.state.credentials = credentials  # where the staff providers' directory checks go
     app.state.push_processor = push_processor
     app.state.audience_updater = audience_updater
+    app.state.activation = activation
     return app
 
 

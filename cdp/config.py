@@ -24,6 +24,7 @@ from cdp.activation_config import (
     CapRule,
     MessageTemplates,
     QuietHours,
+    Trigger,
     Webhooks,
 )
 from cdp.config_models import (
@@ -185,12 +186,35 @@ class Settings(BaseSettings):
     activation_quiet_hours: QuietHours = "22:00-08:00"
     activation_timezone: str = "Asia/Shanghai"
     activation_limit_backoff_seconds: float = Field(default=3600.0, ge=1, le=24 * 3600)
+    # When to send which template, as JSON: [{"on": "order.paid", "template": "order_paid"},
+    # {"on": "order.completed", "template": "care", "days": 7}, ...] (cdp.activation_config).
+    activation_triggers: list[Trigger] = Field(default_factory=list)
     # The brand's webhook endpoints by name, as JSON: {"crm": {"url": "https://...",
     # "events": ["order.status_changed"], "secret": "..."}}.
     webhooks: Webhooks = Field(default_factory=dict)
     wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
     wecom_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
     wecom_sso_url: str = "https://login.work.weixin.qq.com/wwlogin/sso/login"
+
+    @field_validator("activation_timezone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _triggers_name_templates(self) -> Settings:
+        unknown = sorted(
+            {t.template for t in self.activation_triggers} - set(self.activation_templates)
+        )
+        if unknown:
+            raise ValueError(f"activation_triggers name templates not configured: {unknown}")
+        return self
 
     @field_validator(
         "wechat_api_base_url",

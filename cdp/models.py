@@ -10,7 +10,7 @@ from cdp.events.models import Event
 from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
-from cdp.outbox.models import OutboxMessage
+from cdp.outbox.models import OutboxCursor, OutboxMessage
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.reevaluation import QueuedProfile
 from cdp.sms.models import SmsCode
@@ -46,6 +46,7 @@ __all__ = [
     "MembershipChange",
     "Order",
     "OrderItem",
+    "OutboxCursor",
     "OutboxMessage",
     "PointsEntry",
     "PointsLot",

@@ -7,7 +7,7 @@ drops a copy), `X-CDP-Timestamp` (Unix seconds) and `X-CDP-Signature: v1=<hex>`,
 HMAC-SHA256 under the endpoint's secret of `<timestamp>.<body>`. A 2xx is delivered; 408,
 409, 429 and 5xx, timeouts and refused connections are retried with backoff; another 4xx is
 dead at once. A delivery about a person erased since it was queued carries only the erasure's
-tombstone id.
+tombstone id (cdp/erasure/purge.py rewrites it).
 """
 
 from __future__ import annotations
@@ -22,9 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from cdp.activation_config import WebhookEvent
 from cdp.config import Settings
@@ -32,7 +30,7 @@ from cdp.db import utcnow
 from cdp.outbox.models import OutboxMessage
 from cdp.outbox.outcomes import Failed, Outcome, Retry, Sent
 from cdp.outbox.queue import Outgoing, enqueue
-from cdp.suppression.models import ErasureRequest, ErasureStatus
+from cdp.suppression.models import ErasureStatus
 
 log = logging.getLogger("cdp.webhooks")
 RETRIED_STATUSES = frozenset({408, 409, 425, 429})
@@ -56,8 +54,8 @@ async def emit(
     now: datetime | None = None,
 ) -> int:
     """Queue `event` for every endpoint that takes it; `key` names the cause (the same cause
-    twice is one delivery), `subject` the person's surrogate id when it is about one (for the
-    tombstone, never sent). How many deliveries were queued."""
+    twice is one delivery), `subject` the person's surrogate id when it is about one (never
+    sent: an erasure rewrites their deliveries to the tombstone). How many were queued."""
     now = now or utcnow()
     messages = [
         Outgoing(
@@ -69,8 +67,8 @@ async def emit(
                 "event": event.value,
                 "occurredAt": now.isoformat(),
                 "data": data,
-                "subject": subject,
             },
+            profile_id=subject,
             topic=event.value,
             due_at=now,
         )
@@ -101,12 +99,8 @@ class WebhookHandler:
         hook = self.settings.webhooks.get(str(payload.get("webhook")))
         if hook is None:
             return Failed(f"no webhook {payload.get('webhook')!r} in CDP_WEBHOOKS")
-        subject = payload.pop("subject", None)
         payload.pop("webhook", None)
-        if isinstance(subject, int) and self.database is not None:
-            tombstone = await self._tombstone(subject)
-            if tombstone is not None:
-                payload["data"] = {"profileId": tombstone}
+        payload.pop("subject", None)
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         timestamp = int(time.time())
         headers = {
@@ -133,21 +127,6 @@ class WebhookHandler:
         if response.status_code >= 500 or response.status_code in RETRIED_STATUSES:
             return Retry(f"webhook answered {response.status_code}")
         return Failed(f"webhook answered {response.status_code}")
-
-    async def _tombstone(self, subject: int) -> str | None:
-        async with self.database.transaction() as session:
-            receipt = await session.scalar(
-                sa.select(col(ErasureRequest.receipt))
-                .where(
-                    col(ErasureRequest.profile_id) == subject,
-                    col(ErasureRequest.status).in_(ERASED),
-                )
-                .limit(1)
-            )
-        if not isinstance(receipt, dict):
-            return None
-        found = receipt.get("collect", {}).get("tombstone")
-        return str(found) if found else "erased"
 
     async def settle(self, session: AsyncSession, message: OutboxMessage, outcome: Outcome) -> None:
         return None

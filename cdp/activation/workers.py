@@ -1,12 +1,20 @@
 """The outbox worker as `cdp serve` and `cdp worker` run it: a handler per kind (the three
-message channels and webhooks), with their clients, and the pace from the settings."""
+message channels, domain events and webhooks) with their clients, the pace from the
+settings, and the rounds that turn audience changes, expiries and due campaigns into work."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+
+from cdp.activation.relays import relay_audience_changes, sweep_expiring
 from cdp.activation.sending import MessageHandler
+from cdp.activation.triggers import EventHandler
 from cdp.activation.webhooks import WebhookHandler
 from cdp.config import Settings
-from cdp.db import Database
+from cdp.db import Database, utcnow
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
@@ -15,6 +23,9 @@ from cdp.outbox.worker import OutboxWorker, Pace
 from cdp.sms.provider import TencentSmsProvider
 from cdp.wechat.app_tokens import AppTokens
 from cdp.wechat.client import WechatClient
+
+log = logging.getLogger("cdp.activation")
+HOURLY = timedelta(hours=1)
 
 
 def pace_of(settings: Settings) -> Pace:
@@ -56,7 +67,37 @@ class ActivationWorker:
             for kind in ("wechat.subscribe", "wechat.template", "sms")
         }
         handlers["webhook"] = self.webhooks
+        handlers["event"] = EventHandler(settings, database)
+        self.settings, self.database = settings, database
         self.worker = OutboxWorker(database, handlers, pace_of(settings))
+
+    async def run(self) -> None:
+        """The outbox drained, and the rounds every poll (expiries hourly), until cancelled."""
+        drain = asyncio.create_task(self.worker.run())
+        swept: datetime | None = None
+        try:
+            while True:
+                now = utcnow()
+                try:
+                    if await self.round(now, sweep=swept is None or now - swept >= HOURLY):
+                        self.worker.wake()
+                    if swept is None or now - swept >= HOURLY:
+                        swept = now
+                except Exception:  # a database outage: the next round tries again
+                    log.exception("activation round failed")
+                await asyncio.sleep(self.worker.pace.poll_seconds)
+        finally:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
+
+    async def round(self, now: datetime, *, sweep: bool = True) -> int:
+        """Audience changes and (with `sweep`) expiries and due campaigns turned into
+        outbox rows; how many."""
+        made = await relay_audience_changes(self.database, self.settings, now)
+        if sweep:
+            made += await sweep_expiring(self.database, self.settings, now)
+        return made
 
     async def aclose(self) -> None:
         await self.wechat.aclose()

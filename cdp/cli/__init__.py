@@ -10,6 +10,7 @@ from cdp.cli import (
     staff,
     tiers,
     wechat,
+    worker,
 )
 from cdp.cli.common import app
 
@@ -25,6 +26,7 @@ __all__ = [
     "staff",
     "tiers",
     "wechat",
+    "worker",
 ]
 
 

@@ -77,3 +77,13 @@ class OutboxMessage(SQLModel, table=True):
 
 
 OUTBOX: sa.Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+
+
+class OutboxCursor(SQLModel, table=True):
+    """How far a relay has read an append-only table (by id), e.g. audience changes."""
+
+    __tablename__ = "outbox_cursors"
+
+    name: str = Field(primary_key=True, max_length=64)
+    position: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+    updated_at: datetime = timestamp_field()

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.db import insert_ignoring_duplicates, utcnow
 from cdp.outbox.models import KEY_MAX, OUTBOX, OutboxState
-from cdp.profiles.merge import Merge, reassign_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +62,3 @@ async def enqueue(
     rows = [message.row(now) for message in messages]
     inserted = await insert_ignoring_duplicates(session, OUTBOX, rows, key="idempotency_key")
     return {str(key) for key in inserted}
-
-
-async def move_messages(merge: Merge) -> int:
-    """A merge: the loser's messages (sent ones count against the survivor's caps) go with it."""
-    return await reassign_rows(merge, OUTBOX)

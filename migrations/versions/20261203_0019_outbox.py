@@ -48,9 +48,17 @@ def upgrade() -> None:
     op.create_index("ix_outbox_due", "outbox", ["state", "due_at"])
     op.create_index("ix_outbox_caps", "outbox", ["profile_id", "channel", "created_at"])
     op.create_index("ix_outbox_campaign", "outbox", ["campaign_id", "state"])
+    op.create_table(
+        "outbox_cursors",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("position", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("outbox_cursors")
     op.drop_index("ix_outbox_campaign", table_name="outbox")
     op.drop_index("ix_outbox_caps", table_name="outbox")
     op.drop_index("ix_outbox_due", table_name="outbox")
