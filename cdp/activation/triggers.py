@@ -134,7 +134,9 @@ class EventHandler:
             session=session,
             settings=self.settings,
             name=name,
-            recipients=[Recipient(message.profile_id, message.idempotency_key, variables)],
+            recipients=[
+                Recipient(message.profile_id, f"{message.idempotency_key}:{name}", variables)
+            ],
             now=now,
         )
 

@@ -179,7 +179,7 @@ class Activation:
                 )
                 self.wechat.messages.follow(OA_APP_ID, user.open_id(OA_APP_ID))
             if accepts:
-                template_id = TEMPLATES[template]["template_id"]
+                template_id = self.settings.activation_templates[template].template_id
                 for _ in range(accepts):
                     await subscriptions.record_choice(
                         session=session,
