@@ -3,6 +3,7 @@ are an explicit list: cdp.linking.steps)."""
 
 from sqlmodel import SQLModel
 
+from cdp.activation.models import Campaign
 from cdp.audiences.models import Audience, MembershipChange
 from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
@@ -33,6 +34,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Audience",
     "AuditEvent",
+    "Campaign",
     "Consent",
     "ConsentChange",
     "Contact",

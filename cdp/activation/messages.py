@@ -32,6 +32,7 @@ class Recipient:
     profile_id: int
     key: str
     variables: Mapping[str, str] = field(default_factory=dict)
+    due_at: datetime | None = None  # not before (a campaign's throttle)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ async def queue_messages(
     outgoing = []
     for recipient in recipients:
         decision = decisions[recipient.profile_id]
+        due = [d for d in (decision.not_before, recipient.due_at) if d is not None]
         payload = {"template": name, "data": render(template, recipient.variables)}
         outgoing.append(
             Outgoing(
@@ -96,7 +98,7 @@ async def queue_messages(
                 channel=template.channel,
                 topic=topic,
                 campaign_id=campaign_id,
-                due_at=decision.not_before,
+                due_at=max(due) if due else None,
                 refused=None if decision.allowed else decision.reason,
             )
         )

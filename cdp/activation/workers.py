@@ -9,6 +9,7 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
+from cdp.activation.campaigns import advance, due_campaigns
 from cdp.activation.relays import relay_audience_changes, sweep_expiring
 from cdp.activation.sending import MessageHandler
 from cdp.activation.triggers import EventHandler
@@ -97,6 +98,11 @@ class ActivationWorker:
         made = await relay_audience_changes(self.database, self.settings, now)
         if sweep:
             made += await sweep_expiring(self.database, self.settings, now)
+        async with self.database.transaction() as session:
+            for campaign in await due_campaigns(session=session, now=now):
+                made += await advance(
+                    session=session, settings=self.settings, campaign=campaign, now=now
+                )
         return made
 
     async def aclose(self) -> None:

@@ -1,5 +1,5 @@
-"""The outbox: every message and webhook delivery to send, and how it went; the webhook
-subscriptions and the cursor over audience membership changes.
+"""The outbox: every message, webhook delivery and domain event to send, and how it went;
+the relays' cursors (audience membership changes) and campaigns.
 
 Revision ID: 0019_outbox
 Revises: 0018_audiences
@@ -57,7 +57,27 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "campaigns",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("template", sa.String(length=64), nullable=False),
+        sa.Column("audience", sa.String(length=64), nullable=False),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("per_minute", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("queued", sa.Integer(), nullable=False),
+        sa.Column("created_by", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name"),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("campaigns")
     op.drop_table("outbox_cursors")
     op.drop_index("ix_outbox_campaign", table_name="outbox")
     op.drop_index("ix_outbox_caps", table_name="outbox")

@@ -206,6 +206,10 @@ class Activation:
         return Member(user, public_id, int(pid))
 
     def worker(self) -> OutboxWorker:
+        return self.whole_worker().worker
+
+    def whole_worker(self) -> ActivationWorker:
+        """The worker with its rounds (audience changes, expiries, campaigns)."""
         built = ActivationWorker(
             self.settings, self.database, KeyringSource.fixed(TEST_KEYRING), self.keystore
         )
@@ -214,7 +218,7 @@ class Activation:
             if hasattr(handler, "clock"):
                 handler.clock = self.clock
         self._workers.append(built)
-        return built.worker
+        return built
 
     async def close(self) -> None:
         for built in self._workers:

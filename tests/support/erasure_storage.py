@@ -36,6 +36,7 @@ PROFILE_TABLES = [
     "identity_reviews",
     "audience_membership_changes",
     "audience_queue",
+    "outbox",
 ]
 PERSONAL_COLUMNS = (
     "union_id_bidx",
@@ -150,7 +151,7 @@ def expected_suppressions(person: Person) -> list[tuple[str, bytes]]:
 
 def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
     """What the purge step must report for a person with these rows (nothing arrived late)."""
-    purged = {"late_suppressions": 0, "late_data_keys": 0} | {
+    purged = {"late_suppressions": 0, "late_data_keys": 0, "webhooks_tombstoned": 0} | {
         name: seeded[name]
         for name in (
             "identities",
@@ -167,6 +168,7 @@ def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
             "profile_merges",
             "audience_membership_changes",
             "audience_queue",
+            "outbox",
         )
     }
     if mode == "DELETE":
