@@ -88,6 +88,8 @@ POLICY: dict[str, dict[str, Rule]] = {
         "audience": allow(Role.MARKETER),
         "audiencePreview": allow(Role.MARKETER),
         "audienceMembers": allow(Role.SERVICE),
+        "campaign": allow(Role.MARKETER),
+        "campaignForecast": allow(Role.MARKETER),
         "staffSessions": allow(Role.COMPLIANCE),
     },
     "Mutation": {
@@ -112,6 +114,9 @@ POLICY: dict[str, dict[str, Rule]] = {
         "resolveIdentityReview": allow(Role.COMPLIANCE),
         "revokeStaffSessions": allow(Role.COMPLIANCE),
         "defineAudience": allow(Role.MARKETER),
+        "scheduleCampaign": allow(Role.MARKETER),
+        "cancelCampaign": allow(Role.MARKETER),
+        "sendMessage": allow(Role.SERVICE),
     },
     "Profile": {
         "id": PERSON,
@@ -226,6 +231,15 @@ POLICY: dict[str, dict[str, Rule]] = {
         "refreshedAt",
         "members",
     ),
+    "Campaign": open_fields(
+        "name", "template", "audience", "startsAt", "perMinute", "status", "createdBy", "totals"
+    ),
+    "CampaignTotals": open_fields(
+        "queued", "sent", "pending", "failed", "uncertain", "refused", "orderedWithinSevenDays"
+    ),
+    "CampaignForecast": open_fields("members", "wouldSend", "refused", "quietHours"),
+    "ReasonCount": open_fields("reason", "people"),
+    "MessageDecision": open_fields("allowed", "reason", "notBefore", "new"),
     "AudienceCount": open_fields("count", "suppressed", "minimumGroupSize"),
     "AudiencePage": open_fields("items", "pageInfo"),
     "AudienceMember": open_fields("profileId", "since"),

@@ -131,6 +131,12 @@ class AuditAction(StrEnum):
     QUERY_AUDIENCE_PREVIEW = "query.audiencePreview"
     QUERY_AUDIENCE_MEMBERS = "query.audienceMembers"
     MUTATION_DEFINE_AUDIENCE = "mutation.defineAudience"
+    # Activation.
+    QUERY_CAMPAIGN = "query.campaign"
+    QUERY_CAMPAIGN_FORECAST = "query.campaignForecast"
+    MUTATION_SEND_MESSAGE = "mutation.sendMessage"
+    MUTATION_SCHEDULE_CAMPAIGN = "mutation.scheduleCampaign"
+    MUTATION_CANCEL_CAMPAIGN = "mutation.cancelCampaign"
 
 
 class AuditOutcome(StrEnum):

@@ -16,6 +16,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
+from cdp.graphql.activation import ActivationMutations, ActivationQueries
 from cdp.graphql.analytics import AnalyticsQueries
 from cdp.graphql.analytics_cells import BigInt
 from cdp.graphql.audiences import AudienceMutations, AudienceQueries
@@ -57,6 +58,7 @@ QUERIES: tuple[type, ...] = (
     SuppressionQueries,
     AnalyticsQueries,
     AudienceQueries,
+    ActivationQueries,
     StaffQueries,
 )
 MUTATIONS: tuple[type, ...] = (
@@ -70,6 +72,7 @@ MUTATIONS: tuple[type, ...] = (
     IdentityReviewMutations,
     StaffMutations,
     AudienceMutations,
+    ActivationMutations,
 )
 
 
