@@ -5,11 +5,13 @@ official account's template message (POST cgi-bin/message/template/send?access_t
 
 A subscribe message spends one acceptance the person gave for its template (43101 without
 one); a template message needs a follower (43004 otherwise) and sends once per OpenID and
-`client_msg_id` (WeChat's 防重入 id). Tests give acceptances and follows, and read `sent`.
+`client_msg_id` (WeChat's 防重入 id). Tests give acceptances and follows, read `sent`, and
+make a send slow to answer after it went (`lingers`), as when the sender dies meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
@@ -57,8 +59,11 @@ class FakeMessageApi:
     followers: set[tuple[str, str]] = field(default_factory=set)
     sent: list[SentMessage] = field(default_factory=list)
     deduplicated: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # Seconds to wait after sending before answering, per send (a worker killed meanwhile).
+    lingers: list[float] = field(default_factory=list)
 
     def reset(self) -> None:
+        self.lingers.clear()
         self.acceptances.clear()
         self.followers.clear()
         self.sent.clear()
@@ -102,6 +107,8 @@ class FakeMessageApi:
         self.acceptances[key] -= 1
         msgid = next(_msgids)
         self.sent.append(SentMessage("subscribe", app_id, touser, template_id, data, msgid))
+        if self.lingers:
+            await asyncio.sleep(self.lingers.pop(0))
         return _answer({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     async def template_send(self, request: Request) -> Response:
