@@ -235,7 +235,14 @@ POLICY: dict[str, dict[str, Rule]] = {
         "name", "template", "audience", "startsAt", "perMinute", "status", "createdBy", "totals"
     ),
     "CampaignTotals": open_fields(
-        "queued", "sent", "pending", "failed", "uncertain", "refused", "orderedWithinSevenDays"
+        "queued",
+        "sent",
+        "delivered",
+        "pending",
+        "failed",
+        "uncertain",
+        "refused",
+        "orderedWithinSevenDays",
     ),
     "CampaignForecast": open_fields("members", "wouldSend", "refused", "quietHours"),
     "ReasonCount": open_fields("reason", "people"),

@@ -46,6 +46,7 @@ class Forecast:
 class Totals:
     queued: int = 0
     sent: int = 0
+    delivered: int = 0  # WeChat's delivery reports (message push) said so
     failed: int = 0
     uncertain: int = 0
     pending: int = 0
@@ -208,6 +209,12 @@ async def totals(*, session: AsyncSession, campaign: Campaign) -> Totals:
             counts.uncertain += n
         else:
             counts.pending += n
+    reports = await session.execute(
+        sa.select(OUTBOX.c.result).where(
+            OUTBOX.c.campaign_id == campaign.id, OUTBOX.c.state == "SENT"
+        )
+    )
+    counts.delivered = sum(1 for (result,) in reports if (result or {}).get("delivered") is True)
     # Attribution in Python: date arithmetic differs between the two databases.
     sent_at = {
         pid: as_utc(at)

@@ -46,6 +46,9 @@ class CampaignForecast:
 class CampaignTotals:
     queued: AudienceCount = strawberry.field(description="Members decided (sent or refused).")
     sent: AudienceCount = strawberry.field(description="Accepted by WeChat or the SMS provider.")
+    delivered: AudienceCount = strawberry.field(
+        description="Reported delivered by WeChat's send events (message push)."
+    )
     pending: AudienceCount = strawberry.field(description="Waiting (throttle, quiet hours).")
     failed: AudienceCount = strawberry.field(description="Dead after every try.")
     uncertain: AudienceCount = strawberry.field(
@@ -126,6 +129,7 @@ async def _campaign(info: Info, session: AsyncSession, row: Campaign) -> Campaig
     totals = CampaignTotals(
         queued=_count(info, found.queued),
         sent=_count(info, found.sent),
+        delivered=_count(info, found.delivered),
         pending=_count(info, found.pending),
         failed=_count(info, found.failed),
         uncertain=_count(info, found.uncertain),
