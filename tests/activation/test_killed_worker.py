@@ -85,3 +85,17 @@ async def test_a_worker_process_killed_after_wechat_sent_never_makes_it_send_twi
     assert row.state == "UNCERTAIN"
     assert len(activation.wechat.messages.sent) == 1
     assert [p for p, _at, _q in activation.wechat.calls if p == SUBSCRIBE_SEND] == [SUBSCRIBE_SEND]
+    status = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cdp",
+        "outbox",
+        "status",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    shown, _ = await asyncio.wait_for(status.communicate(), timeout=120)
+    assert status.returncode == 0, shown.decode()
+    assert f"#{row.id} wechat.subscribe UNCERTAIN tries=1" in shown.decode()
+    assert "not sent again" in shown.decode()
