@@ -208,6 +208,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _webhooks_fit_to_run(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            plain = sorted(n for n, hook in self.webhooks.items() if hook.url.startswith("http:"))
+            if plain:
+                raise ValueError(f"webhooks must be https:// in production: {plain}")
+        return self
+
+    @model_validator(mode="after")
     def _triggers_name_templates(self) -> Settings:
         unknown = sorted(
             {t.template for t in self.activation_triggers} - set(self.activation_templates)
@@ -392,6 +400,10 @@ STRUCTURED = (
     "staff_role_map",
     "identity_rules",
     "sms_tencent",
+    "activation_templates",
+    "activation_triggers",
+    "activation_caps",
+    "webhooks",
 )
 
 

@@ -183,3 +183,21 @@ async def test_consent_withdrawn_after_queueing_refuses_the_send_and_gives_the_a
         assert await session.scalar(sa.select(sa.func.count()).select_from(Contact)) == 0
         assert await session.scalar(sa.select(SubscribeGrant.available)) == 1  # type: ignore[arg-type]
     assert activation.wechat.messages.sent == []
+
+
+def test_settings_refuse_a_trigger_naming_no_template_and_a_plain_http_webhook_in_production() -> (
+    None
+):
+    import pytest
+
+    from cdp.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="activation_triggers"):
+        load_settings({"CDP_ACTIVATION_TRIGGERS": '[{"on": "order.paid", "template": "nope"}]'})
+    with pytest.raises(ConfigError, match="quiet hours"):
+        load_settings({"CDP_ACTIVATION_QUIET_HOURS": "10pm-8am"})
+    hooks = '{"crm": {"url": "http://crm.local/h", "events": ["consent.changed"], "secret": "%s"}}'
+    settings = load_settings({"CDP_WEBHOOKS": hooks % ("s" * 20)})
+    assert settings.webhooks["crm"].secret.get_secret_value() not in repr(settings)
+    with pytest.raises(ConfigError):
+        load_settings({"CDP_ENV": "production", "CDP_WEBHOOKS": hooks % ("s" * 20)})
