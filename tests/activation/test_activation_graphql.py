@@ -105,3 +105,24 @@ async def test_only_the_roles_of_the_policy_may_send_or_run_campaigns(
         body = await gql(client, FORECAST, {"t": "spring_sale", "a": "x"})
         assert error_codes(body) == ["FORBIDDEN"]
     assert await activation.rows() == []
+
+
+CAN = """
+query C($id: ID!, $t: String) {
+  canContact(profileId: $id, purpose: ACTIVITY_NOTIFICATIONS, channel: MINI_PROGRAM, template: $t)
+  { allowed reason }
+}
+"""
+
+
+async def test_can_contact_for_a_template_answers_the_whole_send_decision(
+    activation: Activation,
+) -> None:
+    anna = await activation.member()
+    plain = await gql(activation.service, CAN, {"id": anna.public_id, "t": None})
+    assert plain["data"]["canContact"] == {"allowed": True, "reason": "DEFAULT"}
+    templated = await gql(activation.service, CAN, {"id": anna.public_id, "t": "order_paid"})
+    assert templated["data"]["canContact"] == {"allowed": False, "reason": "NO_SUBSCRIPTION"}
+    wrong = await gql(activation.service, CAN, {"id": anna.public_id, "t": "order_shipped"})
+    assert error_codes(wrong) == ["BAD_USER_INPUT"]
+    assert await activation.rows() == []  # a question, not a send
