@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from cdp.db import Database
+from cdp.db import Database, utcnow
 from cdp.outbox.models import OutboxMessage
 from cdp.outbox.outcomes import Outcome, Retry, Sent
 from cdp.outbox.queue import Outgoing, enqueue
@@ -146,3 +146,25 @@ async def test_a_template_message_whose_worker_died_long_ago_is_uncertain_not_re
     activation.clock.advance(minutes=11)
     assert await activation.worker().run_once() == 0
     assert (await activation.rows())[0].state == "UNCERTAIN"
+
+
+async def test_the_app_drains_the_outbox_in_its_lifespan_when_the_worker_is_on(
+    activation: Activation,
+) -> None:
+    from cdp.app import create_app
+    from cdp.devwechat.loopback import LoopbackServer
+    from cdp.keys.source import KeyringSource
+    from tests.conftest import TEST_KEYRING
+
+    anna = await activation.member(follows=True)
+    activation.clock.now = utcnow()
+    await activation.queue("order_shipped", [anna], order_no="E99")
+    on = activation.settings.model_copy(update={"outbox_poll_seconds": 0.1})
+    app = create_app(on, keyring=KeyringSource.fixed(TEST_KEYRING))
+    with LoopbackServer(app):
+        for _ in range(200):
+            if activation.wechat.messages.sent:
+                break
+            await asyncio.sleep(0.05)
+    assert len(activation.wechat.messages.sent) == 1
+    assert (await activation.rows())[0].state == "SENT"
