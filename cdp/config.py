@@ -178,6 +178,9 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)
     outbox_backoff_seconds: float = Field(default=30.0, ge=0, le=3600)
     outbox_backoff_max_seconds: float = Field(default=3600.0, ge=1, le=24 * 3600)
+    # Finished rows (sent, refused, dead, uncertain) are deleted this long after they finished,
+    # domain events after a week; never sooner than the longest cap's window.
+    outbox_keep_days: int = Field(default=90, ge=1, le=3650)
     # Activation (cdp/activation/): templates by name, caps beyond CDP_CONTACT_CAPS, quiet
     # hours (messages of templates with quiet_hours wait until they end) in a time zone, and
     # how long a send waits when WeChat's daily limit (45009) is reached.

@@ -5,6 +5,8 @@
   handed out at insert and committed in any order, so only changes older than the longest a
   transaction may stay open (the statement timeout, plus a margin) are read: a change
   committed late is still ahead of the cursor when it is read.
+- pruning: finished rows deleted once no cap counts them (`CDP_OUTBOX_KEEP_DAYS`), domain
+  events a week after they were handled.
 - expiries: points lots and coupons ending `days` ahead, per the points.expiring and
   coupon.expiring triggers, once per person and day (or coupon): the keys make a sweep that
   runs every hour queue each reminder once.
@@ -25,10 +27,11 @@ from cdp.config import Settings
 from cdp.db import Database
 from cdp.loyalty.models import Coupon, PointsLot
 from cdp.outbox import events
-from cdp.outbox.models import OutboxCursor
+from cdp.outbox.models import OUTBOX, OutboxCursor
 from cdp.profiles.models import Profile
 
 AUDIENCE_CURSOR = "audience_membership_changes"
+EVENTS_KEPT = timedelta(days=7)
 P: sa.Table = Profile.__table__  # type: ignore[attr-defined]
 
 
@@ -135,3 +138,22 @@ async def sweep_expiring(database: Database, settings: Settings, now: datetime) 
                 )
                 queued += sum(1 for q in done if q.new)
     return queued
+
+
+async def prune_outbox(database: Database, settings: Settings, now: datetime) -> int:
+    """Delete finished rows past their keeping (a row a cap still counts is kept); how many."""
+    longest = max([rule.hours for rule in settings.activation_caps], default=0.0)
+    keep = max(timedelta(days=settings.outbox_keep_days), timedelta(hours=longest))
+    finished = OUTBOX.c.state.in_(["SENT", "REFUSED", "DEAD", "UNCERTAIN"])
+    async with database.transaction() as session:
+        events = await session.execute(
+            sa.delete(OUTBOX).where(
+                OUTBOX.c.kind == "event", finished, OUTBOX.c.finished_at < now - EVENTS_KEPT
+            )
+        )
+        others = await session.execute(
+            sa.delete(OUTBOX).where(
+                OUTBOX.c.kind != "event", finished, OUTBOX.c.finished_at < now - keep
+            )
+        )
+    return int(events.rowcount or 0) + int(others.rowcount or 0)  # type: ignore[attr-defined]

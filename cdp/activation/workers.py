@@ -10,7 +10,7 @@ import logging
 from datetime import datetime, timedelta
 
 from cdp.activation.campaigns import advance, due_campaigns
-from cdp.activation.relays import relay_audience_changes, sweep_expiring
+from cdp.activation.relays import prune_outbox, relay_audience_changes, sweep_expiring
 from cdp.activation.sending import MessageHandler
 from cdp.activation.triggers import EventHandler
 from cdp.activation.webhooks import WebhookHandler
@@ -98,6 +98,7 @@ class ActivationWorker:
         made = await relay_audience_changes(self.database, self.settings, now)
         if sweep:
             made += await sweep_expiring(self.database, self.settings, now)
+            await prune_outbox(self.database, self.settings, now)
         async with self.database.transaction() as session:
             for campaign in await due_campaigns(session=session, now=now):
                 made += await advance(

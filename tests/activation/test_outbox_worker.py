@@ -168,3 +168,18 @@ async def test_the_app_drains_the_outbox_in_its_lifespan_when_the_worker_is_on(
             await asyncio.sleep(0.05)
     assert len(activation.wechat.messages.sent) == 1
     assert (await activation.rows())[0].state == "SENT"
+
+
+async def test_finished_rows_are_pruned_once_no_cap_counts_them(activation: Activation) -> None:
+    from datetime import timedelta
+
+    from cdp.activation.relays import prune_outbox
+
+    anna = await activation.member(follows=True)
+    await activation.queue("order_shipped", [anna], order_no="E1")
+    await activation.worker().run_once()
+    settings = activation.settings
+    now = activation.clock()
+    assert await prune_outbox(activation.database, settings, now + timedelta(days=89)) == 0
+    assert await prune_outbox(activation.database, settings, now + timedelta(days=91)) == 1
+    assert await activation.rows() == []
