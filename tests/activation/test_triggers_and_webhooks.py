@@ -33,9 +33,15 @@ TRIGGERS = [
     {"on": "order.completed", "template": "after_sales", "days": 7},
     {"on": "points.expiring", "template": "points_expiring", "days": 7},
     {"on": "audience.entered", "template": "welcome_back", "audience": "lapsed"},
+    {"on": "tier.changed", "template": "tier_up"},
 ]
 MORE_TEMPLATES = {
     **TEMPLATES,
+    "tier_up": {
+        **TEMPLATES["order_shipped"],
+        "template_id": "TPL-tier-up-000001",
+        "fields": {"keyword1": "{tier}", "keyword2": "会员权益已升级"},
+    },
     "welcome_back": {
         **TEMPLATES["order_shipped"],
         "template_id": "TPL-welcome-back-01",
@@ -254,3 +260,15 @@ async def test_a_delivery_about_a_person_erased_before_it_went_carries_only_the_
     assert anna.public_id.encode() not in receiver.received[0].body
     rows = await activation.rows()
     assert all(anna.public_id not in json.dumps(r.payload) for r in rows if r.kind == "webhook")
+
+
+async def test_a_tier_change_sends_its_message_with_the_new_tier(activation: Activation) -> None:
+    anna = await activation.member(follows=True)
+    activation.clock.now = utcnow() + timedelta(seconds=1)
+    big = order(anna.public_id)
+    big["input"]["items"][0]["unitPriceFen"] = 150_000  # past the VIP threshold at once
+    body = await gql(activation.service, RECORD, big)
+    assert "errors" not in body, body
+    await drain(activation)
+    (sent,) = [m for m in activation.wechat.messages.sent if m.template_id == "TPL-tier-up-000001"]
+    assert sent.data["keyword1"] == {"value": "VIP"}
