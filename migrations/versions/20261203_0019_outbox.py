@@ -56,7 +56,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name"),
     )
 
-
     op.create_table(
         "campaigns",
         sa.Column("id", sa.Integer(), nullable=False),
