@@ -34,9 +34,15 @@ TRIGGERS = [
     {"on": "points.expiring", "template": "points_expiring", "days": 7},
     {"on": "audience.entered", "template": "welcome_back", "audience": "lapsed"},
     {"on": "tier.changed", "template": "tier_up"},
+    {"on": "coupon.expiring", "template": "coupon_expiring", "days": 3},
 ]
 MORE_TEMPLATES = {
     **TEMPLATES,
+    "coupon_expiring": {
+        **TEMPLATES["order_paid"],
+        "template_id": "TPL-coupon-expiry-1",
+        "fields": {"thing1": "{coupon_title}", "date2": "{expires_on}"},
+    },
     "tier_up": {
         **TEMPLATES["order_shipped"],
         "template_id": "TPL-tier-up-000001",
@@ -272,3 +278,32 @@ async def test_a_tier_change_sends_its_message_with_the_new_tier(activation: Act
     await drain(activation)
     (sent,) = [m for m in activation.wechat.messages.sent if m.template_id == "TPL-tier-up-000001"]
     assert sent.data["keyword1"] == {"value": "VIP"}
+
+
+async def test_a_coupon_ending_in_three_days_is_reminded_once_and_a_redeemed_one_not(
+    activation: Activation,
+) -> None:
+    from cdp.activation.relays import sweep_expiring
+    from cdp.loyalty.models import Coupon, CouponKind
+
+    anna = await activation.member(accepts=2, template="coupon_expiring")
+    now = activation.clock()
+    async with activation.database.transaction() as session:
+        for key, redeemed in (("c1", None), ("c2", now)):
+            session.add(
+                Coupon(
+                    profile_id=anna.id,
+                    title="满100减20",
+                    kind=CouponKind.AMOUNT,
+                    discount_fen=2000,
+                    valid_from=now - timedelta(days=10),
+                    valid_until=now + timedelta(days=3, hours=1),
+                    idempotency_key=key,
+                    redeemed_at=redeemed,
+                )
+            )
+    assert await sweep_expiring(activation.database, activation.settings, now) == 1
+    assert await sweep_expiring(activation.database, activation.settings, now) == 0
+    await activation.worker().run_once()
+    (sent,) = activation.wechat.messages.sent
+    assert sent.data["thing1"] == {"value": "满100减20"}
