@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from cdp import metrics_endpoint
+from cdp.activation.workers import ActivationWorker
 from cdp.audiences.updates import AudienceUpdater
 from cdp.audit.sealer import seal_until, sealing_lag
 from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
@@ -94,6 +95,8 @@ def create_app(
     audience_updater = AudienceUpdater(settings, db, keyring)
     # Cancellations whose cooling-off ended are erased; retention runs on its interval.
     privacy_worker = PrivacyWorker(settings, db, keyring, keys)
+    # Messages and webhooks: the outbox drained here too (and by any `cdp worker`).
+    activation = ActivationWorker(settings, db, keyring, keys)
     wecom = WecomSignIn(settings, db, keyring)
     if settings.staff_wecom is not None:
         credentials.add_check(StaffProvider.WECOM.value, wecom)
@@ -143,6 +146,11 @@ def create_app(
             await asyncio.sleep(0.5)
         await privacy_worker.run()
 
+    async def drain_outbox() -> None:
+        while not gate.ready:
+            await asyncio.sleep(0.5)
+        await activation.run()
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         # Ready as soon as the database allows, without waiting for a first request.
@@ -154,6 +162,8 @@ def create_app(
             tasks.append(asyncio.create_task(update_audiences()))
         if settings.privacy_worker_poll_seconds > 0:
             tasks.append(asyncio.create_task(run_privacy_worker()))
+        if settings.outbox_poll_seconds > 0:
+            tasks.append(asyncio.create_task(drain_outbox()))
         try:
             yield
         finally:
@@ -164,6 +174,7 @@ def create_app(
             await wechat.client.aclose()
             await sms.aclose()
             await wecom.aclose()
+            await activation.aclose()
             await oidc.aclose()
             if owns_database:
                 await db.dispose()
@@ -202,6 +213,7 @@ def create_app(
     app.state.push_processor = push_processor
     app.state.audience_updater = audience_updater
     app.state.privacy_worker = privacy_worker
+    app.state.activation = activation
     return app
 
 

@@ -19,6 +19,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import make_url
 
+from cdp.activation_config import (
+    DEFAULT_CAPS,
+    CapRule,
+    MessageTemplates,
+    QuietHours,
+    Trigger,
+    Webhooks,
+)
 from cdp.config_models import (
     ContactCap,
     ContactCaps,
@@ -191,9 +199,64 @@ class Settings(BaseSettings):
     staff_directory_recheck_seconds: int = Field(default=15 * 60, ge=30, le=24 * 3600)
     # Lifetime of a service account's access token from POST /auth/token.
     service_token_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    # The outbox worker (cdp/outbox/): how often `cdp serve` and `cdp worker` look for due
+    # messages (0: no worker inside `cdp serve`), rows per claim, sends at once, how long a
+    # claim holds, tries before the dead letter, and the backoff (doubled per try, capped).
+    outbox_poll_seconds: float = Field(default=1.0, ge=0, le=300)
+    outbox_batch_size: int = Field(default=50, ge=1, le=1000)
+    outbox_concurrency: int = Field(default=10, ge=1, le=200)
+    outbox_lease_seconds: float = Field(default=60.0, ge=5, le=3600)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_backoff_seconds: float = Field(default=30.0, ge=0, le=3600)
+    outbox_backoff_max_seconds: float = Field(default=3600.0, ge=1, le=24 * 3600)
+    # Finished rows (sent, refused, dead, uncertain) are deleted this long after they finished,
+    # domain events after a week; never sooner than the longest cap's window.
+    outbox_keep_days: int = Field(default=90, ge=1, le=3650)
+    # Activation (cdp/activation/): templates by name, caps beyond CDP_CONTACT_CAPS, quiet
+    # hours (messages of templates with quiet_hours wait until they end) in a time zone, and
+    # how long a send waits when WeChat's daily limit (45009) is reached.
+    activation_templates: MessageTemplates = Field(default_factory=dict)
+    activation_caps: list[CapRule] = Field(default_factory=lambda: list(DEFAULT_CAPS))
+    activation_quiet_hours: QuietHours = "22:00-08:00"
+    activation_timezone: str = "Asia/Shanghai"
+    activation_limit_backoff_seconds: float = Field(default=3600.0, ge=1, le=24 * 3600)
+    # When to send which template, as JSON: [{"on": "order.paid", "template": "order_paid"},
+    # {"on": "order.completed", "template": "care", "days": 7}, ...] (cdp.activation_config).
+    activation_triggers: list[Trigger] = Field(default_factory=list)
+    # The brand's webhook endpoints by name, as JSON: {"crm": {"url": "https://...",
+    # "events": ["order.status_changed"], "secret": "..."}}.
+    webhooks: Webhooks = Field(default_factory=dict)
     wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
     wecom_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
     wecom_sso_url: str = "https://login.work.weixin.qq.com/wwlogin/sso/login"
+
+    @field_validator("activation_timezone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _webhooks_fit_to_run(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            plain = sorted(n for n, hook in self.webhooks.items() if hook.url.startswith("http:"))
+            if plain:
+                raise ValueError(f"webhooks must be https:// in production: {plain}")
+        return self
+
+    @model_validator(mode="after")
+    def _triggers_name_templates(self) -> Settings:
+        unknown = sorted(
+            {t.template for t in self.activation_triggers} - set(self.activation_templates)
+        )
+        if unknown:
+            raise ValueError(f"activation_triggers name templates not configured: {unknown}")
+        return self
 
     @field_validator(
         "wechat_api_base_url",
@@ -388,6 +451,10 @@ STRUCTURED = (
     "staff_role_map",
     "identity_rules",
     "sms_tencent",
+    "activation_templates",
+    "activation_triggers",
+    "activation_caps",
+    "webhooks",
 )
 
 

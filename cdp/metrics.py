@@ -94,3 +94,16 @@ def exposition() -> bytes:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry)
+
+
+OUTBOX = Gauge(
+    "cdp_outbox_messages",
+    "Outbox rows waiting or stuck, by state (PENDING, SENDING, DEAD, UNCERTAIN).",
+    ["state"],
+    multiprocess_mode="mostrecent",
+)
+OUTBOX_AGE = Gauge(
+    "cdp_outbox_oldest_due_seconds",
+    "How long the oldest outbox row that is due has waited for a worker (0: none waiting).",
+    multiprocess_mode="mostrecent",
+)

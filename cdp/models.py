@@ -3,6 +3,7 @@ are an explicit list: cdp.linking.steps)."""
 
 from sqlmodel import SQLModel
 
+from cdp.activation.models import Campaign
 from cdp.audiences.models import Audience, MembershipChange
 from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
@@ -12,6 +13,7 @@ from cdp.events.models import Event
 from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
+from cdp.outbox.models import OutboxCursor, OutboxMessage
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.rate_stores import RateBudget
 from cdp.reevaluation import QueuedProfile
@@ -35,6 +37,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "Audience",
     "AuditEvent",
+    "Campaign",
     "Consent",
     "ConsentChange",
     "Contact",
@@ -49,6 +52,8 @@ __all__ = [
     "MembershipChange",
     "Order",
     "OrderItem",
+    "OutboxCursor",
+    "OutboxMessage",
     "PointsEntry",
     "PointsLot",
     "PrivacyNotice",

@@ -88,6 +88,8 @@ POLICY: dict[str, dict[str, Rule]] = {
         "audience": allow(Role.MARKETER),
         "audiencePreview": allow(Role.MARKETER),
         "audienceMembers": allow(Role.SERVICE),
+        "campaign": allow(Role.MARKETER),
+        "campaignForecast": allow(Role.MARKETER),
         "staffSessions": allow(Role.COMPLIANCE),
         "myPrivacy": allow(Role.CUSTOMER),
         # What the brand promises: the person, and the staff and services who act for them.
@@ -120,6 +122,9 @@ POLICY: dict[str, dict[str, Rule]] = {
         "withdrawMyCancellation": allow(Role.CUSTOMER),
         "holdErasure": allow(Role.COMPLIANCE),
         "releaseErasureHold": allow(Role.COMPLIANCE),
+        "scheduleCampaign": allow(Role.MARKETER),
+        "cancelCampaign": allow(Role.MARKETER),
+        "sendMessage": allow(Role.SERVICE),
     },
     "Profile": {
         "id": PERSON,
@@ -248,6 +253,22 @@ POLICY: dict[str, dict[str, Rule]] = {
         "refreshedAt",
         "members",
     ),
+    "Campaign": open_fields(
+        "name", "template", "audience", "startsAt", "perMinute", "status", "createdBy", "totals"
+    ),
+    "CampaignTotals": open_fields(
+        "queued",
+        "sent",
+        "delivered",
+        "pending",
+        "failed",
+        "uncertain",
+        "refused",
+        "orderedWithinSevenDays",
+    ),
+    "CampaignForecast": open_fields("members", "wouldSend", "refused", "quietHours"),
+    "ReasonCount": open_fields("reason", "people"),
+    "MessageDecision": open_fields("allowed", "reason", "notBefore", "new"),
     "AudienceCount": open_fields("count", "suppressed", "minimumGroupSize"),
     "AudiencePage": open_fields("items", "pageInfo"),
     "AudienceMember": open_fields("profileId", "since"),

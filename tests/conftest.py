@@ -80,6 +80,8 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "jwt_secret": TEST_JWT_SECRET,
         "keyring": TEST_KEYRING_PATH,
         "operation_timeout_seconds": 60.0,
+        # No outbox worker in the app's lifespan: the activation tests drive their own.
+        "outbox_poll_seconds": 0.0,
         **overrides,
     }
     if database_url in KEYSTORES:

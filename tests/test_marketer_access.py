@@ -15,7 +15,7 @@ from tests.support.analytics_measures import ClientAt
 from tests.support.analytics_seed import ORDERS, PROFILES, TAGS, seeding, sh
 from tests.support.root_fields import AGGREGATE_QUERIES, every_mutation, individual_queries
 
-MARKETER_MUTATIONS = {"defineAudience"}
+MARKETER_MUTATIONS = {"defineAudience", "scheduleCampaign", "cancelCampaign"}
 
 
 async def test_a_marketer_is_forbidden_every_individual_query_and_every_other_mutation(

@@ -8,6 +8,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -17,11 +18,12 @@ from pydantic import ValidationError
 from cdp.app import create_app
 from cdp.auth import Role, issue_token
 from cdp.config import Environment, Settings
-from cdp.db import Database
+from cdp.db import Database, utcnow
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.logs import JsonFormatter
-from tests.conftest import TEST_KEYRING, make_settings
+from cdp.outbox.queue import Outgoing, enqueue
+from tests.conftest import TEST_KEYRING, audited, make_settings
 
 TOKEN = "metrics-7Qm2vX9pLr4TzK8wNc3Hs6Yb1Jd5Fg0A"
 CANARY_PHONE = "13912345678"
@@ -167,9 +169,31 @@ async def test_the_pool_and_the_audit_sealing_lag_are_gauges(
     assert re.search(r'^cdp_db_pool_connections\{state="in_use"\} \d', text, re.M)
     assert re.search(r'^cdp_db_pool_connections\{state="idle"\} \d', text, re.M)
     assert re.search(r"^cdp_audit_sealing_lag_seconds \d", text, re.M)
+    assert value(text, "cdp_outbox_messages", state="PENDING") == 0
+    assert re.search(r"^cdp_outbox_oldest_due_seconds 0", text, re.M)
 
 
 @pytest.mark.parametrize("token", ["short", "a" * 40])
 def test_a_weak_metrics_token_is_refused_at_start(token: str) -> None:
     with pytest.raises(ValidationError, match="CDP_METRICS_TOKEN"):
         Settings(env=Environment.DEVELOPMENT, metrics_token=token)  # type: ignore[arg-type]
+
+
+async def test_the_outbox_depth_and_the_wait_of_its_oldest_due_row_are_gauges(
+    app_with_metrics: tuple[Settings, Any],
+) -> None:
+    settings, app = app_with_metrics
+    database = Database(settings)
+    try:
+        async with audited(database) as session:
+            await enqueue(
+                session=session,
+                messages=[Outgoing(kind="webhook", key="metrics-1")],
+                now=utcnow() - timedelta(seconds=30),
+            )
+    finally:
+        await database.dispose()
+    text = await scrape(app)
+    assert value(text, "cdp_outbox_messages", state="PENDING") == 1
+    waited = re.search(r"^cdp_outbox_oldest_due_seconds (\S+)", text, re.M)
+    assert waited is not None and 25 <= float(waited.group(1)) < 600

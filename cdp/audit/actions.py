@@ -65,6 +65,10 @@ class AuditAction(StrEnum):
     AUDIENCE_REFRESH = "audience.refresh"  # an audience's members computed in full
     AUDIENCE_UPDATE = "audience.update"  # queued people re-evaluated against every audience
     AUDIENCE_MEMBERS = "audience.members"  # a service listed members it may contact
+    MESSAGE_SEND = "message.send"  # a service queued a template's message for a person
+    CAMPAIGN_SCHEDULE = "campaign.schedule"
+    CAMPAIGN_CANCEL = "campaign.cancel"
+    CAMPAIGN_READ = "campaign.read"  # a forecast or totals read (counts only)
     AUDIT_READ = "audit.read"
     AUDIT_VERIFY = "audit.verify"
     AUDIT_CHECKPOINT = "audit.checkpoint"
@@ -142,6 +146,12 @@ class AuditAction(StrEnum):
     MUTATION_WITHDRAW_MY_CANCELLATION = "mutation.withdrawMyCancellation"
     MUTATION_HOLD_ERASURE = "mutation.holdErasure"
     MUTATION_RELEASE_ERASURE_HOLD = "mutation.releaseErasureHold"
+    # Activation.
+    QUERY_CAMPAIGN = "query.campaign"
+    QUERY_CAMPAIGN_FORECAST = "query.campaignForecast"
+    MUTATION_SEND_MESSAGE = "mutation.sendMessage"
+    MUTATION_SCHEDULE_CAMPAIGN = "mutation.scheduleCampaign"
+    MUTATION_CANCEL_CAMPAIGN = "mutation.cancelCampaign"
 
 
 class AuditOutcome(StrEnum):

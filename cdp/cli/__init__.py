@@ -5,12 +5,14 @@ from cdp.cli import (
     audit,
     audit_tree,
     keys,
+    outbox,
     privacy,
     server,
     service_accounts,
     staff,
     tiers,
     wechat,
+    worker,
 )
 from cdp.cli.common import app
 
@@ -21,12 +23,14 @@ __all__ = [
     "audit_tree",
     "keys",
     "main",
+    "outbox",
     "privacy",
     "server",
     "service_accounts",
     "staff",
     "tiers",
     "wechat",
+    "worker",
 ]
 
 

@@ -34,6 +34,12 @@ class Reason(StrEnum):
     OPTED_OUT = "OPTED_OUT"
     FREQUENCY_CAP = "FREQUENCY_CAP"
     SUPPRESSED = "SUPPRESSED"  # the person was erased
+    # The send decision's further reasons (cdp/activation/decision.py), for a template.
+    CHANNEL_CAP = "CHANNEL_CAP"
+    TOPIC_CAP = "TOPIC_CAP"
+    NO_RECIPIENT = "NO_RECIPIENT"
+    NOT_FOLLOWING = "NOT_FOLLOWING"
+    NO_SUBSCRIPTION = "NO_SUBSCRIPTION"
 
 
 @dataclass(frozen=True)

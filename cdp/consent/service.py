@@ -6,6 +6,7 @@ A choice made without a channel covers every channel. The state is one row per
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from cdp.channels import Channel
 from cdp.consent.models import Consent, ConsentChange, ConsentPurpose, Contact
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input
+from cdp.outbox import events
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.reevaluation import note as reevaluate
@@ -106,6 +108,23 @@ async def update_consents(
     await session.execute(sa.insert(ConsentChange), history)
     await session.flush()
     reevaluate(session, [profile.id])
+    await events.note(
+        session,
+        event=events.CONSENT_CHANGED,
+        key=f"{profile.public_id}:{uuid.uuid4()}",
+        data={
+            "profileId": profile.public_id,
+            "consents": [
+                {
+                    "purpose": purpose.value,
+                    "channel": channel.value,
+                    "granted": granted,
+                }
+                for (purpose, channel), granted in wanted.items()
+            ],
+        },
+        subject=profile.id,
+    )
     audit.record(
         session,
         action="consent.update",

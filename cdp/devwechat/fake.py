@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from cdp.devwechat.fake_messages import FakeMessageApi
 from cdp.devwechat.fake_phone import FakePhoneApi
 
 MINI_APP_ID = "wx8f3c2a1b5d6e7f90"
@@ -97,12 +98,15 @@ class FakeWechat:
     base_url: str = ""  # where it listens, once started
     session_keys: list[str] = field(default_factory=list)  # every one handed out
     phone: FakePhoneApi = field(init=False)  # app tokens and getuserphonenumber
+    messages: FakeMessageApi = field(init=False)  # subscribe and template messages
 
     def __post_init__(self) -> None:
         self.phone = FakePhoneApi(self.apps, self._scripted, sandbox=self.sandbox)
+        self.messages = FakeMessageApi(self.phone, self._scripted)
 
     def reset(self) -> None:
         self.phone.reset()
+        self.messages.reset()
         for kept in (self.codes, self.grants, self.used, self.script, self.calls):
             kept.clear()
         self.session_keys.clear()
@@ -135,6 +139,7 @@ class FakeWechat:
         """WeChat's endpoints by their real paths (api. and open.weixin.qq.com on one host)."""
         return [
             *self.phone.routes(),
+            *self.messages.routes(),
             Route("/sns/jscode2session", self.jscode2session),
             Route("/sns/oauth2/access_token", self.access_token),
             Route("/sns/userinfo", self.userinfo),

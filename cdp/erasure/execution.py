@@ -27,6 +27,7 @@ from cdp.erasure.journal import JournalEntry, append
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
+from cdp.outbox import events
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.suppression import service as suppression
 from cdp.suppression.models import ErasureRequest, ErasureStatus, SuppressionKind
@@ -154,7 +155,15 @@ async def _verify(session: AsyncSession, vault: Vault, request: ErasureRequest) 
 
 
 async def _complete(session: AsyncSession, vault: Vault, request: ErasureRequest) -> dict[str, Any]:
-    del session, vault
+    del vault
+    # The brand's systems learn of it by the tombstone alone (the only id left of the person).
+    await events.note(
+        session,
+        event=events.ERASURE_COMPLETED,
+        key=str(request.profile_id),
+        data={"profileId": request.receipt["collect"]["tombstone"], "mode": request.mode.value},
+        subject=None,  # the person is gone; the tombstone is all that is said
+    )
     request.status = ErasureStatus.COMPLETED
     request.completed_at = utcnow()
     # The identifiers were needed to suppress and to verify; the suppression list keeps them.

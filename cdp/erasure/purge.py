@@ -19,6 +19,7 @@ from cdp.events.models import Event
 from cdp.keys.store import KeyStore
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order
+from cdp.outbox.models import OutboxMessage
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.reevaluation import QueuedProfile
 from cdp.subscriptions.models import SubscribeGrant, WechatFollow
@@ -40,6 +41,7 @@ PURGED: tuple[type[SQLModel], ...] = (
     MembershipChange,
     QueuedProfile,
     DataExportLink,
+    OutboxMessage,  # nothing more is sent to an erased person
 )
 # Kept for accounting or aggregates, stripped of what is personal (see `purge`).
 KEPT: tuple[type[SQLModel], ...] = (Order, Event)
@@ -87,11 +89,31 @@ def _reviews_of(profile_id: int) -> Any:
     )
 
 
+async def tombstone_deliveries(session: AsyncSession, profile_id: int, tombstone: str) -> int:
+    """Webhook deliveries about the person not yet made go on carrying the tombstone id
+    alone, unlinked from the person (the rest of their outbox rows are purged)."""
+    waiting = (
+        await session.scalars(
+            sa.select(OutboxMessage).where(
+                col(OutboxMessage.profile_id) == profile_id,
+                col(OutboxMessage.kind) == "webhook",
+                col(OutboxMessage.state).in_(["PENDING", "SENDING"]),
+            )
+        )
+    ).all()
+    for row in waiting:
+        row.payload = {**row.payload, "data": {"profileId": tombstone}, "subject": None}
+        row.profile_id = None
+    await session.flush()
+    return len(waiting)
+
+
 async def purge(
     session: AsyncSession, *, profile_id: int, mode: ErasureMode, tombstone: str
 ) -> dict[str, Any]:
     """Remove the person's rows; counts per table. Rerunnable: a second run counts zeros."""
     counts: dict[str, Any] = {}
+    counts["webhooks_tombstoned"] = await tombstone_deliveries(session, profile_id, tombstone)
     for model in PURGED:
         counts[table_of(model).name] = await _delete(session, model, profile_id)
     merges = await session.execute(

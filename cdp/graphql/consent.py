@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cdp.activation.decision import decide
+from cdp.activation.messages import template_named
 from cdp.channels import Channel
 from cdp.consent import contact as sends
 from cdp.consent import service
 from cdp.consent.contact import ContactAsk, Reason
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
-from cdp.errors import CdpError, ErrorCode
+from cdp.db import utcnow
+from cdp.errors import CdpError, ErrorCode, bad_input
 from cdp.graphql.context import Info, by_key
 from cdp.graphql.lookups import profile_by_id, profile_write
 from cdp.graphql.objects import copied, object_type
@@ -184,6 +187,31 @@ async def contact_decision(
     return ContactDecision(allowed=decision.allowed, reason=decision.reason)
 
 
+async def _send_decision(
+    info: Info,
+    session: AsyncSession,
+    profile: Profile,
+    purpose: ConsentPurpose,
+    channel: Channel,
+    name: str,
+) -> ContactDecision:
+    settings = info.context.settings
+    chosen = template_named(settings, name)
+    if (chosen.purpose, chosen.channel) != (purpose.value, channel.value):
+        raise bad_input(f"the template {name!r} is for {chosen.purpose} in {chosen.channel}")
+    assert profile.id is not None
+    decided = await decide(
+        session=session,
+        profile_ids=[profile.id],
+        name=name,
+        template=chosen,
+        settings=settings,
+        now=utcnow(),
+    )
+    reason = Reason(decided[profile.id].reason)
+    return ContactDecision(allowed=decided[profile.id].allowed, reason=reason)
+
+
 @strawberry.type
 class ConsentQueries:
     @strawberry.field(
@@ -197,6 +225,14 @@ class ConsentQueries:
             ConsentPurpose, strawberry.argument(description="What the message would be for.")
         ],
         channel: Annotated[Channel, strawberry.argument(description="Where it would be sent.")],
+        template: Annotated[
+            str | None,
+            strawberry.argument(
+                description="A message template (CDP_ACTIVATION_TEMPLATES) of this purpose and "
+                "channel: the whole send decision for it (caps of its channel and topic, a "
+                "recipient, a follower, an acceptance left), as its messages get."
+            ),
+        ] = None,
     ) -> ContactDecision | None:
         async with info.context.uow.session() as session:
             try:
@@ -205,6 +241,8 @@ class ConsentQueries:
                 if exc.code is not ErrorCode.SUPPRESSED:
                     raise
                 return ContactDecision(allowed=False, reason=Reason.SUPPRESSED)
+            if template is not None:
+                return await _send_decision(info, session, profile, purpose, channel, template)
         return await contact_decision(info, profile, purpose, channel)
 
 

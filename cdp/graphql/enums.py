@@ -148,6 +148,11 @@ expose(
         Reason.OPTED_OUT: "Refused: the person said no.",
         Reason.FREQUENCY_CAP: "Refused: the purpose's cap (CDP_CONTACT_CAPS) is reached.",
         Reason.SUPPRESSED: "Refused: the person was erased.",
+        Reason.CHANNEL_CAP: "Refused: the channel's cap (CDP_ACTIVATION_CAPS) is reached.",
+        Reason.TOPIC_CAP: "Refused: the template's topic cap (e.g. the follow prompt's).",
+        Reason.NO_RECIPIENT: "Refused: no OpenID in the template's app, or no phone.",
+        Reason.NOT_FOLLOWING: "Refused: the person does not follow the official account.",
+        Reason.NO_SUBSCRIPTION: "Refused: no subscribe-message acceptance left to spend.",
     },
 )
 expose(

@@ -16,6 +16,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
 
+from cdp.graphql.activation import ActivationMutations, ActivationQueries
 from cdp.graphql.analytics import AnalyticsQueries
 from cdp.graphql.analytics_cells import BigInt
 from cdp.graphql.audiences import AudienceMutations, AudienceQueries
@@ -58,6 +59,7 @@ QUERIES: tuple[type, ...] = (
     SuppressionQueries,
     AnalyticsQueries,
     AudienceQueries,
+    ActivationQueries,
     StaffQueries,
     PrivacyQueries,
 )
@@ -73,6 +75,7 @@ MUTATIONS: tuple[type, ...] = (
     StaffMutations,
     AudienceMutations,
     PrivacyMutations,
+    ActivationMutations,
 )
 
 

@@ -12,10 +12,17 @@ from cdp.erasure import service as erasure
 from cdp.events import service as events
 from cdp.loyalty import coupons, points
 from cdp.orders import service as orders
+from cdp.outbox.models import OUTBOX
 from cdp.profiles import merge
-from cdp.profiles.merge import Step
+from cdp.profiles.merge import Merge, Step, reassign_rows
 from cdp.subscriptions import service as subscriptions
 from cdp.tags import service as tags
+
+
+async def move_messages(merge: Merge) -> int:
+    """The loser's messages go with it (those sent count against the survivor's caps)."""
+    return await reassign_rows(merge, OUTBOX)
+
 
 MERGE_STEPS: tuple[Step, ...] = (
     Step("identities", ("identities",), merge.move_identities),
@@ -35,6 +42,7 @@ MERGE_STEPS: tuple[Step, ...] = (
         ("wechat_follows", "wechat_subscribe_grants"),
         subscriptions.move_subscriptions,
     ),
+    Step("outbox", ("outbox",), move_messages),
 )
 
 # Tables that hold a profile's id and stay as they are: the audit log records what happened

@@ -22,6 +22,7 @@ from cdp.orders.entry import parse_entry
 from cdp.orders.models import Order, OrderItem, OrderStatus
 from cdp.orders.queries import items_of
 from cdp.orders.tiers import TierThresholds, recompute_tier
+from cdp.outbox import events
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.profiles.service import clean_address
@@ -197,6 +198,7 @@ async def record_order(
         await session.flush()
         detail = {"order": existing.public_id, "status": order.status.value, "totalFen": total}
         audit.record(session, action="order.record", profile_id=profile.id, detail=detail)
+        await _note_status(session, existing, profile, None)
     await recompute_tier(session=session, profile=profile, thresholds=tiers, now=now)
     reevaluate(session, [profile.id, existing.profile_id])
     return existing
@@ -225,9 +227,31 @@ async def _replay(
         raise conflict(f"an order cannot go from {existing.status.value} to {given.status.value}")
     detail = {"order": existing.public_id, "from": existing.status.value, "to": given.status.value}
     audit.record(session, action="order.status", profile_id=profile.id, detail=detail)
+    previous = existing.status
     existing.status = given.status
     existing.updated_at = now
     await session.flush()
+    await _note_status(session, existing, profile, previous)
+
+
+async def _note_status(
+    session: AsyncSession, order: Order, profile: Profile, previous: OrderStatus | None
+) -> None:
+    # For activation's triggers (order paid, shipped, completed) and the brand's webhooks.
+    await events.note(
+        session,
+        event=events.ORDER_STATUS_CHANGED,
+        key=f"{order.public_id}:{order.status.value}",
+        data={
+            "profileId": profile.public_id,
+            "order": order.public_id,
+            "orderNo": order.external_id,
+            "status": order.status.value,
+            "from": None if previous is None else previous.value,
+            "totalFen": order.total_fen,
+        },
+        subject=profile.id,
+    )
 
 
 async def move_orders(merge: Merge) -> int:

@@ -12,6 +12,7 @@ from sqlmodel import col
 from cdp.audit import trail as audit
 from cdp.config import Settings
 from cdp.orders.models import COUNTS_AS_SPEND, Order
+from cdp.outbox import events
 from cdp.profiles.models import Profile, Tier
 from cdp.reevaluation import note as reevaluate
 
@@ -84,6 +85,13 @@ async def recompute_tier(
             action="tier.change",
             profile_id=profile.id,
             detail={"from": profile.tier.value, "to": tier.value},
+        )
+        await events.note(
+            session,
+            event=events.TIER_CHANGED,
+            key=f"{profile.public_id}:{now.isoformat()}:{tier.value}",
+            data={"profileId": profile.public_id, "from": profile.tier.value, "tier": tier.value},
+            subject=profile.id,
         )
         profile.tier = tier
         await session.flush()

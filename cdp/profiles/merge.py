@@ -19,6 +19,7 @@ from cdp.audit import trail as audit
 from cdp.config import Settings
 from cdp.db import lock_profiles, utcnow
 from cdp.keys.vault import Vault
+from cdp.outbox import events
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge, ReviewStatus
 from cdp.profiles.personal import PROFILE_FIELDS, read_field, write_field
 
@@ -145,6 +146,13 @@ async def merge_profiles(
         action="profile.merge",
         profile_id=survivor.id,
         detail={"mergedProfile": loser.id, "reason": reason, "moved": moved},
+    )
+    await events.note(
+        session,
+        event=events.PROFILE_MERGED,
+        key=loser.public_id,
+        data={"profileId": survivor.public_id, "mergedProfileId": loser.public_id},
+        subject=survivor.id,
     )
     await session.delete(loser)
     await session.flush()  # frees the loser's unique blind indexes for the survivor

@@ -43,6 +43,10 @@ class SmsProvider(Protocol):
 
     async def send_code(self, *, phone: str, code: str, minutes: int) -> None: ...
 
+    async def send_template(self, *, phone: str, template_id: str, params: list[str]) -> None:
+        """A message of an approved template with its parameters (activation's SMS)."""
+        ...
+
 
 _BAD_PHONE = frozenset(
     {
@@ -83,12 +87,17 @@ class TencentSmsProvider:
         await self._http.aclose()
 
     async def send_code(self, *, phone: str, code: str, minutes: int) -> None:
+        await self.send_template(
+            phone=phone, template_id=self.config.template_id, params=[code, str(minutes)]
+        )
+
+    async def send_template(self, *, phone: str, template_id: str, params: list[str]) -> None:
         body = {
             "PhoneNumberSet": [phone],
             "SmsSdkAppId": self.config.sdk_app_id,
             "SignName": self.config.sign_name,
-            "TemplateId": self.config.template_id,
-            "TemplateParamSet": [code, str(minutes)],
+            "TemplateId": template_id,
+            "TemplateParamSet": params,
         }
         answer = await self._post(json.dumps(body, ensure_ascii=False).encode())
         response = answer.get("Response")

@@ -31,6 +31,9 @@ class WechatFailure(StrEnum):
     RISKY_USER = "WECHAT_RISKY_USER"  # 40226: WeChat blocks this user's sign-in
     QUOTA_EXHAUSTED = "WECHAT_QUOTA_EXHAUSTED"  # 1400001: the app's phone authorisations
     TOKEN_INVALID = "WECHAT_TOKEN_INVALID"  # 40001, 40014, 42001: the app's access token
+    NO_ACCEPTANCE = "WECHAT_NO_ACCEPTANCE"  # 43101: no subscribe acceptance left to spend
+    NOT_FOLLOWING = "WECHAT_NOT_FOLLOWING"  # 43004: template messages go to followers only
+    DAILY_LIMIT = "WECHAT_DAILY_LIMIT"  # 45009: the app's daily calls of an API are used up
     BUSY = "WECHAT_BUSY"  # -1 (or unreachable) on every try
     TIMEOUT = "WECHAT_TIMEOUT"
     UPSTREAM = "WECHAT_UPSTREAM"  # an answer we cannot use (bad secret, unknown errcode, ...)
@@ -43,6 +46,9 @@ ERRCODES = {
     45011: WechatFailure.RATE_LIMITED,
     40226: WechatFailure.RISKY_USER,
     1400001: WechatFailure.QUOTA_EXHAUSTED,
+    43101: WechatFailure.NO_ACCEPTANCE,
+    43004: WechatFailure.NOT_FOLLOWING,
+    45009: WechatFailure.DAILY_LIMIT,
     40001: WechatFailure.TOKEN_INVALID,
     40014: WechatFailure.TOKEN_INVALID,
     42001: WechatFailure.TOKEN_INVALID,
@@ -50,6 +56,8 @@ ERRCODES = {
 }
 STABLE_TOKEN = "/cgi-bin/stable_token"
 PHONE_NUMBER = "/wxa/business/getuserphonenumber"
+SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
+TEMPLATE_SEND = "/cgi-bin/message/template/send"
 
 
 class WechatError(ServiceError[WechatFailure]):
@@ -175,6 +183,14 @@ class WechatClient:
         if pure is None or country is None or app_id is None:
             raise self.unusable(PHONE_NUMBER, None)
         return PhoneInfo(phone=f"+{country}{pure}", watermark_app_id=app_id)
+
+    async def send_message(self, *, path: str, access_token: str, body: dict[str, Any]) -> int:
+        """POST a subscribe (SUBSCRIBE_SEND) or template (TEMPLATE_SEND) message; WeChat's
+        msgid (0 when it gave none). "System busy" is retried here; a timeout is not (the
+        message may have gone), and neither is anything else WeChat refused."""
+        answer = await self._call(path, {"access_token": access_token}, body)
+        msgid = answer.get("msgid")
+        return msgid if isinstance(msgid, int) else 0
 
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         """GET and decode (cdp/errcode_api.py: "system busy" retried, a timeout not)."""

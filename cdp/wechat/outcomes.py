@@ -73,6 +73,10 @@ WECHAT_OUTCOMES: dict[WechatFailure, tuple[int, ErrorCode, str, int | None]] = {
         "WeChat refused the app's access token; try again shortly",
         5,
     ),
+    # A message's refusals (cdp/activation/), never a sign-in's.
+    WechatFailure.NO_ACCEPTANCE: (502, ErrorCode.INTERNAL, "WeChat refused the message", None),
+    WechatFailure.NOT_FOLLOWING: (502, ErrorCode.INTERNAL, "WeChat refused the message", None),
+    WechatFailure.DAILY_LIMIT: (503, ErrorCode.INTERNAL, "WeChat's daily limit is reached", 3600),
     WechatFailure.BUSY: (503, ErrorCode.INTERNAL, "WeChat is busy; try again shortly", 5),
     WechatFailure.TIMEOUT: (503, ErrorCode.INTERNAL, "WeChat did not answer in time", 5),
     WechatFailure.UPSTREAM: (502, ErrorCode.INTERNAL, "WeChat's answer could not be used", None),

@@ -18,6 +18,7 @@ from cdp.events.service import EventInput, record_events
 from cdp.keys.vault import Vault
 from cdp.linking.link import link_identity
 from cdp.orders.entry import MAX_PARAMS, VALUE_MAX
+from cdp.outbox import reports
 from cdp.subscriptions import service as subscriptions
 from cdp.wechat.push_message import PushMessage, Tree
 from cdp.wechat.signin import CHANNEL_OF
@@ -175,6 +176,25 @@ async def _keep_state(
                 at=at,
                 scene=params.get("scene"),
             )
+    elif event_type == "wechat.subscribe_msg_sent" and "msgId" in params:
+        await reports.record_delivery(
+            session=session,
+            profile_id=profile_id,
+            kind="wechat.subscribe",
+            msgid=params["msgId"],
+            delivered=params.get("errorCode", "0") == "0",
+            status=params.get("errorStatus", "success"),
+        )
+    elif event_type == "wechat.template_send_finish" and "msgId" in params:
+        status = params.get("status", "")
+        await reports.record_delivery(
+            session=session,
+            profile_id=profile_id,
+            kind="wechat.template",
+            msgid=params["msgId"],
+            delivered=status == "success",
+            status=status,
+        )
     elif event_type in ("wechat.subscribe_msg_popup", "wechat.subscribe_msg_change"):
         choice = subscriptions.choice_of(params.get("status", ""))
         template = params.get("templateId")

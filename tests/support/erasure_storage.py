@@ -37,6 +37,7 @@ PROFILE_TABLES = [
     "audience_membership_changes",
     "audience_queue",
     "data_export_links",
+    "outbox",
 ]
 PERSONAL_COLUMNS = (
     "union_id_bidx",
@@ -152,7 +153,7 @@ def expected_suppressions(person: Person) -> list[tuple[str, bytes]]:
 def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
     """What the purge step must report for a person with these rows (nothing arrived late)."""
     purged = (
-        {"late_suppressions": 0, "late_data_keys": 0}
+        {"late_suppressions": 0, "late_data_keys": 0, "webhooks_tombstoned": 0}
         | {
             name: seeded[name]
             for name in (
@@ -170,6 +171,7 @@ def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
                 "profile_merges",
                 "audience_membership_changes",
                 "audience_queue",
+                "outbox",
             )
         }
         | {"data_export_links": 0}

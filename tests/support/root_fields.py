@@ -6,7 +6,9 @@ from __future__ import annotations
 from tests.support.people import MINI
 
 # Queries of de-identified aggregates: `analytics`, and audiences with their counts.
-AGGREGATE_QUERIES = frozenset({"analytics", "audiences", "audience", "audiencePreview"})
+AGGREGATE_QUERIES = frozenset(
+    {"analytics", "audiences", "audience", "audiencePreview", "campaign", "campaignForecast"}
+)
 
 
 def individual_queries(profile_id: str) -> dict[str, list[str]]:
@@ -84,4 +86,9 @@ def every_mutation(profile_id: str) -> dict[str, str]:
         "withdrawMyCancellation": 'withdrawMyCancellation(input: {requestId: "r-1"}) { id }',
         "holdErasure": 'holdErasure(input: {requestId: "r-1", legalReason: "T-4"}) { id }',
         "releaseErasureHold": 'releaseErasureHold(input: {requestId: "r-1", reason: "T-5"}) { id }',
+        "sendMessage": f'sendMessage(input: {{{p}, template: "t", idempotencyKey: "k"}}) '
+        "{ allowed }",
+        "scheduleCampaign": 'scheduleCampaign(input: {name: "c", template: "t", '
+        'audience: "club"}) { name }',
+        "cancelCampaign": 'cancelCampaign(input: {name: "c"}) { name }',
     }

@@ -26,6 +26,7 @@ SECRET_ID = "AKIDsmsfake0000000000000000000000000"
 SECRET_KEY = "smsfakesecretkey00000000000000000"
 SDK_APP_ID = "1400000001"
 TEMPLATE_ID = "100001"
+NOTICE_TEMPLATE_ID = "100002"  # an approved notice template (activation's SMS)
 SIGN_NAME = "咖啡品牌"
 _AUTH = re.compile(
     r"TC3-HMAC-SHA256 Credential=(?P<id>[^/]+)/(?P<scope>\S+), "
@@ -37,6 +38,7 @@ _AUTH = re.compile(
 class FakeTencentSms:
     sent: list[tuple[str, list[str]]] = field(default_factory=list)  # (phone, template params)
     script: list[dict[str, Any]] = field(default_factory=list)
+    templates: set[str] = field(default_factory=lambda: {TEMPLATE_ID, NOTICE_TEMPLATE_ID})
 
     def reset(self) -> None:
         self.sent.clear()
@@ -95,7 +97,7 @@ class FakeTencentSms:
         if not secrets.compare_digest(expected, match["sig"]):
             return "AuthFailure.SignatureFailure"
         body = json.loads(payload)
-        if body.get("SmsSdkAppId") != SDK_APP_ID or body.get("TemplateId") != TEMPLATE_ID:
+        if body.get("SmsSdkAppId") != SDK_APP_ID or body.get("TemplateId") not in self.templates:
             return "InvalidParameterValue.TemplateParameterFormatError"
         return None
 
