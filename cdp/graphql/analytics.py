@@ -1,16 +1,25 @@
-"""`analytics` for analysts: de-identified aggregates, each over a date range, with cells of
-fewer than k people suppressed (a flag and a null count) together with their complements."""
+"""`analytics` for analysts and marketers: de-identified aggregates, with cells of fewer than k
+people suppressed (a flag and a null count) together with their complements.
+
+The breakdowns below answer whole calendar months only (a range snaps to the month holding
+it), each from the month's release: computed once after the month closed and kept, so that
+no two answers differ by a few people (see cdp/analytics/releases.py). `series` and `funnel`
+answer days, ISO weeks and months (cdp/analytics/publish.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
-from typing import Annotated, TypeVar
+from decimal import Decimal
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.analytics import queries
+from cdp.analytics.periods import Granularity, Period, period_of
+from cdp.analytics.releases import release
+from cdp.analytics.series import Ask, EntryDepth, Measure
 from cdp.analytics.suppression import Breakdown, Cell, rate, suppress_group
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.consent.models import DEFAULT_GRANTED, ConsentPurpose
@@ -26,6 +35,14 @@ from cdp.graphql.analytics_cells import (
     counts_of,
     label,
     rate_cell,
+)
+from cdp.graphql.analytics_series import (
+    Days,
+    FunnelStepInput,
+    Period_,
+    SeriesPoint,
+    answer,
+    steps_of,
 )
 from cdp.graphql.context import Info
 from cdp.graphql.objects import object_type
@@ -51,20 +68,57 @@ To = Annotated[
 ]
 
 
-async def _range(info: Info, start: date, end: date) -> tuple[datetime, datetime]:
+def _month(info: Info, start: date, end: date, wait: int = 0) -> Period:
+    """The calendar month holding [start, end], once it (and `wait` days after) is over."""
     if end < start or (end - start).days > MAX_RANGE_DAYS:
         raise bad_input(f"to must be on or after from, at most {MAX_RANGE_DAYS} days", field="to")
     if start < EARLIEST_DAY or end > LATEST_DAY:
         field = "from" if start < EARLIEST_DAY else "to"
         raise bad_input(f"from and to must be {EARLIEST_DAY} to {LATEST_DAY}", field=field)
-    return queries.bounds(start, end, info.context.settings.analytics_timezone)
+    month = period_of(start, Granularity.MONTH)
+    if end >= month.ends:
+        raise bad_input(
+            "from and to must fall in one calendar month (answers are per month; "
+            "use series for days, weeks or several months)",
+            field="to",
+        )
+    if not month.closed(utcnow(), info.context.settings.analytics_timezone, wait):
+        raise bad_input(
+            f"the month (and the {wait} days after it) is not over yet", field="to"
+        ) if wait else bad_input("the month is not over yet", field="to")
+    return month
 
 
-async def _over(info: Info, start: date, end: date, query: RangeQuery[R]) -> R:
-    """`query` over the reporting days `start` to `end`, in a read-only session."""
-    lo, hi = await _range(info, start, end)
+def _plain(value: Any) -> Any:
+    """Rows as JSON: numbers stay numbers, enums and text become text."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, Decimal):
+        return int(value)
+    return label(value)
+
+
+async def _released(
+    info: Info, start: date, end: date, query: RangeQuery[Any], variant: str = "", wait: int = 0
+) -> Any:
+    """`query` over the calendar month holding `start` to `end`, as released (once)."""
+    month = _month(info, start, end, wait)
+    lo, hi = month.bounds(info.context.settings.analytics_timezone)
+    name = getattr(query, "__name__", "query")
     async with info.context.uow.session() as session:
-        return await query(session, lo, hi)
+
+        async def compute() -> Any:
+            return _plain(await query(session, lo, hi))
+
+        return await release(
+            session, measure=f"month.{name}", variant=variant, period=month, compute=compute
+        )
+
+
+async def _over(info: Info, start: date, end: date, query: RangeQuery[R], wait: int = 0) -> Any:
+    return await _released(info, start, end, query, wait=wait)
 
 
 def _k(info: Info) -> int:
@@ -88,14 +142,13 @@ class Analytics:
 
     @strawberry.field(description="New members in the period, by current tier.")
     async def members_by_tier(self, info: Info, from_: From, to: To) -> CountBreakdown:
-        lo, hi = await _range(info, from_, to)
-        async with info.context.uow.session() as session:
-            rows = {
-                label(t): int(n)
-                for t, n in await queries.members_by_tier(
-                    session, lo, hi, TierThresholds.of(info.context.settings), utcnow()
-                )
-            }
+        thresholds = TierThresholds.of(info.context.settings)
+
+        async def members_by_tier(session: AsyncSession, lo: datetime, hi: datetime) -> Any:
+            # Tiers as of the release (a month's answer never changes after).
+            return await queries.members_by_tier(session, lo, hi, thresholds, utcnow())
+
+        rows = {str(t): int(n) for t, n in await _over(info, from_, to, members_by_tier)}
         cells = [Cell((t.value,), rows.get(t.value, 0)) for t in Tier]
         return _whole(info, cells)
 
@@ -118,10 +171,13 @@ class Analytics:
         description="Share of the period's new members opted in, per purpose and channel."
     )
     async def consent_opt_in_rates(self, info: Info, from_: From, to: To) -> list[RateCell]:
-        lo, hi = await _range(info, from_, to)
-        async with info.context.uow.session() as session:
-            people = await queries.population(session, lo, hi)
-            choices = await queries.explicit_choices(session, lo, hi)
+        async def consent_choices(session: AsyncSession, lo: datetime, hi: datetime) -> Any:
+            return [
+                await queries.population(session, lo, hi),
+                _plain(await queries.explicit_choices(session, lo, hi)),
+            ]
+
+        people, choices = await _over(info, from_, to, consent_choices)
         said: dict[tuple[str, str, bool], int] = {}
         for purpose, channel, granted, n in choices:
             key = (label(purpose), label(channel))
@@ -139,10 +195,13 @@ class Analytics:
 
     @strawberry.field(description="Paid orders and revenue (fen) by entry source and channel.")
     async def orders_by_source(self, info: Info, from_: From, to: To) -> OrderSourceBreakdown:
-        lo, hi = await _range(info, from_, to)
-        async with info.context.uow.session() as session:
-            rows = await queries.orders_by_source(session, lo, hi)
-            total_orders, total_fen, buyers = await queries.order_totals(session, lo, hi)
+        async def order_sources(session: AsyncSession, lo: datetime, hi: datetime) -> Any:
+            return [
+                _plain(await queries.orders_by_source(session, lo, hi)),
+                _plain(await queries.order_totals(session, lo, hi)),
+            ]
+
+        rows, (total_orders, total_fen, buyers) = await _over(info, from_, to, order_sources)
         cells = [
             Cell(
                 (source, label(channel)),
@@ -156,8 +215,12 @@ class Analytics:
         if hidden and not result.total_suppressed:
             # One buyer can sit in several cells: the totals would give away the hidden cells
             # together, so they need k distinct buyers between them, not k per-cell counts.
-            async with info.context.uow.session() as session:
-                together = await queries.buyers_in(session, lo, hi, hidden)
+
+            async def buyers_in(session: AsyncSession, lo: datetime, hi: datetime) -> Any:
+                return await queries.buyers_in(session, lo, hi, hidden)
+
+            variant = repr(sorted((str(s), str(c)) for s, c in hidden))
+            together = await _released(info, from_, to, buyers_in, variant)
             if together < _k(info):
                 result = Breakdown(result.cells, result.total_people, total_suppressed=True)
         return OrderSourceBreakdown(
@@ -192,12 +255,11 @@ class Analytics:
     ) -> list[RateCell]:
         if not 1 <= days <= 365:
             raise bad_input("days must be 1-365", field="days")
-        lo, hi = await _range(info, from_, to)
-        async with info.context.uow.session() as session:
-            rows = {
-                label(c): (int(n), int(m))
-                for c, n, m in await queries.conversion(session, lo, hi, days)
-            }
+        async def conversion(session: AsyncSession, lo: datetime, hi: datetime) -> Any:
+            return await queries.conversion(session, lo, hi, days)
+
+        found = await _released(info, from_, to, conversion, f"days={days}", wait=days)
+        rows = {str(c): (int(n), int(m)) for c, n, m in found}
         return [
             rate_cell(
                 rate(
@@ -225,11 +287,53 @@ class Analytics:
         "after their first day) within 7 and within 30 days."
     )
     async def retention(self, info: Info, from_: From, to: To) -> Retention:
-        cohort, week, month = await _over(info, from_, to, queries.retention)
+        cohort, week, month = await _over(info, from_, to, queries.retention, wait=30)
         return Retention(
             day7=rate_cell(rate(("day7",), week, cohort, k=_k(info))),
             day30=rate_cell(rate(("day30",), month, cohort, k=_k(info))),
         )
+
+    @strawberry.field(
+        description="A measure over whole periods: the range snapped out to the days, ISO "
+        "weeks or months it touches, each period once it (and the measure's wait) is over."
+    )
+    async def series(
+        self,
+        info: Info,
+        measure: Annotated[Measure, strawberry.argument(description="What to count.")],
+        period: Period_,
+        from_: Annotated[date, strawberry.argument(name="from", description="A day of the first period.")],
+        to: Annotated[date, strawberry.argument(description="A day of the last period.")],
+        days: Days = 30,
+        entry_depth: Annotated[
+            EntryDepth, strawberry.argument(description="For ENTRY_CONVERSION.")
+        ] = EntryDepth.FROM,
+    ) -> list[SeriesPoint]:
+        if measure is Measure.FUNNEL:
+            raise bad_input("a funnel has steps: use funnel", field="measure")
+        return await answer(info, Ask(measure, period, from_, to, days=days, depth=entry_depth))
+
+    @strawberry.field(
+        description="People entering a funnel (its first step) in each period, and how many "
+        "reached each later step within `windowDays` of entering (key: the step, from 1)."
+    )
+    async def funnel(
+        self,
+        info: Info,
+        steps: Annotated[
+            list[FunnelStepInput], strawberry.argument(description="2 to 6 steps, in order.")
+        ],
+        period: Period_,
+        from_: Annotated[date, strawberry.argument(name="from", description="A day of the first period.")],
+        to: Annotated[date, strawberry.argument(description="A day of the last period.")],
+        window_days: Annotated[
+            int, strawberry.argument(description="From entering to the last step: 1-90 days.")
+        ] = 7,
+    ) -> list[SeriesPoint]:
+        ask = Ask(
+            Measure.FUNNEL, period, from_, to, steps=steps_of(steps), window_days=window_days
+        )
+        return await answer(info, ask)
 
 
 @strawberry.type
