@@ -24,13 +24,11 @@ Fact = tuple[frozenset[Atom], int]
 def all_periods() -> list[Period]:
     periods: list[Period] = []
     for granularity in Granularity:
-        periods += [p for p in covering(FIRST, LAST, granularity) if FIRST <= p.starts]
+        periods += [p for p in covering(FIRST, LAST, granularity) if p.starts >= FIRST]
     return [p for p in periods if p.last_day <= LAST]
 
 
-def facts_of(
-    released: dict[date, dict[str, Tally]], *, rates: bool, partition: bool
-) -> list[Fact]:
+def facts_of(released: dict[date, dict[str, Tally]], *, rates: bool, partition: bool) -> list[Fact]:
     """Every number an analyst can read, as the set of atoms it counts: the visible cells of
     every period, and (worst case) each period's population."""
     facts: list[Fact] = []
@@ -110,7 +108,10 @@ def test_no_sum_or_difference_of_published_counts_isolates_fewer_than_k_people(
     learnt = attack(facts, random.Random(seed))
     for atoms, value in learnt:
         assert value == sum(released[d][key].people for key, d, _part in atoms)
-        assert value == 0 or value >= K or not about_someone(atoms, released), (sorted(atoms), value)
+        assert value == 0 or value >= K or not about_someone(atoms, released), (
+            sorted(atoms),
+            value,
+        )
 
 
 @settings(max_examples=150, deadline=None)
@@ -130,7 +131,9 @@ def test_no_difference_of_published_rates_isolates_fewer_than_k_who_did_or_did_n
         }
         for i, day in enumerate(DAYS)
     }
-    for atoms, value in attack(facts_of(released, rates=True, partition=False), random.Random(seed)):
+    for atoms, value in attack(
+        facts_of(released, rates=True, partition=False), random.Random(seed)
+    ):
         assert value == 0 or value >= K, (sorted(atoms), value)
 
 

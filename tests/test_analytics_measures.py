@@ -23,8 +23,19 @@ from tests.support.analytics_measures import (
     shown,
     sources,
 )
-from tests.support.analytics_seed import unreleased
-from tests.support.analytics_seed import MARCH, MINI_P, OA, SMS, VIDEO, WEB, names, seeding, sh, utc
+from tests.support.analytics_seed import (
+    MARCH,
+    MINI_P,
+    OA,
+    SMS,
+    VIDEO,
+    WEB,
+    names,
+    seeding,
+    sh,
+    unreleased,
+    utc,
+)
 
 # --- members by tier ---------------------------------------------------------------------------
 

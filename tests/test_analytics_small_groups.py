@@ -23,8 +23,18 @@ from tests.support.analytics_measures import (
     measure,
     sources,
 )
-from tests.support.analytics_seed import unreleased
-from tests.support.analytics_seed import MARCH, MINI_P, OA, VIDEO, WEB, Seed, names, seeding, sh
+from tests.support.analytics_seed import (
+    MARCH,
+    MINI_P,
+    OA,
+    VIDEO,
+    WEB,
+    Seed,
+    names,
+    seeding,
+    sh,
+    unreleased,
+)
 
 # --- suppression -------------------------------------------------------------------------------
 

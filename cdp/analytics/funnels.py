@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.sql.util import ClauseAdapter
 
-from cdp.analytics.daily import Span, Tallies
+from cdp.analytics.daily import Span, Tallies, by
 from cdp.analytics.publish import Tally
 from cdp.analytics.queries import SPEND_STATUSES, E, O, P, counted
 from cdp.channels import Channel
@@ -54,7 +54,7 @@ async def funnel(span: Span, steps: list[Step], window_days: int) -> Tallies:
     stage = (
         sa.select(table.c.profile_id.label("who"), day.label("day"), sa.func.min(at).label("t1"))
         .where(at >= span.lo, at < span.hi, counted(table.c.profile_id), *where)
-        .group_by(table.c.profile_id, day)
+        .group_by(*by(1, 2))
         .subquery()
     )
     for n, step in enumerate(steps[1:], start=2):
@@ -130,7 +130,7 @@ async def lapsed(span: Span, days: list[date]) -> Tallies:
             await span.session.execute(
                 sa.select(bucket, sa.func.count())
                 .where(P.c.created_at < hi, counted(P.c.id))
-                .group_by(bucket)
+                .group_by(*by(1))
             )
         ).all()
         found[day] = {str(name): Tally(int(n)) for name, n in rows}

@@ -94,7 +94,9 @@ def _complement(cells: dict[str, Tally], hidden: set[str], k: int) -> set[str]:
     return hidden
 
 
-def day_hidden(cells: Mapping[str, Tally], keys: Sequence[str], k: int, partition: bool) -> set[str]:
+def day_hidden(
+    cells: Mapping[str, Tally], keys: Sequence[str], k: int, partition: bool
+) -> set[str]:
     full = {key: cells.get(key, NOTHING) for key in keys}
     hidden = {key for key, tally in full.items() if _small(tally, k)}
     return _complement(full, hidden, k) if partition else hidden
@@ -105,9 +107,7 @@ def _runs_hold_k(
 ) -> bool:
     zero = _zero_like(days, key)
     for run in segments(period):
-        held = sum(
-            (days.get(d, {}).get(key, zero) for d in run if key in hidden[d]), start=zero
-        )
+        held = sum((days.get(d, {}).get(key, zero) for d in run if key in hidden[d]), start=zero)
         if any(0 < part < k for part in held.parts()):
             return False
     return True
@@ -133,7 +133,9 @@ def publish(
     if kind is Kind.SNAPSHOT:
         last = period.last_day
         cells = days.get(last, {})
-        return [Shown(key, None if key in hidden[last] else cells.get(key, NOTHING)) for key in keys]
+        return [
+            Shown(key, None if key in hidden[last] else cells.get(key, NOTHING)) for key in keys
+        ]
     if kind is Kind.ACTIVITY or partition:
         shown = []
         for key in keys:

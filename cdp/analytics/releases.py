@@ -109,7 +109,9 @@ async def release(
 
 
 def _tallies(body: dict[str, list[int | None]]) -> dict[str, Tally]:
-    return {key: Tally(int(v[0] or 0), v[1], int(v[2] or 0), int(v[3] or 0)) for key, v in body.items()}
+    return {
+        key: Tally(int(v[0] or 0), v[1], int(v[2] or 0), int(v[3] or 0)) for key, v in body.items()
+    }
 
 
 async def released_days(

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cdp.analytics import daily, funnels
+from cdp.analytics import cohorts, daily, funnels
 from cdp.analytics.periods import MAX_PERIODS, Granularity, Period, covering
 from cdp.analytics.publish import Kind, Shown, publish
 from cdp.analytics.releases import released_days
@@ -97,20 +97,22 @@ SPECS: dict[Measure, Spec] = {
         Kind.ACTIVITY, lambda s, a, d: daily.article_click_through(s)
     ),
     Measure.FOLLOW_CONVERSION: Spec(
-        Kind.COHORT, lambda s, a, d: daily.follow_conversion(s, a.days), waits=True
+        Kind.COHORT, lambda s, a, d: cohorts.follow_conversion(s, a.days), waits=True
     ),
     Measure.FAN_RETENTION: Spec(
-        Kind.COHORT, lambda s, a, d: daily.fan_retention(s, a.days), waits=True
+        Kind.COHORT, lambda s, a, d: cohorts.fan_retention(s, a.days), waits=True
     ),
     Measure.ENTRY_CONVERSION: Spec(
         Kind.COHORT,
-        lambda s, a, d: daily.entry_conversion(s, a.days, a.depth.value),
+        lambda s, a, d: cohorts.entry_conversion(s, a.days, a.depth.value),
         waits=True,
     ),
     Measure.MULTI_APP_INTERACTION: Spec(
         Kind.ACTIVITY, lambda s, a, d: daily.multi_app_interaction(s), keys=("all",)
     ),
-    Measure.REPURCHASE: Spec(Kind.COHORT, lambda s, a, d: daily.repurchase(s, a.days), waits=True),
+    Measure.REPURCHASE: Spec(
+        Kind.COHORT, lambda s, a, d: cohorts.repurchase(s, a.days), waits=True
+    ),
     Measure.LAPSED_MEMBERS: Spec(
         Kind.SNAPSHOT,
         lambda s, a, d: funnels.lapsed(s, d),
@@ -178,6 +180,8 @@ async def series(
         compute=lambda first, last: _compute(session, ask, spec, zone, first, last, wanted),
     )
     keys = list(spec.keys) or sorted({key for cells in days.values() for key in cells})
+    if ask.measure is Measure.FUNNEL:
+        keys = [str(n) for n in range(1, len(ask.steps) + 1)]
     points = []
     for period in periods:
         if period not in ready:
@@ -185,12 +189,18 @@ async def series(
             continue
         shown = publish(period, days, keys, k=k, kind=spec.kind, partition=spec.partition)
         points.append(Point(period, True, shown))
-    if not spec.keys:  # keys found in the data: only those shown somewhere
+    if not spec.keys and ask.measure is not Measure.FUNNEL:  # only keys shown somewhere
         visible = {c.key for p in points for c in p.cells if c.tally is not None}
-        points = [Point(p.period, p.released, [c for c in p.cells if c.key in visible]) for p in points]
+        points = [
+            Point(p.period, p.released, [c for c in p.cells if c.key in visible]) for p in points
+        ]
     if ask.measure is Measure.AGE_BANDS:
         points = [
-            Point(p.period, p.released, [Shown(_cohort_label(c.key), c.tally, c.complete) for c in p.cells])
+            Point(
+                p.period,
+                p.released,
+                [Shown(_cohort_label(c.key), c.tally, c.complete) for c in p.cells],
+            )
             for p in points
         ]
     return points

@@ -8,17 +8,13 @@ answer days, ISO weeks and months (cdp/analytics/publish.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.analytics import queries
-from cdp.analytics.periods import Granularity, Period, period_of
-from cdp.analytics.releases import release
 from cdp.analytics.series import Ask, EntryDepth, Measure
 from cdp.analytics.suppression import Breakdown, Cell, rate, suppress_group
 from cdp.channels import APP_CHANNELS, Channel
@@ -36,6 +32,7 @@ from cdp.graphql.analytics_cells import (
     label,
     rate_cell,
 )
+from cdp.graphql.analytics_months import From, To, over, plain, released
 from cdp.graphql.analytics_series import (
     Days,
     FunnelStepInput,
@@ -48,77 +45,6 @@ from cdp.graphql.context import Info
 from cdp.graphql.objects import object_type
 from cdp.orders.tiers import TierThresholds
 from cdp.profiles.models import Tier
-
-R = TypeVar("R")
-RangeQuery = Callable[[AsyncSession, datetime, datetime], Awaitable[R]]
-MAX_RANGE_DAYS = 3660
-# Reporting days; the latest leaves room for the day after `to` (datetime stops at 9999-12-31).
-EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(9999, 12, 30)
-From = Annotated[
-    date,
-    strawberry.argument(
-        name="from", description="The first day (in CDP_ANALYTICS_TIMEZONE), 1970-01-01 or later."
-    ),
-]
-To = Annotated[
-    date,
-    strawberry.argument(
-        description=f"The last day, on or after `from` and at most {MAX_RANGE_DAYS} days later."
-    ),
-]
-
-
-def _month(info: Info, start: date, end: date, wait: int = 0) -> Period:
-    """The calendar month holding [start, end], once it (and `wait` days after) is over."""
-    if end < start or (end - start).days > MAX_RANGE_DAYS:
-        raise bad_input(f"to must be on or after from, at most {MAX_RANGE_DAYS} days", field="to")
-    if start < EARLIEST_DAY or end > LATEST_DAY:
-        field = "from" if start < EARLIEST_DAY else "to"
-        raise bad_input(f"from and to must be {EARLIEST_DAY} to {LATEST_DAY}", field=field)
-    month = period_of(start, Granularity.MONTH)
-    if end >= month.ends:
-        raise bad_input(
-            "from and to must fall in one calendar month (answers are per month; "
-            "use series for days, weeks or several months)",
-            field="to",
-        )
-    if not month.closed(utcnow(), info.context.settings.analytics_timezone, wait):
-        raise bad_input(
-            f"the month (and the {wait} days after it) is not over yet", field="to"
-        ) if wait else bad_input("the month is not over yet", field="to")
-    return month
-
-
-def _plain(value: Any) -> Any:
-    """Rows as JSON: numbers stay numbers, enums and text become text."""
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, Decimal):
-        return int(value)
-    return label(value)
-
-
-async def _released(
-    info: Info, start: date, end: date, query: RangeQuery[Any], variant: str = "", wait: int = 0
-) -> Any:
-    """`query` over the calendar month holding `start` to `end`, as released (once)."""
-    month = _month(info, start, end, wait)
-    lo, hi = month.bounds(info.context.settings.analytics_timezone)
-    name = getattr(query, "__name__", "query")
-    async with info.context.uow.session() as session:
-
-        async def compute() -> Any:
-            return _plain(await query(session, lo, hi))
-
-        return await release(
-            session, measure=f"month.{name}", variant=variant, period=month, compute=compute
-        )
-
-
-async def _over(info: Info, start: date, end: date, query: RangeQuery[R], wait: int = 0) -> Any:
-    return await _released(info, start, end, query, wait=wait)
 
 
 def _k(info: Info) -> int:
@@ -148,20 +74,20 @@ class Analytics:
             # Tiers as of the release (a month's answer never changes after).
             return await queries.members_by_tier(session, lo, hi, thresholds, utcnow())
 
-        rows = {str(t): int(n) for t, n in await _over(info, from_, to, members_by_tier)}
+        rows = {str(t): int(n) for t, n in await over(info, from_, to, members_by_tier)}
         cells = [Cell((t.value,), rows.get(t.value, 0)) for t in Tier]
         return _whole(info, cells)
 
     @strawberry.field(description="New members in the period, by the app they were first seen in.")
     async def members_by_first_channel(self, info: Info, from_: From, to: To) -> CountBreakdown:
-        found = await _over(info, from_, to, queries.members_by_first_channel)
+        found = await over(info, from_, to, queries.members_by_first_channel)
         rows = {label(k): int(n) for k, n in found}
         cells = [Cell((c.value,), rows.get(c.value, 0)) for c in Channel if c in APP_CHANNELS]
         return _whole(info, cells)
 
     @strawberry.field(description="People tagged in the period, per tag.")
     async def tag_counts(self, info: Info, from_: From, to: To) -> CountBreakdown:
-        rows = await _over(info, from_, to, queries.tag_counts)
+        rows = await over(info, from_, to, queries.tag_counts)
         cells = [Cell((str(tag),), int(n)) for tag, n in sorted(rows)]
         # People can carry several tags: the cells do not add up to a total of people.
         result = suppress_group(cells, k=_k(info), total_people=0)
@@ -174,10 +100,10 @@ class Analytics:
         async def consent_choices(session: AsyncSession, lo: datetime, hi: datetime) -> Any:
             return [
                 await queries.population(session, lo, hi),
-                _plain(await queries.explicit_choices(session, lo, hi)),
+                plain(await queries.explicit_choices(session, lo, hi)),
             ]
 
-        people, choices = await _over(info, from_, to, consent_choices)
+        people, choices = await over(info, from_, to, consent_choices)
         said: dict[tuple[str, str, bool], int] = {}
         for purpose, channel, granted, n in choices:
             key = (label(purpose), label(channel))
@@ -197,11 +123,11 @@ class Analytics:
     async def orders_by_source(self, info: Info, from_: From, to: To) -> OrderSourceBreakdown:
         async def order_sources(session: AsyncSession, lo: datetime, hi: datetime) -> Any:
             return [
-                _plain(await queries.orders_by_source(session, lo, hi)),
-                _plain(await queries.order_totals(session, lo, hi)),
+                plain(await queries.orders_by_source(session, lo, hi)),
+                plain(await queries.order_totals(session, lo, hi)),
             ]
 
-        rows, (total_orders, total_fen, buyers) = await _over(info, from_, to, order_sources)
+        rows, (total_orders, total_fen, buyers) = await over(info, from_, to, order_sources)
         cells = [
             Cell(
                 (source, label(channel)),
@@ -220,7 +146,7 @@ class Analytics:
                 return await queries.buyers_in(session, lo, hi, hidden)
 
             variant = repr(sorted((str(s), str(c)) for s, c in hidden))
-            together = await _released(info, from_, to, buyers_in, variant)
+            together = await released(info, from_, to, buyers_in, variant)
             if together < _k(info):
                 result = Breakdown(result.cells, result.total_people, total_suppressed=True)
         return OrderSourceBreakdown(
@@ -255,10 +181,11 @@ class Analytics:
     ) -> list[RateCell]:
         if not 1 <= days <= 365:
             raise bad_input("days must be 1-365", field="days")
+
         async def conversion(session: AsyncSession, lo: datetime, hi: datetime) -> Any:
             return await queries.conversion(session, lo, hi, days)
 
-        found = await _released(info, from_, to, conversion, f"days={days}", wait=days)
+        found = await released(info, from_, to, conversion, f"days={days}", wait=days)
         rows = {str(c): (int(n), int(m)) for c, n, m in found}
         return [
             rate_cell(
@@ -279,7 +206,7 @@ class Analytics:
         "with at least one."
     )
     async def repurchase_rate(self, info: Info, from_: From, to: To) -> RateCell:
-        buyers, repeat = await _over(info, from_, to, queries.repurchase)
+        buyers, repeat = await over(info, from_, to, queries.repurchase)
         return rate_cell(rate(("repurchase",), repeat, buyers, k=_k(info)))
 
     @strawberry.field(
@@ -287,7 +214,7 @@ class Analytics:
         "after their first day) within 7 and within 30 days."
     )
     async def retention(self, info: Info, from_: From, to: To) -> Retention:
-        cohort, week, month = await _over(info, from_, to, queries.retention, wait=30)
+        cohort, week, month = await over(info, from_, to, queries.retention, wait=30)
         return Retention(
             day7=rate_cell(rate(("day7",), week, cohort, k=_k(info))),
             day30=rate_cell(rate(("day30",), month, cohort, k=_k(info))),
@@ -302,7 +229,9 @@ class Analytics:
         info: Info,
         measure: Annotated[Measure, strawberry.argument(description="What to count.")],
         period: Period_,
-        from_: Annotated[date, strawberry.argument(name="from", description="A day of the first period.")],
+        from_: Annotated[
+            date, strawberry.argument(name="from", description="A day of the first period.")
+        ],
         to: Annotated[date, strawberry.argument(description="A day of the last period.")],
         days: Days = 30,
         entry_depth: Annotated[
@@ -324,15 +253,15 @@ class Analytics:
             list[FunnelStepInput], strawberry.argument(description="2 to 6 steps, in order.")
         ],
         period: Period_,
-        from_: Annotated[date, strawberry.argument(name="from", description="A day of the first period.")],
+        from_: Annotated[
+            date, strawberry.argument(name="from", description="A day of the first period.")
+        ],
         to: Annotated[date, strawberry.argument(description="A day of the last period.")],
         window_days: Annotated[
             int, strawberry.argument(description="From entering to the last step: 1-90 days.")
         ] = 7,
     ) -> list[SeriesPoint]:
-        ask = Ask(
-            Measure.FUNNEL, period, from_, to, steps=steps_of(steps), window_days=window_days
-        )
+        ask = Ask(Measure.FUNNEL, period, from_, to, steps=steps_of(steps), window_days=window_days)
         return await answer(info, ask)
 
 

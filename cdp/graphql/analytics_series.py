@@ -13,8 +13,8 @@ from cdp.analytics.periods import Granularity
 from cdp.analytics.series import Ask, EntryDepth, Measure, Point, series
 from cdp.db import utcnow
 from cdp.errors import bad_input
-from cdp.graphql.enums import Channel, expose
 from cdp.graphql.context import Info
+from cdp.graphql.enums import Channel, expose
 from cdp.graphql.objects import object_type
 
 expose(
@@ -127,7 +127,14 @@ def _points(points: list[Point]) -> list[SeriesPoint]:
                     complete=c.complete,
                 )
             )
-        out.append(SeriesPoint(point.period.starts, point.period.last_day, point.released, cells))
+        out.append(
+            SeriesPoint(
+                starts=point.period.starts,
+                ends=point.period.last_day,
+                released=point.released,
+                cells=cells,
+            )
+        )
     return out
 
 
