@@ -358,3 +358,46 @@ async def test_series_are_for_analysts_and_marketers_and_refuse_bad_ranges(
         'from: "2026-03-02", to: "2026-03-02") { starts } } }'
     )
     assert error_codes(await gql(analyst, both)) == ["BAD_USER_INPUT"]
+
+
+REQUEST_ERASURE = """
+mutation Request($input: RequestErasureInput!) { requestErasure(input: $input) { id status } }
+"""
+APPROVE_ERASURE = """
+mutation Approve($input: ApproveErasureInput!) { approveErasure(input: $input) { status } }
+"""
+
+
+async def test_anonymizing_a_person_clears_their_birth_cohort_and_province(
+    database: Database, vault: Vault, client_at: ClientAt
+) -> None:
+    async with seeding(database, vault) as seed:
+        for name in ("kept", "gone"):
+            await seed.join(name, sh("2026-07-15"))
+            await describe(seed, name, birthday=date(1996, 5, 4), province="广东省")
+        gone, row = seed.people["gone"].public_id, seed.people["gone"].id
+    body = await gql(
+        client_at(Role.COMPLIANCE, subject="officer-a"),
+        REQUEST_ERASURE,
+        {"input": {"profileId": gone, "mode": "ANONYMIZE", "reason": "TICKET-9"}},
+    )
+    assert "errors" not in body, body
+    body = await gql(
+        client_at(Role.COMPLIANCE, subject="officer-b"),
+        APPROVE_ERASURE,
+        {"input": {"requestId": body["data"]["requestErasure"]["id"]}},
+    )
+    assert body["data"]["approveErasure"]["status"] == "COMPLETED", body
+    async with database.transaction() as session:
+        rows = (
+            await session.execute(
+                sa.select(
+                    PROFILES.c.id,
+                    PROFILES.c.birth_month,
+                    PROFILES.c.birth_cohort,
+                    PROFILES.c.province,
+                )
+            )
+        ).all()
+    coarse = {profile_id == row: tuple(rest) for profile_id, *rest in rows}
+    assert coarse == {False: (5, 1995, "广东省"), True: (None, None, None)}

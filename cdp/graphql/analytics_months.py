@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cdp.analytics.periods import Granularity, Period, period_of
 from cdp.analytics.releases import release
 from cdp.db import utcnow
-from cdp.errors import bad_input
+from cdp.errors import CdpError, ErrorCode, bad_input
 from cdp.graphql.analytics_cells import label
 from cdp.graphql.context import Info
 
@@ -52,10 +52,12 @@ def month_of(info: Info, start: date, end: date, wait: int = 0) -> Period:
             field="to",
         )
     if not month.closed(utcnow(), info.context.settings.analytics_timezone, wait):
-        raise (
-            bad_input(f"the month (and the {wait} days after it) is not over yet", field="to")
-            if wait
-            else bad_input("the month is not over yet", field="to")
+        after = f" (and the {wait} days after it)" if wait else ""
+        raise CdpError(
+            ErrorCode.BAD_USER_INPUT,
+            f"the month{after} is not over yet",
+            field="to",
+            reason="NOT_RELEASED",
         )
     return month
 
