@@ -131,7 +131,8 @@
     const mine = ++card.run;
     const days = spec.days ? ", $days: Int!" : "";
     const query = `query Analytics${spec.name[0].toUpperCase()}${spec.name.slice(1)}($from: Date!, $to: Date!${days}) { analytics { minimumGroupSize ${spec.query} } }`;
-    const variables = { from: state.from, to: state.to };
+    // A trend asks for the twelve months up to the chosen one (analytics_trends.js).
+    const variables = spec.range ? spec.range(state.from, state.to) : { from: state.from, to: state.to };
     if (spec.days) variables.days = state.days;
     card.card.setAttribute("aria-busy", "true");
     card.card.dataset.state = "loading";

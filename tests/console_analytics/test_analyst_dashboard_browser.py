@@ -54,9 +54,11 @@ CHARTS = (
     "repurchaseRate",
     "retention",
 )
+CARDS = 20  # the eight breakdowns, then the trends and month breakdowns of analytics_trends.js
 SETTLED = """() => {
   const cards = [...document.querySelectorAll('.chart-card')];
-  return cards.length === 8 && cards.every((c) => c.dataset.state && c.dataset.state !== 'loading');
+  return cards.length === 20
+    && cards.every((c) => c.dataset.state && c.dataset.state !== 'loading');
 }"""
 # Each row of a chart's table: its key and the numbers of its cells, null where suppressed.
 TABLE = """(name) => [...document.querySelectorAll(`#chart-${name} tbody tr`)].map((tr) => [
@@ -73,6 +75,11 @@ SHOW_TIP = """([name, index]) => echarts.getInstanceByDom(
 ).dispatchAction({ type: 'showTip', seriesIndex: 0, dataIndex: index })"""
 STATES = """() => Object.fromEntries([...document.querySelectorAll('.chart-card')].map(
   (c) => [c.dataset.measure, c.dataset.state]))"""
+
+
+def drawn(states: dict[str, str]) -> set[str]:
+    """The states of the breakdowns' cards (the trends have their own test)."""
+    return {states[name] for name in CHARTS}
 
 
 def rate(cell: dict[str, Any]) -> float | None:
@@ -151,13 +158,23 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
             assert await page.input_value("#analytics-to") == end.isoformat()
             assert page.url.endswith("#/analytics")
             assert await page.inner_text("#analytics-min-group") == str(K)
-            assert set((await page.evaluate(STATES)).values()) == {"drawn"}
+            assert drawn(await page.evaluate(STATES)) == {"drawn"}
             for name in CHARTS:
                 canvas = page.locator(f"#chart-{name} .chart canvas")
                 assert await canvas.count() >= 1, name
                 assert (await canvas.first.bounding_box() or {}).get("height", 0) > 200
                 assert await page.evaluate(OPTION, name), name
             await tables_match_the_api(page, api, start.isoformat(), end.isoformat())
+            # The trends and the month's breakdowns by series: settled, none in error; the 27
+            # new members have no birthday given, and were all last seen 8-30 days before
+            # the month's end.
+            states = await page.evaluate(STATES)
+            trends = {n: v for n, v in states.items() if n not in CHARTS}
+            assert len(trends) == CARDS - len(CHARTS)
+            assert set(trends.values()) <= {"drawn", "empty"}, trends
+            assert await page.evaluate(TABLE, "monthAgeBands") == [["(none)", [27]]]
+            lapsed = dict(await page.evaluate(TABLE, "monthLapsed"))
+            assert lapsed["8-30"] == [27] and lapsed["0-7"] == [None], lapsed
             tiers = await page.inner_text("#chart-membersByTier table")
             assert "15 人" in tiers and "27 人" in tiers
             orders = await page.inner_text("#chart-ordersBySource table")
@@ -238,7 +255,7 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
             asked = len(graphql)
             await page.keyboard.press("Enter")
             await page.wait_for_function(SETTLED)
-            assert len(graphql) == asked + len(CHARTS)
+            assert len(graphql) == asked + CARDS
             older, older_end = month_back(today(), 3)
             if older == start:  # the seeded month is three months back: go one further
                 older, older_end = month_back(today(), 4)
@@ -290,7 +307,7 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
             # Back to the month; on a tablet, one chart a row, nothing wider than the page.
             await page.click("[data-preset=released]")
             await page.wait_for_function(SETTLED)
-            assert set((await page.evaluate(STATES)).values()) == {"drawn"}
+            assert drawn(await page.evaluate(STATES)) == {"drawn"}
             await page.set_viewport_size({"width": 768, "height": 1024})
             await page.wait_for_timeout(300)
             width = await page.evaluate("document.documentElement.scrollWidth")
@@ -348,7 +365,7 @@ async def test_the_dashboard_draws_a_year_of_the_demo_brand(
             await page.wait_for_function(SETTLED)
             assert await page.input_value("#analytics-from") == start.isoformat()
             assert await page.get_attribute("[data-preset=month2]", "aria-pressed") == "true"
-            assert set((await page.evaluate(STATES)).values()) == {"drawn"}
+            assert drawn(await page.evaluate(STATES)) == {"drawn"}
             analyst = client_for(Role.ANALYST)
             answers = await everything(analyst, start.isoformat(), end.isoformat())
             for name in CHARTS:
