@@ -114,22 +114,36 @@ def _tallies(body: dict[str, list[int | None]]) -> dict[str, Tally]:
     }
 
 
+SPAN_DAYS = 31  # one query computes at most a month of days: each stays under the timeout
+
+
+def _spans(days: list[date]) -> list[list[date]]:
+    """`days` (sorted) in runs of at most SPAN_DAYS from their first."""
+    spans: list[list[date]] = []
+    for day in days:
+        if spans and (day - spans[-1][0]).days < SPAN_DAYS:
+            spans[-1].append(day)
+        else:
+            spans.append([day])
+    return spans
+
+
 async def released_days(
     session: AsyncSession, *, measure: str, variant: str, days: Sequence[date], compute: SpanQuery
 ) -> dict[date, dict[str, Tally]]:
     """The released tallies of closed `days`; the days never released are computed with one
-    query over the span from the first to the last of them, and kept."""
+    query per span of at most a month of them, and kept."""
     found = await _stored(session, measure, variant, Granularity.DAY, list(days))
     missing = sorted(set(days) - set(found))
-    if missing:
-        computed = await compute(missing[0], missing[-1])
+    for chunk in _spans(missing):
+        computed = await compute(chunk[0], chunk[-1])
         bodies = {
             day: {
                 key: [t.people, t.did, t.events, t.base_events]
                 for key, t in computed.get(day, {}).items()
             }
-            for day in missing
+            for day in chunk
         }
         await _keep(session, measure, variant, Granularity.DAY, bodies)
-        found.update(await _stored(session, measure, variant, Granularity.DAY, missing))
+        found.update(await _stored(session, measure, variant, Granularity.DAY, chunk))
     return {day: _tallies(found[day]) for day in days}
