@@ -7,6 +7,8 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from cdp.analytics.releases import AnalyticsRelease
+from cdp.analytics.series import Measure, release_recent
 from cdp.auth import Role
 from cdp.db import Database
 from cdp.keys.vault import Vault
@@ -23,6 +25,7 @@ from tests.support.analytics_series import (
 )
 
 ALL_NONE = None
+RELEASES = AnalyticsRelease.__table__  # type: ignore[attr-defined]
 
 
 async def test_menu_clicks_multi_app_interaction_and_active_hours_count_people_per_day(
@@ -401,3 +404,38 @@ async def test_anonymizing_a_person_clears_their_birth_cohort_and_province(
         ).all()
     coarse = {profile_id == row: tuple(rest) for profile_id, *rest in rows}
     assert coarse == {False: (5, 1995, "广东省"), True: (None, None, None)}
+
+
+async def test_the_nightly_release_keeps_every_closed_day_of_every_measure(
+    database: Database, vault: Vault, client_at: ClientAt
+) -> None:
+    async with seeding(database, vault) as seed:
+        for name in names("n", 6):
+            await seed.join(name, sh("2026-03-01"))
+            await seed.act(name, sh("2026-03-10", "10:00"))
+    now = sh("2026-03-12", "03:00")  # the 11th is over; the 12th is not
+    async with database.transaction() as session:
+        measures = await release_recent(session, zone="Asia/Shanghai", now=now, days=20)
+    assert measures == len(Measure) - 1 + 2  # no funnel; entry conversion at three depths
+    async with database.transaction() as session:
+        kept = (
+            await session.execute(
+                sa.select(RELEASES.c.starts, RELEASES.c.body).where(
+                    RELEASES.c.measure == "ACTIVE_HOURS", RELEASES.c.period == "DAY"
+                )
+            )
+        ).all()
+    days = {str(starts)[:10]: body for starts, body in kept}
+    assert min(days) == "2026-02-20" and max(days) == "2026-03-11"  # 20 days back to the 11th
+    assert days["2026-03-10"] == {"10": [6, None, 6, 0]}
+    # Cohort measures wait 30 days after each day: none of these is released yet.
+    async with database.transaction() as session:
+        waiting = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(RELEASES)
+            .where(RELEASES.c.measure == "FOLLOW_CONVERSION")
+        )
+    assert waiting == 0
+    analyst = client_at(Role.ANALYST)
+    hours = await series_of(analyst, "ACTIVE_HOURS", "DAY", "2026-03-10", "2026-03-10")
+    assert visible(hours) == {"2026-03-10": {"10": (6, None, 6, 0)}}

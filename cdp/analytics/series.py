@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -218,3 +219,23 @@ async def _compute(
     lo, hi = Period(first, last + timedelta(days=1), Granularity.DAY).bounds(zone)
     span = daily.Span(session, lo, hi, zone)
     return await spec.query(span, ask, [d for d in wanted if first <= d <= last])
+
+
+async def release_recent(session: AsyncSession, *, zone: str, now: datetime, days: int) -> int:
+    """Release every closed day of the last `days` for each measure but funnels (whose steps
+    an analyst chooses), at the default waits and every entry depth: what `cdp analytics
+    release` runs nightly, so that no analyst waits for a cold release. The measures' count."""
+    today = now.astimezone(ZoneInfo(zone)).date()
+    start = today - timedelta(days=days)
+    asks = [
+        Ask(m, Granularity.DAY, start, today, depth=depth)
+        for m in Measure
+        if m is not Measure.FUNNEL
+        for depth in (EntryDepth if m is Measure.ENTRY_CONVERSION else [EntryDepth.FROM])
+    ]
+    for ask in asks:
+        for chunk in range(0, days + 1, MAX_PERIODS[Granularity.DAY]):
+            first = start + timedelta(days=chunk)
+            last = min(today, first + timedelta(days=MAX_PERIODS[Granularity.DAY] - 1))
+            await series(session, ask=replace(ask, start=first, end=last), zone=zone, k=5, now=now)
+    return len(asks)
