@@ -58,8 +58,8 @@ def _whole(info: Info, cells: list[Cell]) -> CountBreakdown:
 
 @object_type(
     "Analytics",
-    description="De-identified aggregates over a date range; never one person. People "
-    "who deny ANALYTICS, and erased people, are not counted.",
+    description="De-identified aggregates over whole periods, each released once and kept; "
+    "never one person. People who deny ANALYTICS are not counted.",
 )
 class Analytics:
     @strawberry.field(description="Cells under this many people are suppressed.")
@@ -267,7 +267,7 @@ class Analytics:
 
 @strawberry.type
 class AnalyticsQueries:
-    @strawberry.field(description="De-identified aggregates. Analyst role only.")
+    @strawberry.field(description="De-identified aggregates. Analyst and marketer roles.")
     def analytics(self, info: Info) -> Analytics | None:
         info.context.uow.trail.record(action="analytics.read")
         return Analytics()

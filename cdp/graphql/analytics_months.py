@@ -26,14 +26,14 @@ EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(9999, 12, 30)
 From = Annotated[
     date,
     strawberry.argument(
-        name="from", description="The first day (in CDP_ANALYTICS_TIMEZONE), 1970-01-01 or later."
+        name="from",
+        description="A day (in CDP_ANALYTICS_TIMEZONE, 1970-01-01 or later) of the calendar "
+        "month answered: the whole month is.",
     ),
 ]
 To = Annotated[
     date,
-    strawberry.argument(
-        description=f"The last day, on or after `from` and at most {MAX_RANGE_DAYS} days later."
-    ),
+    strawberry.argument(description="A day of the same month, on or after `from`."),
 ]
 
 
