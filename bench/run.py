@@ -35,6 +35,7 @@ from bench.load import find_wrk
 from bench.lookups import lookup_rows
 from bench.report import ROOT, Row, machine, table
 from bench.serving import Setup, serving_rows
+from cdp.analytics.periods import Granularity, period_of
 from cdp.app import create_app
 from cdp.auth import Principal, Role, issue_token
 from cdp.channels import Channel
@@ -91,8 +92,13 @@ async def analytics_rows(
 ) -> list[Row]:
     app = create_app(settings, database, KeyringSource.fixed(keyring))
     token = issue_token(settings, role=Role.ANALYST, subject="bench-analyst")
+    # The breakdowns answer one calendar month, once it and the 30 days after it are over:
+    # the latest such month (its first answer releases it; the samples after read it).
     today = datetime.now(UTC).date()
-    span = f'from: "{today - timedelta(days=365)}", to: "{today}"'
+    month = period_of(today, Granularity.MONTH)
+    while month.ends + timedelta(days=31) > today:
+        month = period_of(month.starts - timedelta(days=1), Granularity.MONTH)
+    span = f'from: "{month.starts}", to: "{month.last_day}"'
     rows = []
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),

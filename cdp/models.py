@@ -4,6 +4,7 @@ are an explicit list: cdp.linking.steps)."""
 from sqlmodel import SQLModel
 
 from cdp.activation.models import Campaign
+from cdp.analytics.releases import AnalyticsRelease
 from cdp.audiences.models import Audience, MembershipChange
 from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
@@ -35,6 +36,7 @@ from cdp.wechat.website_state import SpentState
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AnalyticsRelease",
     "Audience",
     "AuditEvent",
     "Campaign",

@@ -241,6 +241,12 @@ POLICY: dict[str, dict[str, Rule]] = {
         "conversionByChannel",
         "repurchaseRate",
         "retention",
+        "series",
+        "funnel",
+    ),
+    "SeriesPoint": open_fields("starts", "ends", "released", "cells"),
+    "SeriesCell": open_fields(
+        "key", "people", "did", "rate", "events", "baseEvents", "suppressed", "complete"
     ),
     "Audience": open_fields(
         "name",

@@ -84,6 +84,8 @@ def test_an_analyst_is_denied_every_profile_field_and_analytics_reaches_no_perso
         "OrderSourceBreakdown",
         "OrderSourceCell",
         "Retention",
+        "SeriesPoint",
+        "SeriesCell",
     }
     # Nothing but numbers, flags, keys and channels: no ID, no person.
     assert "ID" not in types and "Channel" in types

@@ -23,7 +23,19 @@ from tests.support.analytics_measures import (
     shown,
     sources,
 )
-from tests.support.analytics_seed import MARCH, MINI_P, OA, SMS, VIDEO, WEB, names, seeding, sh, utc
+from tests.support.analytics_seed import (
+    MARCH,
+    MINI_P,
+    OA,
+    SMS,
+    VIDEO,
+    WEB,
+    names,
+    seeding,
+    sh,
+    unreleased,
+    utc,
+)
 
 # --- members by tier ---------------------------------------------------------------------------
 
@@ -160,6 +172,7 @@ async def test_tag_counts_count_the_people_tagged_in_the_period(
         for name in ("t8", "t9"):
             await seed.again(name, ids[name])
             await seed.tag(name, "rare", sh("2026-03-20"))
+    await unreleased(database)  # the month afresh, with the new data
     result = await measure(analyst, "tagCounts", *MARCH)
     # "rare" (2) is suppressed, and with it the smallest visible cell.
     assert counts(result) == {"club": 6, "coffee": 7, "newsletter": None, "rare": None}
@@ -282,6 +295,7 @@ async def test_orders_by_source_count_paid_orders_revenue_and_buyers_per_from_an
         for name in ("v0", "v1"):
             await seed.join(name, sh("2026-02-01"))
             await seed.buy(name, sh("2026-03-20"), 4_000, channel=VIDEO, entry="from=video")
+    await unreleased(database)  # the month afresh, with the new data
     result = await measure(analyst, "ordersBySource", *MARCH)
     # Two buyers from video are suppressed, and the smallest visible cell with them (menu, 5):
     # the totals then reveal 7 orders of 7 people, never the video buyers alone.

@@ -24,7 +24,17 @@ from tests.support.analytics_measures import (
     shown,
     sources,
 )
-from tests.support.analytics_seed import MARCH, OA, ORDERS, SMS, Seed, seeding, sh, utc
+from tests.support.analytics_seed import (
+    MARCH,
+    OA,
+    ORDERS,
+    SMS,
+    Seed,
+    seeding,
+    sh,
+    unreleased,
+    utc,
+)
 
 # --- who is never counted ----------------------------------------------------------------------
 
@@ -133,54 +143,59 @@ async def test_people_denying_analytics_or_erased_are_not_counted_in_any_measure
 
     assert seen(await everything(analyst, *MARCH)) == expect(people=15, buyers=10, repeat=5)
 
-    # Control: one more person like them, who does not deny ANALYTICS, moves every measure.
+    # Control: one more person like them, who does not deny ANALYTICS, moves every measure
+    # (in a fresh release: a released month never changes).
     async with seeding(database, vault) as seed:
         await like_everyone(seed, "counted")
+    assert seen(await everything(analyst, *MARCH)) == expect(people=15, buyers=10, repeat=5)
+    await unreleased(database)
     assert seen(await everything(analyst, *MARCH)) == expect(people=16, buyers=11, repeat=6)
 
 
 # --- reporting days ----------------------------------------------------------------------------
 
 
-async def test_the_range_is_inclusive_and_in_shanghai_days(
+async def test_a_range_is_answered_for_its_whole_shanghai_month(
     database: Database, vault: Vault, client_at: ClientAt
 ) -> None:
     async with seeding(database, vault) as seed:
         for n in range(5):
             await seed.join(f"a{n}", sh("2026-01-05"))
-            await seed.buy(f"a{n}", utc("2026-03-01T15:30:00"), 1_000)  # Mar 1, 23:30
+            await seed.buy(f"a{n}", utc("2026-02-28T15:30:00"), 1_000)  # Feb 28, 23:30
             await seed.join(f"b{n}", sh("2026-01-05"))
-            await seed.buy(f"b{n}", utc("2026-03-01T16:30:00"), 2_000)  # Mar 2, 00:30
-            await seed.buy(f"b{n}", utc("2026-03-02T15:59:59"), 300)  # Mar 2, 23:59:59
+            await seed.buy(f"b{n}", utc("2026-02-28T16:30:00"), 2_000)  # Mar 1, 00:30
+            await seed.buy(f"b{n}", utc("2026-03-31T15:59:59"), 300)  # Mar 31, 23:59:59
             await seed.join(f"c{n}", sh("2026-01-05"))
-            await seed.buy(f"c{n}", utc("2026-03-02T16:00:00"), 40_000)  # Mar 3, 00:00
+            await seed.buy(f"c{n}", utc("2026-03-31T16:00:00"), 40_000)  # Apr 1, 00:00
     analyst = client_at(Role.ANALYST)
 
     async def orders(start: str, end: str) -> tuple[Any, ...]:
         result = await measure(analyst, "ordersBySource", start, end)
         return (*sources(result), result["totalOrders"], result["totalRevenueFen"])
 
-    assert await orders("2026-03-01", "2026-03-01") == (
+    assert await orders("2026-02-01", "2026-02-28") == (
         (None, "MINI_PROGRAM", 5, 5_000, 5),
         5,
         5_000,
     )
-    assert await orders("2026-03-02", "2026-03-02") == (
+    assert await orders("2026-03-01", "2026-03-31") == (
         (None, "MINI_PROGRAM", 10, 11_500, 5),
         10,
         11_500,
     )
-    assert await orders("2026-03-03", "2026-03-03") == (
+    assert await orders("2026-04-01", "2026-04-30") == (
         (None, "MINI_PROGRAM", 5, 200_000, 5),
         5,
         200_000,
     )
-    assert await orders("2026-03-01", "2026-03-03") == (
-        (None, "MINI_PROGRAM", 20, 216_500, 15),
-        20,
-        216_500,
+    # A range inside a month is answered for the whole month: the same answer.
+    assert await orders("2026-03-02", "2026-03-03") == await orders("2026-03-01", "2026-03-31")
+    assert await orders("2026-01-10", "2026-01-10") == (None, None)  # nothing: no cells
+    body = await gql(
+        analyst,
+        '{ analytics { ordersBySource(from: "2026-02-28", to: "2026-03-01") { totalOrders } } }',
     )
-    assert await orders("2026-02-28", "2026-02-28") == (None, None)  # nothing: no cells
+    assert error_codes(body) == ["BAD_USER_INPUT"]  # two months: ask per month (or series)
     for name in MEASURES:
         body = await gql(
             analyst,

@@ -1,6 +1,7 @@
 """The `cdp` command."""
 
 from cdp.cli import (
+    analytics,
     audiences,
     audit,
     audit_tree,
@@ -17,6 +18,7 @@ from cdp.cli import (
 from cdp.cli.common import app
 
 __all__ = [
+    "analytics",
     "app",
     "audiences",
     "audit",

@@ -1,4 +1,4 @@
-// The analyst dashboard (数据看板): every `analytics` measure over a date range, each an
+// The analyst dashboard (数据看板): every `analytics` measure over a calendar month, each an
 // ECharts chart beside a small table of its numbers (for screen readers, and to read off).
 // The measures are analytics_measures.js and what their charts are made of analytics_charts.js,
 // both loaded before this script (window.cdpConsole.parts.analytics); this one is the page:
@@ -7,15 +7,13 @@
 
 (function analyticsDesk() {
   const api = window.cdpConsole;
-  const { group, el, hint, why, CHARTS } = api.parts.analytics;
-  const MAX_DAYS = 3660; // the API's limit (cdp/graphql/analytics.py)
+  const { group, el, hint, why, CHARTS, monthBack, released } = api.parts.analytics;
   const DAY = 86400000;
   const PRESETS = {
-    days7: (today) => [shift(today, -6), today],
-    days30: (today) => [shift(today, -29), today],
-    month: (today) => [`${today.slice(0, 8)}01`, today],
-    days90: (today) => [shift(today, -89), today],
-    days365: (today) => [shift(today, -364), today],
+    released: (today) => released(today),
+    month1: (today) => monthBack(today, 1),
+    month2: (today) => monthBack(today, 2),
+    month3: (today) => monthBack(today, 3),
   };
 
   const state = { built: false, from: null, to: null, days: 30, run: 0, cards: {} };
@@ -133,7 +131,8 @@
     const mine = ++card.run;
     const days = spec.days ? ", $days: Int!" : "";
     const query = `query Analytics${spec.name[0].toUpperCase()}${spec.name.slice(1)}($from: Date!, $to: Date!${days}) { analytics { minimumGroupSize ${spec.query} } }`;
-    const variables = { from: state.from, to: state.to };
+    // A trend asks for the twelve months up to the chosen one (analytics_trends.js).
+    const variables = spec.range ? spec.range(state.from, state.to) : { from: state.from, to: state.to };
     if (spec.days) variables.days = state.days;
     card.card.setAttribute("aria-busy", "true");
     card.card.dataset.state = "loading";
@@ -153,6 +152,13 @@
     if (mine !== card.run || run !== state.run) return outcome;
     card.card.removeAttribute("aria-busy");
     if (card.chart) card.chart.hideLoading();
+    if (outcome.error && (outcome.error.extensions || {}).reason === "NOT_RELEASED") {
+      card.card.dataset.state = "pending";
+      say(card, `尚未发布：该月结束（及其后的等待期）之后才有结果。 Not released yet: ${outcome.error.message}.`, "empty");
+      card.box.hidden = true;
+      card.wrap.hidden = true;
+      return { analytics: null };
+    }
     if (outcome.error) {
       card.card.dataset.state = "error";
       say(card, outcome.error.message, "problem");
@@ -216,9 +222,9 @@
     if (!isDay(from.value)) return refuse(from, "请填写开始日期。 Enter the first day.");
     if (!isDay(to.value)) return refuse(to, "请填写结束日期。 Enter the last day.");
     if (to.value < from.value) return refuse(to, "结束日期不能早于开始日期。 The last day must be on or after the first.");
-    const days = span(from.value, to.value);
-    if (days > MAX_DAYS) return refuse(to, `时间范围最长 ${MAX_DAYS} 天（现为 ${days} 天）。 At most ${MAX_DAYS} days (this is ${days}).`);
-    return [from.value, to.value];
+    if (from.value.slice(0, 7) !== to.value.slice(0, 7)) return refuse(to, "开始和结束日期须在同一个自然月内（按整月统计）。 Both days must fall in one calendar month (answers are per month).");
+    // The whole month holding the days: what the API answers.
+    return monthBack(from.value, 0);
   }
 
   async function load() {
@@ -284,6 +290,6 @@
       return;
     }
     if (state.from) apply([state.from, state.to], false);
-    else apply(PRESETS.days30(today()), false);
+    else apply(PRESETS.released(today()), false);
   };
 })();

@@ -131,8 +131,28 @@
     return option;
   }
 
+  // Answers are per calendar month, once the month is over; conversion and retention wait
+  // 30 days more (cdp/graphql/analytics_months.py): a range is one whole month.
+  const WAIT = 30;
+  function iso(date) { return date.toISOString().slice(0, 10); }
+  /** [first, last] day of the calendar month `back` months before `day`'s. */
+  function monthBack(day, back) {
+    const year = Number(day.slice(0, 4));
+    const month = Number(day.slice(5, 7)) - 1 - back;
+    return [iso(new Date(Date.UTC(year, month, 1))), iso(new Date(Date.UTC(year, month + 1, 0)))];
+  }
+  /** The latest month every measure answers: over, and WAIT days after it too. */
+  function released(today) {
+    for (let back = 1; back < 3; back += 1) {
+      const month = monthBack(today, back);
+      if (iso(new Date(Date.parse(month[1]) + (1 + WAIT) * 86400000)) <= today) return month;
+    }
+    return monthBack(today, 3);
+  }
   api.parts = api.parts || {};
   api.parts.analytics = {
+    monthBack,
+    released,
     group, TIER, CHANNEL, PURPOSE, COLORS, HIDDEN_STYLE,
     el, hint, count, percent, yuan, channel, source, why,
     bar, stubFor, base, countChart, countRows, hidden, number, rateCell, totalRow, rateChart,

@@ -68,8 +68,9 @@ SEALED_COLUMNS = (
 )
 
 
-# Coarse companions of sealed values, kept in the clear (the birthday's month): cleared too.
-CLEAR_COLUMNS = ("birth_month",)
+# Coarse companions of sealed values, kept in the clear (the birthday's month and five-year
+# cohort, the address's province): cleared too.
+CLEAR_COLUMNS = ("birth_month", "birth_cohort", "province")
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:

@@ -85,6 +85,12 @@ class Profile(SQLModel, table=True):
     birth_month: int | None = Field(
         default=None, sa_column=sa.Column(sa.SmallInteger, nullable=True)
     )
+    # Coarse companions for analytics, written and cleared the same way: the first year of
+    # the five-year birth cohort (1995 for 1995-1999) and the address's province.
+    birth_cohort: int | None = Field(
+        default=None, sa_column=sa.Column(sa.SmallInteger, nullable=True)
+    )
+    province: str | None = Field(default=None, sa_column=sa.Column(sa.String(100), nullable=True))
     created_at: datetime = timestamp_field()
     updated_at: datetime = timestamp_field()
 

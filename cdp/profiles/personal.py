@@ -21,11 +21,24 @@ class Sealed:
     encode: Callable[[Any], str]
     decode: Callable[[str], Any]
     index: str | None = None  # blind-index kind, when the value is looked up by equality
-    coarse: tuple[str, Callable[[Any], Any]] | None = None  # a column kept in the clear
+    # Columns kept in the clear beside the sealed value, each a coarse form of it.
+    coarse: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
 
 
 def _month(value: date) -> int:
     return value.month
+
+
+COHORT_YEARS = 5
+
+
+def _cohort(value: date) -> int:
+    """The first year of the five-year birth cohort (1995 for 1995-1999: "95后")."""
+    return value.year - value.year % COHORT_YEARS
+
+
+def _province(value: PostalAddress) -> str | None:
+    return value.province
 
 
 def _same(value: str) -> str:
@@ -36,9 +49,17 @@ PROFILE_FIELDS: dict[str, Sealed] = {
     "union_id": Sealed("union_id_ct", _same, _same, index="union"),
     "phone": Sealed("phone_ct", _same, _same, index="phone"),
     "name": Sealed("name_ct", _same, _same),
-    "address": Sealed("address_ct", PostalAddress.to_json, PostalAddress.from_json),
+    "address": Sealed(
+        "address_ct",
+        PostalAddress.to_json,
+        PostalAddress.from_json,
+        coarse=(("province", _province),),
+    ),
     "birthday": Sealed(
-        "birthday_ct", date.isoformat, date.fromisoformat, coarse=("birth_month", _month)
+        "birthday_ct",
+        date.isoformat,
+        date.fromisoformat,
+        coarse=(("birth_month", _month), ("birth_cohort", _cohort)),
     ),
 }
 PERSONAL_FIELDS = ("phone", "name", "address", "birthday")
@@ -94,8 +115,7 @@ async def write_field(
     if spec.index is not None:
         bidx = None if value is None else vault.blind_index(spec.index, spec.encode(value))
         setattr(profile, f"{field}_bidx", bidx)
-    if spec.coarse is not None:
-        column, coarsen = spec.coarse
+    for column, coarsen in spec.coarse:
         setattr(profile, column, None if value is None else coarsen(value))
 
 

@@ -1,8 +1,9 @@
 """A month of a coffee brand's new members for the dashboard (minimum group size 5): a cohort
-that joined 25 days ago, with groups big enough to show and a few too small, so that every
-chart has numbers and some have suppressed cells.
+that joined on the 3rd of the latest released month (over, and 30 days after it too), with
+groups big enough to show and a few too small, so that every chart has numbers and some have
+suppressed cells.
 
-Who (27 people, first seen 25 days ago at noon, Shanghai time):
+Who (27 people, first seen on the 3rd at noon, Shanghai time):
 - tiers: 15 standard, 7 VIP (one ¥1,000 order from an article, 10 days later), 5 supreme
   (¥5,000 from a live room within the hour, ¥38 from the menu 2 days later);
 - first channel: mini program 12 (the VIPs and 5 standard), official account 7 (the supremes
@@ -34,9 +35,26 @@ def today() -> date:
     return datetime.now(SHANGHAI).date()
 
 
+def month_back(day: date, back: int) -> tuple[date, date]:
+    """The first and last day of the calendar month `back` months before `day`'s."""
+    index = day.year * 12 + day.month - 1 - back
+    first = date(index // 12, index % 12 + 1, 1)
+    after = date((index + 1) // 12, (index + 1) % 12 + 1, 1)
+    return first, after - timedelta(days=1)
+
+
+def released_month(day: date) -> tuple[date, date]:
+    """The latest month every measure answers on `day`: over, and 30 days after it too."""
+    for back in (1, 2):
+        first, last = month_back(day, back)
+        if last + timedelta(days=31) <= day:
+            return first, last
+    return month_back(day, 3)
+
+
 def joined() -> datetime:
-    day = today() - timedelta(days=25)
-    return datetime(day.year, day.month, day.day, 12, tzinfo=SHANGHAI)
+    first, _ = released_month(today())
+    return datetime(first.year, first.month, 3, 12, tzinfo=SHANGHAI)
 
 
 async def seed_a_month(database: Database, vault: Vault) -> None:

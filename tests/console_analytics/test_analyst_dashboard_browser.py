@@ -2,9 +2,9 @@
 (dashboard_seed.py, minimum group size 5): an analyst signs in with the page's development
 button and sees every measure drawn on a canvas with a table whose numbers are the API's; a
 group under 5 is drawn grey and hatched at a placeholder height, marked in its table, its
-tooltip saying why; the conversion window and the date range reload what they change; a bad
-range is refused in words, by the page or by the server; and the page asks nothing of any
-origin but cdp's."""
+tooltip saying why; the conversion window and the month reload what they change; a month
+not yet released says so; a bad range is refused in words, by the page or by the server; and
+the page asks nothing of any origin but cdp's."""
 
 from __future__ import annotations
 
@@ -28,7 +28,13 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from tests.conftest import TEST_KEYRING, ClientFactory, make_settings
-from tests.console_analytics.dashboard_seed import K, seed_a_month, today
+from tests.console_analytics.dashboard_seed import (
+    K,
+    month_back,
+    released_month,
+    seed_a_month,
+    today,
+)
 from tests.support.analytics_measures import ClientAt, everything, measure
 from tests.wechat.browser import headless
 
@@ -48,9 +54,11 @@ CHARTS = (
     "repurchaseRate",
     "retention",
 )
+CARDS = 20  # the eight breakdowns, then the trends and month breakdowns of analytics_trends.js
 SETTLED = """() => {
   const cards = [...document.querySelectorAll('.chart-card')];
-  return cards.length === 8 && cards.every((c) => c.dataset.state && c.dataset.state !== 'loading');
+  return cards.length === 20
+    && cards.every((c) => c.dataset.state && c.dataset.state !== 'loading');
 }"""
 # Each row of a chart's table: its key and the numbers of its cells, null where suppressed.
 TABLE = """(name) => [...document.querySelectorAll(`#chart-${name} tbody tr`)].map((tr) => [
@@ -67,6 +75,11 @@ SHOW_TIP = """([name, index]) => echarts.getInstanceByDom(
 ).dispatchAction({ type: 'showTip', seriesIndex: 0, dataIndex: index })"""
 STATES = """() => Object.fromEntries([...document.querySelectorAll('.chart-card')].map(
   (c) => [c.dataset.measure, c.dataset.state]))"""
+
+
+def drawn(states: dict[str, str]) -> set[str]:
+    """The states of the breakdowns' cards (the trends have their own test)."""
+    return {states[name] for name in CHARTS}
 
 
 def rate(cell: dict[str, Any]) -> float | None:
@@ -116,8 +129,7 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
     requested: list[str] = []
     graphql: list[str] = []
     problems: list[str] = []
-    end = today()
-    start = end - timedelta(days=29)
+    start, end = released_month(today())
     with LoopbackServer(app) as server:
         async with headless(chromium) as browser:
             page = await browser.new_page(
@@ -141,18 +153,28 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
             await page.wait_for_selector("#desk-analytics:not([hidden])")
             await page.wait_for_function(SETTLED)
 
-            # Opened on the last 30 days, every chart drawn.
+            # Opened on the latest released month, every chart drawn.
             assert await page.input_value("#analytics-from") == start.isoformat()
             assert await page.input_value("#analytics-to") == end.isoformat()
             assert page.url.endswith("#/analytics")
             assert await page.inner_text("#analytics-min-group") == str(K)
-            assert set((await page.evaluate(STATES)).values()) == {"drawn"}
+            assert drawn(await page.evaluate(STATES)) == {"drawn"}
             for name in CHARTS:
                 canvas = page.locator(f"#chart-{name} .chart canvas")
                 assert await canvas.count() >= 1, name
                 assert (await canvas.first.bounding_box() or {}).get("height", 0) > 200
                 assert await page.evaluate(OPTION, name), name
             await tables_match_the_api(page, api, start.isoformat(), end.isoformat())
+            # The trends and the month's breakdowns by series: settled, none in error; the 27
+            # new members have no birthday given, and were all last seen 8-30 days before
+            # the month's end.
+            states = await page.evaluate(STATES)
+            trends = {n: v for n, v in states.items() if n not in CHARTS}
+            assert len(trends) == CARDS - len(CHARTS)
+            assert set(trends.values()) <= {"drawn", "empty"}, trends
+            assert await page.evaluate(TABLE, "monthAgeBands") == [["(none)", [27]]]
+            lapsed = dict(await page.evaluate(TABLE, "monthLapsed"))
+            assert lapsed["8-30"] == [27] and lapsed["0-7"] == [None], lapsed
             tiers = await page.inner_text("#chart-membersByTier table")
             assert "15 人" in tiers and "27 人" in tiers
             orders = await page.inner_text("#chart-ordersBySource table")
@@ -217,28 +239,47 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
             await page.press("#analytics-days", "Enter")
             await page.wait_for_function(SETTLED)
 
-            # By keyboard: Tab from the apply button to the first preset, focus visible,
-            # Enter picks the last 7 days: every chart reloads, for a week with nobody new.
+            # By keyboard: Tab from the apply button to the first preset, focus visible, Tab
+            # on to three months ago and Enter: every chart reloads, for a month with nobody
+            # new (released: it is older than the seeded one).
             await page.focus("#analytics-apply")
             await page.keyboard.press("Tab")
             focused = await page.evaluate(
                 "() => [document.activeElement.dataset.preset,"
                 " getComputedStyle(document.activeElement).outlineStyle]"
             )
-            assert focused[0] == "days7" and focused[1] != "none", focused
+            assert focused[0] == "released" and focused[1] != "none", focused
+            for _ in range(3):
+                await page.keyboard.press("Tab")
+            assert await page.evaluate("document.activeElement.dataset.preset") == "month3"
             asked = len(graphql)
             await page.keyboard.press("Enter")
             await page.wait_for_function(SETTLED)
-            assert len(graphql) == asked + len(CHARTS)
-            week_start = end - timedelta(days=6)
-            assert all(week_start.isoformat() in body for body in graphql[asked:])
-            assert page.url.endswith(f"#/analytics/{week_start}/{end}")
-            await tables_match_the_api(page, api, week_start.isoformat(), end.isoformat())
+            assert len(graphql) == asked + CARDS
+            older, older_end = month_back(today(), 3)
+            if older == start:  # the seeded month is three months back: go one further
+                older, older_end = month_back(today(), 4)
+                await page.fill("#analytics-from", older.isoformat())
+                await page.fill("#analytics-to", older_end.isoformat())
+                asked = len(graphql)
+                await page.click("#analytics-apply")
+                await page.wait_for_function(SETTLED)
+            assert all(older.isoformat() in body for body in graphql[asked:])
+            assert page.url.endswith(f"#/analytics/{older}/{older_end}")
+            await tables_match_the_api(page, api, older.isoformat(), older_end.isoformat())
             states = await page.evaluate(STATES)
             assert states["tagCounts"] == states["ordersBySource"] == "empty", states
             assert "没有数据" in await page.inner_text("#chart-tagCounts .chart-status")
             assert "全部分组少于" in await page.inner_text("#chart-membersByTier .chart-status")
-            assert "近7天" in await page.inner_text("#desk-analytics [aria-pressed=true]")
+
+            # Last month is over, but its conversion and retention wait 30 days more: those
+            # cards say so, the others answer.
+            await page.click("[data-preset=month1]")
+            await page.wait_for_function(SETTLED)
+            states = await page.evaluate(STATES)
+            assert states["conversionByChannel"] == states["retention"] == "pending", states
+            assert "尚未发布" in await page.inner_text("#chart-retention .chart-status")
+            assert states["tagCounts"] == "empty", states
 
             # Bad ranges: refused by the page in words (nothing asked), or by the server.
             asked = len(graphql)
@@ -251,7 +292,7 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
             await page.fill("#analytics-from", "2000-01-01")
             await page.fill("#analytics-to", end.isoformat())
             await page.click("#analytics-apply")
-            assert "最长 3660 天" in await page.inner_text("#analytics-status")
+            assert "同一个自然月" in await page.inner_text("#analytics-status")
             assert len(graphql) == asked
             await page.fill("#analytics-from", "1969-12-01")
             await page.fill("#analytics-to", "1969-12-31")
@@ -264,9 +305,9 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
             assert await page.get_attribute("#analytics-from", "aria-invalid") == "true"
 
             # Back to the month; on a tablet, one chart a row, nothing wider than the page.
-            await page.click("[data-preset=days30]")
+            await page.click("[data-preset=released]")
             await page.wait_for_function(SETTLED)
-            assert set((await page.evaluate(STATES)).values()) == {"drawn"}
+            assert drawn(await page.evaluate(STATES)) == {"drawn"}
             await page.set_viewport_size({"width": 768, "height": 1024})
             await page.wait_for_timeout(300)
             width = await page.evaluate("document.documentElement.scrollWidth")
@@ -293,14 +334,13 @@ async def test_the_dashboard_draws_a_year_of_the_demo_brand(
     client_for: ClientFactory,
     backend: str,
 ) -> None:
-    """The demo data (`cdp demo-data`) over the last 365 days, at the default minimum group
-    size: every chart drawn, its numbers the API's; the README's picture."""
+    """The demo data (`cdp demo-data`) two months ago, at the default minimum group size:
+    every chart drawn, its numbers the API's; the README's picture."""
 
     await seed_demo_data(
         database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=DEMO_PEOPLE
     )
-    end = today()
-    start = end - timedelta(days=364)
+    start, end = month_back(today(), 2)
     app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
@@ -314,8 +354,8 @@ async def test_the_dashboard_draws_a_year_of_the_demo_brand(
             await page.wait_for_selector("#signed-out:not([hidden])")
             await page.locator('form[action="/auth/staff/dev"]').nth(1).locator("button").click()
             await page.wait_for_selector("#desk-analytics:not([hidden])")
-            # Signing in lands on #/analytics: the last 365 days is a preset away.
-            await page.click("[data-preset=days365]")
+            # Signing in lands on #/analytics: two months ago is a preset away.
+            await page.click("[data-preset=month2]")
             await page.wait_for_function(SETTLED)
             assert await page.input_value("#analytics-from") == start.isoformat()
             # The range chosen is in the address: reloading the page keeps it.
@@ -324,8 +364,8 @@ async def test_the_dashboard_draws_a_year_of_the_demo_brand(
             await page.wait_for_selector("#desk-analytics:not([hidden])")
             await page.wait_for_function(SETTLED)
             assert await page.input_value("#analytics-from") == start.isoformat()
-            assert await page.get_attribute("[data-preset=days365]", "aria-pressed") == "true"
-            assert set((await page.evaluate(STATES)).values()) == {"drawn"}
+            assert await page.get_attribute("[data-preset=month2]", "aria-pressed") == "true"
+            assert drawn(await page.evaluate(STATES)) == {"drawn"}
             analyst = client_for(Role.ANALYST)
             answers = await everything(analyst, start.isoformat(), end.isoformat())
             for name in CHARTS:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cdp.analytics.releases import AnalyticsRelease
 from cdp.audit.models import AuditEvent
 from cdp.auth import Principal, Role
 from cdp.channels import Channel
@@ -189,6 +190,13 @@ class Seed:
 async def seeding(database: Database, vault: Vault) -> AsyncIterator[Seed]:
     async with audited(database) as session:
         yield Seed(session=session, vault=vault, settings=database.settings)
+
+
+async def unreleased(database: Database) -> None:
+    """Forget every released period, as a deployment computing them afresh would: for tests
+    that change the data of a period already answered and check the new answer."""
+    async with database.transaction() as session:
+        await session.execute(sa.delete(AnalyticsRelease.__table__))  # type: ignore[attr-defined]
 
 
 def names(prefix: str, n: int) -> list[str]:

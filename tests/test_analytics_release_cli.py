@@ -1,0 +1,58 @@
+"""`cdp analytics release` as an operator runs it nightly: a real process with CDP_
+environment, releasing the closed days of every measure, and again changing nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import sqlalchemy as sa
+
+from cdp.analytics.releases import AnalyticsRelease
+from cdp.db import Database
+from tests.conftest import KEYSTORES, TEST_JWT_SECRET, TEST_KEYRING_PATH
+
+RELEASES = AnalyticsRelease.__table__  # type: ignore[attr-defined]
+
+
+async def release(database_url: str, *args: str) -> tuple[int, str]:
+    env = {
+        **os.environ,
+        "CDP_DATABASE_URL": database_url,
+        "CDP_JWT_SECRET": TEST_JWT_SECRET,
+        "CDP_KEYRING": str(TEST_KEYRING_PATH),
+        **({"CDP_KEYSTORE_URL": KEYSTORES[database_url]} if database_url in KEYSTORES else {}),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cdp",
+        "analytics",
+        "release",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    return process.returncode or 0, out.decode() + err.decode()
+
+
+async def test_the_nightly_release_keeps_the_closed_days_and_a_second_run_changes_nothing(
+    database_url: str, database: Database
+) -> None:
+    code, out = await release(database_url, "--days", "3")
+    assert code == 0, out
+    assert "cdp: released the closed days of the last 3 days for 13 measures" in out
+    async with database.transaction() as session:
+        first = (await session.execute(sa.select(RELEASES.c.id, RELEASES.c.released_at))).all()
+    # Three closed days for each measure that does not wait (the others wait 30 days).
+    assert len(first) == 3 * 7, len(first)
+    code, out = await release(database_url, "--days", "3")
+    assert code == 0, out
+    async with database.transaction() as session:
+        again = (await session.execute(sa.select(RELEASES.c.id, RELEASES.c.released_at))).all()
+    assert sorted(again) == sorted(first)
+    code, out = await release(database_url, "--days", "0")
+    assert code != 0 and "--days" in out
