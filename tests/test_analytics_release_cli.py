@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from datetime import date
 
 import sqlalchemy as sa
 
+from cdp.analytics import releases
+from cdp.analytics.periods import Granularity, period_of
 from cdp.analytics.releases import AnalyticsRelease
 from cdp.db import Database
 from tests.conftest import KEYSTORES, TEST_JWT_SECRET, TEST_KEYRING_PATH
@@ -56,3 +59,24 @@ async def test_the_nightly_release_keeps_the_closed_days_and_a_second_run_change
     assert sorted(again) == sorted(first)
     code, out = await release(database_url, "--days", "0")
     assert code != 0 and "--days" in out
+
+
+async def test_a_release_whose_arguments_outgrow_the_column_is_kept_and_found_by_digest(
+    database: Database,
+) -> None:
+    month = period_of(date(2026, 1, 15), Granularity.MONTH)
+    hidden = repr(sorted((f"source-{n:03d}", "MINI_PROGRAM") for n in range(40)))
+    assert len(hidden) > 300
+    computed = []
+
+    async def compute() -> dict[str, int]:
+        computed.append(1)
+        return {"buyers": 7}
+
+    for _ in range(2):
+        async with database.transaction() as session:
+            body = await releases.release(
+                session, measure="bench-hidden", variant=hidden, period=month, compute=compute
+            )
+        assert body == {"buyers": 7}
+    assert computed == [1]  # kept once, then found again under the same digest

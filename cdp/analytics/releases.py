@@ -10,6 +10,7 @@ refuses the second, which reads what the first wrote).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +25,8 @@ from cdp.analytics.publish import Tally
 from cdp.columns import timestamp_field
 from cdp.db import utcnow
 
+VARIANT_MAX = 300
+
 
 class AnalyticsRelease(SQLModel, table=True):
     __tablename__ = "analytics_releases"
@@ -36,7 +39,7 @@ class AnalyticsRelease(SQLModel, table=True):
         sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     )
     measure: str = Field(max_length=64, nullable=False)
-    variant: str = Field(max_length=300, nullable=False)  # the measure's arguments, canonical
+    variant: str = Field(max_length=VARIANT_MAX, nullable=False)  # the arguments, canonical
     period: str = Field(max_length=8, nullable=False)
     starts: date = Field(nullable=False)
     body: Any = Field(sa_column=sa.Column(sa.JSON, nullable=False))
@@ -47,9 +50,18 @@ R = AnalyticsRelease.__table__  # type: ignore[attr-defined]
 SpanQuery = Callable[[date, date], Awaitable[dict[date, dict[str, Tally]]]]
 
 
+def stored_variant(variant: str) -> str:
+    """The variant as kept: itself when it fits the column, else its SHA-256 (a variant that
+    names many hidden cells, say, is longer than any column should be)."""
+    if len(variant) <= VARIANT_MAX:
+        return variant
+    return "sha256:" + hashlib.sha256(variant.encode()).hexdigest()
+
+
 async def _stored(
     session: AsyncSession, measure: str, variant: str, period: Granularity, starts: Sequence[date]
 ) -> dict[date, Any]:
+    variant = stored_variant(variant)
     found: dict[date, Any] = {}
     for chunk in range(0, len(starts), 500):
         rows = await session.execute(
@@ -73,6 +85,7 @@ async def _keep(
 ) -> None:
     if not bodies:
         return
+    variant = stored_variant(variant)
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     now = utcnow()
     rows = [

@@ -22,6 +22,7 @@ from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, Throttled
 from cdp.graphql.context import Context
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
+from cdp.graphql.execution import core_schema
 from cdp.graphql.graphiql import GraphiQL
 from cdp.graphql.http_request import (
     GRAPHQL_RESPONSE,
@@ -75,7 +76,8 @@ class GraphQLEndpoint:
             settings.rate_limit_per_minute, name="graphql", store=store_for(settings, database)
         )
         self.graphiql = GraphiQL()
-        roots = (self.schema._schema.query_type, self.schema._schema.mutation_type)
+        core = core_schema(self.schema)
+        roots = (core.query_type, core.mutation_type)
         self.root_fields = frozenset(name for root in roots if root for name in root.fields)
 
     def error_response(

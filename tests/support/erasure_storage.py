@@ -209,6 +209,7 @@ SEEDED = {
     "audience_membership_changes": 0,  # no audience is defined
     "audience_queue": 12,  # each write that changed the person queued them for the audiences
     "data_export_links": 0,  # the person's own copies (tests/test_privacy_centre.py)
+    "outbox": 4,  # the domain events of their two orders and two consent changes
 }
 
 
