@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from cdp import metrics_endpoint
 from cdp.activation.workers import ActivationWorker
+from cdp.analytics.background import AnalyticsReleaser
 from cdp.audiences.updates import AudienceUpdater
 from cdp.audit.sealer import seal_until, sealing_lag
 from cdp.availability import Availability, ReadinessGate, StartupStep, unavailable_response
@@ -136,6 +137,11 @@ def create_app(
             await asyncio.sleep(0.5)
         await seal_until(db, lambda: keyring.keyring, interval=settings.audit_seal_interval_seconds)
 
+    async def release_analytics() -> None:
+        while not gate.ready:
+            await asyncio.sleep(0.5)
+        await AnalyticsReleaser(settings, db).run()
+
     async def update_audiences() -> None:
         while not gate.ready:
             await asyncio.sleep(0.5)
@@ -158,6 +164,8 @@ def create_app(
         tasks = [starting, asyncio.create_task(process_pushes())]
         if settings.audit_seal_interval_seconds > 0:
             tasks.append(asyncio.create_task(seal_audit_log()))
+        if settings.analytics_release_interval_hours > 0:
+            tasks.append(asyncio.create_task(release_analytics()))
         if settings.audience_update_poll_seconds > 0:
             tasks.append(asyncio.create_task(update_audiences()))
         if settings.privacy_worker_poll_seconds > 0:

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # A cell of fewer distinct people than this is suppressed (never below 5).
     analytics_min_group_size: int = Field(default=10, ge=5, le=1000)
     analytics_timezone: str = "Asia/Shanghai"  # where a reporting day begins and ends
+    # How often `cdp serve` releases the closed days of every series measure (the first
+    # round a minute after start); 0: only `cdp analytics release`.
+    analytics_release_interval_hours: float = Field(default=6.0, ge=0, le=168)
     # How often the audience updater looks for people queued by another process (a commit in
     # its own process wakes it at once); 0 turns the updater off in `cdp serve`.
     audience_update_poll_seconds: float = Field(default=1.0, ge=0, le=300)

@@ -221,10 +221,10 @@ async def _compute(
     return await spec.query(span, ask, [d for d in wanted if first <= d <= last])
 
 
-async def release_recent(session: AsyncSession, *, zone: str, now: datetime, days: int) -> int:
-    """Release every closed day of the last `days` for each measure but funnels (whose steps
-    an analyst chooses), at the default waits and every entry depth: what `cdp analytics
-    release` runs nightly, so that no analyst waits for a cold release. The measures' count."""
+def recent_asks(*, zone: str, now: datetime, days: int) -> list[Ask]:
+    """What `release_recent` releases: every closed day of the last `days` for each measure
+    but funnels (whose steps an analyst chooses), at the default waits and every entry depth,
+    in spans of at most one query's worth of days."""
     today = now.astimezone(ZoneInfo(zone)).date()
     start = today - timedelta(days=days)
     asks = [
@@ -233,9 +233,24 @@ async def release_recent(session: AsyncSession, *, zone: str, now: datetime, day
         if m is not Measure.FUNNEL
         for depth in (EntryDepth if m is Measure.ENTRY_CONVERSION else [EntryDepth.FROM])
     ]
+    spans = []
     for ask in asks:
         for chunk in range(0, days + 1, MAX_PERIODS[Granularity.DAY]):
             first = start + timedelta(days=chunk)
             last = min(today, first + timedelta(days=MAX_PERIODS[Granularity.DAY] - 1))
-            await series(session, ask=replace(ask, start=first, end=last), zone=zone, k=5, now=now)
-    return len(asks)
+            spans.append(replace(ask, start=first, end=last))
+    return spans
+
+
+async def release_ask(session: AsyncSession, *, ask: Ask, zone: str, now: datetime) -> None:
+    """Release the closed days of one span (those released already stay as they are)."""
+    await series(session, ask=ask, zone=zone, k=5, now=now)
+
+
+async def release_recent(session: AsyncSession, *, zone: str, now: datetime, days: int) -> int:
+    """Release every span of `recent_asks` in one transaction: what `cdp analytics release`
+    runs, so that no analyst waits for a cold release. The measures' count."""
+    spans = recent_asks(zone=zone, now=now, days=days)
+    for ask in spans:
+        await release_ask(session, ask=ask, zone=zone, now=now)
+    return len({(a.measure, a.depth) for a in spans})
