@@ -167,7 +167,10 @@ def test_healthz_answers_promptly_while_hostile_documents_are_checked(settings: 
             time.sleep(0.05)
         for sender in senders:
             sender.join(30)
-    assert slowest < 2  # generous: the machine is shared
+    # Alone it is ~0.2 s; the measures this guards against took 19.6 s or never finished.
+    # Generous, because the suite's other worker may be saturating both cores (the bench's
+    # smoke test runs servers, wrk and a durable PostgreSQL): seen at 2.9 s then.
+    assert slowest < 5
     assert sorted(name for name, _, _ in answers) == sorted(documents)
     for name, status, body in answers:
         if name.startswith("bomb"):
