@@ -27,7 +27,7 @@ import asyncpg
 import httpx
 
 from bench.databases import bench_settings, cluster_dsn, fresh_database, prepare_keystore
-from bench.report import Row, machine, table
+from bench.report import Row, write_section
 from cdp.activation.campaigns import advance, forecast, schedule_campaign
 from cdp.activation.messages import Recipient, queue_messages
 from cdp.activation.models import Campaign
@@ -325,11 +325,7 @@ async def run(quick: bool, output: Path) -> int:
     if quick:
         for row in rows:
             row.met = None
-    section = f"{SECTION}\n\n{machine()}\n\n{table(rows)}\n"
-    text = output.read_text(encoding="utf-8") if output.exists() else "# Benchmark results\n"
-    kept = text.split(f"\n{SECTION}\n", 1)[0].rstrip("\n")
-    output.write_text(f"{kept}\n\n{section}", encoding="utf-8")
-    print(section)
+    print(write_section(output, SECTION, rows))
     return 0 if all(r.met is not False for r in rows) else 1
 
 

@@ -28,7 +28,7 @@ import asyncpg
 
 from bench.bulk import seed
 from bench.databases import bench_settings, cluster_dsn, fresh_database, prepare_keystore
-from bench.report import Row, machine, table
+from bench.report import Row, write_section
 from cdp.analytics.funnels import Step
 from cdp.analytics.periods import Granularity, period_of
 from cdp.analytics.series import Ask, Measure, series
@@ -174,11 +174,7 @@ async def run(quick: bool, steps: list[int], output: Path) -> int:
                 await database.dispose()
     finally:
         cluster.stop()
-    section = f"{SECTION}\n\n{machine()}\n\n{table(rows)}\n"
-    text = output.read_text(encoding="utf-8") if output.exists() else "# Benchmark results\n"
-    kept = text.split(f"\n{SECTION}\n", 1)[0].rstrip("\n")
-    output.write_text(f"{kept}\n\n{section}", encoding="utf-8")
-    print(section)
+    print(write_section(output, SECTION, rows))
     return 0 if all(r.met is not False for r in rows) else 1
 
 
