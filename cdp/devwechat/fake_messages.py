@@ -86,7 +86,11 @@ class FakeMessageApi:
         token = request.query_params.get("access_token", "")
         return next((app for app, held in self.phone.tokens.items() if held == token), None)
 
-    async def subscribe_send(self, request: Request) -> Response:
+    async def _checked(
+        self, request: Request
+    ) -> Response | tuple[str, dict[str, Any], str, str, dict[str, Any]]:
+        """A scripted answer or WeChat's refusal of a malformed send, else (app id, body,
+        touser, template id, data): what both send endpoints check first."""
         scripted = await self.scripted(request)
         if scripted is not None:
             return scripted
@@ -101,6 +105,13 @@ class FakeMessageApi:
             return _error(40037)
         if not isinstance(data, dict) or not _values_fit(data):
             return _error(47003)
+        return app_id, body, touser, template_id, data
+
+    async def subscribe_send(self, request: Request) -> Response:
+        checked = await self._checked(request)
+        if isinstance(checked, Response):
+            return checked
+        app_id, _, touser, template_id, data = checked
         key = (app_id, touser, template_id)
         if self.acceptances[key] <= 0:
             return _error(43101)
@@ -112,20 +123,10 @@ class FakeMessageApi:
         return _answer({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     async def template_send(self, request: Request) -> Response:
-        scripted = await self.scripted(request)
-        if scripted is not None:
-            return scripted
-        app_id = self._app_of(request)
-        if app_id is None:
-            return _error(40001)
-        body = await _json(request)
-        touser, template_id, data = body.get("touser"), body.get("template_id"), body.get("data")
-        if not isinstance(touser, str) or not touser:
-            return _error(40003)
-        if not isinstance(template_id, str) or not template_id:
-            return _error(40037)
-        if not isinstance(data, dict) or not _values_fit(data):
-            return _error(47003)
+        checked = await self._checked(request)
+        if isinstance(checked, Response):
+            return checked
+        app_id, body, touser, template_id, data = checked
         if (app_id, touser) not in self.followers:
             return _error(43004)
         client_msg_id = body.get("client_msg_id")
