@@ -13,7 +13,7 @@ sealed) stops the audit expiry until the next run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from cdp import partitions
 from cdp.audit import expiry
@@ -52,7 +52,7 @@ async def drop_months(
     keyring: KeyringSource,
     trail: Callable[[], AuditTrail],
     policy: Policy,
-    progress: Callable[[int], None],
+    progress: Callable[[int], Awaitable[None]],
 ) -> int:
     """Drop every expired month of the policy's table; how many rows went with them."""
     done = 0
@@ -68,5 +68,5 @@ async def drop_months(
                     await forget_keys_between(session, part.start, part.end)
                 await partitions.drop(session, part)
         done += went
-        progress(went)
+        await progress(went)
     return done

@@ -11,7 +11,7 @@ shredding, the erasure journal), like any erasure.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -177,11 +177,6 @@ async def _anonymize(
     return True
 
 
-def _advance(progress: Progress | None, outcome: Outcome, done: int) -> None:
-    if progress is not None:
-        progress(outcome.policy.kind, done)
-
-
 async def run_retention(
     database: Database,
     keyring: KeyringSource,
@@ -192,9 +187,18 @@ async def run_retention(
     now: datetime | None = None,
     started: Callable[[list[Outcome]], None] | None = None,
     progress: Progress | None = None,
+    heartbeat: Callable[[], Awaitable[None]] | None = None,
 ) -> list[Outcome]:
-    """Apply every policy in force at `now` (default: now); the counts, per policy."""
+    """Apply every policy in force at `now` (default: now); the counts, per policy.
+    `progress` and `heartbeat` are called after every transaction that changed something."""
     now = now or utcnow()
+
+    async def advanced(kind: Kind, done: int) -> None:
+        if progress is not None:
+            progress(kind, done)
+        if heartbeat is not None:
+            await heartbeat()
+
     whole_months = database.dialect == "postgresql"
 
     def trail() -> AuditTrail:
@@ -212,7 +216,7 @@ async def run_retention(
         for outcome in outcomes:
             if whole_months and spec_of(outcome.policy.kind) is not None:
                 outcome.done += await drop_months(
-                    database, keyring, trail, outcome.policy, partial(_advance, progress, outcome)
+                    database, keyring, trail, outcome.policy, partial(advanced, outcome.policy.kind)
                 )
             if outcome.policy.kind is Kind.INACTIVE_MEMBERS:
                 async with database.transaction() as session:
@@ -221,8 +225,7 @@ async def run_retention(
                     ]
                 for profile_id in ids:
                     outcome.done += await _anonymize(database, keyring, keystore, profile_id, trail)
-                    if progress is not None:
-                        progress(outcome.policy.kind, 1)
+                    await advanced(outcome.policy.kind, 1)
                 continue
             while outcome.done < outcome.due:
                 async with audited_transaction(database, trail()) as session:
@@ -230,8 +233,7 @@ async def run_retention(
                 if not done:
                     break
                 outcome.done += done
-                if progress is not None:
-                    progress(outcome.policy.kind, done)
+                await advanced(outcome.policy.kind, done)
     async with audited_transaction(database, trail()) as session:
         audit.record(
             session,
