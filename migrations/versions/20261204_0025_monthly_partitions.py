@@ -74,7 +74,9 @@ def _partition(table: str, column: str, storage: str) -> None:
     ).all()
     op.execute(f"ALTER TABLE {table} RENAME TO {old}")
     for name in bind.scalars(
-        sa.text("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = CAST(:t AS regclass)"),
+        sa.text(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = CAST(:t AS regclass)"
+        ),
         {"t": old},
     ).all():
         op.execute(f"ALTER INDEX {name} RENAME TO {name[:50]}_unpart")
