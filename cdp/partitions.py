@@ -4,8 +4,8 @@ whole instead of deleting its rows. SQLite keeps one table each (retention delet
 
 A month's partition is `<table>_pYYYYMM`; `<table>_default` takes any row whose month has no
 partition yet, so an insert never fails for want of one. The months ahead are created by the
-migration and by every retention round (`ensure_ahead`); a month created while the default
-partition holds rows of it takes them over.
+migration and by every retention run (`ensure_ahead`), which also gives the months the
+default partition holds rows of a partition each (taking those rows over).
 """
 
 from __future__ import annotations
@@ -129,13 +129,23 @@ async def ensure_month(session: AsyncSession, spec: Spec, month: datetime) -> bo
 
 
 async def ensure_ahead(session: AsyncSession, now: datetime, months: int = AHEAD_MONTHS) -> int:
-    """The current month's partition and the next `months`' for every table; how many new."""
+    """For every table: the current month's partition and the next `months`', and one for each
+    month the default partition holds rows of (rows loaded or aged into the past); how many
+    were new."""
     made = 0
     for spec in SPECS:
+        held = await session.scalars(
+            sa.text(
+                f"SELECT DISTINCT date_trunc('month', {spec.column}, 'UTC') FROM {default_of(spec)}"
+            )
+        )
+        wanted = {month_of(at) for at in held}
         month = month_of(now)
         for _ in range(months + 1):
-            made += await ensure_month(session, spec, month)
+            wanted.add(month)
             month = next_month(month)
+        for month in sorted(wanted):
+            made += await ensure_month(session, spec, month)
     return made
 
 
