@@ -93,7 +93,12 @@ async def expirable(session: AsyncSession, before: datetime, *, limit: int) -> l
     after = 0 if prior is None else prior.seq
     rows = await session.execute(
         sa.select(col(AuditEvent.seq), col(AuditEvent.occurred_at), col(AuditEvent.leaf_index))
-        .where(col(AuditEvent.seq) > after, col(AuditEvent.seq) < head_last)
+        # Only the old ones are read: a younger record among them shows as a hole in the seqs.
+        .where(
+            col(AuditEvent.seq) > after,
+            col(AuditEvent.seq) < head_last,
+            col(AuditEvent.occurred_at) < before,
+        )
         .order_by(col(AuditEvent.seq))
         .limit(limit)
     )
