@@ -26,7 +26,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.bulk import seed
+from bench.bulk import EVENT_KEYS, seed
 from bench.databases import bench_settings, cluster_dsn, fresh_database, prepare_keystore
 from bench.report import Row, write_section
 from cdp.analytics.funnels import Step
@@ -95,6 +95,7 @@ async def more_events(dsn: str, count: int, step: int) -> None:
                 ],
                 records=rows,
             )
+        await conn.execute(EVENT_KEYS)  # ingest's dedup knows them (cdp.events.keys)
         await conn.execute("ANALYZE events")
     finally:
         await conn.close()

@@ -23,6 +23,13 @@ def _ago(rng: random.Random, now: datetime, days: int) -> datetime:
     return now - timedelta(seconds=rng.uniform(0, days * 86400))
 
 
+# cdp keeps event ids in event_keys (cdp.events.keys): ingest's dedup must know these too.
+EVENT_KEYS = (
+    "INSERT INTO event_keys (event_id, occurred_at) SELECT event_id, occurred_at FROM events "
+    "ON CONFLICT DO NOTHING"
+)
+
+
 async def seed(dsn: str, *, profiles: int, events: int, seed: int = 7) -> None:
     """`profiles` people (1-3 identities, ~1 order each) and `events` events among them."""
     rng, now = random.Random(seed), datetime.now(UTC)
@@ -166,6 +173,7 @@ async def seed(dsn: str, *, profiles: int, events: int, seed: int = 7) -> None:
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f"(SELECT max(id) FROM {table}))"
             )
+        await conn.execute(EVENT_KEYS)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -238,5 +246,6 @@ async def orders_and_events_for(dsn: str, profile_id: int, *, orders: int, event
                 for n in range(events)
             ],
         )
+        await conn.execute(EVENT_KEYS)
     finally:
         await conn.close()

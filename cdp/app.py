@@ -94,7 +94,7 @@ def create_app(
     push = WechatPush(settings, db, keyring, push_processor)
     # Audience memberships follow the people whose behaviour changed, shortly after.
     audience_updater = AudienceUpdater(settings, db, keyring)
-    # Cancellations whose cooling-off ended are erased; retention runs on its interval.
+    # Cancellations whose cooling-off ended are erased (retention runs in `cdp worker`).
     privacy_worker = PrivacyWorker(settings, db, keyring, keys)
     # Messages and webhooks: the outbox drained here too (and by any `cdp worker`).
     activation = ActivationWorker(settings, db, keyring, keys)

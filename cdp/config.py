@@ -113,7 +113,8 @@ class Settings(BaseSettings):
     account_cooling_off_days: int = Field(default=15, ge=0, le=90)
     account_cancellation_mode: Literal["DELETE", "ANONYMIZE"] = "DELETE"
     # How often `cdp serve` runs the cancellations whose cooling-off has ended (0: never here;
-    # `cdp erasure run-due` does it), and retention (hours; 0: only `cdp retention run`).
+    # `cdp erasure run-due` does it), and how often one `cdp worker` of the deployment runs
+    # retention (hours; 0: only `cdp retention run`).
     privacy_worker_poll_seconds: float = Field(default=60.0, ge=0, le=3600)
     retention_interval_hours: float = Field(default=24.0, ge=0, le=24 * 31)
     # Retention, per kind of data (PIPL Art. 19): 0 keeps that kind for ever.

@@ -18,6 +18,7 @@ from cdp.outbox.models import OutboxCursor, OutboxMessage
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.rate_stores import RateBudget
 from cdp.reevaluation import QueuedProfile
+from cdp.retention.leader import RetentionRun
 from cdp.sms.models import SmsCode
 from cdp.staff.models import (
     ProviderToken,
@@ -65,6 +66,7 @@ __all__ = [
     "ProviderToken",
     "QueuedProfile",
     "RateBudget",
+    "RetentionRun",
     "ServiceAccount",
     "ServiceToken",
     "SignInAttempt",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -17,11 +17,19 @@ from cdp.app import create_app
 from cdp.audit.models import AuditEvent
 from cdp.auth import Role, issue_token
 from cdp.config import ConfigError, load_settings
+from cdp.consent import notices
 from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
 from cdp.db import Database
 from cdp.keys.source import KeyringSource
 from cdp.profiles.models import Profile
-from tests.conftest import TEST_KEYRING, ClientFactory, error_codes, gql, make_settings
+from tests.conftest import (
+    TEST_KEYRING,
+    ClientFactory,
+    audited,
+    error_codes,
+    gql,
+    make_settings,
+)
 from tests.support.people import MINI, OFFICIAL, count, link
 
 CHANNELS = ["MINI_PROGRAM", "OFFICIAL_ACCOUNT", "CHANNELS", "WEB", "SMS"]
@@ -63,6 +71,24 @@ mutation Contact($input: RecordContactInput!) {
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+# The notice versions these tests choose under: a choice must name a published one in effect.
+VERSIONS = ("v1", "v2", "v3", "2024-01", "2024-02", "a-1", "b-1", "n" * 32)
+
+
+@pytest.fixture
+async def notices_published(database: Database) -> None:
+    async with audited(database) as session:
+        for version in VERSIONS:
+            await notices.publish(
+                session=session,
+                version=version,
+                title="会员隐私政策",
+                text=f"{version} 版本的正文。",
+                changes="测试用版本。",
+                material=False,
+                effective_at=datetime(2020, 1, 1, tzinfo=UTC),
+            )
 
 
 async def new_person(
@@ -196,7 +222,7 @@ async def clients_with_settings(
 
 
 async def test_a_choice_in_one_channel_changes_can_contact_in_every_channel_it_covers_only(
-    service_client: httpx.AsyncClient, client_for: ClientFactory
+    service_client: httpx.AsyncClient, client_for: ClientFactory, notices_published: None
 ) -> None:
     person, customer = await new_person(service_client, client_for)
     assert await decisions(service_client, person, "MARKETING") == everywhere(False, "NO_CONSENT")
@@ -300,7 +326,10 @@ async def test_a_person_with_no_recorded_choice_gets_the_defaults(
 
 
 async def test_history_records_every_change_newest_first_and_paginated(
-    service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
+    service_client: httpx.AsyncClient,
+    client_for: ClientFactory,
+    database: Database,
+    notices_published: None,
 ) -> None:
     person, customer = await new_person(service_client, client_for)
     await choose(
@@ -395,7 +424,7 @@ async def test_history_paging_arguments_are_checked(
 
 
 async def test_the_history_is_readable_by_the_other_roles_that_see_consents(
-    service_client: httpx.AsyncClient, client_for: ClientFactory
+    service_client: httpx.AsyncClient, client_for: ClientFactory, notices_published: None
 ) -> None:
     person, customer = await new_person(service_client, client_for)
     await choose(customer, [{"purpose": "MARKETING", "granted": True}], notice_version="v3")
@@ -490,7 +519,7 @@ async def test_bad_consent_updates_are_refused_and_change_nothing(
 
 
 async def test_a_notice_version_of_exactly_32_characters_is_kept(
-    service_client: httpx.AsyncClient, client_for: ClientFactory
+    service_client: httpx.AsyncClient, client_for: ClientFactory, notices_published: None
 ) -> None:
     _, customer = await new_person(service_client, client_for)
     await choose(customer, [{"purpose": "MARKETING", "granted": True}], notice_version="n" * 32)
@@ -801,7 +830,10 @@ def test_a_good_contact_caps_setting_in_an_explicit_environ_is_used() -> None:
 
 
 async def test_a_merge_keeps_the_more_restrictive_choice_and_both_histories(
-    service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
+    service_client: httpx.AsyncClient,
+    client_for: ClientFactory,
+    database: Database,
+    notices_published: None,
 ) -> None:
     union = "oUnion_consent_merge_000001"
     # A: seen first by the official account, without a UnionID; B: the mini-program, with one.
@@ -941,7 +973,10 @@ async def test_a_merge_carries_contacts_so_the_cap_still_holds(
 
 
 async def test_consent_updates_and_contacts_leave_audit_records(
-    service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
+    service_client: httpx.AsyncClient,
+    client_for: ClientFactory,
+    database: Database,
+    notices_published: None,
 ) -> None:
     person, customer = await new_person(service_client, client_for)
     surrogate = await surrogate_id(database, person)

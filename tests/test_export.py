@@ -102,7 +102,7 @@ async def test_the_export_holds_tags_consents_contacts_and_events(
         ("MARKETING", "SMS"): True,
         ("ANALYTICS", "SMS"): False,
     }
-    assert all(c["notice_version"] == "2024-06" for c in document["consents"]["current"])
+    assert all(c["notice_version"] == "2026-01" for c in document["consents"]["current"])
     history = document["consents"]["history"]
     assert sorted((h["purpose"], h["channel"], h["granted"]) for h in history) == [
         ("ANALYTICS", "SMS", False),

@@ -232,3 +232,26 @@ async def test_an_unconfirmed_cancellation_is_refused(people: tuple[Person, Pers
     anna, _ = people
     body = await gql(anna.customer, "mutation { cancelMyAccount(input: {confirm: false}) { id } }")
     assert error_codes(body) == ["BAD_USER_INPUT"]
+
+
+async def test_a_choice_under_an_unknown_or_future_notice_is_refused_and_changes_nothing(
+    people: tuple[Person, Person], database: Database
+) -> None:
+    anna, _ = people
+    async with audited(database) as session:
+        await notices.publish(
+            session=session,
+            version="2027-06",
+            title="会员隐私政策",
+            text="尚未生效的版本。",
+            changes="未来版本。",
+            material=True,
+            effective_at=datetime.now(UTC) + timedelta(days=30),
+        )
+    history = "query { me { consents { history { items { changedAt } } } } }"
+    before = data(await gql(anna.customer, history))
+    for version in ("2099-99", "2027-06"):
+        body = await gql(anna.customer, CONSENT, {"v": version})
+        assert error_codes(body) == ["BAD_USER_INPUT"], body
+        assert body["errors"][0]["extensions"]["field"] == "noticeVersion"
+    assert data(await gql(anna.customer, history)) == before

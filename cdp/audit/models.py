@@ -16,7 +16,9 @@ HASH_BYTES = 32
 
 class AuditEvent(SQLModel, table=True):
     """One record. Written by the request without its links; the sealer sets `prev_hash`,
-    `hash` = HMAC(audit key, `prev_hash` + canonical record) and `leaf_index` in `seq` order."""
+    `hash` = HMAC(audit key, `prev_hash` + canonical record) and `leaf_index` in `seq` order.
+    On PostgreSQL partitioned by month of `occurred_at` (cdp.partitions): the primary key is
+    (seq, occurred_at) there, `seq` unique by its sequence (gaps: cdp.audit.gaps)."""
 
     __tablename__ = "audit_events"
 

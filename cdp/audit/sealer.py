@@ -4,8 +4,8 @@ into the HMAC chain, appends them to the Merkle tree (RFC 9162) and signs the ne
 One sealer at a time across the deployment (a PostgreSQL advisory lock held for one round;
 SQLite has one writer). A number no committed record holds is a write that rolled back: the
 sealer fills it with an `audit.gap` record, after waiting for the writer holding it, if any
-(its insert blocks on that writer's row), so the order never changes once sealed and nothing
-committed is passed over. A sealer that dies mid-round rolls back; the next one starts over.
+(`cdp.audit.gaps`), so the order never changes once sealed and nothing committed is passed
+over. A sealer that dies mid-round rolls back; the next one starts over.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from cdp.audit import merkle, nodes
 from cdp.audit.chain import CHAINED, GENESIS, canonical, link_hash_of
+from cdp.audit.gaps import fill_gaps
 from cdp.audit.models import AuditEvent, AuditNote, AuditTreeHead
 from cdp.audit.signing import TreeHead, active_version, sign_head, sign_note
 from cdp.crypto import Keyring
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 SEAL_LOCK = lock_key("audit", "sealer")
 SEAL_BATCH = 2000
-SEALER_SUBJECT = "cdp-sealer"
 LEGACY_NOTE = "legacy-chain"
 _CONTENT = [getattr(AuditEvent, name) for name in CHAINED]
 _TABLE = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -55,31 +55,6 @@ async def _frontier(session: AsyncSession, head: AuditTreeHead | None) -> merkle
     for row in rows.mappings():
         frontier = merkle.frontier_append(frontier, merkle.leaf_hash(canonical(dict(row))))
     return frontier
-
-
-async def _fill_gaps(session: AsyncSession, after: int, seqs: list[int]) -> bool:
-    """Write an `audit.gap` record at each number below the highest pending one that no record
-    holds; True when one turned out to be held by a write that committed meanwhile."""
-    held, now = set(seqs), utcnow()
-    for seq in range(after + 1, max(seqs, default=after)):
-        if seq in held:
-            continue
-        gap = {
-            "seq": seq,
-            "occurred_at": now,
-            "actor_subject": SEALER_SUBJECT,
-            "actor_role": "operator",
-            "action": "audit.gap",
-            "outcome": "ok",
-            "fields": [],
-            "detail": {"reason": "no write committed this number"},
-        }
-        try:
-            async with session.begin_nested():
-                await session.execute(sa.insert(AuditEvent).values(**gap))
-        except IntegrityError:
-            return True  # its writer committed after all: read again
-    return False
 
 
 async def _pending(session: AsyncSession, after: int) -> list[dict[str, Any]]:
@@ -196,7 +171,7 @@ async def seal(database: Database, keyring: Keyring) -> TreeHead | None:
         ).scalar_one_or_none()
         size, last_seq, prev = await _last_sealed(session, head)
         pending = await _pending(session, last_seq)
-        while await _fill_gaps(session, last_seq, [int(row["seq"]) for row in pending]):
+        while await fill_gaps(session, last_seq, [int(row["seq"]) for row in pending]):
             pending = await _pending(session, last_seq)
         pending = await _pending(session, last_seq)  # with the gaps just filled
         chosen: list[dict[str, Any]] = []

@@ -12,8 +12,11 @@ import typer
 
 from cdp.cli.common import app, keyring_or_exit, progress_bar, settings_or_exit, stores
 from cdp.consent import notices
+from cdp.db import Database
 from cdp.errors import CdpError
+from cdp.keys.store import KeyStore
 from cdp.privacy.runner import run_due_cancellations
+from cdp.retention.leader import beat, claim, finish
 from cdp.retention.policies import Kind
 from cdp.retention.run import Outcome, run_retention
 from cdp.unit_of_work import audited_transaction, operator_trail
@@ -24,6 +27,7 @@ retention_app = typer.Typer(
 app.add_typer(retention_app, name="retention")
 erasure_app = typer.Typer(help="Erasure requests that run by themselves.", no_args_is_help=True)
 app.add_typer(erasure_app, name="erasure")
+CLI_HOLDER = "cli:retention run"
 notices_app = typer.Typer(help="The privacy notice registry.", no_args_is_help=True)
 app.add_typer(notices_app, name="notices")
 
@@ -38,30 +42,53 @@ def retention_run(
     settings = settings_or_exit()
     keyring = keyring_or_exit(settings)
 
-    async def run() -> list[Outcome]:
+    async def run() -> list[Outcome] | None:
         async with stores(settings) as (database, keystore):
-            with progress_bar("retention") as bar:
-                tasks: dict[Kind, object] = {}
+            # A dry run changes nothing; a real one is the deployment's one run until it ends.
+            run_id = None if dry_run else await claim(database, holder=CLI_HOLDER, interval=None)
+            if not dry_run and run_id is None:
+                return None
+            try:
+                outcomes = await _run(database, keystore, run_id)
+            except BaseException:
+                if run_id is not None:
+                    await finish(database, run_id, failed=True)
+                raise
+            if run_id is not None:
+                await finish(database, run_id, failed=False)
+            return outcomes
 
-                def started(outcomes: list[Outcome]) -> None:
-                    for o in outcomes:
-                        total = 0 if dry_run else o.due
-                        tasks[o.policy.kind] = bar.add_task(o.policy.kind.value, total=total)
+    async def _run(database: Database, keystore: KeyStore, run_id: int | None) -> list[Outcome]:
+        with progress_bar("retention") as bar:
+            tasks: dict[Kind, object] = {}
 
-                def advance(kind: Kind, done: int) -> None:
-                    bar.advance(tasks[kind], done)  # type: ignore[arg-type]
+            def started(outcomes: list[Outcome]) -> None:
+                for o in outcomes:
+                    total = 0 if dry_run else o.due
+                    tasks[o.policy.kind] = bar.add_task(o.policy.kind.value, total=total)
 
-                return await run_retention(
-                    database,
-                    keyring,
-                    settings,
-                    keystore=keystore,
-                    dry_run=dry_run,
-                    started=started,
-                    progress=advance,
-                )
+            def advance(kind: Kind, done: int) -> None:
+                bar.advance(tasks[kind], done)  # type: ignore[arg-type]
+
+            async def heartbeat() -> None:
+                if run_id is not None:
+                    await beat(database, run_id)
+
+            return await run_retention(
+                database,
+                keyring,
+                settings,
+                keystore=keystore,
+                dry_run=dry_run,
+                started=started,
+                progress=advance,
+                heartbeat=heartbeat,
+            )
 
     outcomes = asyncio.run(run())
+    if outcomes is None:
+        typer.echo("cdp: another retention run is under way; try again when it ends", err=True)
+        raise typer.Exit(1)
     verb = "would expire" if dry_run else "expired"
     for o in outcomes:
         count = o.due if dry_run else o.done

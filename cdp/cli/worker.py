@@ -1,5 +1,7 @@
 """`cdp worker`: drains the outbox (messages, webhooks, events) and runs activation's rounds
-(audience changes, expiries) until stopped; any number may run beside `cdp serve`."""
+(audience changes, expiries) and, on one worker of the deployment a day, retention, until
+stopped; any number may run beside `cdp serve`. `--once` leaves retention to
+`cdp retention run`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from cdp.activation.workers import ActivationWorker
 from cdp.cli.common import app, keyring_or_exit, settings_or_exit, stores
 from cdp.db import utcnow
 from cdp.logs import configure_logging
+from cdp.retention.worker import RetentionWorker
 
 
 @app.command()
@@ -27,9 +30,10 @@ def worker(
     async def run() -> int:
         async with stores(settings) as (database, keystore):
             activation = ActivationWorker(settings, database, keyring, keystore)
+            retention = RetentionWorker(settings, database, keyring, keystore)
             try:
-                if not once:
-                    await activation.run()
+                if not once:  # retention: one worker of the deployment, daily
+                    await asyncio.gather(activation.run(), retention.run())
                 total = await activation.round(utcnow())
                 while done := await activation.worker.run_once():
                     total += done

@@ -74,6 +74,10 @@ class ConsentChange(SQLModel, table=True):
 
 
 class Contact(SQLModel, table=True):
+    """A contact sent. On PostgreSQL partitioned by month of `sent_at` (cdp.partitions): the
+    primary key is (profile_id, sent_at, id) and `idempotency_key` a plain index there (each key
+    is serialised by record_contact; activation's are the outbox's unique keys)."""
+
     __tablename__ = "contacts"
     __table_args__ = (sa.Index("ix_contacts_cap", "profile_id", "purpose", "channel", "sent_at"),)
 

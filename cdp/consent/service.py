@@ -19,6 +19,7 @@ from cdp.audit import trail as audit
 from cdp.auth import Principal
 from cdp.channels import Channel
 from cdp.consent.models import Consent, ConsentChange, ConsentPurpose, Contact
+from cdp.consent.notices import PrivacyNotice
 from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input
 from cdp.outbox import events
@@ -29,6 +30,23 @@ from cdp.text import clean_text
 
 MAX_CHOICES = 50
 NOTICE_VERSION_MAX = 32
+
+
+async def _check_notice(session: AsyncSession, version: str, now: datetime) -> None:
+    """A choice names a published notice already in effect (BAD_USER_INPUT otherwise). A
+    superseded version is accepted: a page loaded before a new version took effect shows the
+    old one, and the choice is recorded under what the person saw (if the new version is
+    material, `reconsentNeeded` then asks again)."""
+    effective = await session.scalar(
+        sa.select(col(PrivacyNotice.effective_at)).where(col(PrivacyNotice.version) == version)
+    )
+    if effective is None:
+        raise bad_input(f"unknown privacy notice version {version}", field="noticeVersion")
+    if effective > now:
+        raise bad_input(
+            f"privacy notice {version} takes effect {effective.isoformat()}, not yet",
+            field="noticeVersion",
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,7 @@ async def update_consents(
         notice_version = clean_text(
             notice_version, field="noticeVersion", max_length=NOTICE_VERSION_MAX
         )
+        await _check_notice(session, notice_version, now)
     await lock_names(session, [("consent", str(profile.id))])
     current = {
         (row.purpose, row.channel): row

@@ -210,7 +210,7 @@ class _Person:
                 actor=SEEDER,
                 profile=profile,
                 choices=choices,
-                notice_version="2025-09",
+                notice_version="2026-01",
                 source_channel=first,
             )
 

@@ -15,11 +15,13 @@ from sqlmodel import SQLModel, col
 from cdp.audiences.models import MembershipChange
 from cdp.consent.models import Consent, ConsentChange, Contact
 from cdp.erasure.export_links import DataExportLink
+from cdp.events.keys import forget_keys_of
 from cdp.events.models import Event
 from cdp.keys.store import KeyStore
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order
 from cdp.outbox.models import OutboxMessage
+from cdp.partitions import is_partitioned
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.reevaluation import QueuedProfile
 from cdp.subscriptions.models import SubscribeGrant, WechatFollow
@@ -132,6 +134,8 @@ async def purge(
             .values(profile_id=None, buyer_tombstone=tombstone, shipping_address_ct=None)
         )
         counts["orders_tombstoned"] = int(kept.rowcount or 0)  # type: ignore[attr-defined]
+        if is_partitioned(session):  # the ids of their events go with them
+            await forget_keys_of(session, Event.__table__, profile_id)  # type: ignore[attr-defined]
         counts["events"] = await _delete(session, Event, profile_id)
         if profile is not None:
             await session.delete(profile)

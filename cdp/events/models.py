@@ -1,4 +1,8 @@
-"""The event table: one row per event id, whatever number of times it was sent."""
+"""The event table: one row per event id, whatever number of times it was sent.
+
+On PostgreSQL it is partitioned by month of `occurred_at` (cdp.partitions, migration 0025):
+its primary key is (profile_id, occurred_at, id) there, and the event id is unique in
+`event_keys` (cdp.events.keys) instead of here."""
 
 from __future__ import annotations
 

@@ -19,9 +19,11 @@ from cdp.audit import trail as audit
 from cdp.channels import APP_CHANNELS, Channel
 from cdp.db import insert_ignoring_duplicates, lock_profiles, utcnow
 from cdp.errors import CdpError, ErrorCode, bad_input, not_found
+from cdp.events.keys import claim_keys
 from cdp.events.models import Event
 from cdp.keys.vault import Vault
 from cdp.orders.entry import parse_entry
+from cdp.partitions import is_partitioned
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Identity, Profile, ProfileMerge
 from cdp.profiles.values import clean_identifier
@@ -212,7 +214,17 @@ async def record_events(
             row["profile_id"] = profile_id
             first_of[row["event_id"]] = index
     table: sa.Table = Event.__table__  # type: ignore[attr-defined]
-    inserted = await insert_ignoring_duplicates(session, table, list(rows.values()), key="event_id")
+    if is_partitioned(session):  # the ids are unique in event_keys (cdp.events.keys)
+        inserted = await claim_keys(session, rows.values())
+        fresh = sorted(
+            (r for r in rows.values() if r["event_id"] in inserted), key=lambda r: r["event_id"]
+        )
+        if fresh:
+            await session.execute(sa.insert(table), fresh)
+    else:
+        inserted = await insert_ignoring_duplicates(
+            session, table, list(rows.values()), key="event_id"
+        )
     reevaluate(session, [r["profile_id"] for r in rows.values() if r["event_id"] in inserted])
     for index, row in rows.items():
         status = EventStatus.ACCEPTED if row["event_id"] in inserted else EventStatus.DUPLICATE

@@ -1,5 +1,5 @@
 """Running the cancellations whose cooling-off has ended: `cdp erasure run-due`, and the
-privacy worker of `cdp serve` (which runs retention on its own interval too)."""
+privacy worker of `cdp serve` (retention runs in `cdp worker`: cdp.retention.worker)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.outages import outage_of
 from cdp.privacy.cancellation import start_due
-from cdp.retention.run import run_retention
 from cdp.unit_of_work import audited_transaction, operator_trail
 
 log = logging.getLogger(__name__)
@@ -62,23 +61,16 @@ async def run_due_cancellations(
 
 
 class PrivacyWorker:
-    """`cdp serve`'s background task: due cancellations every poll, retention each interval."""
+    """`cdp serve`'s background task: due cancellations every poll."""
 
     def __init__(
         self, settings: Settings, database: Database, keyring: KeyringSource, keystore: KeyStore
     ) -> None:
         self.settings, self.database = settings, database
         self.keyring, self.keystore = keyring, keystore
-        self.last_retention = utcnow()  # the first retention run waits one interval
 
     async def step(self) -> None:
         await run_due_cancellations(self.database, self.keyring, self.keystore)
-        hours = self.settings.retention_interval_hours
-        if hours > 0 and (utcnow() - self.last_retention).total_seconds() >= hours * 3600:
-            self.last_retention = utcnow()
-            await run_retention(
-                self.database, self.keyring, self.settings, keystore=self.keystore, dry_run=False
-            )
 
     async def run(self) -> None:
         poll = self.settings.privacy_worker_poll_seconds

@@ -15,6 +15,7 @@ from cdp.config import Settings
 from cdp.consent.models import Contact
 from cdp.events.models import Event
 from cdp.orders.models import Order, OrderStatus
+from cdp.partitions import month_of
 
 # Finished orders: the E-commerce Law's clock runs from completion (or the refund).
 FINISHED = (OrderStatus.COMPLETED, OrderStatus.REFUNDED)
@@ -58,21 +59,26 @@ def _days_in(year: int, month: int) -> int:
     return (following - timedelta(days=1)).day
 
 
-def policies(settings: Settings, now: datetime) -> list[Policy]:
-    """The policies in force (a setting of 0 keeps that kind for ever)."""
+def policies(settings: Settings, now: datetime, *, whole_months: bool = False) -> list[Policy]:
+    """The policies in force (a setting of 0 keeps that kind for ever). With `whole_months`
+    (PostgreSQL, where these tables are partitioned by month: cdp.retention.months) the
+    cutoffs of events, contacts and audit records go back to the start of their month."""
     found: list[Policy] = []
+
+    def by_month(cutoff: datetime) -> datetime:
+        return month_of(cutoff) if whole_months else cutoff
+
     if settings.retention_events_months:
-        found.append(
-            Policy(Kind.EVENTS, Action.DELETE, months_before(now, settings.retention_events_months))
-        )
+        cutoff = by_month(months_before(now, settings.retention_events_months))
+        found.append(Policy(Kind.EVENTS, Action.DELETE, cutoff))
     if settings.retention_contacts_months:
-        cutoff = months_before(now, settings.retention_contacts_months)
+        cutoff = by_month(months_before(now, settings.retention_contacts_months))
         found.append(Policy(Kind.CONTACTS, Action.DELETE, cutoff))
     if settings.retention_orders_years:
         cutoff = months_before(now, 12 * settings.retention_orders_years)
         found.append(Policy(Kind.ORDERS, Action.DEIDENTIFY, cutoff))
     if settings.retention_audit_years:
-        cutoff = months_before(now, 12 * settings.retention_audit_years)
+        cutoff = by_month(months_before(now, 12 * settings.retention_audit_years))
         found.append(Policy(Kind.AUDIT, Action.SUMMARISE, cutoff))
     if settings.retention_inactive_member_years:
         cutoff = months_before(now, 12 * settings.retention_inactive_member_years)

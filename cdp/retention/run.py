@@ -2,17 +2,19 @@
 transaction each, so a large expiry never holds one long transaction), the run audited with
 its counts. A dry run counts what would expire and changes nothing (it is audited too).
 
-Events and contacts are deleted row by row on both databases; orders are de-identified (no
-person, no address, a tombstone of their own); inactive members are anonymized through the
-erasure machinery (suppression, key shredding, the erasure journal), like any erasure.
+Events, contacts and audit records go by whole months on PostgreSQL (cdp.retention.months)
+and row by row on SQLite; orders are de-identified (no person, no address, a tombstone of
+their own); inactive members are anonymized through the erasure machinery (suppression, key
+shredding, the erasure journal), like any erasure.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,11 +29,14 @@ from cdp.consent.models import ConsentChange, Contact
 from cdp.db import Database, lock_names, utcnow
 from cdp.erasure.execution import ErasureIncomplete, execute_erasure
 from cdp.erasure.export_links import DataExportLink
+from cdp.events.keys import forget_keys
 from cdp.events.models import Event
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.orders.models import Order
+from cdp.partitions import ensure_ahead, is_partitioned
 from cdp.profiles.models import Identity, Profile
+from cdp.retention.months import drop_months, spec_of
 from cdp.retention.policies import Kind, Policy, expired_ids, policies
 from cdp.suppression.models import (
     ErasureMode,
@@ -42,6 +47,7 @@ from cdp.suppression.models import (
 from cdp.unit_of_work import audited_transaction, operator_trail
 
 BATCH = 2000
+TIMED = {Kind.EVENTS: "occurred_at", Kind.CONTACTS: "sent_at"}
 RETENTION_SUBJECT = "cdp-retention"
 INACTIVE_REASON = "retention: inactive member"
 Progress = Callable[[Kind, int], None]
@@ -112,7 +118,14 @@ async def _apply_batch(session: AsyncSession, policy: Policy, keyring: KeyringSo
         policy.kind
     ]
     table = model.__table__  # type: ignore[attr-defined]
-    await session.execute(sa.delete(table).where(table.c.id.in_(ids)))
+    chosen = table.c.id.in_(ids)
+    if policy.kind in TIMED:  # on PostgreSQL, the months it can be in: no scan of the others
+        chosen = sa.and_(chosen, table.c[TIMED[policy.kind]] < policy.cutoff)
+    if policy.kind is Kind.EVENTS and is_partitioned(session):
+        await forget_keys(
+            session, list(await session.scalars(sa.select(table.c.event_id).where(chosen)))
+        )
+    await session.execute(sa.delete(table).where(chosen))
     return len(ids)
 
 
@@ -174,19 +187,37 @@ async def run_retention(
     now: datetime | None = None,
     started: Callable[[list[Outcome]], None] | None = None,
     progress: Progress | None = None,
+    heartbeat: Callable[[], Awaitable[None]] | None = None,
 ) -> list[Outcome]:
-    """Apply every policy in force at `now` (default: now); the counts, per policy."""
+    """Apply every policy in force at `now` (default: now); the counts, per policy.
+    `progress` and `heartbeat` are called after every transaction that changed something."""
     now = now or utcnow()
+
+    async def advanced(kind: Kind, done: int) -> None:
+        if progress is not None:
+            progress(kind, done)
+        if heartbeat is not None:
+            await heartbeat()
+
+    whole_months = database.dialect == "postgresql"
 
     def trail() -> AuditTrail:
         return operator_trail(keyring.keyring, RETENTION_SUBJECT)
 
+    if whole_months and not dry_run:
+        async with database.transaction() as session:  # the months ahead, before any expiry
+            await ensure_ahead(session, now)
+    in_force = policies(settings, now, whole_months=whole_months)
     async with database.transaction() as session:
-        outcomes = [Outcome(p, await _count(session, p)) for p in policies(settings, now)]
+        outcomes = [Outcome(p, await _count(session, p)) for p in in_force]
     if started is not None:
         started(outcomes)
     if not dry_run:
         for outcome in outcomes:
+            if whole_months and spec_of(outcome.policy.kind) is not None:
+                outcome.done += await drop_months(
+                    database, keyring, trail, outcome.policy, partial(advanced, outcome.policy.kind)
+                )
             if outcome.policy.kind is Kind.INACTIVE_MEMBERS:
                 async with database.transaction() as session:
                     ids = [
@@ -194,8 +225,7 @@ async def run_retention(
                     ]
                 for profile_id in ids:
                     outcome.done += await _anonymize(database, keyring, keystore, profile_id, trail)
-                    if progress is not None:
-                        progress(outcome.policy.kind, 1)
+                    await advanced(outcome.policy.kind, 1)
                 continue
             while outcome.done < outcome.due:
                 async with audited_transaction(database, trail()) as session:
@@ -203,8 +233,7 @@ async def run_retention(
                 if not done:
                     break
                 outcome.done += done
-                if progress is not None:
-                    progress(outcome.policy.kind, done)
+                await advanced(outcome.policy.kind, done)
     async with audited_transaction(database, trail()) as session:
         audit.record(
             session,

@@ -218,7 +218,7 @@ async def seed(service: httpx.AsyncClient, client_for: ClientFactory, spec: Spec
                 {"purpose": "MARKETING", "granted": True},
                 {"purpose": "ANALYTICS", "granted": False, "channel": "SMS"},
             ],
-            "noticeVersion": "2024-06",
+            "noticeVersion": "2026-01",
             "sourceChannel": "MINI_PROGRAM",
         },
     )
