@@ -36,6 +36,7 @@ from cdp.graphql.http_request import (
 )
 from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
+from cdp.graphql.trusted import TrustedDocuments
 from cdp.json_body import JSON, RequestRefused
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
@@ -79,6 +80,7 @@ class GraphQLEndpoint:
         core = core_schema(self.schema)
         roots = (core.query_type, core.mutation_type)
         self.root_fields = frozenset(name for root in roots if root for name in root.fields)
+        self.trusted = TrustedDocuments(settings, core)
 
     def error_response(
         self,
@@ -140,22 +142,8 @@ class GraphQLEndpoint:
             request.state.role = principal.role.value
             await spend_budget(self.limiter, f"{principal.role.value}:{principal.subject}")
             params = await read_params(request, self.settings)
-            request.state.operation = operation_name_of(params)
-            check_operation_choice(params, self.settings.max_query_tokens)
-            request.state.metrics_operation = operation_label(
-                params, self.settings.max_query_tokens, self.root_fields
-            )
         except RequestRefused as exc:
-            extra = {k: v for k, v in exc.extensions().items() if k != "code"}
-            return self.error_response(
-                exc.status,
-                exc.code,
-                exc.message,
-                request_id,
-                media,
-                headers=exc.headers,
-                extra={**extra, "limit": exc.limit} if exc.limit else extra,
-            )
+            return self.refused(exc, request_id, media)
         except DirectoryUnavailable:
             return unavailable_response(
                 "DIRECTORY_UNAVAILABLE",
@@ -164,14 +152,9 @@ class GraphQLEndpoint:
                 media,
             )
         except CdpError as exc:
-            status = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}.get(exc.code, 400)
             if exc.code is ErrorCode.UNAUTHENTICATED:
                 await self.audit_refused_token(request, request_id, exc.message)
-            headers = {"www-authenticate": "Bearer"} if status == 401 else None
-            extra = {k: v for k, v in exc.extensions().items() if k != "code"}
-            return self.error_response(
-                status, exc.code, exc.message, request_id, media, headers, extra
-            )
+            return self.coded_refusal(exc, request_id, media)
         context = Context(
             settings=self.settings,
             principal=principal,
@@ -183,6 +166,17 @@ class GraphQLEndpoint:
             request_id=request_id,
         )
         try:
+            try:
+                params = await self.trusted.resolve(params, context)
+                request.state.operation = operation_name_of(params)
+                check_operation_choice(params, self.settings.max_query_tokens)
+                request.state.metrics_operation = operation_label(
+                    params, self.settings.max_query_tokens, self.root_fields
+                )
+            except RequestRefused as exc:
+                return self.refused(exc, request_id, media)
+            except CdpError as exc:
+                return self.coded_refusal(exc, request_id, media)
             return await self.execute(context, params, media)
         except (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError) as exc:
             message = (
@@ -205,6 +199,24 @@ class GraphQLEndpoint:
         finally:
             context.release()
             await context.uow.close()
+
+    def refused(self, exc: RequestRefused, request_id: str, media: str) -> Response:
+        extra = {k: v for k, v in exc.extensions().items() if k != "code"}
+        return self.error_response(
+            exc.status,
+            exc.code,
+            exc.message,
+            request_id,
+            media,
+            headers=exc.headers,
+            extra={**extra, "limit": exc.limit} if exc.limit else extra,
+        )
+
+    def coded_refusal(self, exc: CdpError, request_id: str, media: str) -> Response:
+        status = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}.get(exc.code, 400)
+        headers = {"www-authenticate": "Bearer"} if status == 401 else None
+        extra = {k: v for k, v in exc.extensions().items() if k != "code"}
+        return self.error_response(status, exc.code, exc.message, request_id, media, headers, extra)
 
     async def audit_refused_token(self, request: Request, request_id: str, reason: str) -> None:
         """A refused token that looks like ours is audited: under its subject when we signed
@@ -262,7 +274,12 @@ class GraphQLEndpoint:
             payload["data"] = result.data
         if result.errors:
             payload["errors"] = [format_error(e, request_id=request_id) for e in result.errors]
-        status = 400 if media == GRAPHQL_RESPONSE and "data" not in payload else 200
+        # A trusted document's request errors (variables that do not fit) are the client's
+        # to fix, whatever media type it asked for.
+        request_error = "data" not in payload and (
+            media == GRAPHQL_RESPONSE or params.get("trusted", False)
+        )
+        status = 400 if request_error else 200
         if any("limit" in e["extensions"] for e in payload.get("errors", ())):
             status = 400  # a limit is the client's to fix, whatever media type it asked for
         headers = {"x-request-id": request_id}
