@@ -64,6 +64,17 @@ async def test_a_page_mutation_by_id_takes_its_variables(alice: Person) -> None:
     assert all(not c["granted"] for c in current if c["purpose"] == "MARKETING")
 
 
+async def test_apollos_persisted_query_shape_names_the_same_trusted_document(
+    alice: Person,
+) -> None:
+    apollo = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": MEMBER_CENTER[7:]}}}
+    by_hash, by_id = (
+        await post(alice.client, apollo),
+        await post(alice.client, {"documentId": MEMBER_CENTER}),
+    )
+    assert by_hash.status_code == 200 and by_hash.json() == by_id.json()
+
+
 async def test_an_unknown_id_is_not_found_with_its_reason(alice: Person) -> None:
     response = await post(alice.client, {"documentId": "sha256:" + "0" * 64})
     extensions = refusal(response, 400, "NOT_FOUND")

@@ -148,6 +148,13 @@ async def read_params(request: Request, settings: Settings) -> dict[str, Any]:
     query, variables = body.get("query"), body.get("variables")
     operation_name, extensions = body.get("operationName"), body.get("extensions")
     document_id = body.get("documentId")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise CdpError(ErrorCode.BAD_USER_INPUT, "'extensions' must be an object")
+    persisted = (extensions or {}).get("persistedQuery")
+    if document_id is None and query is None and isinstance(persisted, dict):
+        # Apollo's persisted queries send the hash alone in this shape: the same trusted id.
+        hashed = persisted.get("sha256Hash")
+        document_id = f"sha256:{hashed}" if isinstance(hashed, str) else hashed
     if document_id is not None:
         # A trusted document (cdp.graphql.trusted): its id instead of its text, never both.
         if query is not None:
@@ -164,8 +171,6 @@ async def read_params(request: Request, settings: Settings) -> dict[str, Any]:
         raise CdpError(ErrorCode.BAD_USER_INPUT, "'variables' must be an object")
     if operation_name is not None and not isinstance(operation_name, str):
         raise CdpError(ErrorCode.BAD_USER_INPUT, "'operationName' must be a string")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise CdpError(ErrorCode.BAD_USER_INPUT, "'extensions' must be an object")
     longest = oversized_list(variables, settings.max_list_items)
     if longest is not None:
         raise RequestRefused(
