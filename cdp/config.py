@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     # Roles that may run trusted documents only ({"documentId": ...}), comma-separated;
     # production always adds the customer (`trusted_only_roles`).
     trusted_documents_only: tuple[Role, ...] = ()
+    # Run the trusted queries that can be compiled (cdp.graphql.compiled) by their compiled
+    # steps; false: every document through graphql-core's executor.
+    compiled_documents: bool = True
     # Requests per principal per minute (a token bucket that refills continuously); 0 is off.
     rate_limit_per_minute: int = Field(default=1200, ge=0, le=1_000_000)
     # Not-found profile lookups per staff actor (roles with `misses_capped`) in a sliding

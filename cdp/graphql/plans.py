@@ -2,13 +2,13 @@
 for every field it selects (full, masked or denied) made at plan time from the same table
 `PolicyExtension` reads at run time.
 
-This is the first half of compiled execution (issue 28): a plan says what the generic path
-will do with a document for a role before it runs: which paths answer FORBIDDEN (a denied
-field's resolver never runs, so nothing below it is planned), which values are masked, and
-which personal fields each profile's audit record will name and how. An executor that writes
-the response straight from batched rows would follow the plan; it is not written yet, and
-nothing runs a plan: the generic path runs every document (tests/test_document_plans.py holds
-the plans to what it does).
+A plan says what the generic path will do with a document for a role before it runs: which
+paths answer FORBIDDEN (a denied field's resolver never runs, so nothing below it is
+planned), which values are masked, and which personal fields each profile's audit record will
+name and how (tests/test_document_plans.py holds the plans to what it does). `Planner.collect`
+is also the field collection of the compiled steps (cdp.graphql.compiled); an executor that
+writes the answer straight from batched rows, without the resolvers, would follow the plan's
+decisions (not written yet).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Plan:
         return found
 
 
-class _Planner:
+class Planner:
     def __init__(self, schema: GraphQLSchema, fragments: dict[str, FragmentDefinitionNode]):
         self.schema = schema
         self.fragments = fragments
@@ -159,6 +159,6 @@ def plan_document(schema: GraphQLSchema, text: str, role: Role) -> Plan:
     operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
     root = schema.get_root_type(operation.operation)
     assert root is not None
-    planner = _Planner(schema, fragments)
+    planner = Planner(schema, fragments)
     fields = planner.plan(operation.selection_set, root, role)
     return Plan(role, operation.operation.value, fields, planner.static)

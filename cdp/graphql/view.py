@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import ExecutionResult, GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
@@ -20,6 +20,7 @@ from cdp.availability import unavailable_response
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, Throttled
+from cdp.graphql.compiled import compiled_document, execute_compiled
 from cdp.graphql.context import Context
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
 from cdp.graphql.execution import core_schema
@@ -70,14 +71,13 @@ class GraphQLEndpoint:
         self.keyring = keyring
         self.keystore = keystore
         # Production turns introspection off (the contract); GraphiQL too, below.
-        self.schema = build_schema(
-            introspection=not settings.is_production, limits=Limits.of(settings)
-        )
+        self.limits = Limits.of(settings)
+        self.schema = build_schema(introspection=not settings.is_production, limits=self.limits)
         self.limiter = Budget(
             settings.rate_limit_per_minute, name="graphql", store=store_for(settings, database)
         )
         self.graphiql = GraphiQL()
-        core = core_schema(self.schema)
+        core = self.core = core_schema(self.schema)
         roots = (core.query_type, core.mutation_type)
         self.root_fields = frozenset(name for root in roots if root for name in root.fields)
         self.trusted = TrustedDocuments(settings, core)
@@ -243,7 +243,8 @@ class GraphQLEndpoint:
         timer = asyncio.timeout(seconds)
         try:
             async with timer:
-                result = await self.schema.execute(
+                compiled = await self.compiled(context, params)
+                result = compiled or await self.schema.execute(
                     params["query"],
                     variable_values=params["variables"],
                     context_value=context,
@@ -307,6 +308,19 @@ class GraphQLEndpoint:
             log_unexpected(exc, request_id=request_id)
             return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
         return response
+
+    async def compiled(self, context: Context, params: dict[str, Any]) -> ExecutionResult | None:
+        """A trusted query's compiled answer (cdp.graphql.compiled), or None: the generic
+        path runs it."""
+        if not params.get("trusted") or not self.settings.compiled_documents:
+            return None
+        introspection = not self.settings.is_production
+        compiled = compiled_document(self.core, params["query"], self.limits, introspection)
+        if compiled is None:
+            return None
+        return await execute_compiled(
+            self.core, compiled, context, params["variables"], self.limits
+        )
 
 
 def _throttled(error: GraphQLError) -> Throttled | None:
