@@ -20,6 +20,7 @@ from cdp.config import Settings
 from cdp.db import Database
 from cdp.demo import seed_demo_data
 from cdp.documents import registry
+from cdp.graphql import compiled as compiled_steps
 from cdp.graphql import view
 from cdp.graphql.compiled import compiled_document, execute_compiled
 from cdp.graphql.documents import operation_of
@@ -152,3 +153,37 @@ async def test_every_trusted_document_answers_and_audits_alike_on_both_paths_for
     # The compiled steps answered every compiled query themselves: each customer's, and the
     # support role's run of the two registered ones (`me` denied: FORBIDDEN on both paths).
     assert ran.count(True) == 3 * (PEOPLE + 1) + 2 and all(ran)
+
+
+async def test_what_the_steps_cannot_answer_is_answered_by_the_executor_from_a_clean_trail(
+    settings: Settings, database: Database, demo: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = next(k for k, t in demo["documents"].items() if "WholeProfile" in t)
+    for subject in demo["people"]:  # someone with orders
+        token = issue_token(settings, role=Role.CUSTOMER, subject=subject)
+        generic = await ask(demo["apps"][False], token, {"documentId": whole})
+        if generic.json()["data"]["me"]["orders"]["items"]:
+            break
+    expected = [summary(r) for r in await audit_rows(database, generic.headers["x-request-id"])]
+    plain_complete = compiled_steps._Run.complete
+
+    def unsure(self: Any, children: Any, type_: Any, value: Any, path: Any) -> Any:
+        if getattr(type_, "name", None) == "Order":  # after the personal fields were read
+            raise compiled_steps.NotCompiled("as if an order could not be answered exactly")
+        return plain_complete(self, children, type_, value, path)
+
+    ran: list[bool] = []
+
+    async def counted(*args: Any) -> Any:
+        result = await execute_compiled(*args)
+        ran.append(result is not None)
+        return result
+
+    monkeypatch.setattr(compiled_steps._Run, "complete", unsure)
+    monkeypatch.setattr(view, "execute_compiled", counted)
+    response = await ask(demo["apps"][True], token, {"documentId": whole})
+    assert ran == [False]
+    assert response.status_code == generic.status_code == 200
+    assert response.json() == generic.json() and response.json()["data"]["me"]["orders"]["items"]
+    records = await audit_rows(database, response.headers["x-request-id"])
+    assert [summary(r) for r in records] == expected

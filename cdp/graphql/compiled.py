@@ -49,6 +49,7 @@ from cdp.graphql.execution import plain_reader, resolve_info_for
 from cdp.graphql.limits import NESTING_CEILING, Limits, validation_rules
 from cdp.graphql.measures import lexical_excess, operation_cost, selection_nesting
 from cdp.graphql.plans import Planner
+from cdp.graphql.versions import shortcuts_allowed
 
 COMPILED_ROOTS = frozenset({"me"})
 
@@ -114,8 +115,12 @@ def compiled_document(
 ) -> Compiled | None:
     """The steps of a trusted query, made once; None when it is not compilable (the generic
     path runs it, and refuses what the limits refuse)."""
+    if not shortcuts_allowed():
+        return None  # the steps build graphql-core's ResolveInfo as the tested versions have it
     key = (id(schema), text, limits, introspection)
     if key not in _COMPILED:
+        if len(_COMPILED) >= 1024:
+            _COMPILED.clear()
         _COMPILED[key] = _compile(schema, text, limits, introspection)
     return _COMPILED[key]
 
@@ -174,57 +179,96 @@ class _Run:
             self.context,
         )
 
-    async def object(
-        self, steps: tuple[Step, ...], source: Any, path: Path | None
-    ) -> dict[str, Any]:
+    # Values are completed in place; only what a resolver left to await is awaited, together
+    # with its siblings (no task per field or item, as graphql-core's executor does it).
+
+    def object(self, steps: tuple[Step, ...], source: Any, path: Path | None) -> Any:
         results: dict[str, Any] = {}
-        pending: list[tuple[str, Awaitable[Any]]] = []
-        for step in steps:
-            here = Path(path, step.key, step.parent.name)
-            if step.plain is not None:
-                value = step.plain(source)
-                if value is not NotImplemented:
-                    results[step.key] = value
-                    continue
-            results[step.key] = None
-            pending.append((step.key, self.field(step, source, here)))
-        if pending:
-            values = await gather_with_cancel(*(a for _, a in pending))
-            results.update(zip((k for k, _ in pending), values, strict=True))
+        pending: list[str] = []
+        try:
+            for step in steps:
+                if step.plain is not None:
+                    value = step.plain(source)
+                    if value is not NotImplemented:
+                        results[step.key] = value
+                        continue
+                value = self.field(step, source, Path(path, step.key, step.parent.name))
+                results[step.key] = value
+                if isawaitable(value):
+                    pending.append(step.key)
+        except NotCompiled:
+            for key in pending:  # never to be awaited: closed, not left to warn
+                results[key].close()
+            raise
+        return self._object_later(results, pending) if pending else results
+
+    async def _object_later(self, results: dict[str, Any], pending: list[str]) -> Any:
+        if len(pending) == 1:
+            results[pending[0]] = await results[pending[0]]
+        else:
+            values = await gather_with_cancel(*(results[key] for key in pending))
+            results.update(zip(pending, values, strict=True))
         return results
 
-    async def field(self, step: Step, source: Any, path: Path) -> Any:
+    def field(self, step: Step, source: Any, path: Path) -> Any:
         try:
             resolve = step.field.resolve
             if resolve is None:
                 raise NotCompiled(step.name)
             value = resolve(source, self.info(step, path), **step.arguments)
             if isawaitable(value):
-                value = await value
-            if isinstance(value, Exception):
-                raise value
-            return await self.complete(step, step.field.type, value, path)
+                return self._field_later(step, value, path)
+            done = self.complete(step.children, step.field.type, value, path)
+            return self._done_later(step, done, path) if isawaitable(done) else done
         except NotCompiled:
             raise
         except Exception as exc:
-            if isinstance(step.field.type, GraphQLNonNull):
-                raise NotCompiled("an error at a non-null field") from exc
-            self.errors.append(located_error(exc, list(step.nodes), path.as_list()))
-            return None
+            return self.failed(step, exc, path)
 
-    async def complete(self, step: Step, type_: Any, value: Any, path: Path) -> Any:
+    async def _field_later(self, step: Step, value: Awaitable[Any], path: Path) -> Any:
+        try:
+            done = self.complete(step.children, step.field.type, await value, path)
+            return (await done) if isawaitable(done) else done
+        except NotCompiled:
+            raise
+        except Exception as exc:
+            return self.failed(step, exc, path)
+
+    async def _done_later(self, step: Step, done: Awaitable[Any], path: Path) -> Any:
+        try:
+            return await done
+        except NotCompiled:
+            raise
+        except Exception as exc:
+            return self.failed(step, exc, path)
+
+    def failed(self, step: Step, exc: Exception, path: Path) -> None:
+        if isinstance(step.field.type, GraphQLNonNull):
+            raise NotCompiled("an error at a non-null field") from exc
+        self.errors.append(located_error(exc, list(step.nodes), path.as_list()))
+
+    def complete(self, children: tuple[Step, ...], type_: Any, value: Any, path: Path) -> Any:
         if isinstance(type_, GraphQLNonNull):
             if value is None:
                 raise NotCompiled("a null at a non-null field")
-            return await self.complete(step, type_.of_type, value, path)
+            return self.complete(children, type_.of_type, value, path)
         if value is None:
             return None
+        if isinstance(value, Exception):
+            raise value
         if isinstance(type_, GraphQLList):
-            items = [
-                self.complete(step, type_.of_type, item, Path(path, i, None))
-                for i, item in enumerate(value)
-            ]
-            return list(await gather_with_cancel(*items))
+            items, pending = [], []
+            try:
+                for i, item in enumerate(value):
+                    done = self.complete(children, type_.of_type, item, Path(path, i, None))
+                    items.append(done)
+                    if isawaitable(done):
+                        pending.append(i)
+            except NotCompiled:
+                for i in pending:
+                    items[i].close()
+                raise
+            return self._items_later(items, pending) if pending else items
         if isinstance(type_, GraphQLLeafType):
             out = type_.coerce_output_value(value)
             if out is None:
@@ -232,7 +276,13 @@ class _Run:
             return out
         if type_.is_type_of is not None and type_.is_type_of(value, None) is not True:
             raise NotCompiled("an object of another type")
-        return await self.object(step.children, value, path)
+        return self.object(children, value, path)
+
+    async def _items_later(self, items: list[Any], pending: list[int]) -> list[Any]:
+        values = await gather_with_cancel(*(items[i] for i in pending))
+        for i, value in zip(pending, values, strict=True):
+            items[i] = value
+        return items
 
 
 async def execute_compiled(
@@ -250,7 +300,9 @@ async def execute_compiled(
     mark = trail.mark()
     run = _Run(schema, compiled, context)
     try:
-        data = await run.object(compiled.steps, None, None)
+        data = run.object(compiled.steps, None, None)
+        if isawaitable(data):
+            data = await data
     except NotCompiled:
         trail.discard_after(mark)
         context.clear_loaders()
