@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast test-sqlite install lint schema clean bench bench-quick
+.PHONY: run test test-fast test-sqlite install lint schema documents clean bench bench-quick
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ lint: $(STAMP)
 
 schema: $(STAMP)
 	$(BIN)/cdp export-schema > schema/schema.graphql
+
+documents: $(STAMP)
+	$(BIN)/cdp documents manifest cdp/h5/documents.graphql > cdp/documents/pages.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

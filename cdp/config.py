@@ -36,7 +36,7 @@ from cdp.config_models import (
     WechatAppType,
 )
 from cdp.identity_rules import IdentityRules
-from cdp.roles import RoleMap
+from cdp.roles import Role, RoleMap
 from cdp.secret_strength import estimated_bits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     max_query_cost: int = Field(default=10_000, ge=100, le=10_000_000)
     # A larger answer is replaced by an error, and a mutation's changes are not committed.
     max_response_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    # Roles that may run trusted documents only ({"documentId": ...}), comma-separated;
+    # production always adds the customer (`trusted_only_roles`).
+    trusted_documents_only: tuple[Role, ...] = ()
+    # Run the trusted queries that can be compiled (cdp.graphql.compiled) by their compiled
+    # steps; false: every document through graphql-core's executor.
+    compiled_documents: bool = True
     # Requests per principal per minute (a token bucket that refills continuously); 0 is off.
     rate_limit_per_minute: int = Field(default=1200, ge=0, le=1_000_000)
     # Not-found profile lookups per staff actor (roles with `misses_capped`) in a sliding
@@ -233,6 +239,13 @@ class Settings(BaseSettings):
     wecom_api_base_url: str = "https://qyapi.weixin.qq.com"
     wecom_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
     wecom_sso_url: str = "https://login.work.weixin.qq.com/wwlogin/sso/login"
+
+    @field_validator("trusted_documents_only", mode="before")
+    @classmethod
+    def _role_names(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
 
     @field_validator("activation_timezone")
     @classmethod
@@ -429,6 +442,12 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env is Environment.PRODUCTION
+
+    @property
+    def trusted_only_roles(self) -> frozenset[Role]:
+        """The roles whose document text is refused: they send a trusted `documentId`."""
+        production = {Role.CUSTOMER} if self.is_production else set()
+        return frozenset(self.trusted_documents_only) | production
 
 
 def same_database(first: str, second: str) -> bool:

@@ -9,6 +9,7 @@ from cdp.audiences.models import Audience, MembershipChange
 from cdp.audit.models import AuditEvent
 from cdp.consent.models import Consent, ConsentChange, Contact
 from cdp.consent.notices import PrivacyNotice
+from cdp.documents.registry import TrustedDocument
 from cdp.erasure.export_links import DataExportLink
 from cdp.events.models import Event
 from cdp.lookups.models import LookupMiss
@@ -75,6 +76,7 @@ __all__ = [
     "StaffSession",
     "SubscribeGrant",
     "Suppression",
+    "TrustedDocument",
     "WechatAppToken",
     "WechatFollow",
     "metadata",

@@ -3,6 +3,7 @@ coded 400 before anything is resolved, audited or committed; real queries stay u
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -76,10 +77,9 @@ def test_every_readme_and_member_center_query_is_within_its_roles_limit() -> Non
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```graphql\n# (\w+)[^\n]*\n(.*?)```", readme, re.S)
     assert {role for role, _ in blocks} >= {"customer", "service", "support", "compliance"}
-    script = (ROOT / "cdp" / "h5" / "app.js").read_text(encoding="utf-8")
-    fields = "".join(re.findall(r'"([^"]*)"', script.split("var FIELDS")[1].split(";")[0]))
+    pages = json.loads((ROOT / "cdp" / "documents" / "pages.json").read_text(encoding="utf-8"))
     documents = [(Role(role), block) for role, block in blocks]
-    documents.append((Role.CUSTOMER, "query MemberCenter { me { " + fields + " } }"))
+    documents.extend((Role.CUSTOMER, text) for text in pages.values())
     limits = Limits()
     for role, block in documents:
         for document in re.split(r"\n(?=\{|mutation|query)", block.strip()):

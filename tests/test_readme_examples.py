@@ -215,3 +215,31 @@ def test_every_setting_has_a_row_in_the_readmes_configuration_table() -> None:
         if f"`CDP_{name.upper()}`" not in table
     ]
     assert not missing, f"settings without a row in the README's configuration table: {missing}"
+
+
+async def test_the_readmes_mini_program_document_registers_under_its_id_and_runs_by_it(
+    demo: Demo, tmp_path: Path
+) -> None:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Trusted documents") : text.index("## One example per role")]
+    block = next(b for b in readme_blocks() if b.document in section)
+    source = tmp_path / "home.graphql"
+    source.write_text(block.document, encoding="utf-8")
+    database_url = fresh_copy(demo, tmp_path)
+    printed = cdp(
+        "documents", "register", str(source), "--role", "customer", database_url=database_url
+    )
+    shown = re.search(r"^# -> (.*)$", section, re.M)
+    assert shown and printed.strip() == shown.group(1), printed
+    document_id = shown.group(1).split("\t")[0]
+    assert f'documentId: "{document_id}"' in section
+    app = create_app(make_settings(database_url), keyring=KeyringSource.fixed(TEST_KEYRING))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as http:
+        reply = await http.post(
+            "/graphql",
+            json={"documentId": document_id, "variables": {}},
+            headers={"authorization": f"Bearer {demo.tokens[block.role]}"},
+        )
+    assert reply.status_code == 200, reply.text
+    check_answer(block, reply.json())

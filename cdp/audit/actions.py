@@ -44,6 +44,7 @@ class AuditAction(StrEnum):
     ERASURE_HOLD = "erasure.hold"  # compliance held a cancellation, for a legal reason
     ERASURE_RELEASE = "erasure.release"
     NOTICE_PUBLISH = "notice.publish"
+    DOCUMENT_REGISTER = "document.register"  # a trusted document registered, or its roles changed
     RETENTION_RUN = "retention.run"
     ERASURE_REQUEST = "erasure.request"
     ERASURE_APPROVE = "erasure.approve"

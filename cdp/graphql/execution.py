@@ -17,23 +17,29 @@ cdp/graphql/versions.py; on others the schema is built with the stock executor a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import fields
 from functools import partial
+from inspect import isawaitable
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
     GraphQLField,
     GraphQLLeafType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLResolveInfo,
+    GraphQLResolveInfoHelpers,
     GraphQLSchema,
+    OperationDefinitionNode,
     OverlappingFieldsCanBeMergedRule,
     SelectionSetNode,
     Undefined,
     ValidationContext,
+    VariableValues,
 )
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.validation.validate import ValidationAbortedError
@@ -113,6 +119,62 @@ def _plain_value(plain: _Plain, source: Any) -> Any:
     except Exception:
         return _NOT_PLAIN
     return _NOT_PLAIN if coerced is None or coerced is Undefined else coerced
+
+
+def plain_reader(parent_type: GraphQLObjectType, name: str) -> Callable[[Any], Any] | None:
+    """How to complete `parent_type.name` in place when it is a plain leaf attribute (None
+    when it is not): the completed value, or NotImplemented when graphql-core must decide."""
+    plain = _plan(parent_type).get(name) if shortcuts_allowed() else None
+    if plain is None:
+        return None
+
+    def read(source: Any) -> Any:
+        value = _plain_value(plain, source)
+        return NotImplemented if value is _NOT_PLAIN else value
+
+    return read
+
+
+async def _gather(values: Any) -> list[Any]:
+    return list(await gather_with_cancel(*values))
+
+
+def _is_awaitable(value: Any) -> TypeGuard[Awaitable[Any]]:
+    return isawaitable(value)
+
+
+_HELPERS = GraphQLResolveInfoHelpers(gather=_gather, track=lambda _value: None)
+_NO_VARIABLES = VariableValues(sources={}, coerced={})
+
+
+def resolve_info_for(
+    field: GraphQLField,
+    nodes: list[FieldNode],
+    parent_type: GraphQLObjectType,
+    path: Path,
+    schema: GraphQLSchema,
+    fragments: dict[str, FragmentDefinitionNode],
+    operation: OperationDefinitionNode,
+    context: Any,
+) -> GraphQLResolveInfo[Any]:
+    """The ResolveInfo graphql-core would give `field`'s resolver, for an operation without
+    variables (its fields are those of the versions cdp/graphql/versions.py names)."""
+    return GraphQLResolveInfo(
+        nodes[0].name.value,
+        nodes,
+        field.type,
+        parent_type,
+        path,
+        schema,
+        fragments,
+        None,
+        operation,
+        _NO_VARIABLES,
+        context,
+        _is_awaitable,
+        None,
+        _HELPERS,
+    )
 
 
 class CdpExecutionContext(StrawberryGraphQLCoreExecutionContext):

@@ -11,6 +11,7 @@ from graphql import FieldNode, GraphQLError, OperationDefinitionNode, parse
 from starlette.requests import Request
 
 from cdp.config import Settings
+from cdp.documents.registry import checked_id
 from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.limits import oversized_list
 from cdp.json_body import JSON, RequestRefused, read_json
@@ -135,7 +136,8 @@ async def spend_budget(limiter: Budget, key: str) -> None:
 
 
 async def read_params(request: Request, settings: Settings) -> dict[str, Any]:
-    """The POST body's query, variables and operation name, checked; CdpError when malformed."""
+    """The POST body's query (or trusted `documentId`), variables and operation name,
+    checked; CdpError when malformed."""
     body = await read_json(
         request, limit=settings.max_body_bytes, max_depth=settings.max_json_depth
     )
@@ -145,14 +147,30 @@ async def read_params(request: Request, settings: Settings) -> dict[str, Any]:
         raise CdpError(ErrorCode.BAD_USER_INPUT, "The request body must be a JSON object")
     query, variables = body.get("query"), body.get("variables")
     operation_name, extensions = body.get("operationName"), body.get("extensions")
-    if not isinstance(query, str) or not query.strip():
+    document_id = body.get("documentId")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise CdpError(ErrorCode.BAD_USER_INPUT, "'extensions' must be an object")
+    persisted = (extensions or {}).get("persistedQuery")
+    if document_id is None and query is None and isinstance(persisted, dict):
+        # Apollo's persisted queries send the hash alone in this shape: the same trusted id.
+        hashed = persisted.get("sha256Hash")
+        document_id = f"sha256:{hashed}" if isinstance(hashed, str) else hashed
+    if document_id is not None:
+        # A trusted document (cdp.graphql.trusted): its id instead of its text, never both.
+        if query is not None:
+            raise CdpError(
+                ErrorCode.BAD_USER_INPUT,
+                "Send 'query' or 'documentId', not both",
+                field="documentId",
+                reason="QUERY_AND_DOCUMENT_ID",
+            )
+        document_id, query = checked_id(document_id), ""
+    elif not isinstance(query, str) or not query.strip():
         raise CdpError(ErrorCode.BAD_USER_INPUT, "'query' must be a non-empty string")
     if variables is not None and not isinstance(variables, dict):
         raise CdpError(ErrorCode.BAD_USER_INPUT, "'variables' must be an object")
     if operation_name is not None and not isinstance(operation_name, str):
         raise CdpError(ErrorCode.BAD_USER_INPUT, "'operationName' must be a string")
-    if extensions is not None and not isinstance(extensions, dict):
-        raise CdpError(ErrorCode.BAD_USER_INPUT, "'extensions' must be an object")
     longest = oversized_list(variables, settings.max_list_items)
     if longest is not None:
         raise RequestRefused(
@@ -161,4 +179,9 @@ async def read_params(request: Request, settings: Settings) -> dict[str, Any]:
             f"A list in 'variables' holds {longest} items; at most {settings.max_list_items}",
             limit="list",
         )
-    return {"query": query, "variables": variables, "operation_name": operation_name}
+    return {
+        "query": query,
+        "variables": variables,
+        "operation_name": operation_name,
+        "document_id": document_id,
+    }

@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import ExecutionResult, GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
@@ -20,6 +20,7 @@ from cdp.availability import unavailable_response
 from cdp.config import Settings
 from cdp.db import Database
 from cdp.errors import CdpError, ErrorCode, Throttled
+from cdp.graphql.compiled import compiled_document, execute_compiled
 from cdp.graphql.context import Context
 from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
 from cdp.graphql.execution import core_schema
@@ -36,6 +37,7 @@ from cdp.graphql.http_request import (
 )
 from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
+from cdp.graphql.trusted import TrustedDocuments
 from cdp.json_body import JSON, RequestRefused
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
@@ -69,16 +71,16 @@ class GraphQLEndpoint:
         self.keyring = keyring
         self.keystore = keystore
         # Production turns introspection off (the contract); GraphiQL too, below.
-        self.schema = build_schema(
-            introspection=not settings.is_production, limits=Limits.of(settings)
-        )
+        self.limits = Limits.of(settings)
+        self.schema = build_schema(introspection=not settings.is_production, limits=self.limits)
         self.limiter = Budget(
             settings.rate_limit_per_minute, name="graphql", store=store_for(settings, database)
         )
         self.graphiql = GraphiQL()
-        core = core_schema(self.schema)
+        core = self.core = core_schema(self.schema)
         roots = (core.query_type, core.mutation_type)
         self.root_fields = frozenset(name for root in roots if root for name in root.fields)
+        self.trusted = TrustedDocuments(settings, core)
 
     def error_response(
         self,
@@ -140,22 +142,8 @@ class GraphQLEndpoint:
             request.state.role = principal.role.value
             await spend_budget(self.limiter, f"{principal.role.value}:{principal.subject}")
             params = await read_params(request, self.settings)
-            request.state.operation = operation_name_of(params)
-            check_operation_choice(params, self.settings.max_query_tokens)
-            request.state.metrics_operation = operation_label(
-                params, self.settings.max_query_tokens, self.root_fields
-            )
         except RequestRefused as exc:
-            extra = {k: v for k, v in exc.extensions().items() if k != "code"}
-            return self.error_response(
-                exc.status,
-                exc.code,
-                exc.message,
-                request_id,
-                media,
-                headers=exc.headers,
-                extra={**extra, "limit": exc.limit} if exc.limit else extra,
-            )
+            return self.refused(exc, request_id, media)
         except DirectoryUnavailable:
             return unavailable_response(
                 "DIRECTORY_UNAVAILABLE",
@@ -164,14 +152,9 @@ class GraphQLEndpoint:
                 media,
             )
         except CdpError as exc:
-            status = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}.get(exc.code, 400)
             if exc.code is ErrorCode.UNAUTHENTICATED:
                 await self.audit_refused_token(request, request_id, exc.message)
-            headers = {"www-authenticate": "Bearer"} if status == 401 else None
-            extra = {k: v for k, v in exc.extensions().items() if k != "code"}
-            return self.error_response(
-                status, exc.code, exc.message, request_id, media, headers, extra
-            )
+            return self.coded_refusal(exc, request_id, media)
         context = Context(
             settings=self.settings,
             principal=principal,
@@ -183,6 +166,17 @@ class GraphQLEndpoint:
             request_id=request_id,
         )
         try:
+            try:
+                params = await self.trusted.resolve(params, context)
+                request.state.operation = operation_name_of(params)
+                check_operation_choice(params, self.settings.max_query_tokens)
+                request.state.metrics_operation = operation_label(
+                    params, self.settings.max_query_tokens, self.root_fields
+                )
+            except RequestRefused as exc:
+                return self.refused(exc, request_id, media)
+            except CdpError as exc:
+                return self.coded_refusal(exc, request_id, media)
             return await self.execute(context, params, media)
         except (InvalidOperationTypeError, CannotGetOperationTypeError, MissingQueryError) as exc:
             message = (
@@ -205,6 +199,24 @@ class GraphQLEndpoint:
         finally:
             context.release()
             await context.uow.close()
+
+    def refused(self, exc: RequestRefused, request_id: str, media: str) -> Response:
+        extra = {k: v for k, v in exc.extensions().items() if k != "code"}
+        return self.error_response(
+            exc.status,
+            exc.code,
+            exc.message,
+            request_id,
+            media,
+            headers=exc.headers,
+            extra={**extra, "limit": exc.limit} if exc.limit else extra,
+        )
+
+    def coded_refusal(self, exc: CdpError, request_id: str, media: str) -> Response:
+        status = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}.get(exc.code, 400)
+        headers = {"www-authenticate": "Bearer"} if status == 401 else None
+        extra = {k: v for k, v in exc.extensions().items() if k != "code"}
+        return self.error_response(status, exc.code, exc.message, request_id, media, headers, extra)
 
     async def audit_refused_token(self, request: Request, request_id: str, reason: str) -> None:
         """A refused token that looks like ours is audited: under its subject when we signed
@@ -231,7 +243,8 @@ class GraphQLEndpoint:
         timer = asyncio.timeout(seconds)
         try:
             async with timer:
-                result = await self.schema.execute(
+                compiled = await self.compiled(context, params)
+                result = compiled or await self.schema.execute(
                     params["query"],
                     variable_values=params["variables"],
                     context_value=context,
@@ -262,7 +275,12 @@ class GraphQLEndpoint:
             payload["data"] = result.data
         if result.errors:
             payload["errors"] = [format_error(e, request_id=request_id) for e in result.errors]
-        status = 400 if media == GRAPHQL_RESPONSE and "data" not in payload else 200
+        # A trusted document's request errors (variables that do not fit) are the client's
+        # to fix, whatever media type it asked for.
+        request_error = "data" not in payload and (
+            media == GRAPHQL_RESPONSE or params.get("trusted", False)
+        )
+        status = 400 if request_error else 200
         if any("limit" in e["extensions"] for e in payload.get("errors", ())):
             status = 400  # a limit is the client's to fix, whatever media type it asked for
         headers = {"x-request-id": request_id}
@@ -290,6 +308,19 @@ class GraphQLEndpoint:
             log_unexpected(exc, request_id=request_id)
             return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
         return response
+
+    async def compiled(self, context: Context, params: dict[str, Any]) -> ExecutionResult | None:
+        """A trusted query's compiled answer (cdp.graphql.compiled), or None: the generic
+        path runs it."""
+        if not params.get("trusted") or not self.settings.compiled_documents:
+            return None
+        introspection = not self.settings.is_production
+        compiled = compiled_document(self.core, params["query"], self.limits, introspection)
+        if compiled is None:
+            return None
+        return await execute_compiled(
+            self.core, compiled, context, params["variables"], self.limits
+        )
 
 
 def _throttled(error: GraphQLError) -> Throttled | None:

@@ -1,6 +1,7 @@
 // The member center: reads `me` and switches consents through /graphql with the customer's
-// token. The token arrives in the URL fragment (#token=...), which browsers never send to a
-// server; it is moved to sessionStorage and the fragment is cleared at once.
+// token, sending trusted documents by id. The token arrives in the URL fragment (#token=...),
+// which browsers never send to a server; it is moved to sessionStorage and the fragment is
+// cleared at once.
 "use strict";
 
 (function () {
@@ -15,18 +16,19 @@
     ["PERSONALIZATION", "个性化推荐", "根据你的浏览与购买记录推荐内容和商品"],
     ["ANALYTICS", "匿名统计分析", "以去标识化的方式用于改进服务"],
   ];
-  var FIELDS =
-    "id tier points { balance history(first: 5) { items { kind points reason createdAt } } } " +
-    "coupons(status: AVAILABLE, first: 5) { items { id title kind discountFen percentOff " +
-    "minSpendFen validUntil } } " +
-    "orders(first: 5) { items { id status totalFen paidAt items { name quantity } } } " +
-    "consents { current { purpose channel granted } " +
-    "history(first: 20) { items { purpose channel granted noticeVersion changedAt } } } " +
-    "name phone birthday address { province city district street }";
-  var ME = "query MemberCenter { me { " + FIELDS + " } }";
-  var UPDATE =
-    "mutation SwitchConsent($input: UpdateMyConsentsInput!) { updateMyConsents(input: $input) " +
-    "{ consents { current { purpose channel granted } } } }";
+  // The trusted documents the member centre sends, by id only (their text is in
+  // cdp/h5/documents.graphql, the manifest cdp/documents/pages.json): a customer runs nothing
+  // else in production. privacy.js names its own from this table too.
+  var DOCUMENTS = {
+    MemberCenter: "sha256:1887cb705097df43d8ebc0fcd50d24f414032e5c038698974788c1183ecc8589",
+    SwitchConsent: "sha256:471af9da7a3e7c1f5d09a72f2c64698ddcb12178fa2dc444a06bb9dcaa9a9867",
+    PrivacyCentre: "sha256:10e40a3834114714a09ef31750560b00bb8345d33221d681b756022e5bad570b",
+    SaveProfile: "sha256:010c111c028d89fde2baa5e185d154fff37731aab6af5e81ce0842532b7121dd",
+    MyData: "sha256:6a9d09b7db51ca793d4b886d0156d102852c5cd5d792fd8478b7924cef4c3fcc",
+    Cancel: "sha256:f854e61ad941ceb581f1b0f078739b8afd330af0fc3250489434bba5438f7e6d",
+    Withdraw: "sha256:b058a38b9591aa8c8dbb6d9c5a6dbb1bb0d75e5caa32bf83ccef1711c02cc61b",
+    Reconsent: "sha256:5841d6ee3e1e2bf88ad0111bed82b5ab5138495c63ef12fdf15b8fb408c01e29",
+  };
 
   function $(id) { return document.getElementById(id); }
 
@@ -50,7 +52,8 @@
     return /MicroMessenger/i.test(navigator.userAgent) ? "OFFICIAL_ACCOUNT" : "WEB";
   }
 
-  function graphql(query, variables) {
+  // One trusted document by its operation's name: {"documentId": "sha256:...", "variables"}.
+  function graphql(operation, variables) {
     return fetch("/graphql", {
       method: "POST",
       headers: {
@@ -58,7 +61,7 @@
         accept: "application/json",
         authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY),
       },
-      body: JSON.stringify({ query: query, variables: variables || null }),
+      body: JSON.stringify({ documentId: DOCUMENTS[operation], variables: variables || null }),
     }).then(function (response) {
       return response.json().then(function (body) {
         if (response.status === 401) throw { signedOut: true };
@@ -138,7 +141,7 @@
     var wanted = input.checked;
     input.disabled = true;
     var choice = { purpose: input.dataset.purpose, granted: wanted };
-    graphql(UPDATE, {
+    graphql("SwitchConsent", {
       input: {
         consents: [choice],
         noticeVersion: noticeVersion(),
@@ -201,7 +204,7 @@
 
   function start() {
     if (!takeToken()) return signedOut();
-    graphql(ME)
+    graphql("MemberCenter")
       .then(function (data) { render(data.me); })
       .catch(function (error) {
         if (error && error.signedOut) return signedOut("登录已过期，请重新授权。");

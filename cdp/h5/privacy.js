@@ -8,26 +8,14 @@
   if (!m) return;
   var PURPOSE_NAMES = {};
   m.PURPOSES.forEach(function (p) { PURPOSE_NAMES[p[0]] = p[1]; });
-  var CENTRE =
-    "query PrivacyCentre { myPrivacy { notice { version title text changes effectiveAt } " +
-    "acceptedNoticeVersion reconsentNeeded coolingOffDays " +
-    "cancellation { id status runsAt withdrawable held } } " +
-    "me { consents { current { purpose channel granted } history(first: 20) { items " +
-    "{ purpose channel granted noticeVersion changedAt } } } } }";
-  var SAVE =
-    "mutation SaveProfile($input: UpdateMyProfileInput!) { updateMyProfile(input: $input) " +
-    "{ name phone birthday address { province city district street } } }";
-  var EXPORT =
-    "mutation MyData { requestMyDataExport(input: {format: JSON}) { url expiresAt } }";
-  var CANCEL =
-    "mutation Cancel { cancelMyAccount(input: {confirm: true}) " +
-    "{ id status runsAt withdrawable held } }";
-  var WITHDRAW =
-    "mutation Withdraw($input: WithdrawMyCancellationInput!) { withdrawMyCancellation(" +
-    "input: $input) { id status runsAt withdrawable held } }";
-  var RECONSENT =
-    "mutation Reconsent($input: UpdateMyConsentsInput!) { updateMyConsents(input: $input) " +
-    "{ id } }";
+  // The trusted documents this page sends (cdp/h5/documents.graphql), by name: app.js holds
+  // their ids.
+  var CENTRE = "PrivacyCentre";
+  var SAVE = "SaveProfile";
+  var EXPORT = "MyData";
+  var CANCEL = "Cancel";
+  var WITHDRAW = "Withdraw";
+  var RECONSENT = "Reconsent";
   var cancellation = null;
   var current = [];
 

@@ -5,6 +5,7 @@ suite runs as root (CI's machines start without it). Playwright drives it throug
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -16,10 +17,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from cdp.graphql.trusted import PAGES_MANIFEST
 from tests.support.debian import apt_get
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser
+    from playwright.async_api import Browser, Page, Request
 
 NAMES = ("chromium", "chromium-browser")
 # A CJK font so the screenshot shows the page's Chinese; the test passes without it.
@@ -89,3 +91,26 @@ def chromium() -> Iterator[str]:
         print(message)
         pytest.skip(why)
     yield path
+
+
+def record_graphql(
+    page: Page, sent: list[dict[str, object]] | None = None
+) -> list[dict[str, object]]:
+    """Every JSON body the page POSTs to /graphql (filled in as it runs; into `sent` if given)."""
+    sent = [] if sent is None else sent
+
+    def seen(request: Request) -> None:
+        if request.method == "POST" and request.url.split("?")[0].endswith("/graphql"):
+            sent.append(request.post_data_json)
+
+    page.on("request", seen)
+    return sent
+
+
+def assert_trusted_only(sent: list[dict[str, object]]) -> None:
+    """The page sent trusted documents of cdp's manifest by id, and never a document's text."""
+    manifest = json.loads(PAGES_MANIFEST.read_text(encoding="utf-8"))
+    assert sent, "the page sent nothing to /graphql"
+    for body in sent:
+        assert "query" not in body, f"the page sent a document's text: {body}"
+        assert body.get("documentId") in manifest, f"not a trusted document of the pages: {body}"

@@ -22,6 +22,7 @@ from cdp.devwechat.fake import MINI_APP_ID, USERINFO_APP_ID, FakeWechat, WechatU
 from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING, ClientFactory
+from tests.wechat.browser import assert_trusted_only, record_graphql
 
 pytestmark = pytest.mark.slow
 
@@ -112,6 +113,7 @@ async def test_member_center_shows_points_and_a_consent_switched_off_stops_conta
             )
             failed: list[str] = []
             page.on("pageerror", lambda error: failed.append(str(error)))
+            sent = record_graphql(page)
             await page.goto(
                 f"{cdp_server.url}/auth/wechat/official-account/authorize?appId={USERINFO_APP_ID}"
             )
@@ -138,6 +140,7 @@ async def test_member_center_shows_points_and_a_consent_switched_off_stops_conta
                 path=ARTIFACTS / f"h5-member-center-{backend}.png", full_page=True
             )
             assert failed == []
+            assert_trusted_only(sent)
         finally:
             await browser.close()
 
@@ -157,7 +160,8 @@ async def test_the_page_is_served_with_a_strict_policy_and_no_build_step(
     assert page.headers["referrer-policy"] == "no-referrer"
     script = await client.get("/h5/app.js")
     assert script.headers["content-type"].startswith("text/javascript")
-    assert "updateMyConsents" in script.text and "innerHTML" not in script.text
+    assert "SwitchConsent" in script.text and "innerHTML" not in script.text
+    assert "documentId" in script.text and "mutation SwitchConsent" not in script.text
     assert (await client.get("/h5/app.css")).status_code == 200
     assert (await client.get("/h5/../cdp/config.py")).status_code == 404
     assert (await client.get("/h5/secrets.json")).status_code == 404

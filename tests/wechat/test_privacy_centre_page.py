@@ -23,7 +23,7 @@ from cdp.devwechat.fake import USERINFO_APP_ID, FakeWechat, WechatUser
 from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING
-from tests.wechat.browser import headless
+from tests.wechat.browser import assert_trusted_only, headless, record_graphql
 
 pytestmark = pytest.mark.slow
 
@@ -75,6 +75,7 @@ async def test_edit_view_download_cancel_and_withdraw_in_the_member_centre(
         page = await context.new_page()
         failed: list[str] = []
         page.on("pageerror", lambda error: failed.append(str(error)))
+        sent = record_graphql(page)
         await page.goto(sign_in)
         await page.wait_for_selector("body[data-privacy-ready=true]", timeout=15_000)
         assert await page.inner_text("#notice-version") == "会员隐私政策（2026-01 版）"
@@ -124,6 +125,7 @@ async def test_edit_view_download_cancel_and_withdraw_in_the_member_centre(
         # Signing in again through WeChat during the cooling-off offers the withdrawal.
         again = await context.new_page()
         again.on("pageerror", lambda error: failed.append(str(error)))
+        record_graphql(again, sent)
         await again.goto(sign_in)
         await again.wait_for_selector("body[data-cancellation=COOLING_OFF]", timeout=15_000)
         assert await again.is_visible("#withdraw-cancellation")
@@ -136,6 +138,7 @@ async def test_edit_view_download_cancel_and_withdraw_in_the_member_centre(
         queue = await staff(settings, cdp_server.url, Role.COMPLIANCE, QUEUE)
         assert [r["status"] for r in queue["erasureRequests"]["items"]] == ["WITHDRAWN"]
         assert failed == []
+        assert_trusted_only(sent)
         await context.close()
 
 
@@ -154,6 +157,7 @@ async def test_a_material_new_notice_is_shown_and_the_choices_made_again_under_i
     async with headless(chromium) as browser:
         context = await browser.new_context(locale="zh-CN", user_agent=PHONE_UA)
         page = await context.new_page()
+        sent = record_graphql(page)
         await page.goto(sign_in)
         await page.wait_for_selector("body[data-privacy-ready=true]", timeout=15_000)
         await page.click("input[data-purpose=MARKETING]")  # a choice under 2026-01
@@ -174,6 +178,7 @@ async def test_a_material_new_notice_is_shown_and_the_choices_made_again_under_i
         finally:
             await database.dispose()
         again = await context.new_page()
+        record_graphql(again, sent)
         await again.goto(sign_in)
         await again.wait_for_selector("body[data-reconsent=true]", timeout=15_000)
         assert "快递公司" in await again.inner_text("#reconsent-changes")
@@ -183,4 +188,5 @@ async def test_a_material_new_notice_is_shown_and_the_choices_made_again_under_i
         assert await again.is_hidden("#reconsent")
         history = await again.inner_text("#consent-history")
         assert "2026-12 版" in history and "2026-01 版" in history
+        assert_trusted_only(sent)
         await context.close()
