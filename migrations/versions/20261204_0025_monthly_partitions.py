@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0025_monthly_partitions"
-down_revision: str | None = "0023_analytics_releases"
+down_revision: str | None = "0024_trusted_documents"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
