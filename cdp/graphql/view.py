@@ -40,7 +40,7 @@ from cdp.json_body import JSON, RequestRefused
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
-from cdp.outages import outage_of
+from cdp.outages import outage_of, stale_snapshot
 from cdp.rate_limit import retry_after_header
 from cdp.rate_stores import Budget, store_for
 from cdp.staff.credentials import Credentials, DirectoryUnavailable
@@ -178,6 +178,9 @@ class GraphQLEndpoint:
             uow=UnitOfWork(
                 self.database,
                 AuditTrail.of(principal, key=self.keyring.keyring.audit_key, request_id=request_id),
+                # A query reads beside SQLite's writers (cdp/sqlite_writers.py), a mutation
+                # begins as a writer: what it reads first is what it writes on.
+                reads=not request.state.metrics_operation.startswith("mutation"),
             ),
             vault=Vault(self.keyring, self.keystore),
             request_id=request_id,
@@ -226,6 +229,17 @@ class GraphQLEndpoint:
             log_unexpected(exc, request_id=request_id)
 
     async def execute(self, context: Context, params: dict[str, Any], media: str) -> Response:
+        """The operation's response; a query whose first write met a snapshot outdated by
+        another writer's commit (SQLite) wrote nothing, and runs once more as a writer."""
+        try:
+            return await self.execute_once(context, params, media)
+        except Exception as exc:
+            if not (context.uow.reads and stale_snapshot(exc)):
+                raise
+        await context.restart(reads=False)
+        return await self.execute_once(context, params, media)
+
+    async def execute_once(self, context: Context, params: dict[str, Any], media: str) -> Response:
         request_id = context.request_id
         seconds = self.settings.operation_timeout_seconds
         timer = asyncio.timeout(seconds)
