@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 from cdp.config import Settings
 from cdp.errors import bad_input
 from cdp.outages import invalidate_lost_connections
+from cdp.sqlite_writers import queue_writers, reading
 
 T = TypeVar("T")
 
@@ -57,10 +58,8 @@ def _busy_ms(settings: Settings) -> int:
     return _timeout_ms(settings) or 2**31 - 1
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
-    # pysqlite's own transaction handling breaks SAVEPOINT and defers the write lock; take
-    # over and BEGIN IMMEDIATE so concurrent writers queue on busy_timeout instead of
-    # failing on a read-to-write lock upgrade.
+def _configure_sqlite(engine: AsyncEngine, path: str, busy_ms: int) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT: we say BEGIN (sqlite_writers.py).
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -73,9 +72,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_ms: int) -> None:
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    queue_writers(engine, path, busy_ms / 1000)
 
 
 def sqlite_path(settings: Settings) -> str:
@@ -96,12 +93,9 @@ def create_engine(settings: Settings, *, url: str | None = None, **options: Any)
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         busy_ms = _busy_ms(settings)
         engine = create_async_engine(
-            url,
-            echo=settings.sql_echo,
-            connect_args={"timeout": busy_ms / 1000},
-            **options,
+            url, echo=settings.sql_echo, connect_args={"timeout": busy_ms / 1000}, **options
         )
-        _configure_sqlite(engine, busy_ms)
+        _configure_sqlite(engine, path, busy_ms)
         return engine
     # On every connection: one stuck statement, lock wait or abandoned transaction cannot
     # hold a connection or a lock for longer than the statement timeout.
@@ -194,6 +188,10 @@ class Database:
         self.sessions = async_sessionmaker(
             self.engine, class_=Session, expire_on_commit=False, autoflush=True
         )
+        # On SQLite off the writers' queue until they write (cdp/sqlite_writers.py).
+        self.reader_sessions = async_sessionmaker(
+            reading(self.engine), class_=Session, expire_on_commit=False, autoflush=True
+        )
 
     @property
     def dialect(self) -> str:
@@ -246,7 +244,7 @@ async def lock_names(session: AsyncSession, names: Iterable[tuple[str, ...]]) ->
     """Serialise transactions that touch the same logical names until commit.
 
     PostgreSQL takes transaction-scoped advisory locks in a fixed order (no deadlock between
-    two callers); SQLite needs nothing, as BEGIN IMMEDIATE already serialises writers.
+    two callers); SQLite needs nothing, as its writers are serialised already.
     """
     if session.get_bind().dialect.name != "postgresql":
         return

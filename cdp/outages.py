@@ -98,6 +98,17 @@ def outage_of(exc: BaseException | None) -> Outage | None:
     return None
 
 
+def stale_snapshot(exc: BaseException | None) -> bool:
+    """Whether `exc` is SQLite refusing a read transaction's first write because another
+    committed after its snapshot (SQLITE_BUSY_SNAPSHOT): nothing was written, and the same
+    work begun as a writer can succeed (cdp/sqlite_writers.py)."""
+    return any(
+        isinstance(inner, sqlite3.Error)
+        and getattr(inner, "sqlite_errorcode", 0) == sqlite3.SQLITE_BUSY_SNAPSHOT
+        for inner in _chain(exc)
+    )
+
+
 def lost_connection(exc: BaseException | None) -> bool:
     """Whether the connection that raised `exc` is gone and must not go back to the pool."""
     for inner in _chain(exc):

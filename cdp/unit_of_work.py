@@ -41,24 +41,30 @@ async def audited_transaction(database: Database, trail: AuditTrail) -> AsyncIte
 
 class UnitOfWork:
     """A request's single session, serialised: GraphQL resolves sibling fields concurrently,
-    and one AsyncSession must never run two statements at once."""
+    and one AsyncSession must never run two statements at once.
 
-    def __init__(self, database: Database, trail: AuditTrail) -> None:
+    With `reads`, the transaction begins as a reader (on SQLite off the writers' queue, see
+    `cdp.sqlite_writers`) unless its first use is a mutation's `atomic`: a query's reads run
+    beside the writers, its audit records are appended under the write lock at commit."""
+
+    def __init__(self, database: Database, trail: AuditTrail, *, reads: bool = False) -> None:
         self.database = database
         self.trail = trail
+        self.reads = reads
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
 
-    def _open(self) -> AsyncSession:
+    def _open(self, *, writes: bool = False) -> AsyncSession:
         if self._session is None:
-            self._session = self.database.sessions()
+            reader = self.reads and not writes
+            self._session = (self.database.reader_sessions if reader else self.database.sessions)()
             attach(self._session, self.trail)
         return self._session
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, writes: bool = False) -> AsyncIterator[AsyncSession]:
         async with self._lock:
-            yield self._open()
+            yield self._open(writes=writes)
 
     @asynccontextmanager
     async def reading(
@@ -86,7 +92,9 @@ class UnitOfWork:
     async def atomic(self, action: str) -> AsyncIterator[AsyncSession]:
         """A savepoint for one mutation: its writes land whole or not at all. A refused
         attempt is audited as `action` with the error code as its outcome."""
-        async with self.session() as session:
+        # A mutation begins the transaction as a writer: what it reads before it writes is
+        # then read under the write lock, never from a snapshot outdated by then.
+        async with self.session(writes=True) as session:
             mark = self.trail.mark()
             self.trail.target = None
             try:
@@ -107,6 +115,12 @@ class UnitOfWork:
             if not session.in_transaction():
                 await session.begin()
             await session.commit()
+
+    async def restart(self, *, reads: bool) -> None:
+        """Roll back and forget everything so far, records too; the next use begins anew."""
+        await self.close()
+        self.trail.forget()
+        self.reads = reads
 
     async def close(self) -> None:
         async with self._lock:

@@ -49,3 +49,22 @@ async def test_the_quick_benchmark_runs_and_writes_its_table(tmp_path: Path) -> 
     ):
         assert measure in report
     assert "commit" in report and "cores" in report
+
+
+async def test_the_embedded_benchmark_runs_quick_and_writes_its_own_section(
+    tmp_path: Path,
+) -> None:
+    output = tmp_path / "RESULTS.md"
+    output.write_text("# Benchmark results\n\nthe head\n\n## Another\n\nkept\n", encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bench.embedded", "--quick", "--output", str(output)),
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=420)
+    assert process.returncode == 0, out.decode()[-2000:]
+    report = output.read_text(encoding="utf-8")
+    assert "## The embedded default (SQLite) under concurrent use" in report
+    assert "`me` on SQLite: p99 / p50" in report and "failed requests" in report
+    assert "the head" in report and "## Another\n\nkept" in report

@@ -22,6 +22,7 @@ from cdp.audit.actions import AuditAction
 from cdp.audit.models import AuditEvent
 from cdp.auth import Principal
 from cdp.db import utcnow
+from cdp.sqlite_writers import begin_appending
 
 _INFO_KEY = "cdp.audit_trail"
 AUDIT_SEQUENCE = "audit_seq"  # PostgreSQL: migration 0017_audit_lock_free
@@ -124,6 +125,12 @@ class AuditTrail:
         """Forget records of work that was rolled back (a failed mutation's savepoint)."""
         del self._records[mark:]
 
+    def forget(self) -> None:
+        """Drop every record and read gathered so far (their work was rolled back whole)."""
+        self._records.clear()
+        self._access.clear()
+        self.target = None
+
     @property
     def pending(self) -> bool:
         return bool(self._records or self._access)
@@ -177,8 +184,9 @@ def set_target(session: AsyncSession | Session, profile_id: int | None) -> None:
 
 def append_records(session: Session, trail: AuditTrail) -> None:
     """Write the trail's records (sync: runs in the commit). No lock is taken: PostgreSQL
-    numbers them from a sequence as they are inserted, SQLite has one writer at a time; the
-    sealer links and seals them once committed (`cdp.audit.tree`)."""
+    numbers them from a sequence as they are inserted, SQLite has one writer at a time (a
+    read's transaction becomes one here: `begin_appending`); the sealer links and seals them
+    once committed (`cdp.audit.tree`)."""
     rows = trail.take()
     if not rows:
         return
@@ -196,6 +204,7 @@ def append_records(session: Session, trail: AuditTrail) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.insert(AuditEvent).values(seq=sa.func.nextval(AUDIT_SEQUENCE)), values)
         return
+    begin_appending(session)  # a read's records: under the write lock, numbered after it
     last = session.scalar(sa.select(sa.func.max(col(AuditEvent.seq)))) or 0
     for offset, row in enumerate(values, start=1):
         row["seq"] = last + offset

@@ -66,6 +66,12 @@ class Context:
         for loader in self._loaders.values():
             loader.clear_all()
 
+    async def restart(self, *, reads: bool) -> None:
+        """Begin the request again: its transaction rolled back, its audit records and
+        cached loads forgotten with it."""
+        self.clear_loaders()
+        await self.uow.restart(reads=reads)
+
     def release(self) -> None:
         """Drop the loaders when the request is done. Their load functions hold this context:
         a cycle that would keep every row the request loaded alive until the garbage

@@ -42,7 +42,7 @@ from cdp.json_body import JSON, RequestRefused
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
-from cdp.outages import outage_of
+from cdp.outages import outage_of, stale_snapshot
 from cdp.rate_limit import retry_after_header
 from cdp.rate_stores import Budget, store_for
 from cdp.staff.credentials import Credentials, DirectoryUnavailable
@@ -170,9 +170,12 @@ class GraphQLEndpoint:
                 params = await self.trusted.resolve(params, context)
                 request.state.operation = operation_name_of(params)
                 check_operation_choice(params, self.settings.max_query_tokens)
-                request.state.metrics_operation = operation_label(
-                    params, self.settings.max_query_tokens, self.root_fields
-                )
+                label = operation_label(params, self.settings.max_query_tokens, self.root_fields)
+                request.state.metrics_operation = label
+                # A query reads beside SQLite's writers (cdp/sqlite_writers.py), a mutation
+                # begins as a writer: what it reads first is what it writes on. (A session
+                # a registered document's lookup opened already stays a writer's.)
+                context.uow.reads = not label.startswith("mutation")
             except RequestRefused as exc:
                 return self.refused(exc, request_id, media)
             except CdpError as exc:
@@ -238,6 +241,17 @@ class GraphQLEndpoint:
             log_unexpected(exc, request_id=request_id)
 
     async def execute(self, context: Context, params: dict[str, Any], media: str) -> Response:
+        """The operation's response; a query whose first write met a snapshot outdated by
+        another writer's commit (SQLite) wrote nothing, and runs once more as a writer."""
+        try:
+            return await self.execute_once(context, params, media)
+        except Exception as exc:
+            if not (context.uow.reads and stale_snapshot(exc)):
+                raise
+        await context.restart(reads=False)
+        return await self.execute_once(context, params, media)
+
+    async def execute_once(self, context: Context, params: dict[str, Any], media: str) -> Response:
         request_id = context.request_id
         seconds = self.settings.operation_timeout_seconds
         timer = asyncio.timeout(seconds)

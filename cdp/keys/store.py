@@ -24,6 +24,7 @@ from cdp.config import Settings
 from cdp.db import create_engine, lock_key, run_to_completion, utcnow
 from cdp.keys import schema
 from cdp.keys.schema import data_keys
+from cdp.sqlite_writers import reading
 
 T = TypeVar("T")
 Wrap = Callable[[int], tuple[int, bytes]]  # data-key id -> (KEK version, wrapped key)
@@ -87,11 +88,11 @@ class KeyStore:
         _private_sqlite_file(self.url)
         self.engine: AsyncEngine = create_engine(settings, url=self.url)
         # Reads are one statement each: on PostgreSQL without BEGIN and ROLLBACK around it
-        # (`me` reads its keys on every request).
+        # (`me` reads its keys on every request), on SQLite off the writers' queue.
         self.reader: AsyncEngine = (
             self.engine.execution_options(isolation_level="AUTOCOMMIT")
             if self.engine.dialect.name == "postgresql"
-            else self.engine
+            else reading(self.engine)
         )
         if self.engine.dialect.name == "sqlite":
             # A lost key is lost data: every commit reaches the disk, not only the WAL.
