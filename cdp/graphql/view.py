@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError
+from graphql import ExecutionResult
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
@@ -19,10 +18,10 @@ from cdp.auth import refused_token_actor
 from cdp.availability import unavailable_response
 from cdp.config import Settings
 from cdp.db import Database
-from cdp.errors import CdpError, ErrorCode, Throttled
+from cdp.errors import CdpError, ErrorCode
 from cdp.graphql.compiled import compiled_document, execute_compiled
 from cdp.graphql.context import Context
-from cdp.graphql.errors import INTERNAL_MESSAGE, coded_error, format_error, log_unexpected
+from cdp.graphql.errors import INTERNAL_MESSAGE, log_unexpected
 from cdp.graphql.execution import core_schema
 from cdp.graphql.graphiql import GraphiQL
 from cdp.graphql.http_request import (
@@ -36,6 +35,7 @@ from cdp.graphql.http_request import (
     spend_budget,
 )
 from cdp.graphql.limits import Limits
+from cdp.graphql.responses import error_response, rendered
 from cdp.graphql.schema import build_schema
 from cdp.graphql.trusted import TrustedDocuments
 from cdp.json_body import JSON, RequestRefused
@@ -43,15 +43,9 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
 from cdp.outages import outage_of, stale_snapshot
-from cdp.rate_limit import retry_after_header
 from cdp.rate_stores import Budget, store_for
 from cdp.staff.credentials import Credentials, DirectoryUnavailable
 from cdp.unit_of_work import UnitOfWork, audited_transaction
-
-
-class GraphQLResponse(JSONResponse):
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class GraphQLEndpoint:
@@ -82,29 +76,10 @@ class GraphQLEndpoint:
         self.root_fields = frozenset(name for root in roots if root for name in root.fields)
         self.trusted = TrustedDocuments(settings, core)
 
-    def error_response(
-        self,
-        status: int,
-        code: ErrorCode,
-        message: str,
-        request_id: str,
-        media: str = JSON,
-        headers: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> Response:
-        extensions: dict[str, Any] = {"requestId": request_id} if code is ErrorCode.INTERNAL else {}
-        extensions.update(extra or {})
-        return GraphQLResponse(
-            {"errors": [coded_error(code, message, **extensions)]},
-            status_code=status,
-            media_type=media,
-            headers={"x-request-id": request_id, **(headers or {})},
-        )
-
     async def handle(self, request: Request) -> Response:
         request_id = request_id_of(request)
         if request.method not in ("GET", "POST"):
-            return self.error_response(
+            return error_response(
                 405,
                 ErrorCode.BAD_USER_INPUT,
                 "GraphQL requests must use POST",
@@ -115,7 +90,7 @@ class GraphQLEndpoint:
             accept = request.headers.get("accept", "")
             if "text/html" in accept and not self.settings.is_production:
                 return self.graphiql.page(request_id)
-            return self.error_response(
+            return error_response(
                 405,
                 ErrorCode.BAD_USER_INPUT,
                 "GraphQL requests must use POST; queries over GET are not accepted",
@@ -124,7 +99,7 @@ class GraphQLEndpoint:
             )
         media = negotiate(request.headers.get("accept"))
         if media is None:
-            return self.error_response(
+            return error_response(
                 406,
                 ErrorCode.BAD_USER_INPUT,
                 f"Accept must allow {GRAPHQL_RESPONSE} or {JSON}",
@@ -187,7 +162,7 @@ class GraphQLEndpoint:
                 if isinstance(exc, InvalidOperationTypeError)
                 else "The document has no operation of that name"
             )
-            return self.error_response(
+            return error_response(
                 400 if media == GRAPHQL_RESPONSE else 200,
                 ErrorCode.BAD_USER_INPUT,
                 message,
@@ -198,14 +173,14 @@ class GraphQLEndpoint:
             if outage_of(exc):
                 raise  # answered as every route's are: 503 (cdp/availability.py)
             log_unexpected(exc, request_id=request_id)
-            return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
+            return error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
         finally:
             context.release()
             await context.uow.close()
 
     def refused(self, exc: RequestRefused, request_id: str, media: str) -> Response:
         extra = {k: v for k, v in exc.extensions().items() if k != "code"}
-        return self.error_response(
+        return error_response(
             exc.status,
             exc.code,
             exc.message,
@@ -219,7 +194,7 @@ class GraphQLEndpoint:
         status = {ErrorCode.UNAUTHENTICATED: 401, ErrorCode.FORBIDDEN: 403}.get(exc.code, 400)
         headers = {"www-authenticate": "Bearer"} if status == 401 else None
         extra = {k: v for k, v in exc.extensions().items() if k != "code"}
-        return self.error_response(status, exc.code, exc.message, request_id, media, headers, extra)
+        return error_response(status, exc.code, exc.message, request_id, media, headers, extra)
 
     async def audit_refused_token(self, request: Request, request_id: str, reason: str) -> None:
         """A refused token that looks like ours is audited: under its subject when we signed
@@ -269,7 +244,7 @@ class GraphQLEndpoint:
             if not timer.expired():
                 raise  # not our limit: some library's own timeout escaped
             # Nothing is committed: the unit of work rolls back when the request closes.
-            return self.error_response(
+            return error_response(
                 400,
                 ErrorCode.QUERY_TOO_COMPLEX,
                 f"The operation did not finish within {seconds:g} s; nothing was changed",
@@ -282,30 +257,11 @@ class GraphQLEndpoint:
         for error in result.errors or ():
             if error.original_error is not None and outage_of(error.original_error):
                 raise error.original_error
-        payload: dict[str, Any] = {}
-        # Errors without a path never reached execution (parse, validation, variables): a
-        # request error with no "data" key. Execution errors keep "data", even when null.
-        if result.data is not None or any(e.path for e in result.errors or ()):
-            payload["data"] = result.data
-        if result.errors:
-            payload["errors"] = [format_error(e, request_id=request_id) for e in result.errors]
-        # A trusted document's request errors (variables that do not fit) are the client's
-        # to fix, whatever media type it asked for.
-        request_error = "data" not in payload and (
-            media == GRAPHQL_RESPONSE or params.get("trusted", False)
-        )
-        status = 400 if request_error else 200
-        if any("limit" in e["extensions"] for e in payload.get("errors", ())):
-            status = 400  # a limit is the client's to fix, whatever media type it asked for
-        headers = {"x-request-id": request_id}
-        waits = [e.retry_after for e in map(_throttled, result.errors or ()) if e is not None]
-        if waits:  # a spent budget (the lookup miss cap): try again later
-            status, headers["retry-after"] = 429, retry_after_header(max(waits))
-        response = GraphQLResponse(payload, status_code=status, media_type=media, headers=headers)
+        response = rendered(result, params, media, request_id)
         # Rendered before the commit, so an answer too large to send changes nothing.
         cap = self.settings.max_response_bytes
         if len(response.body) > cap:
-            return self.error_response(
+            return error_response(
                 400,
                 ErrorCode.QUERY_TOO_COMPLEX,
                 f"The answer is larger than {cap} bytes; ask for fewer fields or a smaller page;"
@@ -320,7 +276,7 @@ class GraphQLEndpoint:
             if outage_of(exc):
                 raise
             log_unexpected(exc, request_id=request_id)
-            return self.error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
+            return error_response(500, ErrorCode.INTERNAL, INTERNAL_MESSAGE, request_id, media)
         return response
 
     async def compiled(self, context: Context, params: dict[str, Any]) -> ExecutionResult | None:
@@ -335,8 +291,3 @@ class GraphQLEndpoint:
         return await execute_compiled(
             self.core, compiled, context, params["variables"], self.limits
         )
-
-
-def _throttled(error: GraphQLError) -> Throttled | None:
-    original = error.original_error
-    return original if isinstance(original, Throttled) else None
