@@ -9,9 +9,11 @@ On plain PostgreSQL and SQLite nothing here runs: `distribute` returns at once.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 # The table every person's rows are co-located with, and its distribution column.
 ANCHOR = "profiles"
@@ -239,3 +241,25 @@ def distribute(connection: sa.Connection) -> list[str]:
             + (f" ON DELETE {on_delete}" if on_delete else "")
         )
     return dropped
+
+
+_ON_CITUS: weakref.WeakKeyDictionary[sa.Engine, bool] = weakref.WeakKeyDictionary()
+
+
+async def moves_by_copy(session: AsyncSession, table: str) -> bool:
+    """Whether moving `table`'s rows to another person must copy and delete them: on Citus,
+    for a distributed table (a row's distribution column cannot be updated in place)."""
+    if table not in BY_PERSON:
+        return False
+    engine = session.get_bind()
+    if not isinstance(engine, sa.Engine):
+        engine = engine.engine
+    if engine not in _ON_CITUS:
+        if engine.dialect.name != "postgresql":
+            _ON_CITUS[engine] = False
+        else:
+            found = await session.scalar(
+                sa.text("SELECT count(*) FROM pg_extension WHERE extname = 'citus'")
+            )
+            _ON_CITUS[engine] = bool(found)
+    return _ON_CITUS[engine]

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from cdp.auth import Role
 from cdp.consent.models import DEFAULT_GRANTED, ConsentPurpose
 from cdp.db import Database
@@ -36,6 +38,9 @@ from tests.support.analytics_seed import (
     unreleased,
     utc,
 )
+
+# The core flows run on a Citus cluster too (tests/support/citus.py).
+pytestmark = pytest.mark.citus
 
 # --- members by tier ---------------------------------------------------------------------------
 
