@@ -1,13 +1,18 @@
 """People findable by phone, in bulk: each with their own data key (wrapped by the keyring's
 KEK), a sealed phone and name, and the phone's blind index, all computed with cdp.crypto
-exactly as cdp writes them, then written with COPY. Person `i` has phone +86 139 i (8 digits).
+exactly as cdp writes them, then written with COPY. Person `i` has phone +86 139 i (8 digits)
+and joined `i % 730` days ago.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
-from datetime import UTC, datetime
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import asyncpg
@@ -51,7 +56,7 @@ def _rows(
                 seal(
                     key, name.encode(), data_key_id=kid, aad=field_aad("profiles", "name_ct", pid)
                 ),
-                now,
+                now - timedelta(days=person % 730),  # joined over the last two years
                 now,
             )
         )
@@ -59,9 +64,26 @@ def _rows(
     return profiles, keys
 
 
-async def seed_phones(dsn: str, keyring: Keyring, *, upto: int, keys_dsn: str) -> int:
+@lru_cache(maxsize=1)
+def _keyring(text: str) -> Keyring:
+    return Keyring.from_json(text)
+
+
+def _rows_elsewhere(
+    keyring_json: str, first_person: int, count: int, profile_id: int, key_id: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """`_rows` in a worker process (the keyring travels as its JSON)."""
+    return _rows(_keyring(keyring_json), first_person, count, profile_id, key_id)
+
+
+async def seed_phones(
+    dsn: str, keyring: Keyring, *, upto: int, keys_dsn: str, processes: int = 1
+) -> int:
     """Add people until `upto` of them are findable by phone (their data keys in the key
-    store at `keys_dsn`); how many there are now."""
+    store at `keys_dsn`); how many there are now. With `processes` > 1 the rows are made in
+    that many worker processes while the previous chunks are written."""
+    if processes > 1 and upto > CHUNK:
+        return await _seed_in_parallel(dsn, keyring, upto=upto, keys_dsn=keys_dsn, n=processes)
     conn = await asyncpg.connect(dsn)
     keys_conn = await asyncpg.connect(keys_dsn)
     try:
@@ -73,34 +95,84 @@ async def seed_phones(dsn: str, keyring: Keyring, *, upto: int, keys_dsn: str) -
             profile_id = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM profiles")) + 1
             key_id = int(await keys_conn.fetchval("SELECT coalesce(max(id), 0) FROM data_keys")) + 1
             profiles, keys = _rows(keyring, have, count, profile_id, key_id)
-            await keys_conn.copy_records_to_table(
-                "data_keys",
-                columns=["id", "profile_id", "kek_version", "wrapped", "created_at"],
-                records=keys,
-            )
-            await conn.copy_records_to_table(
-                "profiles",
-                columns=[
-                    "id",
-                    "public_id",
-                    "tier",
-                    "phone_bidx",
-                    "phone_ct",
-                    "name_ct",
-                    "created_at",
-                    "updated_at",
-                ],
-                records=profiles,
-            )
+            await _write(conn, keys_conn, profiles, keys)
             have += count
-        for table, on in (("profiles", conn), ("data_keys", keys_conn)):
-            await on.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT coalesce(max(id), 1) FROM {table}))"
-            )
-        await conn.execute("VACUUM ANALYZE profiles")
-        await keys_conn.execute("VACUUM ANALYZE data_keys")
+        await _finish(conn, keys_conn)
         return have
     finally:
         await conn.close()
         await keys_conn.close()
+
+
+async def _seed_in_parallel(dsn: str, keyring: Keyring, *, upto: int, keys_dsn: str, n: int) -> int:
+    conn = await asyncpg.connect(dsn)
+    keys_conn = await asyncpg.connect(keys_dsn)
+    loop = asyncio.get_running_loop()
+    try:
+        have = int(
+            await conn.fetchval("SELECT count(*) FROM profiles WHERE phone_bidx IS NOT NULL")
+        )
+        profile_id = int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM profiles")) + 1
+        key_id = int(await keys_conn.fetchval("SELECT coalesce(max(id), 0) FROM data_keys")) + 1
+        offsets = list(range(0, upto - have, CHUNK))
+        with ProcessPoolExecutor(n) as pool:
+
+            def start(offset: int) -> asyncio.Future[Any]:
+                count = min(CHUNK, upto - have - offset)
+                return loop.run_in_executor(
+                    pool,
+                    _rows_elsewhere,
+                    keyring.to_json(),
+                    have + offset,
+                    count,
+                    profile_id + offset,
+                    key_id + offset,
+                )
+
+            # A window of 2n chunks in the making: the workers stay busy, memory stays bounded.
+            waiting = deque(offsets)
+            pending = deque(start(waiting.popleft()) for _ in range(min(2 * n, len(offsets))))
+            while pending:
+                profiles, keys = await pending.popleft()  # in order: ids stay dense
+                if waiting:
+                    pending.append(start(waiting.popleft()))
+                await _write(conn, keys_conn, profiles, keys)
+        await _finish(conn, keys_conn)
+        return upto
+    finally:
+        await conn.close()
+        await keys_conn.close()
+
+
+async def _write(
+    conn: asyncpg.Connection, keys_conn: asyncpg.Connection, profiles: list[Any], keys: list[Any]
+) -> None:
+    await keys_conn.copy_records_to_table(
+        "data_keys",
+        columns=["id", "profile_id", "kek_version", "wrapped", "created_at"],
+        records=keys,
+    )
+    await conn.copy_records_to_table(
+        "profiles",
+        columns=[
+            "id",
+            "public_id",
+            "tier",
+            "phone_bidx",
+            "phone_ct",
+            "name_ct",
+            "created_at",
+            "updated_at",
+        ],
+        records=profiles,
+    )
+
+
+async def _finish(conn: asyncpg.Connection, keys_conn: asyncpg.Connection) -> None:
+    for table, on in (("profiles", conn), ("data_keys", keys_conn)):
+        await on.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"(SELECT coalesce(max(id), 1) FROM {table}))"
+        )
+    await conn.execute("VACUUM ANALYZE profiles")
+    await keys_conn.execute("VACUUM ANALYZE data_keys")

@@ -80,22 +80,33 @@ def replica_of(database: Database) -> Replica | None:
 
 
 @asynccontextmanager
+async def standby(database: Database) -> AsyncIterator[AsyncSession | None]:
+    """A read-only transaction on the replica while it is fresh enough, else None."""
+    replica = replica_of(database)
+    if replica is None or not await replica.usable():
+        yield None
+        return
+    session = replica.sessions()
+    try:
+        await session.connection()  # checked out and pinged (pool_pre_ping), or not
+    except (DBAPIError, OSError) as exc:
+        await session.close()
+        replica.rest(exc)
+        yield None
+        return
+    try:
+        yield session
+    finally:
+        await session.rollback()  # nothing to keep: the standby is read-only
+        await session.close()
+
+
+@asynccontextmanager
 async def reading(database: Database) -> AsyncIterator[AsyncSession]:
     """A read-only transaction, on the replica when it is fresh enough, else the primary."""
-    replica = replica_of(database)
-    if replica is not None and await replica.usable():
-        standby = replica.sessions()
-        try:
-            await standby.connection()  # checked out and pinged (pool_pre_ping), or not
-        except (DBAPIError, OSError) as exc:
-            await standby.close()
-            replica.rest(exc)
-        else:
-            try:
-                yield standby
-            finally:
-                await standby.rollback()  # nothing to keep: the standby is read-only
-                await standby.close()
+    async with standby(database) as replica_session:
+        if replica_session is not None:
+            yield replica_session
             return
     async with database.transaction() as primary:
         yield primary

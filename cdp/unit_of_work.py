@@ -10,13 +10,15 @@ import asyncio
 import getpass
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cdp.audit.trail import OPERATOR_ROLE, AuditTrail, attach
 from cdp.crypto import Keyring
-from cdp.db import Database
+from cdp.db import Database, utcnow
 from cdp.errors import CdpError
+from cdp.replica import standby
 
 
 def operator_trail(keyring: Keyring, subject: str | None = None) -> AuditTrail:
@@ -57,6 +59,28 @@ class UnitOfWork:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self._lock:
             yield self._open()
+
+    @asynccontextmanager
+    async def reading(
+        self, *, within: AsyncSession | None = None, settled: datetime | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """A session for reads that tolerate a little delay (analytics, audience counts,
+        exports): the replica's while it keeps up (`cdp.replica`), else the request's own
+        (`within` when the caller already holds it). Reads of data up to `settled` go to the
+        replica only once that is further back than the lag it may have. Audit records made
+        on either join the request's trail and are written with its commit, on the primary."""
+        lag = timedelta(seconds=self.database.settings.read_max_lag_seconds)
+        if settled is None or utcnow() - settled > lag:
+            async with standby(self.database) as replica:
+                if replica is not None:
+                    attach(replica, self.trail)
+                    yield replica
+                    return
+        if within is not None:
+            yield within
+            return
+        async with self.session() as session:
+            yield session
 
     @asynccontextmanager
     async def atomic(self, action: str) -> AsyncIterator[AsyncSession]:

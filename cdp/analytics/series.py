@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -21,6 +22,8 @@ from cdp.profiles.models import Profile
 from cdp.profiles.personal import COHORT_YEARS
 
 P = Profile.__table__  # type: ignore[attr-defined]
+# Where a computation reads data up to an instant (a replica once it has caught up with it).
+Reads = Callable[[datetime], AbstractAsyncContextManager[AsyncSession]]
 
 
 class Measure(StrEnum):
@@ -163,8 +166,16 @@ def check(ask: Ask) -> list[Period]:
 
 
 async def series(
-    session: AsyncSession, *, ask: Ask, zone: str, k: int, now: datetime
+    session: AsyncSession,
+    *,
+    ask: Ask,
+    zone: str,
+    k: int,
+    now: datetime,
+    reads: Reads | None = None,
 ) -> list[Point]:
+    """The points of `ask`; days never released are computed (on a session from `reads`,
+    given the end of what is read, when it is given) and kept on `session`."""
     spec = SPECS[ask.measure]
     periods = check(ask)
     ready = [p for p in periods if p.closed(now, zone, ask.wait())]
@@ -178,7 +189,9 @@ async def series(
         measure=ask.measure.value,
         variant=ask.variant(),
         days=wanted,
-        compute=lambda first, last: _compute(session, ask, spec, zone, first, last, wanted),
+        compute=lambda first, last: _compute(
+            reads or (lambda _: nullcontext(session)), ask, spec, zone, first, last, wanted
+        ),
     )
     keys = list(spec.keys) or sorted({key for cells in days.values() for key in cells})
     if ask.measure is Measure.FUNNEL:
@@ -208,7 +221,7 @@ async def series(
 
 
 async def _compute(
-    session: AsyncSession,
+    reads: Reads,
     ask: Ask,
     spec: Spec,
     zone: str,
@@ -217,8 +230,9 @@ async def _compute(
     wanted: list[date],
 ) -> daily.Tallies:
     lo, hi = Period(first, last + timedelta(days=1), Granularity.DAY).bounds(zone)
-    span = daily.Span(session, lo, hi, zone)
-    return await spec.query(span, ask, [d for d in wanted if first <= d <= last])
+    async with reads(hi) as session:
+        span = daily.Span(session, lo, hi, zone)
+        return await spec.query(span, ask, [d for d in wanted if first <= d <= last])
 
 
 def recent_asks(*, zone: str, now: datetime, days: int) -> list[Ask]:

@@ -80,10 +80,12 @@ async def released(
     month = month_of(info, start, end, wait)
     lo, hi = month.bounds(info.context.settings.analytics_timezone)
     name = getattr(query, "__name__", "query")
-    async with info.context.uow.session() as session:
+    uow = info.context.uow
+    async with uow.session() as session:
 
         async def compute() -> Any:
-            return plain(await query(session, lo, hi))
+            async with uow.reading(within=session, settled=hi) as reads:
+                return plain(await query(reads, lo, hi))
 
         return await release(
             session, measure=f"month.{name}", variant=variant, period=month, compute=compute

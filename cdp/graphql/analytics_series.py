@@ -140,13 +140,15 @@ def _points(points: list[Point]) -> list[SeriesPoint]:
 
 async def answer(info: Info, ask: Ask) -> list[SeriesPoint]:
     settings = info.context.settings
-    async with info.context.uow.session() as session:
+    uow = info.context.uow
+    async with uow.session() as session:
         points = await series(
             session,
             ask=ask,
             zone=settings.analytics_timezone,
             k=settings.analytics_min_group_size,
             now=utcnow(),
+            reads=lambda until: uow.reading(within=session, settled=until),
         )
     return _points(points)
 

@@ -128,7 +128,7 @@ class AudienceQueries:
         info: Info,
         definition: Annotated[JSON, strawberry.argument(description=DEFINITION)],
     ) -> AudienceCount | None:
-        async with info.context.uow.session() as session:
+        async with info.context.uow.reading() as session:  # the replica while it keeps up
             people = await service.preview_count(
                 session=session, settings=info.context.settings, definition=definition
             )

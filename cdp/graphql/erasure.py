@@ -273,12 +273,14 @@ class ErasureMutations:
     )
     async def export_profile(self, info: Info, input: ExportProfileInput) -> ProfileExport | None:
         purpose = check_purpose(input.purpose)
-        async with profile_write(info, "export", input.profile_id) as (session, profile):
+        # The person's rows from the replica while it keeps up; the record is the request's.
+        uow = info.context.uow
+        async with (
+            profile_write(info, "export", input.profile_id) as (session, profile),
+            uow.reading(within=session) as reads,
+        ):
             document = await export.export_profile(
-                session=session,
-                vault=info.context.vault,
-                profile=profile,
-                purpose=purpose,
+                session=reads, vault=info.context.vault, profile=profile, purpose=purpose
             )
         return ProfileExport(generated_at=utcnow(), document=document)  # type: ignore[arg-type]
 

@@ -1,4 +1,5 @@
-"""WeCom's access token, shared by every worker and instance through the database.
+"""WeCom's access token, shared by every worker and instance through Redis when configured
+(`cdp.token_cache`) and the database.
 
 WeCom gives a corp app one token at a time (7200 s, the same one on every gettoken while it is
 valid) and caps gettoken calls, so cdp asks for one only when the shared row is missing, sealed
@@ -22,6 +23,7 @@ from cdp.db import Database, as_utc, utcnow
 from cdp.keys.source import KeyringSource
 from cdp.staff.models import ProviderToken
 from cdp.staff.sealed import open_credential, seal_credential
+from cdp.token_cache import CachedToken, token_cache_for
 
 REFRESH_EARLY = timedelta(minutes=5)
 Fetch = Callable[[], Awaitable[tuple[str, int]]]  # gettoken: (token, seconds it lives)
@@ -54,6 +56,7 @@ class WecomTokens:
         self.database, self.keyring, self.fetch = database, keyring, fetch
         self.key = f"wecom:{app.corp_id}:{app.agent_id}"
         self.refresh_early, self.clock = refresh_early, clock
+        self.cache = token_cache_for(database)
         self._held: _Held | None = None
         self._lock = asyncio.Lock()  # one fetch per process at a time
 
@@ -89,15 +92,21 @@ class WecomTokens:
             return self._held.token
 
     async def _read(self) -> _Held | None:
-        async with self.database.transaction() as session:
-            row = await session.get(ProviderToken, self.key)
-            if row is None:
-                return None
-            token = open_credential(self.keyring.keyring, self.key, row.sealed_token)
-            if token is None:
-                return None
-            due = refresh_time(as_utc(row.fetched_at), as_utc(row.expires_at), self.refresh_early)
-            return _Held(token, due)
+        shared = await self.cache.get(self.key) if self.cache else None
+        if shared is None:
+            async with self.database.transaction() as session:
+                row = await session.get(ProviderToken, self.key)
+                if row is None:
+                    return None
+                shared = CachedToken(
+                    row.sealed_token, as_utc(row.fetched_at), as_utc(row.expires_at)
+                )
+            if self.cache is not None:
+                await self.cache.put(self.key, shared, now=self.clock())
+        token = open_credential(self.keyring.keyring, self.key, shared.sealed)
+        if token is None:
+            return None
+        return _Held(token, refresh_time(shared.fetched_at, shared.expires_at, self.refresh_early))
 
     async def _fetch_and_share(self) -> _Held:
         token, expires_in = await self.fetch()
@@ -119,4 +128,6 @@ class WecomTokens:
         )
         async with self.database.transaction() as session:
             await session.execute(statement)
+        if self.cache is not None:
+            await self.cache.put(self.key, CachedToken(sealed, now, expires_at), now=now)
         return held

@@ -1,4 +1,5 @@
-"""An app's access token (cgi-bin/stable_token), shared by every worker through the database.
+"""An app's access token (cgi-bin/stable_token), shared by every worker through Redis when
+configured (`cdp.token_cache`) and the database.
 
 WeChat caps how often an app may ask for a token, and the stable token stays the same while
 it lives, so cdp asks only when the shared row is missing, sealed under another keyring, or
@@ -23,6 +24,7 @@ from cdp.config_models import WechatApp
 from cdp.crypto import CryptoError, open_sealed, seal
 from cdp.db import Database, as_utc, utcnow
 from cdp.keys.source import KeyringSource
+from cdp.token_cache import CachedToken, token_cache_for
 from cdp.wechat.client import WechatClient
 
 REFRESH_EARLY = timedelta(minutes=5)
@@ -62,6 +64,7 @@ class AppTokens:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.database, self.keyring, self.client, self.clock = database, keyring, client, clock
+        self.cache = token_cache_for(database)
         self._held: dict[str, _Held] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -95,25 +98,33 @@ class AppTokens:
             return shared.token
 
     async def _read(self, app_id: str) -> _Held | None:
-        async with self.database.transaction() as session:
-            row = await session.get(WechatAppToken, app_id, populate_existing=True)
-            if row is None:
-                return None
-            try:
-                token = open_sealed(
-                    self._key(), base64.b64decode(row.sealed_token), aad=_aad(app_id)
-                ).decode()
-            except (CryptoError, ValueError):
-                return None  # sealed under another keyring: ask afresh
-            return _Held(token, _refresh_at(as_utc(row.fetched_at), as_utc(row.expires_at)))
+        shared = await self.cache.get(f"wechat:{app_id}") if self.cache else None
+        if shared is None:
+            async with self.database.transaction() as session:
+                row = await session.get(WechatAppToken, app_id, populate_existing=True)
+                if row is None:
+                    return None
+                shared = CachedToken(
+                    row.sealed_token, as_utc(row.fetched_at), as_utc(row.expires_at)
+                )
+            if self.cache is not None:
+                await self.cache.put(f"wechat:{app_id}", shared, now=self.clock())
+        try:
+            token = open_sealed(
+                self._key(), base64.b64decode(shared.sealed), aad=_aad(app_id)
+            ).decode()
+        except (CryptoError, ValueError):
+            return None  # sealed under another keyring: ask afresh
+        return _Held(token, _refresh_at(shared.fetched_at, shared.expires_at))
 
     async def _fetch_and_share(self, app_id: str, app: WechatApp) -> _Held:
         token, expires_in = await self.client.stable_token(app_id=app_id, app=app)
         now = self.clock()
         expires_at = now + timedelta(seconds=expires_in)
         blob = seal(self._key(), token.encode(), data_key_id=0, aad=_aad(app_id))
+        sealed = base64.b64encode(blob).decode()
         values = {
-            "sealed_token": base64.b64encode(blob).decode(),
+            "sealed_token": sealed,
             "fetched_at": now,
             "expires_at": expires_at,
         }
@@ -128,6 +139,8 @@ class AppTokens:
         )
         async with self.database.transaction() as session:
             await session.execute(statement)
+        if self.cache is not None:
+            await self.cache.put(f"wechat:{app_id}", CachedToken(sealed, now, expires_at), now=now)
         return _Held(token, _refresh_at(now, expires_at))
 
     def _key(self) -> bytes:

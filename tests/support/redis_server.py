@@ -8,6 +8,9 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+
+import pytest
 
 from tests.pg_cluster import free_port
 from tests.support.debian import find_or_install
@@ -61,3 +64,17 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of the module's own (skipped, saying why, when none can be had)."""
+    binary, why = find_or_install_redis()
+    if binary is None:
+        pytest.skip(why)
+    server = RedisServer(binary)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
