@@ -249,8 +249,11 @@ _ON_CITUS: weakref.WeakKeyDictionary[sa.Engine, bool] = weakref.WeakKeyDictionar
 async def moves_by_copy(session: AsyncSession, table: str) -> bool:
     """Whether moving `table`'s rows to another person must copy and delete them: on Citus,
     for a distributed table (a row's distribution column cannot be updated in place)."""
-    if table not in BY_PERSON:
-        return False
+    return table in BY_PERSON and await citus_in(session)
+
+
+async def citus_in(session: AsyncSession) -> bool:
+    """Whether the session's database has the Citus extension (asked once per engine)."""
     engine = session.get_bind()
     if not isinstance(engine, sa.Engine):
         engine = engine.engine

@@ -152,10 +152,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" not in metafunc.fixturenames:
         return
     backends: list[Any] = list(BACKENDS)
-    # On the cluster: the flows of a marked module, not its matrices of inputs (parametrised
-    # tests), which say nothing about where the rows live and would double `make test`.
-    definition = metafunc.definition
-    if definition.get_closest_marker(CITUS) and not definition.get_closest_marker("parametrize"):
+    if metafunc.definition.get_closest_marker(CITUS):
         backends.append(pytest.param(CITUS, marks=pytest.mark.slow))
     metafunc.parametrize("backend", backends, indirect=True)
 
