@@ -252,6 +252,14 @@ async def moves_by_copy(session: AsyncSession, table: str) -> bool:
     return table in BY_PERSON and await citus_in(session)
 
 
+async def sequential_on_citus(session: AsyncSession) -> None:
+    """On Citus, the rest of this transaction reaches the shards over one connection per
+    node: Citus refuses to write a reference table (an audience) after a parallel scan of
+    the shards in the same transaction. Nothing elsewhere."""
+    if await citus_in(session):
+        await session.execute(sa.text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
+
+
 async def citus_in(session: AsyncSession) -> bool:
     """Whether the session's database has the Citus extension (asked once per engine)."""
     engine = session.get_bind()

@@ -43,9 +43,8 @@ from tests.support.audience_town import (
     queued,
 )
 
-# The tests marked `citus` run on a Citus cluster too (tests/support/citus.py); those
-# over orders and audience refreshes do not yet (docs/SCALING.md, "Distributed on Citus").
-CITUS = pytest.mark.citus
+# The core flows run on a Citus cluster too (tests/support/citus.py).
+pytestmark = pytest.mark.citus
 
 OA = Channel.OFFICIAL_ACCOUNT
 
@@ -168,7 +167,6 @@ async def test_the_updater_follows_behaviour_shortly_after_it_commits(
     assert await refresh_all(database) == Applied(0, 0)
 
 
-@CITUS
 async def test_a_write_that_rolls_back_queues_nobody(database: Database, vault: Vault) -> None:
     town = await the_town(database, vault)
     await AudienceUpdater(database.settings, database, KeyringSource.fixed(TEST_KEYRING)).drain()
