@@ -276,12 +276,10 @@ async def insert_ignoring_duplicates(
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = (
-        insert(table)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=[key])
-        .returning(table.c[key])
-    )
+    # No conflict target: on Citus the key's unique constraint leads with the distribution
+    # column (profile_id), so naming the key alone would match no constraint. The key is the
+    # table's only unique column besides a generated id, so any conflict is the key's.
+    statement = insert(table).values(rows).on_conflict_do_nothing().returning(table.c[key])
     return set((await session.execute(statement)).scalars())
 
 

@@ -28,6 +28,7 @@ from cdp.keys.vault import Vault
 from cdp.migrations import upgrade_to_head
 from cdp.unit_of_work import audited_transaction, operator_trail
 from tests.pg_cluster import PgCluster, find_bin_dir
+from tests.support.citus import CitusCluster, copy_database, ensure_citus, freeze_template
 
 # Fixtures shared by several test modules live in these plugin modules.
 pytest_plugins = [
@@ -48,6 +49,8 @@ TEST_KEYRING_PATH = _KEYRING_DIR / "keyring.json"
 TEST_KEYRING.save(TEST_KEYRING_PATH)
 atexit.register(shutil.rmtree, _KEYRING_DIR, ignore_errors=True)
 BACKENDS = ("sqlite", "postgresql")
+# Modules marked `citus` run on a Citus cluster too (a coordinator and two workers).
+CITUS = "citus"
 
 
 def _shared_keystore() -> None:
@@ -109,6 +112,52 @@ def pg_cluster() -> Iterator[PgCluster | None]:
 
 
 @pytest.fixture(scope="session")
+def citus_cluster() -> Iterator[CitusCluster | None]:
+    bin_dir = find_bin_dir()
+    why = "no PostgreSQL server binaries" if bin_dir is None else ensure_citus(bin_dir)
+    if why is not None or bin_dir is None:
+        message = f"!! Citus tests SKIPPED: {why}"
+        warnings.warn(message, stacklevel=1)
+        print("\n" + message)
+        yield None
+        return
+    cluster = CitusCluster.start(bin_dir)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def citus_template(citus_cluster: CitusCluster | None) -> str | None:
+    """A migrated (and so distributed) database on the cluster, frozen to be copied."""
+    if citus_cluster is None:
+        return None
+    name = "cdp_citus_template"
+    url = asyncio.run(citus_cluster.create_database(name))
+    upgrade_to_head(make_settings(url))
+    asyncio.run(freeze_template(citus_cluster, name))
+    return name
+
+
+@pytest.fixture(scope="session")
+def citus_keystore_template(citus_cluster: CitusCluster | None) -> str | None:
+    # The key store is a plain database (no extension) on the coordinator, apart from the data.
+    if citus_cluster is None:
+        return None
+    return _keystore_template(citus_cluster.coordinator)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    backends: list[Any] = list(BACKENDS)
+    if metafunc.definition.get_closest_marker(CITUS):
+        backends.append(pytest.param(CITUS, marks=pytest.mark.slow))
+    metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
     upgrade_to_head(make_settings(f"sqlite+aiosqlite:///{path}"))
@@ -144,20 +193,34 @@ async def fresh_pg_database(cluster: PgCluster, template: str | None) -> str:
     return cluster.url(name)
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, pg_cluster: PgCluster | None) -> str:
-    if request.param == "postgresql" and pg_cluster is None:
-        pytest.skip("PostgreSQL server binaries not found (see the warning above)")
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database of the test: sqlite, postgresql, or citus (modules marked `citus`)."""
+    if request.param == "postgresql":
+        if request.getfixturevalue("pg_cluster") is None:
+            pytest.skip("PostgreSQL server binaries not found (see the warning above)")
+        # Made here, outside the event loop that runs the async fixtures which copy them.
+        request.getfixturevalue("pg_template")
+        request.getfixturevalue("pg_keystore_template")
+    if request.param == CITUS:
+        if request.getfixturevalue("citus_cluster") is None:
+            pytest.skip("Citus is not installed (see the warning above)")
+        request.getfixturevalue("citus_template")
+        request.getfixturevalue("citus_keystore_template")
     return str(request.param)
+
+
+def pg_backend(backend: str) -> bool:
+    """Whether the test's database is PostgreSQL (one node or a Citus coordinator)."""
+    return backend != "sqlite"
 
 
 @pytest.fixture
 async def database_url(
+    request: pytest.FixtureRequest,
     backend: str,
     tmp_path: Path,
     sqlite_template: Path,
-    pg_cluster: PgCluster | None,
-    pg_template: str | None,
     keystore_url: str,
 ) -> str:
     """A migrated, empty database of the test's backend, private to the test (with a key
@@ -166,9 +229,14 @@ async def database_url(
         path = tmp_path / "cdp.db"
         shutil.copyfile(sqlite_template, path)
         url = f"sqlite+aiosqlite:///{path}"
+    elif backend == CITUS:
+        cluster = request.getfixturevalue("citus_cluster")
+        template = request.getfixturevalue("citus_template")
+        url = await copy_database(cluster, template, f"cdp_test_{os.getpid()}_{next(_counter)}")
     else:
+        pg_cluster = request.getfixturevalue("pg_cluster")
         assert pg_cluster is not None
-        url = await fresh_pg_database(pg_cluster, pg_template)
+        url = await fresh_pg_database(pg_cluster, request.getfixturevalue("pg_template"))
     KEYSTORES[url] = keystore_url
     return url
 
@@ -184,14 +252,17 @@ def sqlite_keystore_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pg_keystore_template(pg_cluster: PgCluster | None) -> str | None:
     if pg_cluster is None:
         return None
+    return _keystore_template(pg_cluster)
 
+
+def _keystore_template(cluster: PgCluster) -> str:
     async def create() -> None:
-        conn = await asyncpg.connect(host="127.0.0.1", port=pg_cluster.port, user="postgres")
+        conn = await asyncpg.connect(host="127.0.0.1", port=cluster.port, user="postgres")
         try:
             await conn.execute("CREATE DATABASE cdp_keystore_template")
         finally:
             await conn.close()
-        await upgrade_keystore(pg_cluster.url("cdp_keystore_template"))
+        await upgrade_keystore(cluster.url("cdp_keystore_template"))
 
     asyncio.run(create())
     return "cdp_keystore_template"
@@ -207,19 +278,24 @@ async def upgrade_keystore(url: str) -> None:
 
 @pytest.fixture
 async def keystore_url(
+    request: pytest.FixtureRequest,
     backend: str,
     tmp_path: Path,
     sqlite_keystore_template: Path,
-    pg_cluster: PgCluster | None,
-    pg_keystore_template: str | None,
 ) -> str:
     """A key store of the test's backend, private to the test, apart from its database."""
     if backend == "sqlite":
         path = tmp_path / "keystore.db"
         shutil.copyfile(sqlite_keystore_template, path)
         return f"sqlite+aiosqlite:///{path}"
-    assert pg_cluster is not None
-    return await fresh_pg_database(pg_cluster, pg_keystore_template)
+    if backend == CITUS:
+        cluster = request.getfixturevalue("citus_cluster").coordinator
+        template = request.getfixturevalue("citus_keystore_template")
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        template = request.getfixturevalue("pg_keystore_template")
+    assert cluster is not None
+    return await fresh_pg_database(cluster, template)
 
 
 @pytest.fixture

@@ -54,11 +54,17 @@ class PgCluster:
 
     @classmethod
     def start(
-        cls, bin_dir: Path, *, durable_commits: bool = False, durable: bool = False
+        cls,
+        bin_dir: Path,
+        *,
+        durable_commits: bool = False,
+        durable: bool = False,
+        settings: tuple[str, ...] = (),
     ) -> PgCluster:
         """`durable_commits`: a commit survives a crash of the server (synchronous_commit on);
         fsync stays off, which only an operating-system crash would notice. `durable`: as
-        production runs (fsync, full-page writes and synchronous commit on), for the bench."""
+        production runs (fsync, full-page writes and synchronous commit on), for the bench.
+        `settings`: more `name=value` server settings (a Citus node's preloaded library)."""
         root = Path(tempfile.mkdtemp(prefix="cdp-pg-"))
         if os.geteuid() == 0:
             shutil.chown(root, "postgres", "postgres")
@@ -83,6 +89,7 @@ class PgCluster:
                 # A test cluster: durability is not what is being tested.
                 "" if durable else "-c fsync=off -c full_page_writes=off",
                 "" if durable_commits or durable else "-c synchronous_commit=off",
+                *(f"-c {setting}" for setting in settings),
             )
         )
         cluster.start_server()

@@ -5,6 +5,7 @@ members (both databases)."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from cdp.audiences.demo import (
@@ -41,6 +42,9 @@ from tests.support.audience_town import (
     month_in_shanghai,
     queued,
 )
+
+# The core flows run on a Citus cluster too (tests/support/citus.py).
+pytestmark = pytest.mark.citus
 
 OA = Channel.OFFICIAL_ACCOUNT
 

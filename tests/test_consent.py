@@ -32,6 +32,9 @@ from tests.conftest import (
 )
 from tests.support.people import MINI, OFFICIAL, count, link
 
+# The tests marked `citus` run on a Citus cluster too (tests/support/citus.py).
+CITUS = pytest.mark.citus
+
 CHANNELS = ["MINI_PROGRAM", "OFFICIAL_ACCOUNT", "CHANNELS", "WEB", "SMS"]
 PURPOSES = ["MARKETING", "ACTIVITY_NOTIFICATIONS", "PERSONALIZATION", "ANALYTICS"]
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -221,6 +224,7 @@ async def clients_with_settings(
 # --- a choice covers exactly the channels it names ---------------------------------------------
 
 
+@CITUS
 async def test_a_choice_in_one_channel_changes_can_contact_in_every_channel_it_covers_only(
     service_client: httpx.AsyncClient, client_for: ClientFactory, notices_published: None
 ) -> None:
@@ -700,6 +704,7 @@ async def test_the_same_idempotency_key_twice_records_one_contact(
     assert await count(database, Contact) == 1
 
 
+@CITUS
 async def test_concurrent_sends_with_one_idempotency_key_record_one_contact(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -738,6 +743,7 @@ async def test_concurrent_reuse_of_one_idempotency_key_in_other_channels_is_a_co
     assert await count(database, Contact) == 1
 
 
+@CITUS
 async def test_the_frequency_cap_holds_under_concurrent_record_contact_calls(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -829,6 +835,7 @@ def test_a_good_contact_caps_setting_in_an_explicit_environ_is_used() -> None:
 # --- merges ------------------------------------------------------------------------------------
 
 
+@CITUS
 async def test_a_merge_keeps_the_more_restrictive_choice_and_both_histories(
     service_client: httpx.AsyncClient,
     client_for: ClientFactory,
@@ -939,6 +946,7 @@ async def test_a_merge_keeps_the_more_restrictive_choice_and_both_histories(
     assert all(n == 1 for _, _, n in per_choice)
 
 
+@CITUS
 async def test_a_merge_carries_contacts_so_the_cap_still_holds(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:

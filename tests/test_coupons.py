@@ -21,6 +21,9 @@ from cdp.profiles import service
 from tests.conftest import ClientFactory, error_codes, gql
 from tests.support.people import MINI, OFFICIAL, link
 
+# The tests marked `citus` run on a Citus cluster too (tests/support/citus.py).
+CITUS = pytest.mark.citus
+
 COUPON = (
     "id title status kind discountFen percentOff minSpendFen channels validFrom validUntil"
     " issuedAt redeemedAt redeemedChannel"
@@ -154,6 +157,7 @@ async def one_of_each_status(client: httpx.AsyncClient, person: str) -> dict[str
 # --- issuing and listing -----------------------------------------------------------------------
 
 
+@CITUS
 async def test_issued_coupons_carry_their_terms_to_the_customer_and_to_support(
     service_client: httpx.AsyncClient, client_for: ClientFactory, support_client: httpx.AsyncClient
 ) -> None:
@@ -310,6 +314,7 @@ async def test_coupons_refuse_a_bad_page_size_or_cursor(
 # --- redeeming ---------------------------------------------------------------------------------
 
 
+@CITUS
 async def test_ten_parallel_redemptions_of_one_coupon_let_exactly_one_through(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -426,6 +431,7 @@ async def test_issuing_to_an_unknown_profile_is_not_found(
     assert await coupon_rows(database) == []
 
 
+@CITUS
 async def test_coupons_follow_a_merge_to_the_survivor(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -471,6 +477,7 @@ async def test_issuing_twice_with_one_key_gives_one_coupon(
     assert len(await coupon_rows(database)) == 1
 
 
+@CITUS
 async def test_concurrent_issues_with_one_key_give_one_coupon(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -500,6 +507,7 @@ async def test_the_same_key_for_a_different_coupon_is_a_conflict(
     assert len(await coupon_rows(database)) == 1
 
 
+@CITUS
 async def test_the_same_key_for_another_profile_is_a_conflict(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:

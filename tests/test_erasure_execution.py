@@ -61,6 +61,9 @@ from tests.support.erasure_storage import (
 from tests.support.people import CHANNELS_APP, MINI, OFFICIAL, link
 from tests.support.sealing import sealed_verdict
 
+# The tests marked `citus` run on a Citus cluster too (tests/support/citus.py).
+CITUS = pytest.mark.citus
+
 # --- a resumable execution -----------------------------------------------------------------------
 
 
@@ -123,6 +126,7 @@ CRASHES = [
 ]
 
 
+@CITUS
 @pytest.mark.parametrize(("step", "when", "mode"), CRASHES)
 async def test_an_erasure_that_crashes_at_any_step_converges_when_rerun(
     people: tuple[Person, Person],
@@ -241,6 +245,7 @@ async def test_a_write_after_the_shred_does_not_stop_the_erasure_converging(
         assert row["shipping_address_ct"] is None and row["profile_id"] is None
 
 
+@CITUS
 @pytest.mark.parametrize("mode", MODES)
 async def test_an_erasure_follows_the_person_into_the_profile_they_were_merged_into(
     service_client: httpx.AsyncClient, client_for: ClientFactory, mode: str
@@ -298,6 +303,7 @@ mutation Same($requestId: ID!, $profileId: ID!) {
 """
 
 
+@CITUS
 @pytest.mark.parametrize("mode", MODES)
 async def test_nothing_erased_is_served_later_in_the_same_request_or_process(
     people: tuple[Person, Person], client_for: ClientFactory, database: Database, mode: str

@@ -19,6 +19,9 @@ from cdp.profiles.models import Profile
 from tests.conftest import ClientFactory, error_codes, gql
 from tests.support.people import MINI, OFFICIAL, count, link
 
+# The tests marked `citus` run on a Citus cluster too (tests/support/citus.py).
+CITUS = pytest.mark.citus
+
 EVENTS = Event.__table__  # type: ignore[attr-defined]
 MINI_OPEN_ID = "oMini_events_000000000000001"
 
@@ -100,6 +103,7 @@ def statuses(results: list[dict[str, Any]]) -> list[str]:
 # --- recording ---------------------------------------------------------------------------------
 
 
+@CITUS
 async def test_an_event_for_a_linked_identity_is_stored_with_its_entry_parameters(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:
@@ -177,6 +181,7 @@ async def test_events_sent_with_an_offset_timestamp_are_stored_in_utc(
 # --- replays count once ------------------------------------------------------------------------
 
 
+@CITUS
 async def test_a_replayed_event_is_counted_once(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:
@@ -225,6 +230,7 @@ async def test_the_same_event_id_twice_in_one_batch_is_accepted_once(
     ]
 
 
+@CITUS
 async def test_concurrent_batches_carrying_the_same_event_ids_store_each_once(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -516,6 +522,7 @@ async def test_only_service_may_record_events(
 # --- merges ------------------------------------------------------------------------------------
 
 
+@CITUS
 async def test_a_merge_carries_both_peoples_events_to_the_survivor(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:

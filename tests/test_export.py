@@ -17,6 +17,9 @@ from tests.support.erasure_people import ANNA, BIRTHDAY, Person
 from tests.support.erasure_storage import audit_rows, audit_text, internal_id, rows_of
 from tests.support.people import MINI, OFFICIAL
 
+# The tests marked `citus` run on a Citus cluster too (tests/support/citus.py).
+CITUS = pytest.mark.citus
+
 PURPOSE = "DSAR ticket CS-4512 (PIPL Art. 45)"
 
 
@@ -121,6 +124,7 @@ async def test_the_export_holds_tags_consents_contacts_and_events(
     assert events[ANNA.event_ids()[1]]["app_id"] == OFFICIAL
 
 
+@CITUS
 async def test_the_export_counts_every_row_the_person_has(
     people: tuple[Person, Person], client_for: ClientFactory, database: Database
 ) -> None:
@@ -151,6 +155,7 @@ async def test_the_export_counts_every_row_the_person_has(
     }
 
 
+@CITUS
 async def test_the_export_holds_nothing_of_anyone_else(
     people: tuple[Person, Person], client_for: ClientFactory
 ) -> None:
@@ -166,6 +171,7 @@ async def test_the_export_holds_nothing_of_anyone_else(
         assert trace not in theirs
 
 
+@CITUS
 async def test_a_merged_profile_id_exports_the_person_it_was_merged_into(
     people: tuple[Person, Person], client_for: ClientFactory
 ) -> None:

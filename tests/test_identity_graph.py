@@ -16,7 +16,11 @@ from cdp.profiles.models import Identity, Profile, ProfileMerge
 from tests.conftest import audited, error_codes, gql
 from tests.support.people import CHANNELS_APP, LINK, MINI, OFFICIAL, WEB_APP, count, link
 
+# The tests marked `citus` run on a Citus cluster too (tests/support/citus.py).
+CITUS = pytest.mark.citus
 
+
+@CITUS
 async def test_first_sight_of_an_identity_creates_a_profile(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:
@@ -102,6 +106,7 @@ async def test_an_open_id_only_profile_is_upgraded_when_its_union_id_arrives(
     assert await count(database, Profile) == 1
 
 
+@CITUS
 async def test_a_union_id_that_shows_two_profiles_are_one_person_merges_them(
     service_client: httpx.AsyncClient, database: Database, client_for: Any
 ) -> None:
@@ -144,6 +149,7 @@ async def test_a_union_id_that_shows_two_profiles_are_one_person_merges_them(
     assert body["data"]["me"] == {"id": older["id"], "unionId": union}
 
 
+@CITUS
 async def test_merging_keeps_the_survivors_personal_fields_and_fills_gaps_from_the_loser(
     service_client: httpx.AsyncClient, database: Database, client_for: Any, vault: Vault
 ) -> None:
@@ -269,6 +275,7 @@ async def test_an_app_id_keeps_the_channel_it_was_first_seen_with(
     assert error_codes(body) == ["CONFLICT"]
 
 
+@CITUS
 async def test_concurrent_links_for_one_person_never_create_two_profiles(
     client_for: Any, database: Database
 ) -> None:
@@ -301,6 +308,7 @@ async def test_concurrent_links_for_one_person_never_create_two_profiles(
     assert await count(database, Identity) == 4
 
 
+@CITUS
 async def test_concurrent_first_sights_of_one_open_id_create_one_profile(
     client_for: Any, database: Database
 ) -> None:

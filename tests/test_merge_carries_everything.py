@@ -25,6 +25,9 @@ from tests.conftest import ClientFactory, error_codes, gql
 from tests.support.people import MINI, OFFICIAL, count, link
 from tests.support.purchases import RECORD
 
+# The core flows run on a Citus cluster too (tests/support/citus.py).
+pytestmark = pytest.mark.citus
+
 UNION = "oUnionMergeAll000000000001"
 OPEN_A = "oOffiMergeAll0000000000001"
 OPEN_B = "oMiniMergeAll0000000000001"

@@ -32,6 +32,9 @@ from tests.support.purchases import (
 )
 from tests.support.raw_bytes import raw_sqlite_bytes, stored_postgres_values
 
+# The tests marked `citus` run on a Citus cluster too (tests/support/citus.py).
+CITUS = pytest.mark.citus
+
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 MY_ORDERS = f"""
 query Mine($first: Int! = 20, $after: String) {{
@@ -114,6 +117,7 @@ def same_order(*orders: dict[str, Any]) -> bool:
 # --- recording and reading back ----------------------------------------------------------------
 
 
+@CITUS
 async def test_an_order_is_recorded_with_items_amounts_entry_and_channel(
     service_client: httpx.AsyncClient, client_for: ClientFactory
 ) -> None:
@@ -285,6 +289,7 @@ async def test_a_replayed_order_changes_nothing(
     assert len((await my_orders(customer))["items"]) == 1
 
 
+@CITUS
 async def test_parallel_replays_of_one_order_record_it_once(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -392,6 +397,7 @@ async def test_a_replay_with_different_terms_is_a_conflict_and_changes_nothing(
     assert mine["totalFen"] == first["totalFen"]
 
 
+@CITUS
 async def test_a_replay_for_another_person_is_a_conflict(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -419,6 +425,7 @@ async def test_an_order_for_an_unknown_profile_is_not_found(
 # --- status ------------------------------------------------------------------------------------
 
 
+@CITUS
 async def test_an_order_moves_from_paid_to_shipped_to_completed_to_refunded(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:

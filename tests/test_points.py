@@ -23,6 +23,9 @@ from tests.conftest import ClientFactory, audited, error_codes, gql
 from tests.support.people import MINI, OFFICIAL, link
 from tests.support.purchases import EARN, ENTRY
 
+# The tests marked `citus` run on a Citus cluster too (tests/support/citus.py).
+CITUS = pytest.mark.citus
+
 SPEND = f"mutation Spend($input: SpendPointsInput!) {{ spendPoints(input: $input) {{ {ENTRY} }} }}"
 ADJUST = (
     f"mutation Adjust($input: AdjustPointsInput!) {{ adjustPoints(input: $input) {{ {ENTRY} }} }}"
@@ -162,6 +165,7 @@ async def balance_at(database: Database, public_id: str, now: datetime) -> int:
 # --- earning and spending ----------------------------------------------------------------------
 
 
+@CITUS
 async def test_earning_then_spending_moves_the_balance_and_the_history_says_how(
     service_client: httpx.AsyncClient, client_for: ClientFactory
 ) -> None:
@@ -254,6 +258,7 @@ async def test_history_refuses_a_bad_page_size_or_cursor(
     assert body["errors"][0]["extensions"].get("field") == field
 
 
+@CITUS
 async def test_twenty_parallel_spends_of_ten_against_a_hundred_leave_exactly_zero(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -358,6 +363,7 @@ async def test_the_same_key_for_a_different_request_is_a_conflict(
     assert len(await ledger(database, person)) == 2
 
 
+@CITUS
 async def test_the_same_key_for_another_profile_is_a_conflict(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -386,6 +392,7 @@ async def test_concurrent_replays_of_one_key_create_one_entry(
     assert len(await ledger(database, person)) == 1
 
 
+@CITUS
 async def test_one_key_raced_for_two_profiles_lands_once(
     client_for: ClientFactory, database: Database
 ) -> None:
@@ -486,6 +493,7 @@ async def test_an_unknown_profile_is_not_found(
     assert await ledger(database) == []
 
 
+@CITUS
 async def test_a_merged_away_profile_id_still_earns_and_spends_on_the_survivor(
     service_client: httpx.AsyncClient, client_for: ClientFactory, database: Database
 ) -> None:
@@ -545,6 +553,7 @@ async def test_an_adjustment_below_zero_is_a_conflict(
 # --- expiry ------------------------------------------------------------------------------------
 
 
+@CITUS
 async def test_expired_points_stop_counting_and_the_ledger_writes_them_off(
     service_client: httpx.AsyncClient, database: Database
 ) -> None:

@@ -5,6 +5,7 @@ erased survivor is reached by no alias."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from cdp.auth import Role
 from cdp.db import Database
@@ -13,6 +14,9 @@ from tests.support.audit_log import audit_rows
 from tests.support.erasure_calls import officer, request_erasure
 from tests.support.people import MINI, OFFICIAL, link
 from tests.support.purchases import RECORD, order_input
+
+# The core flows run on a Citus cluster too (tests/support/citus.py).
+pytestmark = pytest.mark.citus
 
 LOOKUP = 'query L($id: ID) { profile(id: $id, purpose: "ticket T-7") { id points { balance } } }'
 EARN = "mutation E($input: EarnPointsInput!) { earnPoints(input: $input) { balanceAfter } }"

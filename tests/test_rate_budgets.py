@@ -22,6 +22,9 @@ from cdp.rate_stores import FALLBACKS, LocalStore, PostgresStore, RedisStore, st
 from tests.conftest import TEST_KEYRING, make_settings
 from tests.support.redis_server import RedisServer, find_or_install_redis
 
+# On a Citus cluster too: the guarantees hold across workers (tests/support/citus.py).
+pytestmark = pytest.mark.citus
+
 SUBJECT = "analyst-budget-7f3a"
 TYPENAME = {"query": "{ __typename }"}
 

@@ -27,6 +27,7 @@ from cdp.audit import trail as audit
 from cdp.columns import UtcDateTime
 from cdp.config import Settings
 from cdp.db import lock_names, utcnow
+from cdp.distribution import sequential_on_citus
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.reevaluation import note
 from cdp.tags.models import TagSource
@@ -72,6 +73,7 @@ async def refresh(
     nothing (a person already tagged by hand with the name is left as they are)."""
     now = now or utcnow()
     await lock_names(session, [("audience", audience.name)])
+    await sequential_on_citus(session)
     scope = scope_of(session, settings, now)
     should = members(parse_definition(audience.definition), scope).subquery("should")
     run, tag = uuid.uuid4().hex, audience.name
@@ -158,6 +160,7 @@ async def update(
     holds for among them, one what they carry; only the differences are written."""
     if not audiences or not profile_ids:
         return Applied()
+    await sequential_on_citus(session)
     now = now or utcnow()
     ids = sorted(set(profile_ids))
     await lock_names(session, [("audience", a.name) for a in audiences])

@@ -28,6 +28,7 @@ from cdp.config_models import ContactCap
 from cdp.consent.contact import ALLOWED, reason_of
 from cdp.consent.models import ConsentPurpose
 from cdp.db import lock_names, utcnow
+from cdp.distribution import sequential_on_citus
 from cdp.errors import bad_input, conflict, not_found
 from cdp.tags.service import clean_tag
 from cdp.text import check_text
@@ -66,6 +67,7 @@ async def define_audience(
     text = _description(description)
     now = now or utcnow()
     await lock_names(session, [("audience", name)])
+    await sequential_on_citus(session)
     audience = await audience_named(session=session, name=name)
     created = audience is None
     if audience is None:

@@ -194,16 +194,19 @@ async def merge_consents(merge: Merge) -> int:
         session=session, profile_ids=[merge.survivor.id or 0, merge.loser.id or 0]
     )
     kept, taken = found[merge.survivor.id or 0], found[merge.loser.id or 0]
+    moving: list[int] = []
     for choice, row in taken.items():
         mine = kept.get(choice)
         if mine is None:
-            row.profile_id = merge.survivor.id or 0
+            moving.append(row.id or 0)
             continue
         if mine.granted and not row.granted:
             mine.granted, mine.notice_version = False, row.notice_version
             mine.source_channel, mine.updated_at = row.source_channel, row.updated_at
         await session.delete(row)
     await session.flush()
+    if moving:
+        await reassign_rows(merge, Consent, where=col(Consent.id).in_(moving))
     await reassign_rows(merge, ConsentChange)
     return len(taken)
 

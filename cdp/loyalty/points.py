@@ -20,10 +20,11 @@ from cdp.audit import trail as audit
 from cdp.batches import newest_per_owner
 from cdp.channels import Channel
 from cdp.db import lock_names, utcnow
+from cdp.distribution import moves_by_copy
 from cdp.errors import bad_input, conflict
 from cdp.idempotency import earlier_write
 from cdp.loyalty.models import EntryKind, PointsEntry, PointsLot
-from cdp.profiles.merge import Merge, reassign_rows
+from cdp.profiles.merge import Merge, copy_rows, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.reevaluation import note as reevaluate
 from cdp.text import clean_key, clean_optional_text
@@ -172,6 +173,9 @@ async def record_entry(
     reason = clean_optional_text(reason, field="reason", max_length=REASON_MAX)
     _check_signed(kind, points)
     await _lock(session, profile.id)
+    # The key's own lock too: where the key's uniqueness is per person (Citus), the lookup
+    # below is what keeps one key to one profile.
+    await lock_names(session, [("points-key", key)])
     asked = (profile.id, kind, points)
     replay = await earlier_write(
         session,
@@ -244,5 +248,13 @@ async def history(
 
 async def move_points(merge: Merge) -> int:
     """Ledger entries and lots move as they are; the balance is their sum, so it adds up."""
+    if await moves_by_copy(merge.session, "points_ledger"):
+        # On Citus a lot's key to its entry includes the person: the entries' copies first.
+        moved = await copy_rows(merge, PointsEntry)
+        await reassign_rows(merge, PointsLot)
+        await merge.session.execute(
+            sa.delete(PointsEntry).where(col(PointsEntry.profile_id) == merge.loser.id)
+        )
+        return moved
     await reassign_rows(merge, PointsLot)
     return await reassign_rows(merge, PointsEntry)

@@ -18,6 +18,7 @@ from sqlmodel import col
 from cdp.audit import trail as audit
 from cdp.config import Settings
 from cdp.db import lock_profiles, utcnow
+from cdp.distribution import moves_by_copy
 from cdp.keys.vault import Vault
 from cdp.outbox import events
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge, ReviewStatus
@@ -49,13 +50,36 @@ class Step:
     move: MergeStep
 
 
-async def reassign_rows(merge: Merge, table: Any) -> int:
-    """The plain move for a table whose rows carry `profile_id` and nothing unique per profile."""
+async def reassign_rows(merge: Merge, table: Any, *, where: Any = None) -> int:
+    """The plain move for a table whose rows carry `profile_id` and nothing unique per profile
+    (`where`: only these of the loser's rows). On Citus a distributed table's rows change
+    shard: they are copied to the survivor and deleted, in the one distributed transaction."""
     table = getattr(table, "__table__", table)
+    condition = table.c.profile_id == merge.loser.id
+    if where is not None:
+        condition = sa.and_(condition, where)
+    if await moves_by_copy(merge.session, table.name):
+        moved = await copy_rows(merge, table, where=where)
+        await merge.session.execute(sa.delete(table).where(condition))
+        return moved
     result = await merge.session.execute(
-        sa.update(table)
-        .where(table.c.profile_id == merge.loser.id)
-        .values(profile_id=merge.survivor.id)
+        sa.update(table).where(condition).values(profile_id=merge.survivor.id)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def copy_rows(merge: Merge, table: Any, *, where: Any = None) -> int:
+    """Copies of the loser's rows of `table` (those matching `where`) for the survivor, with
+    their ids (on Citus the key is (profile_id, id)); the rows copied."""
+    table = getattr(table, "__table__", table)
+    condition = table.c.profile_id == merge.loser.id
+    if where is not None:
+        condition = sa.and_(condition, where)
+    survivor = sa.literal(merge.survivor.id, sa.Integer)
+    columns = [survivor if c.name == "profile_id" else c for c in table.c]
+    names = [c.name for c in table.c]
+    result = await merge.session.execute(
+        sa.insert(table).from_select(names, sa.select(*columns).where(condition))
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -67,14 +91,13 @@ async def move_identities(merge: Merge) -> int:
 async def move_reviews(merge: Merge) -> int:
     """Reviews follow their profiles; one whose two profiles are now one is settled by it."""
     table = IdentityReview.__table__  # type: ignore[attr-defined]
-    moved = 0
-    for column in (table.c.profile_id, table.c.other_profile_id):
-        result = await merge.session.execute(
-            sa.update(table)
-            .where(column == merge.loser.id)
-            .values({column.name: merge.survivor.id})
-        )
-        moved += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    moved = await reassign_rows(merge, table)
+    result = await merge.session.execute(
+        sa.update(table)
+        .where(table.c.other_profile_id == merge.loser.id)
+        .values(other_profile_id=merge.survivor.id)
+    )
+    moved += int(result.rowcount or 0)  # type: ignore[attr-defined]
     await merge.session.execute(
         sa.update(table)
         .where(

@@ -33,9 +33,15 @@ async def set_follow(
 ) -> WechatFollow:
     """Record a follow (with the scene that brought them) or an unfollow at `at`; a change
     older than what is kept leaves it as it is. An unfollow keeps the scene of the follow."""
+    # A follow lives with its identity's profile (merges move both), so naming the profile
+    # finds the same row, and on Citus locks it on the person's one shard.
     row = await session.scalar(
         sa.select(WechatFollow)
-        .where(col(WechatFollow.app_id) == app_id, col(WechatFollow.open_id_bidx) == open_id_bidx)
+        .where(
+            col(WechatFollow.profile_id) == profile_id,
+            col(WechatFollow.app_id) == app_id,
+            col(WechatFollow.open_id_bidx) == open_id_bidx,
+        )
         .with_for_update()
     )
     now = utcnow()
@@ -56,7 +62,7 @@ async def set_follow(
         row.following = following
         if following:
             row.scene = (scene or None) and scene[:SCENE_MAX]
-        row.profile_id, row.updated_at = profile_id, now
+        row.updated_at = now
     await session.flush()
     reevaluate(session, [profile_id])
     return row
@@ -88,6 +94,7 @@ async def record_choice(
     row = await session.scalar(
         sa.select(SubscribeGrant)
         .where(
+            col(SubscribeGrant.profile_id) == profile_id,
             col(SubscribeGrant.app_id) == app_id,
             col(SubscribeGrant.open_id_bidx) == open_id_bidx,
             col(SubscribeGrant.template_id) == template_id,
@@ -109,7 +116,7 @@ async def record_choice(
         row.available += 1
     if at >= row.chosen_at:
         row.choice, row.chosen_at = choice, at
-    row.profile_id, row.updated_at = profile_id, utcnow()
+    row.updated_at = utcnow()
     await session.flush()
     return row
 

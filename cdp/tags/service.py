@@ -14,7 +14,7 @@ from cdp.auth import Principal
 from cdp.batches import all_per_owner
 from cdp.db import lock_names, utcnow
 from cdp.idempotency import record_replay
-from cdp.profiles.merge import Merge
+from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.reevaluation import note as reevaluate
 from cdp.tags.models import TAG_MAX, ProfileTag, TagSource
@@ -131,9 +131,4 @@ async def merge_tags(merge: Merge) -> int:
             kept.source, kept.tagged_at, kept.tagged_by = row.source, row.tagged_at, row.tagged_by
         await session.delete(row)
     await session.flush()
-    moved = await session.execute(
-        sa.update(ProfileTag)
-        .where(col(ProfileTag.profile_id) == loser.id)
-        .values(profile_id=survivor.id)
-    )
-    return int(moved.rowcount or 0)  # type: ignore[attr-defined]
+    return await reassign_rows(merge, ProfileTag)
