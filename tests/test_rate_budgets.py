@@ -5,7 +5,7 @@ address or subject is written where the budgets are kept."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,26 +20,14 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.rate_stores import FALLBACKS, LocalStore, PostgresStore, RedisStore, store_for
 from tests.conftest import TEST_KEYRING, make_settings
-from tests.support.redis_server import RedisServer, find_or_install_redis
+from tests.support.redis_server import RedisServer, redis_server
 
 # On a Citus cluster too: the guarantees hold across workers (tests/support/citus.py).
 pytestmark = pytest.mark.citus
 
 SUBJECT = "analyst-budget-7f3a"
 TYPENAME = {"query": "{ __typename }"}
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer]:
-    binary, why = find_or_install_redis()
-    if binary is None:
-        pytest.skip(why)
-    server = RedisServer(binary)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+__all__ = ["redis_server"]  # the fixture, used by name
 
 
 class Instances:

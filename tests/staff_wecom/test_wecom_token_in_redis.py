@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 
 from cdp.config import Settings
 from cdp.db import Database
@@ -18,7 +17,7 @@ from cdp.staff.models import ProviderToken
 from cdp.staff.wecom_tokens import WecomTokens
 from cdp.token_cache import token_cache_for
 from tests.conftest import TEST_KEYRING
-from tests.support.redis_server import RedisServer, redis_server
+from tests.support.redis_server import RedisServer, database_with_redis, redis_server
 
 __all__ = ["redis_server"]  # the fixture, used by name
 NOW = datetime.now(UTC)
@@ -37,15 +36,8 @@ class Gettoken:
 
 @pytest.fixture
 async def shared(settings: Settings, redis_server: RedisServer) -> AsyncIterator[Database]:
-    database = Database(settings.model_copy(update={"redis_url": SecretStr(redis_server.url)}))
-    try:
+    async with database_with_redis(settings, redis_server) as database:
         yield database
-    finally:
-        cache = token_cache_for(database)
-        assert cache is not None
-        await cache.redis.flushdb()
-        await cache.aclose()
-        await database.dispose()
 
 
 def tokens(database: Database, fetch: Gettoken, now: datetime = NOW) -> WecomTokens:

@@ -8,10 +8,15 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
+from pydantic import SecretStr
 
+from cdp.config import Settings
+from cdp.db import Database
+from cdp.token_cache import token_cache_for
 from tests.pg_cluster import free_port
 from tests.support.debian import find_or_install
 
@@ -78,3 +83,18 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@asynccontextmanager
+async def database_with_redis(settings: Settings, server: RedisServer) -> AsyncIterator[Database]:
+    """The test's database as a deployment with `server` for Redis sees it; Redis emptied and
+    its token client closed after."""
+    database = Database(settings.model_copy(update={"redis_url": SecretStr(server.url)}))
+    try:
+        yield database
+    finally:
+        cache = token_cache_for(database)
+        assert cache is not None
+        await cache.redis.flushdb()
+        await cache.aclose()
+        await database.dispose()

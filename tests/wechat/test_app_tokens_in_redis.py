@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 
 from cdp.config import Settings
 from cdp.db import Database
@@ -19,23 +18,15 @@ from cdp.token_cache import token_cache_for
 from cdp.wechat.app_tokens import AppTokens, WechatAppToken
 from cdp.wechat.client import WechatClient
 from tests.conftest import TEST_KEYRING
-from tests.support.redis_server import RedisServer, redis_server
+from tests.support.redis_server import RedisServer, database_with_redis, redis_server
 
 __all__ = ["redis_server"]  # the fixture, used by name
 
 
 @pytest.fixture
 async def shared(settings: Settings, redis_server: RedisServer) -> AsyncIterator[Database]:
-    """The test's database, as a deployment with Redis sees it."""
-    database = Database(settings.model_copy(update={"redis_url": SecretStr(redis_server.url)}))
-    try:
+    async with database_with_redis(settings, redis_server) as database:
         yield database
-    finally:
-        cache = token_cache_for(database)
-        assert cache is not None
-        await cache.redis.flushdb()
-        await cache.aclose()
-        await database.dispose()
 
 
 async def test_an_instance_reads_the_token_another_fetched_from_redis_sealed(
