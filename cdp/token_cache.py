@@ -16,6 +16,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -101,6 +102,25 @@ class RedisTokens:
 
     async def aclose(self) -> None:
         await self.redis.aclose()
+
+
+async def shared_token(
+    database: Database, name: str, model: type[Any], key: str, *, now: datetime
+) -> CachedToken | None:
+    """The token `name` as Redis holds it, else as the database's row of `model` (with
+    `sealed_token`, `fetched_at`, `expires_at`) at `key` holds it, then handed to Redis."""
+    cache = token_cache_for(database)
+    shared = await cache.get(name) if cache is not None else None
+    if shared is not None:
+        return shared
+    async with database.transaction() as session:
+        row = await session.get(model, key, populate_existing=True)
+        if row is None:
+            return None
+        shared = CachedToken(row.sealed_token, as_utc(row.fetched_at), as_utc(row.expires_at))
+    if cache is not None:
+        await cache.put(name, shared, now=now)
+    return shared
 
 
 _CACHES: weakref.WeakKeyDictionary[Database, RedisTokens] = weakref.WeakKeyDictionary()

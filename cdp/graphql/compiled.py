@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from inspect import isawaitable
 from typing import Any
 
@@ -77,6 +78,7 @@ class Compiled:
     fragments: dict[str, FragmentDefinitionNode]
     root: GraphQLObjectType
     steps: tuple[Step, ...]
+    cost: int  # the query cost: without variables, the same on every run
 
 
 def _steps(
@@ -107,9 +109,6 @@ def _steps(
     return tuple(steps)
 
 
-_COMPILED: dict[tuple[int, str, Limits, bool], Compiled | None] = {}
-
-
 def compiled_document(
     schema: GraphQLSchema, text: str, limits: Limits, introspection: bool
 ) -> Compiled | None:
@@ -117,14 +116,10 @@ def compiled_document(
     path runs it, and refuses what the limits refuse)."""
     if not shortcuts_allowed():
         return None  # the steps build graphql-core's ResolveInfo as the tested versions have it
-    key = (id(schema), text, limits, introspection)
-    if key not in _COMPILED:
-        if len(_COMPILED) >= 1024:
-            _COMPILED.clear()
-        _COMPILED[key] = _compile(schema, text, limits, introspection)
-    return _COMPILED[key]
+    return _compile(schema, text, limits, introspection)
 
 
+@lru_cache(maxsize=1024)
 def _compile(
     schema: GraphQLSchema, text: str, limits: Limits, introspection: bool
 ) -> Compiled | None:
@@ -156,7 +151,8 @@ def _compile(
         return None
     if not planner.static or {s.name for s in steps} - COMPILED_ROOTS:
         return None
-    return Compiled(document, operation, fragments, root, steps)
+    cost = operation_cost(schema, document, operation, None, None)
+    return Compiled(document, operation, fragments, root, steps, cost)
 
 
 class _Run:
@@ -293,8 +289,7 @@ async def execute_compiled(
     limits: Limits,
 ) -> ExecutionResult | None:
     """The compiled answer, or None (nothing recorded) when the generic path must run it."""
-    cost = operation_cost(schema, compiled.document, compiled.operation, variables, None)
-    if cost > limits.cost_for(context.principal.role):
+    if compiled.cost > limits.cost_for(context.principal.role):
         return None  # the generic path refuses it, in its words
     trail = context.uow.trail
     mark = trail.mark()

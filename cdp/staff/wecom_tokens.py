@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cdp.config_models import StaffWecom
-from cdp.db import Database, as_utc, utcnow
+from cdp.db import Database, utcnow
 from cdp.keys.source import KeyringSource
 from cdp.staff.models import ProviderToken
 from cdp.staff.sealed import open_credential, seal_credential
-from cdp.token_cache import CachedToken, token_cache_for
+from cdp.token_cache import CachedToken, shared_token, token_cache_for
 
 REFRESH_EARLY = timedelta(minutes=5)
 Fetch = Callable[[], Awaitable[tuple[str, int]]]  # gettoken: (token, seconds it lives)
@@ -92,17 +92,11 @@ class WecomTokens:
             return self._held.token
 
     async def _read(self) -> _Held | None:
-        shared = await self.cache.get(self.key) if self.cache else None
+        shared = await shared_token(
+            self.database, self.key, ProviderToken, self.key, now=self.clock()
+        )
         if shared is None:
-            async with self.database.transaction() as session:
-                row = await session.get(ProviderToken, self.key)
-                if row is None:
-                    return None
-                shared = CachedToken(
-                    row.sealed_token, as_utc(row.fetched_at), as_utc(row.expires_at)
-                )
-            if self.cache is not None:
-                await self.cache.put(self.key, shared, now=self.clock())
+            return None
         token = open_credential(self.keyring.keyring, self.key, shared.sealed)
         if token is None:
             return None

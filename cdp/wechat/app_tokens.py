@@ -22,9 +22,9 @@ from sqlmodel import Field, SQLModel
 from cdp.columns import UtcDateTime
 from cdp.config_models import WechatApp
 from cdp.crypto import CryptoError, open_sealed, seal
-from cdp.db import Database, as_utc, utcnow
+from cdp.db import Database, utcnow
 from cdp.keys.source import KeyringSource
-from cdp.token_cache import CachedToken, token_cache_for
+from cdp.token_cache import CachedToken, shared_token, token_cache_for
 from cdp.wechat.client import WechatClient
 
 REFRESH_EARLY = timedelta(minutes=5)
@@ -98,17 +98,10 @@ class AppTokens:
             return shared.token
 
     async def _read(self, app_id: str) -> _Held | None:
-        shared = await self.cache.get(f"wechat:{app_id}") if self.cache else None
+        name, now = f"wechat:{app_id}", self.clock()
+        shared = await shared_token(self.database, name, WechatAppToken, app_id, now=now)
         if shared is None:
-            async with self.database.transaction() as session:
-                row = await session.get(WechatAppToken, app_id, populate_existing=True)
-                if row is None:
-                    return None
-                shared = CachedToken(
-                    row.sealed_token, as_utc(row.fetched_at), as_utc(row.expires_at)
-                )
-            if self.cache is not None:
-                await self.cache.put(f"wechat:{app_id}", shared, now=self.clock())
+            return None
         try:
             token = open_sealed(
                 self._key(), base64.b64decode(shared.sealed), aad=_aad(app_id)
