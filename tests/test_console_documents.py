@@ -6,7 +6,6 @@ console's scripts send is in it by name, and no script holds a document's text."
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from cdp.documents.registry import document_id
 from cdp.graphql.console_documents import (
