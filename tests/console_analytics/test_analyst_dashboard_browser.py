@@ -36,6 +36,7 @@ from tests.console_analytics.dashboard_seed import (
     today,
 )
 from tests.support.analytics_measures import ClientAt, everything, measure
+from tests.support.console_documents import trusted_console
 from tests.wechat.browser import headless
 
 pytestmark = pytest.mark.slow
@@ -124,7 +125,7 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
     await seed_a_month(database, vault)
     api = client_at(Role.ANALYST, k=K)
     settings = make_settings(database_url, analytics_min_group_size=K)
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     requested: list[str] = []
     graphql: list[str] = []
@@ -341,7 +342,7 @@ async def test_the_dashboard_draws_a_year_of_the_demo_brand(
         database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=DEMO_PEOPLE
     )
     start, end = month_back(today(), 2)
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     with LoopbackServer(app) as server:
