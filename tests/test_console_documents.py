@@ -6,6 +6,9 @@ console's scripts send is in it by name, and no script holds a document's text."
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+import pytest
 
 from cdp.documents.registry import document_id
 from cdp.graphql.console_documents import (
@@ -106,3 +109,29 @@ def test_the_shell_sends_a_documents_id_its_name_and_variables_only() -> None:
     assert "Object.hasOwn(documents, name)" in shell
     page = (CONSOLE / "index.html").read_text(encoding="utf-8")
     assert page.index('src="documents.js"') < page.index('src="console.js"')
+
+
+def test_cdp_documents_console_writes_both_files_and_refuses_a_name_used_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from cdp.cli import app
+    from cdp.graphql import console_documents
+
+    source = tmp_path / "documents.graphql"
+    source.write_text(SOURCE.read_text(encoding="utf-8"), encoding="utf-8")
+    for name, path in (("SOURCE", source), ("MANIFEST", tmp_path / "console.json")):
+        monkeypatch.setattr(console_documents, name, path)
+    monkeypatch.setattr(console_documents, "IDS_SCRIPT", tmp_path / "documents.js")
+    written = CliRunner().invoke(app, ["documents", "console"])
+    assert written.exit_code == 0, written.output
+    assert (tmp_path / "console.json").read_text() == MANIFEST.read_text(encoding="utf-8")
+    assert (tmp_path / "documents.js").read_text() == IDS_SCRIPT.read_text(encoding="utf-8")
+    # A second operation of a name the file has: the page could not tell them apart.
+    source.write_text(
+        source.read_text() + "\nquery AuditVerify { auditLogVerification { intact } }\n"
+    )
+    refused = CliRunner().invoke(app, ["documents", "console"])
+    assert refused.exit_code == 1
+    assert "AuditVerify: each console document needs its own name" in refused.output
