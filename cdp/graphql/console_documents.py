@@ -17,7 +17,13 @@ from pathlib import Path
 from graphql import GraphQLSchema
 
 from cdp.documents.registry import document_id
-from cdp.graphql.documents import DocumentRefused, check, operations_in_source, runnable_by
+from cdp.graphql.documents import (
+    DocumentRefused,
+    check,
+    operation_of,
+    operations_in_source,
+    runnable_by,
+)
 from cdp.graphql.limits import Limits
 from cdp.roles import Role
 
@@ -75,8 +81,6 @@ def ids_script(manifest: dict[str, Entry]) -> str:
 def load_manifest(schema: GraphQLSchema, text: str) -> list[tuple[str, str, str, frozenset[Role]]]:
     """(id, name, text, roles) of each document of a console manifest: the roles it names
     that the policy lets run it. DocumentRefused when an id is not its text's SHA-256."""
-    from cdp.graphql.documents import operation_of
-
     found = []
     for key, entry in json.loads(text).items():
         document, name = str(entry["document"]), str(entry["name"])

@@ -8,6 +8,7 @@ the page asks nothing of any origin but cdp's."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import timedelta
@@ -36,7 +37,7 @@ from tests.console_analytics.dashboard_seed import (
     today,
 )
 from tests.support.analytics_measures import ClientAt, everything, measure
-from tests.support.console_documents import trusted_console
+from tests.support.console_documents import sent_by_id, trusted_console
 from tests.wechat.browser import headless
 
 pytestmark = pytest.mark.slow
@@ -325,6 +326,9 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
     origin = urlsplit(server.url).netloc
     assert {urlsplit(url).netloc for url in requested} == {origin}, requested
     assert any("/console/vendor/echarts@" in url for url in requested)
+    # Every measure was asked for by its trusted document's id, none by text.
+    sent_by_id(graphql)
+    assert len({json.loads(body)["documentId"] for body in graphql}) == CARDS
 
 
 async def test_the_dashboard_draws_a_year_of_the_demo_brand(

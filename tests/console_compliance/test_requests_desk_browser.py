@@ -274,7 +274,7 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
             held: list[str] = []
 
             async def hold_the_approval(route: Route) -> None:
-                if "approveErasure" not in (route.request.post_data or ""):
+                if "DeskApproveErasure" not in (route.request.post_data or ""):
                     await route.continue_()
                     return
                 answer = await route.fetch()
