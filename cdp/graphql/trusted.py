@@ -119,11 +119,8 @@ class TrustedDocuments:
         key = params.get("document_id")
         if key is None:
             if self.runs_trusted_only(principal):
-                whose = (
-                    "console's session"
-                    if principal.credential is Credential.SESSION
-                    else (f"{role.value} role")
-                )
+                session = principal.credential is Credential.SESSION
+                whose = "console's session" if session else f"{role.value} role"
                 raise await self.refused(
                     context,
                     CdpError(
