@@ -48,6 +48,7 @@ schema: $(STAMP)
 
 documents: $(STAMP)
 	$(BIN)/cdp documents manifest cdp/h5/documents.graphql > cdp/documents/pages.json
+	$(BIN)/cdp documents console
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import jwt
@@ -14,16 +15,26 @@ from cdp.errors import CdpError, ErrorCode
 from cdp.roles import STAFF_ROLES, Role
 from cdp.text import text_fault
 
-__all__ = ["STAFF_ROLES", "Principal", "Role", "issue_token", "verify_token"]
+__all__ = ["STAFF_ROLES", "Credential", "Principal", "Role", "issue_token", "verify_token"]
 MAX_SUBJECT_LENGTH = 128
+
+
+class Credential(StrEnum):
+    """What a request proved who it is with."""
+
+    TOKEN = "token"  # a bearer token: a signed JWT or a service account's token
+    SESSION = "session"  # the staff console's session cookie (cdp.staff.credentials)
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is acting: the token's subject and role. For a customer the subject is a profile id."""
+    """Who is acting: the token's subject and role, and the kind of credential they showed
+    (the console's session runs trusted documents only in production). For a customer the
+    subject is a profile id."""
 
     subject: str
     role: Role
+    credential: Credential = Credential.TOKEN
 
 
 def unauthenticated(message: str) -> CdpError:

@@ -45,6 +45,9 @@ class AuditAction(StrEnum):
     ERASURE_RELEASE = "erasure.release"
     NOTICE_PUBLISH = "notice.publish"
     DOCUMENT_REGISTER = "document.register"  # a trusted document registered, or its roles changed
+    # A request refused for its document: an unknown id, a role the document is not registered
+    # for, or text from a principal that runs trusted documents only (cdp.graphql.trusted).
+    DOCUMENT_REFUSED = "document.refused"
     RETENTION_RUN = "retention.run"
     ERASURE_REQUEST = "erasure.request"
     ERASURE_APPROVE = "erasure.approve"
@@ -162,6 +165,7 @@ class AuditOutcome(StrEnum):
     REPLAYED = "replayed"
     NOT_TAGGED = "not_tagged"
     REFUSED = "refused"
+    THROTTLED = "throttled"  # recorded, and the like after it this minute counted only
     FLAGGED = "flagged"
     BROKEN = "broken"
     ERROR = "error"

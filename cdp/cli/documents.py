@@ -123,3 +123,25 @@ def documents_manifest(
 
     manifest = {op.id: op.text for path in files for op in _read(path) if isinstance(op, Operation)}
     typer.echo(json.dumps(manifest, ensure_ascii=False, indent=2))
+
+
+@documents_app.command("console")
+def documents_console() -> None:
+    """Write the staff console's manifest (cdp/documents/console.json) and its table of ids
+    (cdp/console/documents.js) from cdp/console/documents.graphql (`make documents`)."""
+    from cdp.graphql import console_documents as console
+    from cdp.graphql.documents import DocumentRefused
+    from cdp.graphql.execution import core_schema
+    from cdp.graphql.limits import Limits
+    from cdp.graphql.schema import build_schema
+
+    limits = Limits()
+    schema = core_schema(build_schema(limits=limits))
+    try:
+        manifest = console.build_manifest(schema, limits, console.SOURCE.read_text("utf-8"))
+    except DocumentRefused as exc:
+        typer.echo(f"cdp: {console.SOURCE}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    console.MANIFEST.write_text(console.manifest_json(manifest), encoding="utf-8")
+    console.IDS_SCRIPT.write_text(console.ids_script(manifest), encoding="utf-8")
+    typer.echo(f"{len(manifest)} console documents: {console.MANIFEST}, {console.IDS_SCRIPT}")

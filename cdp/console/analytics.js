@@ -129,8 +129,6 @@
   async function loadCard(card, run) {
     const spec = card.spec;
     const mine = ++card.run;
-    const days = spec.days ? ", $days: Int!" : "";
-    const query = `query Analytics${spec.name[0].toUpperCase()}${spec.name.slice(1)}($from: Date!, $to: Date!${days}) { analytics { minimumGroupSize ${spec.query} } }`;
     // A trend asks for the twelve months up to the chosen one (analytics_trends.js).
     const variables = spec.range ? spec.range(state.from, state.to) : { from: state.from, to: state.to };
     if (spec.days) variables.days = state.days;
@@ -143,7 +141,7 @@
     if (card.chart) card.chart.showLoading("default", { text: "加载中… Loading", color: "#1f6feb", textColor: "#57606a", maskColor: "rgba(255, 255, 255, 0.8)" });
     let outcome;
     try {
-      const data = await api.gql(query, variables);
+      const data = await api.gql(spec.document, variables);
       outcome = { analytics: data.analytics };
     } catch (error) {
       outcome = { error };

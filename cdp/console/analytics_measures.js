@@ -1,6 +1,7 @@
-// The analyst dashboard's measures: each `analytics` field's query, its chart's title and
-// hint, its table's heads, and `draw`, which turns the API's answer into an ECharts option
-// and the rows of the table beside it (analytics.js builds the cards and loads them).
+// The analyst dashboard's measures: each `analytics` field's trusted document (one per measure,
+// in cdp/console/documents.graphql), its chart's title and hint, its table's heads, and
+// `draw`, which turns the API's answer into an ECharts option and the rows of the table
+// beside it (analytics.js builds the cards and loads them).
 // Shared as window.cdpConsole.parts.analytics.CHARTS, with the chart parts of analytics_charts.js.
 "use strict";
 
@@ -8,14 +9,11 @@
   const parts = window.cdpConsole.parts.analytics;
   const { group, TIER, CHANNEL, PURPOSE, COLORS, HIDDEN_STYLE, count, percent, yuan, channel, source } = parts;
   const { bar, stubFor, base, countChart, countRows, hidden, number, rateCell, totalRow, rateChart } = parts;
-  const BREAKDOWN = "{ cells { key count suppressed } total totalSuppressed }";
-  const RATE = "{ key channel numerator denominator rate suppressed }";
-  const RANGE = "from: $from, to: $to";
 
   const CHARTS = [
     {
       name: "membersByTier", title: "新会员 · 按等级", hint: "New members by tier",
-      query: `membersByTier(${RANGE}) ${BREAKDOWN}`,
+      document: "AnalyticsMembersByTier",
       head: ["等级 tier", "人数 people"],
       draw(a) {
         const m = a.membersByTier;
@@ -30,7 +28,7 @@
     },
     {
       name: "membersByFirstChannel", title: "新会员 · 按首次渠道", hint: "New members by first channel",
-      query: `membersByFirstChannel(${RANGE}) ${BREAKDOWN}`,
+      document: "AnalyticsMembersByFirstChannel",
       head: ["首次渠道 first channel", "人数 people"],
       draw(a) {
         const m = a.membersByFirstChannel;
@@ -44,7 +42,7 @@
     },
     {
       name: "consentOptInRates", title: "授权同意率 · 按用途与渠道", hint: "Consent opt-in rate per purpose and channel", wide: true,
-      query: `consentOptInRates(${RANGE}) ${RATE}`,
+      document: "AnalyticsConsentOptInRates",
       head: ["用途 purpose", ...Object.keys(CHANNEL).map((c) => `${CHANNEL[c]} ${c}`)],
       draw(a) {
         const rates = a.consentOptInRates;
@@ -78,7 +76,7 @@
     },
     {
       name: "ordersBySource", title: "订单与销售额 · 按来源与渠道", hint: "Paid orders and revenue by entry source and channel", wide: true,
-      query: `ordersBySource(${RANGE}) { cells { source channel orders revenueFen buyers suppressed } totalOrders totalRevenueFen totalSuppressed }`,
+      document: "AnalyticsOrdersBySource",
       head: ["来源 source", "渠道 channel", "订单数 orders", "销售额 revenue", "买家数 buyers"],
       draw(a) {
         const o = a.ordersBySource;
@@ -129,7 +127,7 @@
     },
     {
       name: "tagCounts", title: "标签人数", hint: "People tagged, per tag",
-      query: `tagCounts(${RANGE}) ${BREAKDOWN}`,
+      document: "AnalyticsTagCounts",
       head: ["标签 tag", "人数 people"],
       note: "一人可有多个标签，故无合计。 One person can carry several tags: no total.",
       draw(a) {
@@ -144,7 +142,7 @@
     },
     {
       name: "conversionByChannel", title: "转化率 · 按首次渠道", hint: "Conversion: first order within N days of first sight",
-      query: `conversionByChannel(${RANGE}, days: $days) ${RATE}`,
+      document: "AnalyticsConversionByChannel",
       head: ["首次渠道 first channel", "转化率（下单 / 新客） conversion"],
       days: true,
       draw(a) {
@@ -159,7 +157,7 @@
     },
     {
       name: "repurchaseRate", title: "复购率", hint: "Repurchase: two or more paid orders among buyers",
-      query: `repurchaseRate(${RANGE}) ${RATE}`,
+      document: "AnalyticsRepurchaseRate",
       head: ["指标 measure", "比例（复购 / 购买） share"],
       draw(a) {
         const r = a.repurchaseRate;
@@ -173,7 +171,7 @@
     },
     {
       name: "retention", title: "新会员留存 · 7 天与 30 天", hint: "Retention: new members active again within 7 and 30 days",
-      query: `retention(${RANGE}) { day7 ${RATE} day30 ${RATE} }`,
+      document: "AnalyticsRetention",
       head: ["留存 retention", "比例（回访 / 新会员） share"],
       draw(a) {
         const r = a.retention;

@@ -1,6 +1,6 @@
-// The analyst dashboard's measures over time (`analytics.series` and `analytics.funnel`):
-// the twelve months up to the chosen one as lines, one per group, or the chosen month's
-// groups as bars. A suppressed month is a gap in its line and "hidden" in the table; a month
+// The analyst dashboard's measures over time (`analytics.series` and `analytics.funnel`, a
+// trusted document each in cdp/console/documents.graphql): the twelve months up to the chosen
+// one as lines, one per group, or the chosen month's groups as bars. A suppressed month is a gap in its line and "hidden" in the table; a month
 // not released yet is left out. Added to window.cdpConsole.parts.analytics.CHARTS after the
 // breakdowns of analytics_measures.js (analytics.js builds the cards and loads them).
 "use strict";
@@ -8,30 +8,24 @@
 (function analyticsTrends() {
   const parts = window.cdpConsole.parts.analytics;
   const { group, COLORS, count, percent, base, countChart, hidden, number, monthBack } = parts;
-  const POINT = "{ starts released cells { key people did rate suppressed complete } }";
-  const RANGE = "from: $from, to: $to";
   const LINES = 5; // the groups with the most people get a line each
-  const FUNNEL = '[{event: "article_read", channel: OFFICIAL_ACCOUNT}, {event: "page_view", channel: MINI_PROGRAM}, {order: true}]';
 
   /** The twelve months ending with the chosen one. */
   function year(from) { return { from: monthBack(from, 11)[0], to: from }; }
   function month(from, to) { return { from, to }; }
 
-  function trend(name, measure, title, hint, options) {
-    const field = measure === "FUNNEL" ? "funnel" : "series";
-    const args = measure === "FUNNEL" ? `steps: ${FUNNEL}, period: MONTH, ${RANGE}` : `measure: ${measure}, period: MONTH, ${RANGE}${options.extra || ""}`;
+  function trend(name, trusted, title, hint, options) {
+    const field = options.funnel ? "funnel" : "series";
     return {
-      name, title, hint, wide: true, range: year,
-      query: `${field}(${args}) ${POINT}`,
+      name, document: trusted, title, hint, wide: true, range: year,
       head: ["分组 group", options.rate ? "最近一月比例 latest month" : "最近一月人数 latest month"],
       draw(a) { return lines(a[field], options.rate, options.label || ((k) => k)); },
     };
   }
 
-  function breakdown(name, measure, title, hint, axis, label) {
+  function breakdown(name, trusted, title, hint, axis, label) {
     return {
-      name, title, hint, range: month,
-      query: `series(measure: ${measure}, period: MONTH, ${RANGE}) ${POINT}`,
+      name, document: trusted, title, hint, range: month,
       head: [axis, "人数 people"],
       draw(a) {
         const point = a.series.find((p) => p.released);
@@ -80,18 +74,18 @@
 
   const step = (k) => ({ 1: "1 阅读文章 read", 2: "2 进入小程序 mini-program", 3: "3 下单 order" })[k] || k;
   parts.CHARTS.push(
-    trend("trendFunnel", "FUNNEL", "漏斗 · 公众号文章 → 小程序 → 下单", "Funnel: article read, mini-program visit, order within 7 days", { rate: true, label: step }),
-    trend("trendFollowConversion", "FOLLOW_CONVERSION", "关注转化率 · 30 天内下单", "Follow conversion: followers who ordered within 30 days, per QR scene", { rate: true }),
-    trend("trendFanRetention", "FAN_RETENTION", "粉丝 30 天留存", "Fan retention: followers still following 30 days later", { rate: true }),
-    trend("trendEntryConversion", "ENTRY_CONVERSION", "入口转化率 · 按 from/type/id", "Conversion by entry (from|type|id)", { rate: true, extra: ", entryDepth: ID" }),
-    trend("trendMultiApp", "MULTI_APP_INTERACTION", "多载体互动率", "Multi-app interaction rate (people-days)", { rate: true }),
-    trend("trendRepurchase", "REPURCHASE", "30 天复购率 · 按来源", "Repurchase within 30 days, per entry source", { rate: true }),
-    trend("trendMenuClicks", "MENU_CLICKS", "菜单点击率", "Menu click-through: clickers among official-account visitors", { rate: true }),
-    trend("trendArticleClicks", "ARTICLE_CLICK_THROUGH", "文章点击率 · 进入小程序", "Article click-through into the mini-program", { rate: true }),
-    breakdown("monthActiveHours", "ACTIVE_HOURS", "活跃时段 · 按小时", "Active people per hour of day (person-days)", "小时 hour"),
-    breakdown("monthLapsed", "LAPSED_MEMBERS", "沉睡会员 · 距上次到访天数", "Members by days since last seen, at the month's end", "天数 days"),
-    breakdown("monthAgeBands", "AGE_BANDS", "新会员 · 年龄段", "New members by birth cohort", "出生年份 cohort"),
-    breakdown("monthProvinces", "PROVINCES", "新会员 · 省份", "New members by province", "省份 province"),
+    trend("trendFunnel", "AnalyticsTrendFunnel", "漏斗 · 公众号文章 → 小程序 → 下单", "Funnel: article read, mini-program visit, order within 7 days", { rate: true, label: step, funnel: true }),
+    trend("trendFollowConversion", "AnalyticsTrendFollowConversion", "关注转化率 · 30 天内下单", "Follow conversion: followers who ordered within 30 days, per QR scene", { rate: true }),
+    trend("trendFanRetention", "AnalyticsTrendFanRetention", "粉丝 30 天留存", "Fan retention: followers still following 30 days later", { rate: true }),
+    trend("trendEntryConversion", "AnalyticsTrendEntryConversion", "入口转化率 · 按 from/type/id", "Conversion by entry (from|type|id)", { rate: true }),
+    trend("trendMultiApp", "AnalyticsTrendMultiApp", "多载体互动率", "Multi-app interaction rate (people-days)", { rate: true }),
+    trend("trendRepurchase", "AnalyticsTrendRepurchase", "30 天复购率 · 按来源", "Repurchase within 30 days, per entry source", { rate: true }),
+    trend("trendMenuClicks", "AnalyticsTrendMenuClicks", "菜单点击率", "Menu click-through: clickers among official-account visitors", { rate: true }),
+    trend("trendArticleClicks", "AnalyticsTrendArticleClicks", "文章点击率 · 进入小程序", "Article click-through into the mini-program", { rate: true }),
+    breakdown("monthActiveHours", "AnalyticsMonthActiveHours", "活跃时段 · 按小时", "Active people per hour of day (person-days)", "小时 hour"),
+    breakdown("monthLapsed", "AnalyticsMonthLapsed", "沉睡会员 · 距上次到访天数", "Members by days since last seen, at the month's end", "天数 days"),
+    breakdown("monthAgeBands", "AnalyticsMonthAgeBands", "新会员 · 年龄段", "New members by birth cohort", "出生年份 cohort"),
+    breakdown("monthProvinces", "AnalyticsMonthProvinces", "新会员 · 省份", "New members by province", "省份 province"),
   );
   group.trends = true;
 })();

@@ -6,30 +6,23 @@
 (function auditDesk() {
   const PAGE = 20;
   const ROLES = { CUSTOMER: "客户", SUPPORT: "客服", ANALYST: "数据分析", MARKETER: "营销", COMPLIANCE: "合规", SERVICE: "后端服务", OPERATOR: "运维（命令行）", UNVERIFIED: "未验证的令牌", STAFF: "员工（登录中）" };
-  const OUTCOMES = { OK: "成功", REPLAYED: "重放", NOT_TAGGED: "未打标签", REFUSED: "已拒绝", FLAGGED: "已标记", BROKEN: "校验失败", ERROR: "出错", UNAUTHENTICATED: "未认证", FORBIDDEN: "无权限", NOT_FOUND: "未找到", BAD_USER_INPUT: "输入有误", CONFLICT: "冲突", SUPPRESSED: "已屏蔽", QUERY_TOO_COMPLEX: "超出限制", INTERNAL: "内部错误" };
+  const OUTCOMES = { OK: "成功", REPLAYED: "重放", NOT_TAGGED: "未打标签", REFUSED: "已拒绝", THROTTLED: "已限流（此后仅计数）", FLAGGED: "已标记", BROKEN: "校验失败", ERROR: "出错", UNAUTHENTICATED: "未认证", FORBIDDEN: "无权限", NOT_FOUND: "未找到", BAD_USER_INPUT: "输入有误", CONFLICT: "冲突", SUPPRESSED: "已屏蔽", QUERY_TOO_COMPLEX: "超出限制", INTERNAL: "内部错误" };
   // Words for the actions, in the groups the filter offers; any other action shows its name.
   const ACTIONS = {
     PII_READ: "读取个人信息", PROFILE_LOOKUP: "查找客户", PROFILE_LIST: "列出客户", PROFILE_UPDATE: "修改资料", PROFILE_MERGE: "合并客户", IDENTITY_LINK: "绑定身份", IDENTITY_REVIEW: "合并待审核", IDENTITY_REVIEW_LIST: "查看合并审核", IDENTITY_REVIEW_RESOLVE: "处理合并审核", PROFILE_ALIAS: "旧客户号解析", TIER_CHANGE: "等级变化",
     POINTS_EARN: "获得积分", POINTS_SPEND: "使用积分", POINTS_ADJUST: "调整积分", POINTS_EXPIRE: "积分过期", COUPON_ISSUE: "发券", COUPON_REDEEM: "核销券", ORDER_RECORD: "记录订单", ORDER_STATUS: "订单状态", TAG_ADD: "打标签", TAG_REMOVE: "去标签", CONSENT_UPDATE: "更新授权", CONTACT_RECORD: "记录触达", EVENT_RECORD: "记录事件",
     EXPORT: "导出个人数据", ERASURE_REQUEST: "申请删除", ERASURE_APPROVE: "批准删除", ERASURE_RESUME: "继续删除", ERASURE_LIST: "查看删除请求", ERASURE_COLLECT: "删除·清点", ERASURE_SUPPRESS: "删除·屏蔽", ERASURE_SHRED: "删除·销毁密钥", ERASURE_PURGE: "删除·清除", ERASURE_VERIFY: "删除·核验", ERASURE_EXECUTE: "删除完成", ERASURE_REPLAY: "删除日志重放", SUPPRESSION_LIFT: "解除屏蔽", SUPPRESSION_READ: "查询屏蔽名单",
     ANALYTICS_READ: "读取统计", AUDIT_READ: "读取审计日志", AUDIT_VERIFY: "校验审计日志", AUDIT_CHECKPOINT: "审计检查点", AUDIT_GAP: "审计空号（写入已回滚）", AUDIT_NOTE: "审计签名注记", AUDIT_PROVE: "审计证明", AUDIT_KEY_ROTATE: "轮换审计签名密钥", KEY_ROTATE: "轮换密钥", KEY_REWRAP: "重新封装密钥", KEY_RETIRE: "停用密钥",
-    AUTH_TOKEN: "令牌被拒", AUTH_WECHAT: "微信登录", WECHAT_PUSH: "微信消息推送", STAFF_SIGN_IN: "员工登录", STAFF_ROLE: "选择角色", STAFF_SIGN_OUT: "员工退出", STAFF_REVOKE: "撤销会话", STAFF_SESSION_END: "会话结束", STAFF_LIST: "查看员工会话", SERVICE_TOKEN: "服务令牌", SERVICE_ACCOUNT_CREATE: "创建服务账号", SERVICE_ACCOUNT_ROTATE: "轮换服务账号", SERVICE_ACCOUNT_REVOKE: "撤销服务账号", LOOKUP_THROTTLED: "查询被限流", LOOKUP_ENUMERATION_SUSPECTED: "疑似批量查询",
+    AUTH_TOKEN: "令牌被拒", AUTH_WECHAT: "微信登录", WECHAT_PUSH: "微信消息推送", STAFF_SIGN_IN: "员工登录", STAFF_ROLE: "选择角色", STAFF_SIGN_OUT: "员工退出", STAFF_REVOKE: "撤销会话", STAFF_SESSION_END: "会话结束", STAFF_LIST: "查看员工会话", SERVICE_TOKEN: "服务令牌", SERVICE_ACCOUNT_CREATE: "创建服务账号", SERVICE_ACCOUNT_ROTATE: "轮换服务账号", SERVICE_ACCOUNT_REVOKE: "撤销服务账号", LOOKUP_THROTTLED: "查询被限流", LOOKUP_ENUMERATION_SUSPECTED: "疑似批量查询", DOCUMENT_REFUSED: "文档被拒（未登记或角色不符）",
   };
   const GROUPS = [
     ["客户数据 Customer data", ["PII_READ", "PROFILE_LOOKUP", "PROFILE_LIST", "PROFILE_UPDATE", "PROFILE_MERGE", "IDENTITY_LINK", "IDENTITY_REVIEW", "PROFILE_ALIAS", "TIER_CHANGE", "POINTS_EARN", "POINTS_SPEND", "POINTS_ADJUST", "POINTS_EXPIRE", "COUPON_ISSUE", "COUPON_REDEEM", "ORDER_RECORD", "ORDER_STATUS", "TAG_ADD", "TAG_REMOVE", "CONSENT_UPDATE", "CONTACT_RECORD", "EVENT_RECORD"]],
     ["合规 Compliance", ["EXPORT", "ERASURE_REQUEST", "ERASURE_APPROVE", "ERASURE_RESUME", "ERASURE_LIST", "ERASURE_COLLECT", "ERASURE_SUPPRESS", "ERASURE_SHRED", "ERASURE_PURGE", "ERASURE_VERIFY", "ERASURE_EXECUTE", "ERASURE_REPLAY", "SUPPRESSION_LIFT", "SUPPRESSION_READ", "ANALYTICS_READ", "IDENTITY_REVIEW_LIST", "IDENTITY_REVIEW_RESOLVE", "AUDIT_READ", "AUDIT_VERIFY", "AUDIT_CHECKPOINT", "AUDIT_GAP", "AUDIT_NOTE", "AUDIT_PROVE", "AUDIT_KEY_ROTATE"]],
-    ["密钥与登录 Keys and sign-in", ["KEY_ROTATE", "KEY_REWRAP", "KEY_RETIRE", "AUTH_TOKEN", "AUTH_WECHAT", "WECHAT_PUSH", "STAFF_SIGN_IN", "STAFF_ROLE", "STAFF_SIGN_OUT", "STAFF_REVOKE", "STAFF_SESSION_END", "STAFF_LIST", "SERVICE_TOKEN", "SERVICE_ACCOUNT_CREATE", "SERVICE_ACCOUNT_ROTATE", "SERVICE_ACCOUNT_REVOKE", "LOOKUP_THROTTLED", "LOOKUP_ENUMERATION_SUSPECTED"]],
+    ["密钥与登录 Keys and sign-in", ["KEY_ROTATE", "KEY_REWRAP", "KEY_RETIRE", "AUTH_TOKEN", "AUTH_WECHAT", "WECHAT_PUSH", "STAFF_SIGN_IN", "STAFF_ROLE", "STAFF_SIGN_OUT", "STAFF_REVOKE", "STAFF_SESSION_END", "STAFF_LIST", "SERVICE_TOKEN", "SERVICE_ACCOUNT_CREATE", "SERVICE_ACCOUNT_ROTATE", "SERVICE_ACCOUNT_REVOKE", "LOOKUP_THROTTLED", "LOOKUP_ENUMERATION_SUSPECTED", "DOCUMENT_REFUSED"]],
     // A root field the policy refused is recorded as query.<field> / mutation.<field>.
     ["被策略拒绝的调用 Refused by the policy", ["QUERY_PROFILE", "QUERY_AUDIT_EVENTS", "QUERY_AUDIT_LOG_VERIFICATION", "QUERY_SUPPRESSION", "QUERY_ERASURE_REQUESTS", "QUERY_ANALYTICS", "QUERY_STAFF_SESSIONS", "QUERY_ME", "QUERY_PROFILES_BY_TAG", "QUERY_CAN_CONTACT", "MUTATION_EXPORT_PROFILE", "MUTATION_REQUEST_ERASURE", "MUTATION_APPROVE_ERASURE", "MUTATION_LIFT_SUPPRESSION", "MUTATION_REVOKE_STAFF_SESSIONS", "MUTATION_UPDATE_MY_PROFILE", "MUTATION_LINK_IDENTITY", "MUTATION_RECORD_ORDER", "MUTATION_EARN_POINTS", "MUTATION_SPEND_POINTS"]],
   ];
   const ACCESS = { full: "完整 full", masked: "脱敏 masked", denied: "拒绝 denied", write: "写入 write" };
-  const RECORD = "seq occurredAt requestId actorSubject actorRole action profileSurrogateId fields { field access } purpose outcome detail";
-  const EVENTS = `query AuditDesk($first: Int!, $after: String, $actor: String, $role: AuditRole, $action: AuditAction,
-      $profileId: ID, $surrogate: Int, $from: DateTime, $to: DateTime, $outcome: AuditOutcome) {
-    auditEvents(first: $first, after: $after, actor: $actor, role: $role, action: $action, profileId: $profileId,
-                profileSurrogateId: $surrogate, from: $from, to: $to, outcome: $outcome) {
-      items { ${RECORD} } pageInfo { endCursor hasNextPage } } }`;
-  const VERIFY = "query AuditVerify { auditLogVerification { intact checked headSeq brokenAtSeq problem checkedAt unsealed treeSize } }";
   const api = window.cdpConsole;
   const { el, when } = api.dom;
   // The search shown: its filters (kept while paging), page number, next cursor, records.
@@ -202,7 +195,7 @@
     $("audit-table").setAttribute("aria-busy", "true");
     status("正在加载… Loading…", "busy");
     try {
-      const data = await api.gql(EVENTS, { first: PAGE, after, ...view.filters });
+      const data = await api.gql("AuditDesk", { first: PAGE, after, ...view.filters });
       const page = data.auditEvents;
       view.page = number;
       const tbody = $("audit-rows");
@@ -245,7 +238,7 @@
     verdict.className = "audit-verdict busy";
     verdict.textContent = "正在校验整条日志… Verifying the whole log…";
     try {
-      const v = (await api.gql(VERIFY)).auditLogVerification;
+      const v = (await api.gql("AuditVerify")).auditLogVerification;
       if (v.intact) {
         verdict.className = "audit-verdict intact";
         const waiting = v.unsealed ? ` 另有 ${v.unsealed} 条新记录尚未封存（通常一两秒内封存），未计入本次校验。 ${v.unsealed} newer records not sealed yet.` : "";

@@ -7,8 +7,6 @@
   const api = window.cdpConsole;
   const parts = api.parts.requests;
   const { $, when, say, required, badProfile } = parts;
-  const EXPORT = `mutation DeskExportProfile($input: ExportProfileInput!) {
-    exportProfile(input: $input) { generatedAt document } }`;
   let downloadUrl = null;
 
   /** The export form's submit: checks both fields, exports, offers the file and focuses it. */
@@ -30,7 +28,7 @@
     say("dsr-export-status", "正在导出… Exporting…", "busy");
     try {
       const input = { profileId, purpose: $("dsr-export-purpose").value.trim() };
-      const made = (await api.gql(EXPORT, { input })).exportProfile;
+      const made = (await api.gql("DeskExportProfile", { input })).exportProfile;
       const text = JSON.stringify(made.document, null, 2);
       downloadUrl = URL.createObjectURL(new Blob([text], { type: "application/json" }));
       const day = new Date(made.generatedAt).toISOString().slice(0, 10);

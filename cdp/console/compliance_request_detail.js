@@ -7,7 +7,7 @@
 (function requestDetail() {
   const api = window.cdpConsole;
   const parts = api.parts.requests;
-  const { STEPS, MODE, FIELDS, ORIGIN, $, el, hint, when, modeWords, stepIndex, say, overdueBadge, statusBadge } = parts;
+  const { STEPS, MODE, ORIGIN, $, el, hint, when, modeWords, stepIndex, say, overdueBadge, statusBadge } = parts;
   // A cancellation runs by itself when its cooling-off ends: no officer approves it.
   const SELF_WAITING = ["COOLING_OFF", "HELD", "WITHDRAWN"];
   // Each poll is an audited read (erasure.list): once a second is live enough.
@@ -17,10 +17,6 @@
     running: "进行中 running",
     waiting: "待执行 waiting",
   };
-  const FIND = `query DeskErasureRequest($id: ID!) {
-    erasureRequests(id: $id, first: 1) { items { ${FIELDS} receipt } } }`;
-  const APPROVE = `mutation DeskApproveErasure($input: ApproveErasureInput!) {
-    approveErasure(input: $input) { ${FIELDS} receipt } }`;
 
   // The request on screen, whether its approval is in flight, and the poll's timer.
   const view = { id: null, request: null, approving: false, timer: null, generation: 0, session: null };
@@ -29,7 +25,7 @@
 
   /** The request with this id, or null. */
   async function find(id) {
-    const [found] = (await api.gql(FIND, { id })).erasureRequests.items;
+    const [found] = (await api.gql("DeskErasureRequest", { id })).erasureRequests.items;
     return found || null;
   }
 
@@ -200,7 +196,7 @@
     say("dsr-approve-status", "正在执行，步骤完成后即时更新… Executing: the steps update as they finish…", "busy");
     poll();
     try {
-      const data = await api.gql(APPROVE, { input: { requestId: r.id } });
+      const data = await api.gql("DeskApproveErasure", { input: { requestId: r.id } });
       if (generation !== view.generation) return;
       view.approving = false;
       render(data.approveErasure);

@@ -7,11 +7,7 @@
 (function requestHold() {
   const api = window.cdpConsole;
   const parts = api.parts.requests;
-  const { FIELDS, $, say } = parts;
-  const HOLD = `mutation DeskHoldErasure($input: HoldErasureInput!) {
-    holdErasure(input: $input) { ${FIELDS} receipt } }`;
-  const RELEASE = `mutation DeskReleaseErasureHold($input: ReleaseErasureHoldInput!) {
-    releaseErasureHold(input: $input) { ${FIELDS} receipt } }`;
+  const { $, say } = parts;
   let shown = null;
 
   function render(r) {
@@ -22,7 +18,7 @@
     $("dsr-release-button").hidden = r.status !== "HELD";
   }
 
-  async function send(document, input, done) {
+  async function send(trusted, input, done) {
     const reason = $("dsr-hold-reason").value.trim();
     if (!reason) {
       say("dsr-hold-status", "请填写法律依据或原因。 A reason is required.", "problem");
@@ -30,7 +26,7 @@
       return;
     }
     try {
-      const data = await api.gql(document, { input: { requestId: shown.id, ...input(reason) } });
+      const data = await api.gql(trusted, { input: { requestId: shown.id, ...input(reason) } });
       say("dsr-hold-status", done, "ok");
       $("dsr-hold-reason").value = "";
       parts.detail.show(shown.id);
@@ -42,9 +38,9 @@
   }
 
   $("dsr-hold-button").addEventListener("click", () =>
-    send(HOLD, (reason) => ({ legalReason: reason }), "已暂缓。 Held."));
+    send("DeskHoldErasure", (reason) => ({ legalReason: reason }), "已暂缓。 Held."));
   $("dsr-release-button").addEventListener("click", () =>
-    send(RELEASE, (reason) => ({ reason }), "已解除暂缓。 Released."));
+    send("DeskReleaseErasureHold", (reason) => ({ reason }), "已解除暂缓。 Released."));
 
   parts.hold = { render };
 })();

@@ -29,7 +29,6 @@
     ["VERIFY", "验证", "verify", "扫描确认没有任何残留。"],
     ["COMPLETE", "完成", "complete", "回执已生成。"],
   ];
-  const FIELDS = "id profileSurrogateId profileId mode status origin runsAt holdReason heldBy overdue reason requestedBy requestedAt dueAt approvedBy approvedAt completedAt step";
   // Whose request: an officer's (four eyes), or the person's own cancellation (注销账号).
   const ORIGIN = {
     STAFF: ["合规专员申请", "staff"],
@@ -81,7 +80,7 @@
 
   api.parts = api.parts || {};
   api.parts.requests = {
-    STATUS, MODE, STEPS, FIELDS, ORIGIN,
+    STATUS, MODE, STEPS, ORIGIN,
     $, el, hint, when, modeWords, stepIndex, stepWords, say, overdueBadge, statusBadge,
     required, badProfile,
   };

@@ -10,12 +10,7 @@
   const PAGE = 10;
   const api = window.cdpConsole;
   const parts = api.parts.requests;
-  const { FIELDS, $, el, when, modeWords, stepWords, say, overdueBadge, statusBadge, required, badProfile, detail } = parts;
-  const QUEUE = `query DeskErasureQueue($status: ErasureStatus, $overdue: Boolean!, $first: Int!, $after: String) {
-    erasureRequests(status: $status, overdue: $overdue, first: $first, after: $after) {
-      items { ${FIELDS} } pageInfo { endCursor hasNextPage } } }`;
-  const REQUEST = `mutation DeskRequestErasure($input: RequestErasureInput!) {
-    requestErasure(input: $input) { ${FIELDS} receipt } }`;
+  const { $, el, when, modeWords, stepWords, say, overdueBadge, statusBadge, required, badProfile, detail } = parts;
   const queue = { status: null, overdue: false, cursor: null, loading: 0 };
 
   /* -- the queue -- */
@@ -71,7 +66,7 @@
     say("dsr-queue-status", "正在加载… Loading…", "busy");
     try {
       const variables = { status: queue.status, overdue: queue.overdue, first: PAGE, after: more ? queue.cursor : null };
-      const page = (await api.gql(QUEUE, variables)).erasureRequests;
+      const page = (await api.gql("DeskErasureQueue", variables)).erasureRequests;
       if (ticket !== queue.loading) return; // a newer filter was chosen meanwhile
       if (!more) body.replaceChildren();
       for (const r of page.items) body.appendChild(queueRow(r));
@@ -126,7 +121,7 @@
     form.setAttribute("aria-busy", "true");
     say("dsr-new-status", "正在提交… Submitting…", "busy");
     try {
-      const created = (await api.gql(REQUEST, { input })).requestErasure;
+      const created = (await api.gql("DeskRequestErasure", { input })).requestErasure;
       say("dsr-new-status", `已提交申请 ${created.id}，等待另一位合规专员批准。 Requested: a second officer approves.`, "ok");
       $("dsr-new-reason").value = "";
       loadQueue(false);

@@ -6,9 +6,6 @@
 (function suppressionDesk() {
   const KINDS = { PHONE: "手机号 phone", UNION_ID: "UnionID", OPEN_ID: "OpenID", PROFILE: "原会员编号 former member id" };
   const HINTS = { phone: "138 1234 5678", unionId: "oUnIoN…", openId: "oAbCd…", profileId: "会员编号 member id" };
-  const LOOK = `query SuppressionLookup($unionId: String, $openId: String, $phone: String, $profileId: ID) {
-    suppression(unionId: $unionId, openId: $openId, phone: $phone, profileId: $profileId) { kind suppressed since requestId } }`;
-  const LIFT = "mutation SuppressionLift($input: LiftSuppressionInput!) { liftSuppression(input: $input) { kind lifted } }";
   const api = window.cdpConsole;
   const { when } = api.dom;
   let looked = null; // {key, value}: what the shown result is about, what a lift lifts
@@ -65,7 +62,7 @@
     $("suppression-lookup").setAttribute("aria-busy", "true");
     line("suppression-status", "正在查询… Looking up…", "busy");
     try {
-      const answer = (await api.gql(LOOK, { [key]: value })).suppression;
+      const answer = (await api.gql("SuppressionLookup", { [key]: value })).suppression;
       looked = { key, value };
       show(answer);
       line("suppression-status", answer.suppressed ? "该标识在屏蔽名单中。 It is suppressed." : "该标识不在屏蔽名单中。 It is not suppressed.", answer.suppressed ? "" : "ok");
@@ -92,7 +89,7 @@
     $("lift-go").disabled = true;
     line("lift-status", "正在解除… Lifting…", "busy");
     try {
-      const done = (await api.gql(LIFT, { input: { reason, [looked.key]: looked.value } })).liftSuppression;
+      const done = (await api.gql("SuppressionLift", { input: { reason, [looked.key]: looked.value } })).liftSuppression;
       if (done.lifted) {
         line("lift-status", `已解除屏蔽（原因：${reason}）：该${KINDS[done.kind] || done.kind}可以重新建档。 Lifted: it may start a new profile.`, "ok");
         show({ kind: done.kind, suppressed: false, since: null, requestId: null });

@@ -1,5 +1,6 @@
 // The staff console's shell: who is signed in and in which role, the desks that role opens
-// (hash routing, #/support), and `gql`, the one way the desks talk to /graphql.
+// (hash routing, #/support), and `gql`, the one way the desks talk to /graphql: by the name of a
+// trusted document of documents.graphql, whose id documents.js (loaded first) gives.
 // No inline script anywhere (CSP script-src 'self'); text goes in by textContent only.
 "use strict";
 
@@ -28,6 +29,11 @@ const ERROR_WORDS = {
 const FORBIDDEN_WHY = {
   CSRF: "防伪令牌不符，请刷新页面。 The anti-forgery token did not match: reload the page.",
   ROLE_NOT_CHOSEN: "请先选择本次会话的角色。 Choose this session's role first.",
+  DOCUMENT_ROLE: "此操作不属于你当前的角色。 This document is not registered for your role.",
+  TRUSTED_DOCUMENTS_ONLY: "控制台只能发送已登记的文档。 The console may send registered documents only.",
+};
+const NOT_FOUND_WHY = {
+  PERSISTED_DOCUMENT_NOT_FOUND: "页面版本与服务端不一致，请刷新页面。 The page is older or newer than the server: reload it.",
 };
 const LIMIT_WORDS = {
   rate: "请求过于频繁，请稍候。 Too many requests: wait a moment.",
@@ -86,6 +92,7 @@ function describeError(error, status, retryAfter) {
   }
   if (code === "UNAUTHENTICATED" && WHY[ext.reason]) parts.push(WHY[ext.reason]);
   if (code === "FORBIDDEN" && FORBIDDEN_WHY[ext.reason]) parts.push(FORBIDDEN_WHY[ext.reason]);
+  if (code === "NOT_FOUND" && NOT_FOUND_WHY[ext.reason]) parts.push(NOT_FOUND_WHY[ext.reason]);
   if (code === "QUERY_TOO_COMPLEX" && ext.limit) {
     parts.push(LIMIT_WORDS[ext.limit] || `限制 limit: ${ext.limit}`);
     if (retryAfter) parts.push(`${retryAfter} 秒后可重试。 Retry in ${retryAfter} s.`);
@@ -105,9 +112,14 @@ class GqlError extends Error {
   }
 }
 
-/** POST a query to /graphql with the session's anti-CSRF header. Resolves to `data`; rejects
- * with a GqlError whose message is in words. A 401 returns the page to sign-in. */
-async function gql(query, variables) {
+/** POST the trusted document `name` (its id from documents.js: never a document's text) to
+ * /graphql with the session's anti-CSRF header. Resolves to `data`; rejects with a GqlError
+ * whose message is in words. A 401 returns the page to sign-in. */
+async function gql(name, variables) {
+  const documents = window.cdpDocuments || {};
+  if (!Object.hasOwn(documents, name)) {
+    throw new GqlError(`页面没有此文档。 The page has no document ${name}.`, "UNKNOWN_DOCUMENT", 0);
+  }
   let response;
   try {
     response = await fetch("/graphql", {
@@ -118,7 +130,7 @@ async function gql(query, variables) {
         accept: "application/json",
         "X-CDP-CSRF": state.session ? state.session.csrfToken : "",
       },
-      body: JSON.stringify({ query, variables: variables || {} }),
+      body: JSON.stringify({ documentId: documents[name], operationName: name, variables: variables || {} }),
     });
   } catch (error) {
     throw new GqlError("无法连接服务器。 The server cannot be reached.", "NETWORK", 0);

@@ -4,7 +4,6 @@
 "use strict";
 
 (function supportDesk() {
-  const PAGE = 10;
   const CHANNEL = { MINI_PROGRAM: "小程序", OFFICIAL_ACCOUNT: "公众号", CHANNELS: "视频号", WEB: "网页", SMS: "短信" };
   const PURPOSE = { MARKETING: "营销 marketing", ACTIVITY_NOTIFICATIONS: "活动通知 activity", PERSONALIZATION: "个性化 personalization", ANALYTICS: "分析 analytics" };
   const TIER = { STANDARD: "普通会员 standard", VIP: "VIP 会员 VIP", SUPREME: "至尊会员 supreme" };
@@ -12,28 +11,15 @@
   const ORDER = { PAID: "已付款 paid", SHIPPED: "已发货 shipped", COMPLETED: "已完成 completed", REFUNDED: "已退款 refunded" };
   const POINTS = { EARN: "获得 earn", SPEND: "使用 spend", EXPIRE: "过期 expire", ADJUST: "调整 adjust" };
   const CONTACT = { CONSENTED: "已同意 consented", DEFAULT: "默认允许 default", NO_CONSENT: "未同意 no consent", OPTED_OUT: "已退订 opted out", FREQUENCY_CAP: "超出频次 frequency cap", SUPPRESSED: "已屏蔽 suppressed" };
-  // The usual pairs a support agent is asked about.
+  // The usual pairs a support agent is asked about: SupportLookup's canContact c0..c4, in this
+  // order (cdp/console/documents.graphql).
   const USUAL = [["MARKETING", "SMS"], ["MARKETING", "MINI_PROGRAM"], ["MARKETING", "OFFICIAL_ACCOUNT"], ["ACTIVITY_NOTIFICATIONS", "MINI_PROGRAM"], ["ACTIVITY_NOTIFICATIONS", "SMS"]];
-  const PAGE_INFO = "pageInfo { endCursor hasNextPage }";
-  const LEDGER = `history(first: ${PAGE}, after: $after) { items { kind points balanceAfter reason channel createdAt expiresAt } ${PAGE_INFO} }`;
-  const COUPONS = `coupons(first: ${PAGE}, after: $after, status: $status) { items { title kind status discountFen percentOff minSpendFen channels validUntil issuedAt redeemedAt redeemedChannel } ${PAGE_INFO} }`;
-  const ORDERS = `orders(first: ${PAGE}, after: $after) { items { externalId channel status totalFen entryFrom paidAt items { name sku quantity amountFen } } ${PAGE_INFO} }`;
-  const CHANGES = `history(first: ${PAGE}, after: $after) { items { purpose channel granted noticeVersion sourceChannel changedBy changedAt } ${PAGE_INFO} }`;
-  // canContact for the usual pairs, answered inside the one audited lookup (aliases c0..c4).
-  const CONTACTS = USUAL.map(([p, c], n) => `c${n}: canContact(purpose: ${p}, channel: ${c}) { allowed reason }`).join(" ");
-  const KEYS = "$purpose: String!, $id: ID, $unionId: String, $openId: String, $appId: String, $phone: String";
-  const LOOKUP = `query SupportLookup(${KEYS}, $after: String, $status: CouponStatus) {
-    profile(purpose: $purpose, id: $id, unionId: $unionId, openId: $openId, appId: $appId, phone: $phone) {
-      id tier tierProgress { spendFen nextTier nextTierFen } createdAt phone name address { province city }
-      ${CONTACTS}
-      points { balance ${LEDGER} } ${COUPONS} ${ORDERS}
-      consents { current { purpose channel granted explicit noticeVersion sourceChannel updatedAt } ${CHANGES} }
-    } }`;
+  // Each list's next page: its trusted document, and where its page is in the answer.
   const MORE = {
-    ledger: [`points { ${LEDGER} }`, (p) => p.points.history],
-    coupons: [COUPONS, (p) => p.coupons],
-    orders: [ORDERS, (p) => p.orders],
-    changes: [`consents { ${CHANGES} }`, (p) => p.consents.history],
+    ledger: ["SupportMoreLedger", (p) => p.points.history],
+    coupons: ["SupportMoreCoupons", (p) => p.coupons],
+    orders: ["SupportMoreOrders", (p) => p.orders],
+    changes: ["SupportMoreChanges", (p) => p.consents.history],
   };
   const ROWS = {
     ledger: (e) => [POINTS[e.kind] || e.kind, signed(e.points), String(e.balanceAfter), e.reason || "—", channel(e.channel), when(e.createdAt), when(e.expiresAt)],
@@ -112,17 +98,15 @@
   }
 
   async function loadMore(name, reset) {
-    const [selection, pick] = MORE[name];
+    const [trusted, pick] = MORE[name];
     const target = current.lists[name];
     const coupons = name === "coupons";
-    const query = `query SupportMore($purpose: String!, $id: ID, $after: String${coupons ? ", $status: CouponStatus" : ""}) {
-      profile(purpose: $purpose, id: $id) { ${selection} } }`;
     const variables = { purpose: current.purpose, id: current.id, after: reset ? null : target.cursor };
     if (coupons) variables.status = current.couponStatus;
     target.more.disabled = true;
     status("正在加载… Loading…", "busy");
     try {
-      const data = await api.gql(query, variables);
+      const data = await api.gql(trusted, variables);
       if (reset) target.tbody.replaceChildren();
       fill(name, pick(data.profile));
       status("");
@@ -260,7 +244,7 @@
     $("lookup").setAttribute("aria-busy", "true");
     status("正在查找… Looking up…", "busy");
     try {
-      const data = await api.gql(LOOKUP, variables);
+      const data = await api.gql("SupportLookup", variables);
       if (!data.profile) {
         status("查无此人。 Nobody matches (this miss counts towards your lookup cap).", "empty");
         return;

@@ -18,7 +18,7 @@ from datetime import datetime
 from starlette.requests import Request
 
 from cdp.audit.trail import STAFF_SIGN_IN_ROLE, AuditTrail
-from cdp.auth import Principal, Role, principal_from_header, unauthenticated
+from cdp.auth import Credential, Principal, Role, principal_from_header, unauthenticated
 from cdp.config import Settings
 from cdp.db import Database, utcnow
 from cdp.errors import CdpError, ErrorCode
@@ -143,7 +143,11 @@ class Credentials:
                 "Choose the role to act in first (POST /auth/staff/role)",
                 reason="ROLE_NOT_CHOSEN",
             )
-        return Principal(subject=staff_subject(row.provider, row.directory_id), role=Role(row.role))
+        return Principal(
+            subject=staff_subject(row.provider, row.directory_id),
+            role=Role(row.role),
+            credential=Credential.SESSION,
+        )
 
     def _trail(self, request: Request, row: StaffSession) -> AuditTrail:
         return AuditTrail(

@@ -8,6 +8,7 @@ the page asks nothing of any origin but cdp's."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import timedelta
@@ -36,6 +37,7 @@ from tests.console_analytics.dashboard_seed import (
     today,
 )
 from tests.support.analytics_measures import ClientAt, everything, measure
+from tests.support.console_documents import sent_by_id, trusted_console
 from tests.wechat.browser import headless
 
 pytestmark = pytest.mark.slow
@@ -124,7 +126,7 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
     await seed_a_month(database, vault)
     api = client_at(Role.ANALYST, k=K)
     settings = make_settings(database_url, analytics_min_group_size=K)
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     requested: list[str] = []
     graphql: list[str] = []
@@ -324,6 +326,9 @@ async def test_an_analyst_sees_every_measure_drawn_and_a_small_group_drawn_as_su
     origin = urlsplit(server.url).netloc
     assert {urlsplit(url).netloc for url in requested} == {origin}, requested
     assert any("/console/vendor/echarts@" in url for url in requested)
+    # Every measure was asked for by its trusted document's id, none by text.
+    sent_by_id(graphql)
+    assert len({json.loads(body)["documentId"] for body in graphql}) == CARDS
 
 
 async def test_the_dashboard_draws_a_year_of_the_demo_brand(
@@ -341,7 +346,7 @@ async def test_the_dashboard_draws_a_year_of_the_demo_brand(
         database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=DEMO_PEOPLE
     )
     start, end = month_back(today(), 2)
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     with LoopbackServer(app) as server:

@@ -11,6 +11,7 @@ from pathlib import Path
 from cdp.console.routes import CSP
 from tests.conftest import ClientFactory
 from tests.support.analytics_measures import MEASURES
+from tests.support.console_documents import BY_NAME, console_document, console_roles
 from tests.support.staff_desk import Scripts
 
 CONSOLE = Path(__file__).resolve().parents[2] / "cdp" / "console"
@@ -58,10 +59,19 @@ def test_the_dashboard_builds_without_markup_or_eval() -> None:
 
 
 def test_the_dashboard_asks_for_every_measure_and_nothing_else() -> None:
+    trends = (CONSOLE / "analytics_trends.js").read_text(encoding="utf-8")
+    named = set(re.findall(r'"(Analytics\w+)"', SCRIPT + trends))
+    # One trusted document per measure, each the analyst's and nothing but analytics.
+    assert named == {name for name in BY_NAME if name.startswith("Analytics")}
+    assert "api.gql(spec.document, variables)" in SCRIPT
+    texts = {name: console_document(name) for name in named}
     for measure in MEASURES:
-        assert re.search(rf"\b{measure}\(\$\{{RANGE\}}", SCRIPT), measure
-    assert "minimumGroupSize" in SCRIPT and "days: $days" in SCRIPT
-    roots = set(re.findall(r"\{ (\w+) \{ minimumGroupSize \$\{spec\.query\} \} \}", SCRIPT))
-    assert roots == {"analytics"}, roots  # nothing but analytics: no profile, no audit
-    for refused in ("profile(", "phone", "unionId", "auditEvents"):
-        assert refused not in SCRIPT
+        field = re.compile(rf"\b{measure}\(from: \$from, to: \$to")
+        assert any(field.search(text) for text in texts.values()), measure
+    for name, text in texts.items():
+        assert console_roles(name) == {"analyst"}, name
+        assert text.split("{")[1].split() == ["analytics"], name  # the one root field
+        assert "minimumGroupSize" in text
+        for refused in ("profile(", "phone", "unionId", "auditEvents"):
+            assert refused not in text, name
+    assert "days: $days" in texts["AnalyticsConversionByChannel"]

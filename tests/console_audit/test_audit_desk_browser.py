@@ -25,6 +25,7 @@ from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING, ClientFactory
 from tests.support.audit_log import AUDIT, Person, audit_rows, call
+from tests.support.console_documents import trusted_console
 from tests.support.erasure_calls import APPROVE, REQUEST, officer
 from tests.wechat.browser import headless
 
@@ -105,7 +106,7 @@ async def test_compliance_reads_filters_pages_and_verifies_the_log_then_lifts_a_
     erasure_id = await erase(client_for, bob)
     [looked_up] = [r for r in await audit_rows(database) if r["purpose"] == PURPOSE]
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     responses: list[Response] = []
     problems: list[str] = []
     bodies: list[str] = []

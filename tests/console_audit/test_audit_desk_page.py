@@ -1,6 +1,7 @@
 """The audit log's and the suppression list's scripts, without a browser: every document they
-send is valid against the schema, every role, outcome and action they name is one the log
-records, and every element they reach for is on the page."""
+send (by name, from the console's manifest) is valid against the schema, every role, outcome
+and action they name is one the log records, and every element they reach for is on the
+page."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from graphql import parse, validate
 
 from cdp.audit.actions import AuditAction, AuditOutcome, AuditRole
 from cdp.graphql.schema import build_schema
+from tests.support.console_documents import console_document
 
 CONSOLE = Path(__file__).resolve().parents[2] / "cdp" / "console"
 AUDIT = (CONSOLE / "compliance_audit.js").read_text(encoding="utf-8")
@@ -19,21 +21,14 @@ SUPPRESSION = (CONSOLE / "compliance_suppression.js").read_text(encoding="utf-8"
 PAGE = (CONSOLE / "index.html").read_text(encoding="utf-8")
 
 
-def constant(script: str, name: str) -> str:
-    """The text of `const NAME = "..."` or `` const NAME = `...` `` in a script."""
-    found = re.search(rf"const {name} = ([`\"])(.*?)\1;", script, re.S)
-    assert found, name
-    return found.group(2)
+SENT = {AUDIT: ("AuditDesk", "AuditVerify"), SUPPRESSION: ("SuppressionLookup", "SuppressionLift")}
 
 
 def documents() -> list[str]:
-    record = constant(AUDIT, "RECORD")
-    return [
-        constant(AUDIT, "EVENTS").replace("${RECORD}", record),
-        constant(AUDIT, "VERIFY"),
-        constant(SUPPRESSION, "LOOK"),
-        constant(SUPPRESSION, "LIFT"),
-    ]
+    for script, names in SENT.items():
+        for name in names:
+            assert f'api.gql("{name}"' in script, name
+    return [console_document(name) for names in SENT.values() for name in names]
 
 
 @pytest.mark.parametrize("document", documents())
@@ -74,5 +69,5 @@ def test_every_element_the_desks_reach_for_is_on_the_page() -> None:
 
 def test_the_desks_show_no_identifier_the_server_was_asked_about() -> None:
     # The lookup's answer carries no value to show: the value typed stays in its input.
-    answer = re.search(r"suppression\(.*?\) \{(.*?)\}", constant(SUPPRESSION, "LOOK"), re.S)
+    answer = re.search(r"suppression\(.*?\) \{(.*?)\}", console_document("SuppressionLookup"), re.S)
     assert answer and answer.group(1).split() == ["kind", "suppressed", "since", "requestId"]

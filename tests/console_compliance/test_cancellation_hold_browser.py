@@ -15,6 +15,7 @@ from cdp.config import Settings
 from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from tests.conftest import TEST_KEYRING
+from tests.support.console_documents import trusted_console
 from tests.support.people import MINI, link
 from tests.wechat.browser import headless
 
@@ -52,7 +53,7 @@ async def open_request(page: Any, url: str, request_id: str) -> None:
 async def test_an_officer_holds_a_cancellation_for_a_legal_reason_and_releases_it(
     chromium: str, settings: Settings
 ) -> None:
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     problems: list[str] = []
     with LoopbackServer(app) as server:
         request_id = await cancelled_account(server.url, settings)

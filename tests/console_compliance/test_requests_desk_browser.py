@@ -39,6 +39,7 @@ from cdp.keys.store import KeyStore
 from cdp.profiles.models import Profile
 from cdp.suppression.models import ErasureRequest, ErasureStatus
 from tests.conftest import TEST_KEYRING, ClientFactory
+from tests.support.console_documents import trusted_console
 from tests.support.staff_desk import records_of
 from tests.wechat.browser import headless
 
@@ -54,9 +55,9 @@ POLLS = 3.0
 OFFICER_A, OFFICER_B = "development:dev-compliance", "development:dev-compliance-2"
 EXPORT_PURPOSE = "工单 DSR-1025：本人申请查阅个人信息"
 REASON = "工单 DSR-1024：本人申请删除（个人信息保护法第 47 条）"
-APPROVE = "mutation($id: ID!) { approveErasure(input: {requestId: $id}) { status } }"
 FORCED = (
-    "(id) => window.cdpConsole.gql(`" + APPROVE + "`, {id}).then(() => 'approved', (e) => e.code)"
+    "(id) => window.cdpConsole.gql('DeskApproveErasure', {input: {requestId: id}})"
+    ".then(() => 'approved', (e) => e.code)"
 )
 REQUEST = "mutation($input: RequestErasureInput!) { requestErasure(input: $input) { id status } }"
 DONE = "#dsr-steps li[data-step=COMPLETE][data-state=done]"
@@ -113,7 +114,7 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
         database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=20
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     problems: list[str] = []
     finds: list[str] = []
     with LoopbackServer(app) as server:
@@ -273,7 +274,7 @@ async def test_two_officers_take_an_erasure_from_request_to_receipt(
             held: list[str] = []
 
             async def hold_the_approval(route: Route) -> None:
-                if "approveErasure" not in (route.request.post_data or ""):
+                if "DeskApproveErasure" not in (route.request.post_data or ""):
                     await route.continue_()
                     return
                 answer = await route.fetch()
@@ -439,7 +440,7 @@ async def test_compliance_opens_the_erasure_desks_forms_from_a_support_card_and_
     await seed_demo_data(
         database, KeyringSource.fixed(TEST_KEYRING), keystore=keystore, profiles=20
     )
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     problems: list[str] = []
     with LoopbackServer(app) as server:
         async with headless(chromium) as browser:

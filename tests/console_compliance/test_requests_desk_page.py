@@ -1,9 +1,9 @@
 """The data-subject requests desk without a browser: its scripts are files of cdp served under
 the console's policy, loaded in order (what the desk shares first, the desk last), building no
-HTML from strings; its GraphQL documents are valid against the committed schema and ask for
-compliance's fields only; it finds a request by its id and takes the overdue flag from the
-server; it has words for every status, mode and step the API names; and every element it
-looks up is on the page."""
+HTML from strings; its GraphQL documents (trusted, by name) are valid against the committed
+schema and ask for compliance's fields only; it finds a request by its id and takes the
+overdue flag from the server; it has words for every status, mode and step the API names; and
+every element it looks up is on the page."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from cdp.console.routes import CSP
 from cdp.graphql.enums import ErasureStep
 from cdp.suppression.models import ErasureMode, ErasureStatus
 from tests.conftest import ClientFactory
+from tests.support.console_documents import console_document
 from tests.support.staff_desk import Scripts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,19 +30,21 @@ PARTS = (
     "compliance_requests.js",
 )
 DESK = "\n".join((CONSOLE / name).read_text(encoding="utf-8") for name in PARTS)
-DOCUMENTS = ("QUEUE", "FIND", "REQUEST", "APPROVE", "EXPORT")
+DOCUMENTS = {
+    "QUEUE": "DeskErasureQueue",
+    "FIND": "DeskErasureRequest",
+    "REQUEST": "DeskRequestErasure",
+    "APPROVE": "DeskApproveErasure",
+    "EXPORT": "DeskExportProfile",
+}
 
 
 def documents() -> dict[str, str]:
-    """The desk's GraphQL documents, with the shared field list put in as the script does."""
-    fields = re.search(r'const FIELDS = "([^"]+)";', DESK)
-    assert fields
+    """The desk's GraphQL documents, each sent by its name (cdp/console/documents.graphql)."""
     found = {}
-    for name in DOCUMENTS:
-        literal = re.search(rf"const {name} = `(.*?)`;", DESK, re.S)
-        assert literal, name
-        found[name] = literal.group(1).replace("${FIELDS}", fields.group(1))
-        assert "${" not in found[name], name
+    for short, name in DOCUMENTS.items():
+        assert f'api.gql("{name}"' in DESK, name
+        found[short] = console_document(name)
     return found
 
 
@@ -108,7 +111,8 @@ def test_the_desk_finds_a_request_by_its_id_and_asks_the_server_what_is_overdue(
     assert "after" not in found["FIND"]  # no paging through the list to find one
     assert "overdue: $overdue" in found["QUEUE"]
     for name in ("QUEUE", "FIND", "REQUEST", "APPROVE"):
-        assert " overdue " in found[name] and " profileId " in found[name], name
+        fields = found[name].split()
+        assert "overdue" in fields and "profileId" in fields, name
     # The highlight is the server's flag, never the browser's clock against dueAt.
     assert "Date.now" not in DESK and "r.overdue" in DESK
     # Every poll is an audited read: once a second.

@@ -29,6 +29,7 @@ from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.staff.sessions import revoke
 from tests.conftest import TEST_KEYRING, ClientFactory, audited, make_settings
+from tests.support.console_documents import sent_by_id, trusted_console
 from tests.support.staff_desk import records_of
 from tests.wechat.browser import headless
 
@@ -44,7 +45,17 @@ EARN = (
     "mutation($n: String!, $id: ID!) { earnPoints(input: {profileId: $id, points: 5, "
     'idempotencyKey: $n, reason: "客服补偿", channel: MINI_PROGRAM}) { points } }'
 )
-REFUSED = "() => window.cdpConsole.gql(`{q}`).then(() => 'answered', (e) => e.code)"
+# A trusted document of the console sent by the page's own `gql`, and a document's text posted
+# by hand with the session's anti-CSRF token: each answered with its code and reason.
+REFUSED = (
+    "([name, variables]) => window.cdpConsole.gql(name, variables)"
+    ".then(() => 'answered', (e) => `${e.code} ${e.extensions.reason}`)"
+)
+BY_HAND = """(query) => fetch("/graphql", {method: "POST", headers: {"content-type":
+  "application/json", "X-CDP-CSRF": document.querySelector('input[name="csrf"]').value},
+  body: JSON.stringify({query})}).then(async (r) => {
+    const e = (await r.json()).errors[0].extensions;
+    return `${r.status} ${e.code} ${e.reason}`; })"""
 
 
 async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support_may_see(
@@ -68,7 +79,7 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
         )
         assert earned.json()["data"]["earnPoints"]["points"] == 5, earned.text
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     responses: list[Response] = []
     bodies: list[str] = []
     graphql_posts: list[str] = []
@@ -157,15 +168,25 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
                 await page.wait_for_selector("#card:not([hidden])")
                 assert "138****5678" in await page.inner_text("#card"), kind
 
-            # Hidden is not refused: the server refuses the compliance data to support.
+            # Hidden is not refused: the server refuses compliance's documents to support,
+            # and (trusted documents only) any document's text from the session.
+            sent_by_the_page = len(graphql_posts)
+            for name, variables in (
+                ("DeskErasureQueue", {"overdue": False, "first": 1}),
+                ("AuditVerify", {}),
+            ):
+                refused = await page.evaluate(REFUSED, [name, variables])
+                assert refused == "FORBIDDEN DOCUMENT_ROLE", name
             for query in (
-                "{ erasureRequests(first: 1) { items { id } } }",
                 "{ auditEvents(first: 1) { items { action } } }",
                 # The root canContact stays the service role's: by id, with no purpose.
                 f'{{ canContact(profileId: "{HER}", purpose: MARKETING, channel: SMS) '
                 "{ allowed } }",
             ):
-                assert await page.evaluate(REFUSED.replace("{q}", query)) == "FORBIDDEN"
+                refused = await page.evaluate(BY_HAND, query)
+                assert refused == "403 FORBIDDEN TRUSTED_DOCUMENTS_ONLY", query
+            sent_by_id(graphql_posts[:sent_by_the_page])
+            del graphql_posts[sent_by_the_page:]
 
             html = await page.evaluate("document.documentElement.outerHTML")
             # Revoked elsewhere: the next search returns the page to sign-in, saying so.
@@ -184,6 +205,8 @@ async def test_support_finds_a_demo_customer_by_phone_and_sees_only_what_support
                     bodies.append("")
 
     assert problems == [], problems
+    # The revoked session's search, too, went by id.
+    sent_by_id(graphql_posts)
     for dom in (html, html_after):
         assert PHONE not in dom and UNION_ID not in dom
     received = [r for r, body in zip(responses, bodies, strict=True) if body]
@@ -213,7 +236,7 @@ async def test_compliance_opens_the_support_desk_and_is_told_plainly_of_a_miss_a
     chromium: str, database_url: str, database: Database
 ) -> None:
     settings = make_settings(database_url, lookup_miss_limit=1)
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     with LoopbackServer(app) as server:
         async with headless(chromium) as browser:
             page = await browser.new_page(viewport={"width": 768, "height": 1024})
@@ -268,7 +291,7 @@ async def test_compliance_opens_the_support_desk_and_is_told_plainly_of_a_miss_a
 async def test_an_analyst_is_offered_the_dashboard_only_and_not_the_support_desk(
     chromium: str, settings: Settings, database: Database
 ) -> None:
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     with LoopbackServer(app) as server:
         async with headless(chromium) as browser:
             page = await browser.new_page(viewport={"width": 1280, "height": 800})

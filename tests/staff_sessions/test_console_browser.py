@@ -15,6 +15,7 @@ from cdp.devwechat.loopback import LoopbackServer
 from cdp.keys.source import KeyringSource
 from cdp.staff.models import SessionEnd
 from tests.conftest import TEST_KEYRING
+from tests.support.console_documents import trusted_console
 from tests.support.staff_desk import records_of, session_row
 from tests.wechat.browser import headless
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.slow
 async def test_a_developer_signs_in_chooses_a_role_and_signs_out_in_the_console(
     chromium: str, settings: Settings, database: Database
 ) -> None:
-    app = create_app(settings, None, KeyringSource.fixed(TEST_KEYRING))
+    app = create_app(trusted_console(settings), None, KeyringSource.fixed(TEST_KEYRING))
     with LoopbackServer(app) as server:
         async with headless(chromium) as browser:
             page = await browser.new_page()

@@ -57,7 +57,8 @@ async def test_the_console_page_has_no_inline_script(client_for: ClientFactory) 
     page = (await client_for(None).get("/console/")).text
     scripts = Scripts()
     scripts.feed(page)
-    assert scripts.external[:2] == ["console.js", "support.js"]  # the shell, then the desks
+    # The table of trusted document ids, the shell, then the desks.
+    assert scripts.external[:3] == ["documents.js", "console.js", "support.js"]
     assert all(not name.startswith(("http", "//")) for name in scripts.external)
     assert scripts.inline == []
     assert "style=" not in page and "<style" not in page
