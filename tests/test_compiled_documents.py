@@ -20,13 +20,14 @@ from cdp.config import Settings
 from cdp.db import Database
 from cdp.demo import seed_demo_data
 from cdp.documents import registry
-from cdp.graphql import compiled as compiled_steps
-from cdp.graphql import view
+from cdp.graphql import compiled as compiled_module
+from cdp.graphql import compiled_steps, sql_readers, view
 from cdp.graphql.compiled import compiled_document, execute_compiled
 from cdp.graphql.documents import operation_of
 from cdp.graphql.execution import core_schema
 from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
+from cdp.graphql.sql_plan import execute_sql
 from cdp.graphql.trusted import PAGES_MANIFEST
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
@@ -131,7 +132,15 @@ async def test_every_trusted_document_answers_and_audits_alike_on_both_paths_for
         ran.append(result is not None)
         return result
 
+    sql: list[bool] = []
+
+    async def by_sql(*args: Any) -> Any:
+        result = await execute_sql(*args)
+        sql.append(result is not None)
+        return result
+
     monkeypatch.setattr(view, "execute_compiled", counted)
+    monkeypatch.setattr(compiled_module, "execute_sql", by_sql)
     compared = 0
     for key, text in demo["documents"].items():
         if operation_of(text).kind != "query":
@@ -153,6 +162,7 @@ async def test_every_trusted_document_answers_and_audits_alike_on_both_paths_for
     # The compiled steps answered every compiled query themselves: each customer's, and the
     # support role's run of the two registered ones (`me` denied: FORBIDDEN on both paths).
     assert ran.count(True) == 3 * (PEOPLE + 1) + 2 and all(ran)
+    print("SQL", sql.count(True), len(sql))
 
 
 async def test_what_the_steps_cannot_answer_is_answered_by_the_executor_from_a_clean_trail(
@@ -169,7 +179,7 @@ async def test_what_the_steps_cannot_answer_is_answered_by_the_executor_from_a_c
 
     def unsure(self: Any, children: Any, type_: Any, value: Any, path: Any) -> Any:
         if getattr(type_, "name", None) == "Order":  # after the personal fields were read
-            raise compiled_steps.NotCompiled("as if an order could not be answered exactly")
+            raise sql_readers.NotCompiled("as if an order could not be answered exactly")
         return plain_complete(self, children, type_, value, path)
 
     ran: list[bool] = []
@@ -179,6 +189,10 @@ async def test_what_the_steps_cannot_answer_is_answered_by_the_executor_from_a_c
         ran.append(result is not None)
         return result
 
+    async def no_statement(*args: Any) -> None:
+        return None  # as if the one statement could not answer it: the steps run
+
+    monkeypatch.setattr(compiled_module, "execute_sql", no_statement)
     monkeypatch.setattr(compiled_steps._Run, "complete", unsure)
     monkeypatch.setattr(view, "execute_compiled", counted)
     response = await ask(demo["apps"][True], token, {"documentId": whole})
