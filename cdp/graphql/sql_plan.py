@@ -13,6 +13,7 @@ None: the caller runs the document another way, from a trail left as it was.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from graphql import (
@@ -28,6 +29,7 @@ from graphql import (
 )
 from graphql.execution import get_argument_values
 
+from cdp.config import Settings
 from cdp.crypto import data_key_id_of
 from cdp.db import utcnow
 from cdp.graphql.context import Context
@@ -35,6 +37,7 @@ from cdp.graphql.plans import Planner
 from cdp.graphql.sql_fields import FIELDS
 from cdp.graphql.sql_readers import Need, NotCompiled
 from cdp.graphql.sql_writer import Node, WriteRun, completer, decision_of
+from cdp.keys.vault import Vault
 from cdp.orders.tiers import TierThresholds
 from cdp.policy import rule_for
 from cdp.profiles import personal
@@ -62,9 +65,11 @@ def plan_sql(
     operation: OperationDefinitionNode,
     fragments: dict[str, FragmentDefinitionNode],
     role: Role,
+    root_field: str = "me",
 ) -> SqlPlan | None:
     """The plan of a query of `me` alone for `role`; None when it cannot be compiled (or
-    `me` is denied: the other paths answer and audit the refusal)."""
+    `me` is denied: the other paths answer and audit the refusal). `root_field` another
+    root field answering one Profile: its fields are planned alike (its finding is not)."""
     root = schema.query_type
     assert root is not None
     planner = Planner(schema, fragments)
@@ -72,11 +77,11 @@ def plan_sql(
     if len(selected) != 1:
         return None
     [(key, nodes)] = selected.items()
-    if nodes[0].name.value != "me" or decision_of(rule_for("Query", "me"), role)[0]:
+    if nodes[0].name.value != root_field or decision_of(rule_for("Query", root_field), role)[0]:
         return None
     need, used = Need(), set[str]()
     try:
-        profile = root.fields["me"].type
+        profile = root.fields[root_field].type
         target = get_named_type(profile)
         assert isinstance(target, GraphQLObjectType)
         fields = _nodes(planner, _merged(nodes), target, role, need, used)
@@ -156,26 +161,31 @@ async def execute_sql(plan: SqlPlan, context: Context) -> ExecutionResult | None
         )
     if read is None or read.due:
         return None  # nobody or a merged-away id, or points to write off first
-    await _unwrap(plan, read, context)
-    run = WriteRun(
-        vault=context.vault,
-        now=now,
-        thresholds=TierThresholds.of(context.settings),
-        role=context.principal.role,
-    )
+    await unwrap_keys(plan, read, context.vault)
     try:
-        data = {plan.key: plan.root.complete(read, run, (None, plan.key))}
+        data, run = write_answer(
+            plan, read, context.vault, context.settings, context.principal.role, now
+        )
     except NotCompiled:
         return None
     trail = context.uow.trail
-    assert read.profile.id is not None
     trail.lookup(read.profile.id, None)
     for profile_id, field, access in run.reads:
         trail.read(profile_id, field, access)
     return ExecutionResult(data=data, errors=run.errors or None)
 
 
-async def _unwrap(plan: SqlPlan, read: PersonRead, context: Context) -> None:
+def write_answer(
+    plan: SqlPlan, read: PersonRead, vault: Vault, settings: Settings, role: Role, now: datetime
+) -> tuple[dict[str, Any], WriteRun]:
+    """The response's data from `read`, and the run holding its errors and personal reads;
+    NotCompiled when it cannot be written exactly."""
+    thresholds = TierThresholds.of(settings)
+    run = WriteRun(vault=vault, now=now, thresholds=thresholds, role=role)
+    return {plan.key: plan.root.complete(read, run, (None, plan.key))}, run
+
+
+async def unwrap_keys(plan: SqlPlan, read: PersonRead, vault: Vault) -> None:
     """The data keys of every sealed value the answer decrypts, with one key-store read."""
     blobs: list[Any] = []
     if plan.profile_keys:
@@ -185,7 +195,6 @@ async def _unwrap(plan: SqlPlan, read: PersonRead, context: Context) -> None:
         blobs.extend(i.open_id_ct for i in read.identities)
     if plan.addresses:
         blobs.extend(o.shipping_address_ct for o in read.orders)
-    vault = context.vault
     ids = {data_key_id_of(b) for b in blobs if b is not None} - vault.loaded_keys
     if ids:
         await vault.load_keys(None, sorted(ids))
