@@ -18,11 +18,16 @@ from typing import Any
 
 from graphql import (
     FieldNode,
+    GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLError,
+    GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLOutputType,
+    GraphQLString,
     located_error,
 )
 
@@ -109,7 +114,17 @@ def _denied(node: Node, source: Any, run: WriteRun, path: Path) -> None:
 def completer(type_: GraphQLOutputType, children: tuple[Node, ...]) -> Complete:
     """How a value of `type_` is written (`children`: an object's fields)."""
     if isinstance(type_, GraphQLNonNull):
-        inner = completer(type_.of_type, children)
+        of_type = type_.of_type
+        if isinstance(of_type, GraphQLLeafType):  # the commonest: one closure, not two
+            serialise = _serialiser(of_type)
+
+            def non_null_leaf(value: Any, run: WriteRun, path: Path) -> Any:
+                if value is None:
+                    raise NotCompiled("a null at a non-null field")
+                return serialise(value)
+
+            return non_null_leaf
+        inner = completer(of_type, children)
 
         def non_null(value: Any, run: WriteRun, path: Path) -> Any:
             if value is None:
@@ -127,15 +142,10 @@ def completer(type_: GraphQLOutputType, children: tuple[Node, ...]) -> Complete:
 
         return items
     if isinstance(type_, GraphQLLeafType):
-        coerce = type_.coerce_output_value
+        serialise = _serialiser(type_)
 
         def leaf(value: Any, run: WriteRun, path: Path) -> Any:
-            if value is None:
-                return None
-            out = coerce(value)
-            if out is None:
-                raise NotCompiled("a leaf that does not coerce")
-            return out
+            return None if value is None else serialise(value)
 
         return leaf
 
@@ -143,6 +153,40 @@ def completer(type_: GraphQLOutputType, children: tuple[Node, ...]) -> Complete:
         return None if value is None else write_object(children, value, run, path)
 
     return object_
+
+
+_INT_RANGE = range(-(2**31), 2**31)
+# The built-in scalars' serialisers return a value of exactly their own type unchanged.
+_SAME_IF: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+
+
+def _serialiser(type_: GraphQLLeafType) -> Callable[[Any], Any]:
+    """`type_.coerce_output_value`, with what it would return unchanged returned at once and
+    a strawberry enum's member named by a table (strawberry's looks through every value)."""
+    coerce = type_.coerce_output_value
+    same = _SAME_IF.get(type_)
+    wrapped = getattr(type_, "wrapped_cls", None)
+    names = (
+        {v.value: name for name, v in type_.values.items()}
+        if wrapped is not None and isinstance(type_, GraphQLEnumType)
+        else None
+    )
+
+    def checked(value: Any) -> Any:
+        out = coerce(value)
+        if out is None:
+            raise NotCompiled("a leaf that does not coerce")
+        return out
+
+    if same is not None:
+        return lambda value: value if type(value) is same else checked(value)
+    if type_ is GraphQLInt:
+        return lambda value: value if type(value) is int and value in _INT_RANGE else checked(value)
+    if names is not None:
+        return lambda value: (
+            names[value.value] if isinstance(value, wrapped) else checked(value)  # type: ignore[arg-type]
+        )
+    return checked
 
 
 def decision_of(rule: Any, role: Role) -> tuple[bool, Callable[[Any], Any] | None]:
