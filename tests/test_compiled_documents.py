@@ -2,29 +2,18 @@
 registered ones, the bench's `me` among them) run for every role over demo data, once
 compiled (by its one SQL statement, else its steps) and once by graphql-core's executor,
 gives the same answer: status, data, errors with their paths and locations, and the same
-audit records. The fields written from the rows are also held, for every role the policy
-masks or denies, to what the executor answers for the same person through `profile`."""
+audit records (what the rows are written as for the roles `me` denies is held to the
+executor's `profile` in tests/test_compiled_statement.py)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
-import sqlalchemy as sa
-from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
-from sqlmodel import col
 
-from bench.customer import ME as BENCH_ME
-from cdp.app import create_app
 from cdp.auth import Role, issue_token
 from cdp.config import Settings
-from cdp.db import Database, utcnow
-from cdp.demo import seed_demo_data
-from cdp.documents import registry
-from cdp.errors import ErrorCode
+from cdp.db import Database
 from cdp.graphql import compiled as compiled_module
 from cdp.graphql import compiled_steps, sql_readers, sql_writer, view
 from cdp.graphql.compiled import compiled_document, execute_compiled
@@ -32,91 +21,11 @@ from cdp.graphql.documents import operation_of
 from cdp.graphql.execution import core_schema
 from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
-from cdp.graphql.sql_plan import execute_sql, plan_sql, unwrap_keys, write_answer
-from cdp.graphql.trusted import PAGES_MANIFEST
-from cdp.keys.source import KeyringSource
-from cdp.keys.store import KeyStore
-from cdp.keys.vault import Vault
-from cdp.profiles.models import Profile
-from cdp.readmodel.person import read_person
-from tests.conftest import TEST_KEYRING, audited
+from cdp.graphql.sql_plan import execute_sql
 from tests.support.audit_log import audit_rows, summary
+from tests.support.trusted_demo import NOBODY, PAGES, PEOPLE, REGISTERED, ask, demo
 
-PAGES: dict[str, str] = json.loads(PAGES_MANIFEST.read_text(encoding="utf-8"))
-# A brand's documents: the mini-program's home of the README, every field of a profile, and
-# the bench's `me` (the issue's profile shape).
-REGISTERED = [
-    """query MiniProgramHome {
-  me { id name tier points { balance }
-       coupons(status: AVAILABLE, first: 5) { items { title discountFen validUntil } } }
-}""",
-    """query WholeProfile { me {
-  id tier unionId phone name birthday createdAt updatedAt phoneVerified phoneSource
-  address { province city district street }
-  identities { channel appId openId linkedAt }
-  tierProgress { spendFen nextTier nextTierFen }
-  points { balance history(first: 10) {
-    items { id kind points balanceAfter reason channel createdAt expiresAt }
-    pageInfo { hasNextPage endCursor } } }
-  coupons(first: 5) {
-    items { id title kind discountFen percentOff minSpendFen channels validFrom validUntil
-            status issuedAt redeemedAt }
-    pageInfo { hasNextPage endCursor } }
-  orders(first: 20) {
-    items { id channel externalId status itemsFen discountFen shippingFen totalFen entryFrom
-            entryParams paidAt items { sku name quantity unitPriceFen amountFen }
-            shippingAddress { province city district street } }
-    pageInfo { hasNextPage endCursor } }
-  tags { items { name source taggedAt } }
-  consents { current { purpose channel granted explicit noticeVersion sourceChannel updatedAt }
-             history(first: 20) { items { purpose channel granted noticeVersion changedAt } } }
-  ...More
-} }
-fragment More on Profile { wechatFollows { appId following } }""",
-    BENCH_ME,
-]
-PEOPLE = 12
-NOBODY = "c0ffee00-0000-4000-8000-00000000f00d"
-
-
-@pytest.fixture
-async def demo(
-    settings: Settings, database: Database, keystore: KeyStore
-) -> AsyncIterator[dict[str, Any]]:
-    keyring = KeyringSource.fixed(TEST_KEYRING)
-    await seed_demo_data(database, keyring, keystore=keystore, profiles=PEOPLE)
-    documents = dict(PAGES)
-    async with audited(database) as session:
-        for text in REGISTERED:
-            operation = operation_of(text)
-            row, _ = await registry.register(
-                session=session,
-                text=text,
-                operation_name=operation.name,
-                operation_type=operation.kind,
-                roles=[Role.CUSTOMER, Role.SUPPORT],
-            )
-            documents[row.id] = text
-        people = list(await session.scalars(sa.select(col(Profile.public_id))))
-    apps = {
-        compiled: create_app(
-            settings.model_copy(update={"compiled_documents": compiled}),
-            database,
-            keyring,
-            keystore,
-        )
-        for compiled in (True, False)
-    }
-    yield {"documents": documents, "people": people, "apps": apps}
-
-
-async def ask(app: Any, token: str, body: dict[str, Any]) -> httpx.Response:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://cdp.test",
-        headers={"authorization": f"Bearer {token}"},
-    ) as client:
-        return await client.post("/graphql", json=body)
+__all__ = ["demo"]  # the fixture, used by name
 
 
 def test_the_member_centre_and_the_registered_queries_are_compiled() -> None:
@@ -251,67 +160,3 @@ async def test_what_the_statement_cannot_write_is_answered_by_the_steps_from_a_c
     assert response.json() == generic.json() and response.json()["data"]["me"]["orders"]["items"]
     records = await audit_rows(database, response.headers["x-request-id"])
     assert [summary(r) for r in records] == expected
-
-
-def _reads(run: Any) -> list[dict[str, str]]:
-    """A run's personal reads folded as the trail folds them (a denial stays)."""
-    fields: dict[str, str] = {}
-    for _, field, access in run.reads:
-        if fields.get(field) != "denied":
-            fields[field] = access
-    return [{"field": f, "access": a} for f, a in sorted(fields.items())]
-
-
-async def test_masked_and_denied_fields_written_from_the_rows_are_the_lookups_answer_for_each_role(
-    settings: Settings, database: Database, keystore: KeyStore, demo: dict[str, Any]
-) -> None:
-    # `me` is the customer's alone, so every other role's masks and denials are held here to
-    # what the executor answers through `profile` for the same person and selection.
-    core = core_schema(build_schema())
-    selection = REGISTERED[1].split("me {", 1)[1].rsplit("} }", 1)[0]
-    fragment = REGISTERED[1].rsplit("} }", 1)[1]
-    checked = denied = masked = 0
-    for person in demo["people"]:
-        text = f'query {{ profile(id: "{person}", purpose: "differential") {{{selection}}} }}'
-        text += fragment
-        document = parse(text)
-        operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
-        fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
-        for role in (Role.SUPPORT, Role.COMPLIANCE, Role.SERVICE, Role.ANALYST):
-            plan = plan_sql(core, operation, fragments, role, root_field="profile")
-            if role is Role.ANALYST:
-                assert plan is None  # `profile` denied: nothing is planned
-                continue
-            assert plan is not None
-            token = issue_token(settings, role=role, subject=f"{role.value}-1")
-            response = await ask(demo["apps"][False], token, {"query": text})
-            generic = response.json()
-            [record] = [
-                r
-                for r in await audit_rows(database, response.headers["x-request-id"])
-                if r["action"] == "pii.read"
-            ]
-            now = utcnow()
-            async with database.transaction() as session:
-                read = await read_person(
-                    session=session, public_id=person, wants=plan.wants, now=now
-                )
-            assert read is not None and not read.due
-            vault = Vault(KeyringSource.fixed(TEST_KEYRING), keystore)
-            await unwrap_keys(plan, read, vault)
-            data, run = write_answer(plan, read, vault, settings, role, now)
-            assert data == generic["data"], role
-            expected = generic.get("errors", [])
-            errors = [
-                {k: e.formatted[k] for k in ("path", "message", "locations")} for e in run.errors
-            ]
-            assert errors == [{k: e[k] for k in ("path", "message", "locations")} for e in expected]
-            assert all(e["extensions"]["code"] == "FORBIDDEN" for e in expected)
-            assert all(e.original_error.code is ErrorCode.FORBIDDEN for e in run.errors)
-            denied += len(errors)
-            masked += sum(f["access"] == "masked" for f in record["fields"])
-            assert _reads(run) == record["fields"], role
-            checked += 1
-    assert checked == 3 * PEOPLE and denied and masked
