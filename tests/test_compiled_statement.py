@@ -3,13 +3,14 @@ answers: for every role the policy masks or denies a profile's fields to, the sa
 written from the rows for that role equal what the executor answers through `profile` for
 the same person and selection (data, FORBIDDEN errors with their paths and locations, the
 fields of the `pii.read` record); and random selections of a profile's fields, aliased and
-repeated, answer alike compiled and not."""
+repeated, and a document's variables, answer alike compiled and not."""
 
 from __future__ import annotations
 
 import random
 from typing import Any
 
+import pytest
 from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode, parse, print_ast
 
 from cdp.auth import Role, issue_token
@@ -17,11 +18,12 @@ from cdp.config import Settings
 from cdp.db import Database, utcnow
 from cdp.documents import registry
 from cdp.errors import ErrorCode
+from cdp.graphql import compiled as compiled_module
 from cdp.graphql.compiled import compiled_document
 from cdp.graphql.execution import core_schema
 from cdp.graphql.limits import Limits
 from cdp.graphql.schema import build_schema
-from cdp.graphql.sql_plan import plan_sql, unwrap_keys, write_answer
+from cdp.graphql.sql_plan import execute_sql, plan_sql, unwrap_keys, write_answer
 from cdp.keys.source import KeyringSource
 from cdp.keys.store import KeyStore
 from cdp.keys.vault import Vault
@@ -155,3 +157,67 @@ async def test_random_selections_of_a_profile_answer_and_audit_alike_compiled_an
         found = compiled_document(core, text, Limits(), True)
         compiled += found is not None and found.sql_plan(Role.CUSTOMER) is not None
     assert compiled == 30  # every one by the one statement
+
+
+WITH_VARIABLES = """query MyPages($orders: Int = 5, $status: CouponStatus, $ledger: Int!,
+                   $tags: Int = 2, $after: String) {
+  me { id tier
+    orders(first: $orders) { items { id totalFen items { sku quantity } }
+                             pageInfo { hasNextPage endCursor } }
+    coupons(status: $status, first: 3) { items { id title status } pageInfo { endCursor } }
+    points { balance history(first: $ledger) { items { id points } pageInfo { hasNextPage } } }
+    tags(first: $tags, after: $after) { items { name } pageInfo { endCursor hasNextPage } }
+  }
+}"""
+
+
+async def test_a_document_with_variables_is_answered_by_the_statement_for_each_set_of_them(
+    settings: Settings,
+    database: Database,
+    demo: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with audited(database) as session:
+        row, _ = await registry.register(
+            session=session,
+            text=WITH_VARIABLES,
+            operation_name="MyPages",
+            operation_type="query",
+            roles=[Role.CUSTOMER],
+        )
+    sql: list[bool] = []
+
+    async def by_sql(*args: Any) -> Any:
+        result = await execute_sql(*args)
+        sql.append(result is not None)
+        return result
+
+    monkeypatch.setattr(compiled_module, "execute_sql", by_sql)
+    answered = [
+        {"ledger": 3},
+        {"ledger": 1, "orders": 2, "status": "AVAILABLE"},
+        {"ledger": 100, "orders": 100, "status": "REDEEMED", "tags": 100},
+        {"ledger": 3, "status": None, "tags": 1, "after": None},
+    ]
+    refused = [
+        {},  # $ledger is required
+        {"ledger": "three"},  # not an Int
+        {"ledger": 0},  # out of range: BAD_USER_INPUT from the resolver
+        {"ledger": 3, "status": "SOMETIME"},
+        {"ledger": 3, "after": "not-a-cursor"},  # a cursor: the executor checks it
+        {"ledger": 101},  # beyond the page's limit, and the cost's
+    ]
+    for subject in demo["people"][:4]:
+        token = issue_token(settings, role=Role.CUSTOMER, subject=subject)
+        for variables in [*answered, *refused]:
+            body = {"documentId": row.id, "variables": variables}
+            answers = []
+            for app in (demo["apps"][True], demo["apps"][False]):
+                response = await ask(app, token, body)
+                records = await audit_rows(database, response.headers["x-request-id"])
+                answers.append(
+                    (response.status_code, response.json(), [summary(r) for r in records])
+                )
+            assert answers[0] == answers[1], variables
+    # The statement answered every good set of variables; the rest it left to the executor.
+    assert sql.count(True) == 4 * len(answered)

@@ -6,12 +6,14 @@ by the compiled steps (cdp.graphql.compiled_steps: the same resolvers without gr
 executor), and what they cannot, by the executor, each from a clean trail.
 
 Only what is plain and certain is compiled: query documents selecting `me`, with no
-variables, directives or fragments on other types, within the limits.
+directives or fragments on other types, within the limits. A document with variables is
+planned per role and set of variables (a few hundred kept), and has no steps.
 tests/test_compiled_documents.py holds every path equal.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -28,6 +30,7 @@ from graphql import (
     specified_rules,
     validate,
 )
+from graphql.execution.values import VariableValues, get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from cdp.graphql.compiled_steps import Step, execute_steps, steps_of
@@ -41,6 +44,7 @@ from cdp.graphql.versions import shortcuts_allowed
 from cdp.roles import Role
 
 COMPILED_ROOTS = frozenset({"me"})
+PLANS_PER_DOCUMENT = 256  # plans kept per document: one per role and set of variables
 
 __all__ = ["COMPILED_ROOTS", "Compiled", "NotCompiled", "compiled_document", "execute_compiled"]
 
@@ -51,16 +55,30 @@ class Compiled:
     operation: OperationDefinitionNode
     fragments: dict[str, FragmentDefinitionNode]
     root: GraphQLObjectType
-    steps: tuple[Step, ...]
-    cost: int  # the query cost: without variables, the same on every run
+    steps: tuple[Step, ...] | None  # None: a document with variables has no steps
+    cost: int | None  # without variables the same on every run; with them, counted per run
     schema: GraphQLSchema
-    _plans: dict[Role, SqlPlan | None] = field(default_factory=dict, compare=False, repr=False)
+    _plans: dict[Any, SqlPlan | None] = field(default_factory=dict, compare=False, repr=False)
 
-    def sql_plan(self, role: Role) -> SqlPlan | None:
-        """The one-statement plan for `role`, made on its first request."""
-        if role not in self._plans:
-            self._plans[role] = plan_sql(self.schema, self.operation, self.fragments, role)
-        return self._plans[role]
+    def sql_plan(self, role: Role, variables: dict[str, Any] | None = None) -> SqlPlan | None:
+        """The one-statement plan for `role` (and the request's raw `variables`), made on its
+        first request; None for variables that do not coerce (the executor says why)."""
+        key = (role, json.dumps(variables, sort_keys=True) if variables else None)
+        if key in self._plans:
+            return self._plans[key]
+        values = None
+        if self.operation.variable_definitions:
+            coerced = get_variable_values(
+                self.schema, self.operation.variable_definitions, variables or {}
+            )
+            if not isinstance(coerced, VariableValues):
+                return None
+            values = coerced
+        plan = plan_sql(self.schema, self.operation, self.fragments, role, values=values)
+        if len(self._plans) >= PLANS_PER_DOCUMENT:
+            self._plans.pop(next(iter(self._plans)))  # the oldest: variables are the client's
+        self._plans[key] = plan
+        return plan
 
 
 def compiled_document(
@@ -91,19 +109,24 @@ def _compile(
     if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
         return None
     operation = operations[0]
-    if operation.variable_definitions:
-        return None
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     root = schema.query_type
     assert root is not None
     planner = Planner(schema, fragments)
+    roots = {
+        nodes[0].name.value for nodes in planner.collect(operation.selection_set, root).values()
+    }
+    if not planner.static or roots - COMPILED_ROOTS:
+        return None
+    if operation.variable_definitions:
+        # Arguments are known per request: no steps (the executor runs what the one
+        # statement cannot), and the cost is counted with the request's variables.
+        return Compiled(document, operation, fragments, root, None, None, schema)
     try:
         steps = steps_of(planner, schema, operation.selection_set, root)
     except NotCompiled:
-        return None
-    if not planner.static or {s.name for s in steps} - COMPILED_ROOTS:
         return None
     cost = operation_cost(schema, document, operation, None, None)
     return Compiled(document, operation, fragments, root, steps, cost, schema)
@@ -118,13 +141,19 @@ async def execute_compiled(
 ) -> ExecutionResult | None:
     """The compiled answer, or None (nothing recorded) when the generic path must run it."""
     role = context.principal.role
-    if compiled.cost > limits.cost_for(role):
+    cost = compiled.cost
+    if cost is None:
+        operation = compiled.operation
+        cost = operation_cost(schema, compiled.document, operation, variables, None)
+    if cost > limits.cost_for(role):
         return None  # the generic path refuses it, in its words
-    plan = compiled.sql_plan(role)
+    plan = compiled.sql_plan(role, variables)
     if plan is not None:
         answer = await execute_sql(plan, context)
         if answer is not None:
             return answer
+    if compiled.steps is None:
+        return None
     return await execute_steps(
         schema, compiled.steps, compiled.fragments, compiled.operation, context
     )

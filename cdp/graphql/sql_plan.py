@@ -20,6 +20,7 @@ from graphql import (
     ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
+    GraphQLError,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
@@ -28,6 +29,7 @@ from graphql import (
     get_named_type,
 )
 from graphql.execution import get_argument_values
+from graphql.execution.values import VariableValues
 
 from cdp.config import Settings
 from cdp.crypto import data_key_id_of
@@ -66,10 +68,12 @@ def plan_sql(
     fragments: dict[str, FragmentDefinitionNode],
     role: Role,
     root_field: str = "me",
+    values: VariableValues | None = None,
 ) -> SqlPlan | None:
     """The plan of a query of `me` alone for `role`; None when it cannot be compiled (or
     `me` is denied: the other paths answer and audit the refusal). `root_field` another
-    root field answering one Profile: its fields are planned alike (its finding is not)."""
+    root field answering one Profile: its fields are planned alike (its finding is not).
+    `values`: the request's coerced variables, for the arguments that name them."""
     root = schema.query_type
     assert root is not None
     planner = Planner(schema, fragments)
@@ -84,7 +88,7 @@ def plan_sql(
         profile = root.fields[root_field].type
         target = get_named_type(profile)
         assert isinstance(target, GraphQLObjectType)
-        fields = _nodes(planner, _merged(nodes), target, role, need, used)
+        fields = _nodes(planner, _merged(nodes), target, role, need, used, values)
     except NotCompiled:
         return None
     if not planner.static:
@@ -116,6 +120,7 @@ def _nodes(
     role: Role,
     need: Need,
     used: set[str],
+    values: VariableValues | None,
 ) -> tuple[Node, ...]:
     planned = []
     for key, nodes in planner.collect(selections, parent).items():
@@ -129,11 +134,15 @@ def _nodes(
         children: tuple[Node, ...] = ()
         read = None
         if not denied:
-            read = spec(get_argument_values(field, nodes[0]), need)
+            try:
+                arguments = get_argument_values(field, nodes[0], values)
+            except GraphQLError as exc:
+                raise NotCompiled("arguments that do not coerce") from exc
+            read = spec(arguments, need)
             used.add(name if parent.name == "Profile" else f"{parent.name}.{name}")
             inner = get_named_type(field.type)
             if isinstance(inner, GraphQLObjectType):
-                children = _nodes(planner, _merged(nodes), inner, role, need, used)
+                children = _nodes(planner, _merged(nodes), inner, role, need, used, values)
             elif nodes[0].selection_set is not None:
                 raise NotCompiled("an abstract type")
         planned.append(

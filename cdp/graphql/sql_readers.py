@@ -81,8 +81,8 @@ class PageOut:
 def _first(arguments: dict[str, Any]) -> int:
     if arguments.get("after") is not None:
         raise NotCompiled("a page after a cursor")  # its cursor is checked by the executor
-    first = arguments["first"]
-    if not 1 <= first <= MAX_FIRST:
+    first = arguments.get("first")
+    if not isinstance(first, int) or not 1 <= first <= MAX_FIRST:
         raise NotCompiled("first out of range")  # the executor says so, in its words
     return int(first)
 
