@@ -37,8 +37,8 @@ from cdp.db import utcnow
 from cdp.graphql.context import Context
 from cdp.graphql.plans import Planner
 from cdp.graphql.sql_fields import FIELDS
-from cdp.graphql.sql_readers import Need, NotCompiled
-from cdp.graphql.sql_writer import Node, WriteRun, completer, decision_of
+from cdp.graphql.sql_readers import Attribute, Need, NotCompiled
+from cdp.graphql.sql_writer import Node, WriteRun, completer, decision_of, same_type
 from cdp.keys.vault import Vault
 from cdp.orders.tiers import TierThresholds
 from cdp.policy import rule_for
@@ -145,6 +145,8 @@ def _nodes(
                 children = _nodes(planner, _merged(nodes), inner, role, need, used, values)
             elif nodes[0].selection_set is not None:
                 raise NotCompiled("an abstract type")
+        personal = rule is not None and rule.personal
+        plain = isinstance(read, Attribute) and not personal
         planned.append(
             Node(
                 key,
@@ -153,9 +155,11 @@ def _nodes(
                 tuple(nodes),
                 read,
                 mask,
-                rule is not None and rule.personal,
+                personal,
                 isinstance(field.type, GraphQLNonNull),
                 completer(field.type, children),
+                attribute=read.name if plain and isinstance(read, Attribute) else None,
+                same=same_type(field.type, personal),
             )
         )
     return tuple(planned)

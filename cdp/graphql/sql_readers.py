@@ -98,9 +98,22 @@ def _by_id(row: Any) -> tuple[int]:
     return (row.id,)
 
 
+class Attribute:
+    """The reader of a plain attribute: the writer reads `name` itself, with no call."""
+
+    __slots__ = ("_get", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._get = attrgetter(name)
+
+    def __call__(self, source: Any, run: Run) -> Any:
+        return self._get(source)
+
+
 def plain(name: str) -> Spec:
-    getter = attrgetter(name)
-    return lambda arguments, need: lambda source, run: getter(source)
+    reader = Attribute(name)
+    return lambda arguments, need: reader
 
 
 def needing(flag: str, reader: Reader) -> Spec:

@@ -52,6 +52,10 @@ class Node:
     personal: bool
     non_null: bool
     complete: Complete
+    # Fast paths, the same values: a plain attribute read without a call, and a leaf whose
+    # serialiser returns a value of this exact type unchanged written as it is.
+    attribute: str | None = None
+    same: type | None = None
 
 
 class WriteRun:
@@ -79,13 +83,18 @@ def listed(path: Path) -> list[str | int]:
 def write_object(nodes: tuple[Node, ...], source: Any, run: WriteRun, path: Path) -> Any:
     out: dict[str, Any] = {}
     for node in nodes:
-        here = (path, node.key)
-        read = node.read
-        if read is None:
-            _denied(node, source, run, here)
-            out[node.key] = None
+        attribute = node.attribute
+        value = getattr(source, attribute) if attribute is not None else None
+        if attribute is None:
+            read = node.read
+            if read is None:
+                _denied(node, source, run, (path, node.key))
+                out[node.key] = None
+                continue
+            value = read(source, run)
+        if node.same is not None and type(value) is node.same:
+            out[node.key] = value
             continue
-        value = read(source, run)
         if node.personal:
             masked = node.mask is not None
             run.reads.append(
@@ -97,7 +106,7 @@ def write_object(nodes: tuple[Node, ...], source: Any, run: WriteRun, path: Path
             )
             if masked and value is not None:
                 value = node.mask(value)  # type: ignore[misc]
-        out[node.key] = node.complete(value, run, here)
+        out[node.key] = node.complete(value, run, (path, node.key))
     return out
 
 
@@ -158,6 +167,14 @@ def completer(type_: GraphQLOutputType, children: tuple[Node, ...]) -> Complete:
 _INT_RANGE = range(-(2**31), 2**31)
 # The built-in scalars' serialisers return a value of exactly their own type unchanged.
 _SAME_IF: dict[Any, type] = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool}
+
+
+def same_type(type_: GraphQLOutputType, personal: bool) -> type | None:
+    """The Python type a field's values are written unchanged in, when it is a non-null
+    built-in scalar that is not personal (a personal one is masked and audited first)."""
+    if personal or not isinstance(type_, GraphQLNonNull):
+        return None
+    return _SAME_IF.get(type_.of_type)
 
 
 def _serialiser(type_: GraphQLLeafType) -> Callable[[Any], Any]:
