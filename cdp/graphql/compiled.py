@@ -1,74 +1,52 @@
-"""Compiled execution of trusted queries: a document is planned once (per schema and limits)
-into steps, one per response key, each knowing its field, its coerced arguments, how to read
-a plain attribute and how to write a leaf; a request then walks the steps over the resolved
-objects, with none of graphql-core's per-field collection, paths or completion layers.
+"""Compiled execution of trusted queries of `me`: a document is parsed, validated, measured
+and planned once (per schema and limits), then per role once more into the plan of one SQL
+statement (cdp.graphql.sql_plan: the read, the policy's decision per field, the response
+written from the rows, the generic path's audit). What that plan cannot answer exactly runs
+by the compiled steps (cdp.graphql.compiled_steps: the same resolvers without graphql-core's
+executor), and what they cannot, by the executor, each from a clean trail.
 
-Every resolver and every gated field still runs through strawberry's wrapper, so the policy
-(`PolicyExtension`: denials, masks, the audit of personal reads) is applied exactly as on the
-generic path; siblings and list items resolve together, so the DataLoaders batch as they do
-there. Only what is plain and certain is compiled: query documents selecting `me`, with no
-variables, directives or fragments on other types, within the limits. Anything the steps do
-not know how to answer exactly (a null where the schema says non-null, a type to decide at run
-time) raises `NotCompiled`, and the caller runs the generic path from a clean trail instead.
-tests/test_compiled_documents.py holds both paths equal.
+Only what is plain and certain is compiled: query documents selecting `me`, with no
+directives or fragments on other types, within the limits. A document with variables is
+planned per role and set of variables (a few hundred kept), and has no steps.
+tests/test_compiled_documents.py holds every path equal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from functools import lru_cache
-from inspect import isawaitable
 from typing import Any
 
 from graphql import (
     DocumentNode,
     ExecutionResult,
-    FieldNode,
     FragmentDefinitionNode,
-    GraphQLError,
-    GraphQLField,
-    GraphQLLeafType,
-    GraphQLList,
-    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
-    located_error,
     parse,
     specified_rules,
     validate,
 )
-from graphql.execution import get_argument_values
-from graphql.pyutils import Path, gather_with_cancel
+from graphql.execution.values import VariableValues, get_variable_values
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
+from cdp.graphql.compiled_steps import Step, execute_steps, steps_of
 from cdp.graphql.context import Context
-from cdp.graphql.execution import plain_reader, resolve_info_for
 from cdp.graphql.limits import NESTING_CEILING, Limits, validation_rules
 from cdp.graphql.measures import lexical_excess, operation_cost, selection_nesting
 from cdp.graphql.plans import Planner
+from cdp.graphql.sql_plan import SqlPlan, execute_sql, plan_sql
+from cdp.graphql.sql_readers import NotCompiled
 from cdp.graphql.versions import shortcuts_allowed
+from cdp.roles import Role
 
 COMPILED_ROOTS = frozenset({"me"})
+PLANS_PER_DOCUMENT = 256  # plans kept per document: one per role and set of variables
 
-
-class NotCompiled(Exception):
-    """The compiled steps cannot answer this exactly: run the generic path."""
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    key: str
-    name: str
-    parent: GraphQLObjectType
-    field: GraphQLField
-    nodes: tuple[FieldNode, ...]
-    arguments: dict[str, Any]
-    plain: Callable[[Any], Any] | None  # a plain attribute: read it, no resolver
-    children: tuple[Step, ...]
+__all__ = ["COMPILED_ROOTS", "Compiled", "NotCompiled", "compiled_document", "execute_compiled"]
 
 
 @dataclass(frozen=True)
@@ -77,43 +55,37 @@ class Compiled:
     operation: OperationDefinitionNode
     fragments: dict[str, FragmentDefinitionNode]
     root: GraphQLObjectType
-    steps: tuple[Step, ...]
-    cost: int  # the query cost: without variables, the same on every run
+    steps: tuple[Step, ...] | None  # None: a document with variables has no steps
+    cost: int | None  # without variables the same on every run; with them, counted per run
+    schema: GraphQLSchema
+    _plans: dict[Any, SqlPlan | None] = field(default_factory=dict, compare=False, repr=False)
 
-
-def _steps(
-    planner: Planner, schema: GraphQLSchema, selections: Any, parent: GraphQLObjectType
-) -> tuple[Step, ...]:
-    steps = []
-    for key, nodes in planner.collect(selections, parent).items():
-        name = nodes[0].name.value
-        if name.startswith("__") or name not in parent.fields:
-            raise NotCompiled(name)
-        field = parent.fields[name]
-        inner = field.type
-        while isinstance(inner, GraphQLNonNull | GraphQLList):
-            inner = inner.of_type
-        children: tuple[Step, ...] = ()
-        if isinstance(inner, GraphQLObjectType):
-            merged = SelectionSetNode(
-                selections=tuple(
-                    s for n in nodes if n.selection_set for s in n.selection_set.selections
-                )
+    def sql_plan(self, role: Role, variables: dict[str, Any] | None = None) -> SqlPlan | None:
+        """The one-statement plan for `role` (and the request's raw `variables`), made on its
+        first request; None for variables that do not coerce (the executor says why)."""
+        key = (role, json.dumps(variables, sort_keys=True) if variables else None)
+        if key in self._plans:
+            return self._plans[key]
+        values = None
+        if self.operation.variable_definitions:
+            coerced = get_variable_values(
+                self.schema, self.operation.variable_definitions, variables or {}
             )
-            children = _steps(planner, schema, merged, inner)
-        elif not isinstance(inner, GraphQLLeafType):
-            raise NotCompiled(f"{parent.name}.{name}: an abstract type")
-        arguments = get_argument_values(field, nodes[0])
-        plain = None if nodes[0].arguments else plain_reader(parent, name)
-        steps.append(Step(key, name, parent, field, tuple(nodes), arguments, plain, children))
-    return tuple(steps)
+            if not isinstance(coerced, VariableValues):
+                return None
+            values = coerced
+        plan = plan_sql(self.schema, self.operation, self.fragments, role, values=values)
+        if len(self._plans) >= PLANS_PER_DOCUMENT:
+            self._plans.pop(next(iter(self._plans)))  # the oldest: variables are the client's
+        self._plans[key] = plan
+        return plan
 
 
 def compiled_document(
     schema: GraphQLSchema, text: str, limits: Limits, introspection: bool
 ) -> Compiled | None:
-    """The steps of a trusted query, made once; None when it is not compilable (the generic
-    path runs it, and refuses what the limits refuse)."""
+    """The compiled form of a trusted query, made once; None when it is not compilable (the
+    generic path runs it, and refuses what the limits refuse)."""
     if not shortcuts_allowed():
         return None  # the steps build graphql-core's ResolveInfo as the tested versions have it
     return _compile(schema, text, limits, introspection)
@@ -137,148 +109,27 @@ def _compile(
     if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
         return None
     operation = operations[0]
-    if operation.variable_definitions:
-        return None
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     root = schema.query_type
     assert root is not None
     planner = Planner(schema, fragments)
+    roots = {
+        nodes[0].name.value for nodes in planner.collect(operation.selection_set, root).values()
+    }
+    if not planner.static or roots - COMPILED_ROOTS:
+        return None
+    if operation.variable_definitions:
+        # Arguments are known per request: no steps (the executor runs what the one
+        # statement cannot), and the cost is counted with the request's variables.
+        return Compiled(document, operation, fragments, root, None, None, schema)
     try:
-        steps = _steps(planner, schema, operation.selection_set, root)
+        steps = steps_of(planner, schema, operation.selection_set, root)
     except NotCompiled:
         return None
-    if not planner.static or {s.name for s in steps} - COMPILED_ROOTS:
-        return None
     cost = operation_cost(schema, document, operation, None, None)
-    return Compiled(document, operation, fragments, root, steps, cost)
-
-
-class _Run:
-    def __init__(self, schema: GraphQLSchema, compiled: Compiled, context: Context) -> None:
-        self.schema = schema
-        self.compiled = compiled
-        self.context = context
-        self.errors: list[GraphQLError] = []
-
-    def info(self, step: Step, path: Path) -> Any:
-        compiled = self.compiled
-        return resolve_info_for(
-            step.field,
-            list(step.nodes),
-            step.parent,
-            path,
-            self.schema,
-            compiled.fragments,
-            compiled.operation,
-            self.context,
-        )
-
-    # Values are completed in place; only what a resolver left to await is awaited, together
-    # with its siblings (no task per field or item, as graphql-core's executor does it).
-
-    def object(self, steps: tuple[Step, ...], source: Any, path: Path | None) -> Any:
-        results: dict[str, Any] = {}
-        pending: list[str] = []
-        try:
-            for step in steps:
-                if step.plain is not None:
-                    value = step.plain(source)
-                    if value is not NotImplemented:
-                        results[step.key] = value
-                        continue
-                value = self.field(step, source, Path(path, step.key, step.parent.name))
-                results[step.key] = value
-                if isawaitable(value):
-                    pending.append(step.key)
-        except NotCompiled:
-            for key in pending:  # never to be awaited: closed, not left to warn
-                results[key].close()
-            raise
-        return self._object_later(results, pending) if pending else results
-
-    async def _object_later(self, results: dict[str, Any], pending: list[str]) -> Any:
-        if len(pending) == 1:
-            results[pending[0]] = await results[pending[0]]
-        else:
-            values = await gather_with_cancel(*(results[key] for key in pending))
-            results.update(zip(pending, values, strict=True))
-        return results
-
-    def field(self, step: Step, source: Any, path: Path) -> Any:
-        try:
-            resolve = step.field.resolve
-            if resolve is None:
-                raise NotCompiled(step.name)
-            value = resolve(source, self.info(step, path), **step.arguments)
-            if isawaitable(value):
-                return self._field_later(step, value, path)
-            done = self.complete(step.children, step.field.type, value, path)
-            return self._done_later(step, done, path) if isawaitable(done) else done
-        except NotCompiled:
-            raise
-        except Exception as exc:
-            return self.failed(step, exc, path)
-
-    async def _field_later(self, step: Step, value: Awaitable[Any], path: Path) -> Any:
-        try:
-            done = self.complete(step.children, step.field.type, await value, path)
-            return (await done) if isawaitable(done) else done
-        except NotCompiled:
-            raise
-        except Exception as exc:
-            return self.failed(step, exc, path)
-
-    async def _done_later(self, step: Step, done: Awaitable[Any], path: Path) -> Any:
-        try:
-            return await done
-        except NotCompiled:
-            raise
-        except Exception as exc:
-            return self.failed(step, exc, path)
-
-    def failed(self, step: Step, exc: Exception, path: Path) -> None:
-        if isinstance(step.field.type, GraphQLNonNull):
-            raise NotCompiled("an error at a non-null field") from exc
-        self.errors.append(located_error(exc, list(step.nodes), path.as_list()))
-
-    def complete(self, children: tuple[Step, ...], type_: Any, value: Any, path: Path) -> Any:
-        if isinstance(type_, GraphQLNonNull):
-            if value is None:
-                raise NotCompiled("a null at a non-null field")
-            return self.complete(children, type_.of_type, value, path)
-        if value is None:
-            return None
-        if isinstance(value, Exception):
-            raise value
-        if isinstance(type_, GraphQLList):
-            items, pending = [], []
-            try:
-                for i, item in enumerate(value):
-                    done = self.complete(children, type_.of_type, item, Path(path, i, None))
-                    items.append(done)
-                    if isawaitable(done):
-                        pending.append(i)
-            except NotCompiled:
-                for i in pending:
-                    items[i].close()
-                raise
-            return self._items_later(items, pending) if pending else items
-        if isinstance(type_, GraphQLLeafType):
-            out = type_.coerce_output_value(value)
-            if out is None:
-                raise NotCompiled("a leaf that does not coerce")
-            return out
-        if type_.is_type_of is not None and type_.is_type_of(value, None) is not True:
-            raise NotCompiled("an object of another type")
-        return self.object(children, value, path)
-
-    async def _items_later(self, items: list[Any], pending: list[int]) -> list[Any]:
-        values = await gather_with_cancel(*(items[i] for i in pending))
-        for i, value in zip(pending, values, strict=True):
-            items[i] = value
-        return items
+    return Compiled(document, operation, fragments, root, steps, cost, schema)
 
 
 async def execute_compiled(
@@ -289,17 +140,20 @@ async def execute_compiled(
     limits: Limits,
 ) -> ExecutionResult | None:
     """The compiled answer, or None (nothing recorded) when the generic path must run it."""
-    if compiled.cost > limits.cost_for(context.principal.role):
+    role = context.principal.role
+    cost = compiled.cost
+    if cost is None:
+        operation = compiled.operation
+        cost = operation_cost(schema, compiled.document, operation, variables, None)
+    if cost > limits.cost_for(role):
         return None  # the generic path refuses it, in its words
-    trail = context.uow.trail
-    mark = trail.mark()
-    run = _Run(schema, compiled, context)
-    try:
-        data = run.object(compiled.steps, None, None)
-        if isawaitable(data):
-            data = await data
-    except NotCompiled:
-        trail.discard_after(mark)
-        context.clear_loaders()
+    plan = compiled.sql_plan(role, variables)
+    if plan is not None:
+        answer = await execute_sql(plan, context)
+        if answer is not None:
+            return answer
+    if compiled.steps is None:
         return None
-    return ExecutionResult(data=data, errors=run.errors or None)
+    return await execute_steps(
+        schema, compiled.steps, compiled.fragments, compiled.operation, context
+    )

@@ -6,9 +6,9 @@ A plan says what the generic path will do with a document for a role before it r
 paths answer FORBIDDEN (a denied field's resolver never runs, so nothing below it is
 planned), which values are masked, and which personal fields each profile's audit record will
 name and how (tests/test_document_plans.py holds the plans to what it does). `Planner.collect`
-is also the field collection of the compiled steps (cdp.graphql.compiled); an executor that
-writes the answer straight from batched rows, without the resolvers, would follow the plan's
-decisions (not written yet).
+is also the field collection of compiled execution: the steps (cdp.graphql.compiled_steps)
+and the one-statement plans (cdp.graphql.sql_plan), which make the same decisions from the
+same table at plan time and write the answer straight from the rows.
 """
 
 from __future__ import annotations
