@@ -25,6 +25,23 @@ def unaudited() -> Starlette:
     return app_from_environment()
 
 
+def _stock() -> None:
+    return None
+
+
+def stock_executor() -> Starlette:
+    """cdp exactly as served, but its generic path on strawberry's stock execution context
+    instead of cdp.graphql.execution's shortcut through graphql-core's private methods
+    (bench only: what the shortcut is worth, measured beside it)."""
+    from cdp.graphql import execution, schema
+
+    if schema.build_schema.cache_info().currsize:
+        raise RuntimeError("the schema was built before the stock executor could be chosen")
+    execution.execution_context_class = _stock
+    schema.execution_context_class = _stock  # type: ignore[attr-defined]  # its import of it
+    return app_from_environment()
+
+
 def handwritten() -> Starlette:
     """The hand-written `me` endpoint of bench.handwritten, in a process tuned as `cdp serve`
     tunes its own (the garbage collector)."""

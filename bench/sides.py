@@ -55,19 +55,33 @@ async def once(server: Server, workload: Workload, plan: Plan, seconds: float) -
     return result
 
 
+async def rounds(contenders: Sequence[tuple[Server, Workload]], plan: Plan) -> list[Side]:
+    """Each (server, workload)'s Side over `plan.rounds` rounds, taking turns in an order
+    reversed every other round, after a warm-up of each."""
+    for server, workload in contenders:
+        await once(server, workload, plan, max(1.0, plan.seconds / 3))
+    results: list[list[Result]] = [[] for _ in contenders]
+    for round_ in range(plan.rounds):
+        order = list(range(len(contenders)))
+        if round_ % 2:
+            order.reverse()
+        for i in order:
+            server, workload = contenders[i]
+            results[i].append(await once(server, workload, plan, plan.seconds))
+    return [_side(r) for r in results]
+
+
+def ratio(first: Side, second: Side) -> float:
+    """The median over rounds of first/second throughput (each round's pair ran together)."""
+    return statistics.median(
+        a.per_second / max(b.per_second, 1e-9)
+        for a, b in zip(first.results, second.results, strict=True)
+    )
+
+
 async def alternate(
     servers: Sequence[Server], workload: Workload, plan: Plan
 ) -> tuple[list[Side], float]:
     """Each server's Side, and the median over rounds of first/second throughput ratios."""
-    for server in servers:
-        await once(server, workload, plan, max(1.0, plan.seconds / 3))  # warm-up
-    results: list[list[Result]] = [[] for _ in servers]
-    ratios = []
-    for round_ in range(plan.rounds):
-        order = list(range(len(servers)))
-        if round_ % 2:
-            order.reverse()
-        for i in order:
-            results[i].append(await once(servers[i], workload, plan, plan.seconds))
-        ratios.append(results[0][-1].per_second / max(results[1][-1].per_second, 1e-9))
-    return [_side(r) for r in results], statistics.median(ratios)
+    sides = await rounds([(server, workload) for server in servers], plan)
+    return sides, ratio(sides[0], sides[1])
