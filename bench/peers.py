@@ -1,10 +1,17 @@
 """`me` side by side, in one series of alternating rounds at 8 connections: cdp's trusted
 document (compiled), cdp's generic path (the query text) with and without
 cdp/graphql/execution.py's shortcut, the hand-written endpoint and PostGraphile (the peer,
-bench.postgraphile); then PostGraphile and the trusted document on one connection."""
+bench.postgraphile); then PostGraphile and the trusted document on one connection.
+
+`bench.run` measures them with the rest; `python -m bench.peers [--quick] [--rounds N]
+[--seconds S]` alone (its own cluster and member, minutes not half an hour), printing the
+table and writing its own section of RESULTS.md with `--output`.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import math
 import subprocess
@@ -13,14 +20,23 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from bench.customer import ME, body
-from bench.load import Workload
+from bench.customer import ME, body, seed_customer
+from bench.databases import bench_settings, cluster_dsn, fresh_database, prepare_keystore
+from bench.load import Workload, find_wrk
 from bench.postgraphile import body as peer_body
 from bench.postgraphile import check as check_peer
-from bench.report import Row
-from bench.servers import Server, Setup, answer, server_environment
+from bench.postgraphile import install
+from bench.postgraphile import server as postgraphile
+from bench.report import Row, table, write_section
+from bench.servers import Server, Setup, Spec, answer, running, server_environment
 from bench.sides import Plan, Side, ratio, rounds
 from cdp.auth import Role
+from cdp.db import Database
+from cdp.keys.source import KeyringSource
+from cdp.migrations import upgrade_to_head
+from tests.pg_cluster import PgCluster, find_bin_dir
+
+SECTION = "## `me` side by side (python -m bench.peers)"
 
 TRUSTED = "`me` trusted document (compiled)"
 GENERIC = "`me` generic path (query text)"
@@ -137,3 +153,63 @@ async def me_rows(
             )
         )
     return rows
+
+
+async def alone(args: argparse.Namespace) -> int:
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        print("bench.peers: no PostgreSQL server binaries", file=sys.stderr)
+        return 2
+    cluster = PgCluster.start(bin_dir, durable=True)
+    try:
+        dsn = await fresh_database(cluster_dsn(cluster, "postgres"), "cdp_peers")
+        with bench_settings(dsn) as (settings, keyring):
+            setup = Setup(settings, keyring, dsn)
+            await asyncio.to_thread(upgrade_to_head, settings)
+            await prepare_keystore(settings)
+            database = Database(settings)
+            try:
+                member = await seed_customer(settings, database, KeyringSource.fixed(keyring))
+            finally:
+                await database.dispose()
+            document_id = await asyncio.to_thread(register_me, setup)
+            specs: dict[str, Spec] = {
+                "cdp": ("cdp", 1),
+                "hand-written": ("handwritten", 1),
+                "cdp, stock executor": ("stock_executor", 1),
+            }
+            missing = await asyncio.to_thread(install)
+            if missing is None:
+                specs["PostGraphile"] = postgraphile(dsn)
+            wrk = await asyncio.to_thread(find_wrk, not args.quick)
+            plan = Plan(args.seconds, args.rounds, 8, wrk)
+            with running(specs, setup.environment) as servers:
+                rows = await me_rows(
+                    setup,
+                    servers,
+                    member,
+                    document_id,
+                    plan,
+                    quick=args.quick,
+                    peer_missing=missing,
+                )
+    finally:
+        cluster.stop()
+    note = f"{plan.rounds} rounds of {plan.seconds:g} s, load from {wrk or 'bench.loadgen'}."
+    if args.output is not None:
+        print(write_section(args.output, SECTION, rows, note))
+    else:
+        print(f"{note}\n\n{table(rows)}")
+    return 0 if all(r.met is not False for r in rows) else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="2 s, one round, no targets")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--output", type=Path, help="write a section of this RESULTS.md")
+    given = parser.parse_args()
+    if given.quick:
+        given.rounds, given.seconds = 1, 2.0
+    sys.exit(asyncio.run(alone(given)))

@@ -4,6 +4,7 @@ command (PostGraphile, `bench.postgraphile`)."""
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -27,6 +29,26 @@ from tests.pg_cluster import free_port
 class Server:
     name: str
     port: int
+    group: int = 0  # its process group (the process and its workers); 0: not known
+
+
+def cpu_seconds(server: Server) -> float:
+    """CPU time (user and system) spent so far by the server's processes: those of its
+    process group, from /proc (NaN where there is none). Under contention from other work a
+    fairer measure of what a request costs than its throughput."""
+    if not server.group or not Path("/proc/self/stat").exists():
+        return math.nan
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # After the command's closing parenthesis: state, ppid, pgrp, ... utime, stime.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == server.group:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 @dataclass(frozen=True)
@@ -180,7 +202,7 @@ def running(
                 log.seek(0)
                 error = log.read().decode(errors="replace")[-2000:]
                 raise RuntimeError(f"{name}: {exc}\n{error}") from None
-            servers[name] = Server(name, port)
+            servers[name] = Server(name, port, process.pid)
         yield servers
     finally:
         for process in started:
