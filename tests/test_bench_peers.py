@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from bench.customer import LOOKUP
 from bench.handwritten_lookup import LookupEndpoint, lookup_body
 from bench.load import Result
 from bench.report import Row, table
+from bench.servers import Server, cpu_seconds
 from bench.sides import Side, ratio
 from cdp.auth import Role, issue_token
 from cdp.config import Settings
@@ -130,3 +132,9 @@ def _side(*per_second: float) -> Side:
 def test_a_ratio_is_the_median_of_the_ratios_of_rounds_run_together() -> None:
     # Per round 2.0, 0.5 and 2.0: the median 2.0, not the ratio of the medians (20 / 20).
     assert ratio(_side(20, 10, 40), _side(10, 20, 20)) == 2.0
+
+
+def test_a_servers_cpu_time_is_its_process_groups_and_unknown_without_one() -> None:
+    spent = sum(os.times()[:2])  # this process's user and system time, at least
+    assert cpu_seconds(Server("this test", 0, os.getpgrp())) >= spent - 0.05
+    assert math.isnan(cpu_seconds(Server("unknown", 0)))
