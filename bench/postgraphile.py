@@ -92,7 +92,8 @@ def install() -> str | None:
     except subprocess.TimeoutExpired:
         return "npm install timed out"
     if done.returncode != 0 or not _installed():
-        return "npm install failed: " + (done.stderr.strip().splitlines() or ["?"])[-1][:200]
+        said = done.stderr.strip().splitlines() or ["?"]
+        return "npm install failed: " + next((x for x in said if " code " in x), said[0])[:200]
     return None
 
 
