@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast test-sqlite install lint schema documents clean bench bench-quick
+.PHONY: run test test-fast test-sqlite install lint schema documents clean bench bench-quick \
+	bench-peers
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +38,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick --output $(or $(BENCH_OUTPUT),bench/RESULTS-quick.md)
+
+# `me` side by side alone: trusted, generic, stock executor, hand-written, PostGraphile.
+bench-peers: $(STAMP)
+	$(BIN)/python -m bench.peers
 
 lint: $(STAMP)
 	$(BIN)/ruff check cdp tests migrations bench scripts

@@ -25,6 +25,31 @@ def unaudited() -> Starlette:
     return app_from_environment()
 
 
+def _stock() -> None:
+    return None
+
+
+def use_stock_executor(*, rebuild: bool = False) -> None:
+    """From now on this process's schema runs the generic path on strawberry's stock
+    execution context instead of cdp.graphql.execution's shortcut through graphql-core's
+    private methods (bench only: what the shortcut is worth, measured beside it). A schema
+    built before is refused, or with `rebuild` forgotten (apps made after build anew)."""
+    from cdp.graphql import execution, schema
+
+    if rebuild:
+        schema.build_schema.cache_clear()
+    if schema.build_schema.cache_info().currsize:
+        raise RuntimeError("the schema was built before the stock executor could be chosen")
+    execution.execution_context_class = _stock
+    schema.execution_context_class = _stock  # type: ignore[attr-defined]  # its import of it
+
+
+def stock_executor() -> Starlette:
+    """cdp exactly as served, but on the stock executor (`use_stock_executor`)."""
+    use_stock_executor()
+    return app_from_environment()
+
+
 def handwritten() -> Starlette:
     """The hand-written `me` endpoint of bench.handwritten, in a process tuned as `cdp serve`
     tunes its own (the garbage collector)."""

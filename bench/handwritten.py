@@ -1,5 +1,6 @@
 """The limit to approach: a hand-written Starlette endpoint answering the `me` document of
-bench.customer with the same work as cdp and none of GraphQL.
+bench.customer with the same work as cdp and none of GraphQL (and, beside it, support's
+lookup by phone: bench.handwritten_lookup).
 
 Same token check, the same statements (cdp's own service functions, one transaction), the
 same decryption through a per-request Vault, the same audit record written in that
@@ -253,9 +254,15 @@ def _consent(purpose: ConsentPurpose, channel: Channel, row: Any) -> dict[str, A
 
 
 def create_handwritten_app(settings: Settings | None = None) -> Starlette:
+    """`POST /graphql`: the `me` endpoint above; `POST /lookup`: support's lookup by phone
+    (bench.handwritten_lookup)."""
+    from bench.handwritten_lookup import LookupEndpoint
+
     settings = settings or load_settings()
     database = Database(settings)
-    endpoint = MeEndpoint(settings, database, load_keyring(settings))
+    keyring = load_keyring(settings)
+    endpoint = MeEndpoint(settings, database, keyring)
+    lookup = LookupEndpoint(settings, database, keyring)
 
     async def healthz(_request: Request) -> Response:
         return _json({"status": "ok"})
@@ -263,6 +270,7 @@ def create_handwritten_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/graphql", endpoint.handle, methods=["POST"]),
+            Route("/lookup", lookup.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 @dataclass(frozen=True)
 class Workload:
     template: str
-    authorization: str
+    authorization: str  # the header's value; empty: no Authorization header
     picks: tuple[str, ...] = ()
     path: str = "/graphql"
 
@@ -70,10 +70,15 @@ request = function()
   return wrk.format(nil, nil, nil, body)
 end
 """
+    authorization = (
+        f'wrk.headers["Authorization"] = {_lua_string(workload.authorization)}'
+        if workload.authorization
+        else ""
+    )
     return f"""
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = {_lua_string(workload.authorization)}
+{authorization}
 wrk.body = {_lua_string(workload.template)}
 local threads = 0
 setup = function(thread)

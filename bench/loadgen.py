@@ -25,9 +25,11 @@ def body_of(spec: dict[str, Any], n: int) -> bytes:
 
 async def connection(spec: dict[str, Any], until: float, counter: list[int], out: dict[str, Any]):  # type: ignore[no-untyped-def]
     reader, writer = await asyncio.open_connection(spec["host"], spec["port"])
+    authorization = spec["authorization"]
     head = (
         f"POST {spec['path']} HTTP/1.1\r\nHost: {spec['host']}\r\n"
-        f"Content-Type: application/json\r\nAuthorization: {spec['authorization']}\r\n"
+        "Content-Type: application/json\r\n"
+        + (f"Authorization: {authorization}\r\n" if authorization else "")
     )
     try:
         while time.perf_counter() < until:

@@ -5,7 +5,8 @@ the measure's request in process (httpx over ASGI, no network, no load generator
 for `me`, to the hand-written endpoint and to cdp again with the document sent as a trusted
 `documentId` (its compiled steps): mean milliseconds per request for each, and with
 `--pyinstrument` (pip install pyinstrument) cdp's call tree, or with `--cprofile tottime`
-the functions it spends most time in.
+the functions it spends most time in; `--stock-executor` runs cdp's generic path without
+cdp/graphql/execution.py's shortcut (bench.apps.use_stock_executor).
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ async def profile(settings: Settings, keyring: Keyring, dsn: str, args: argparse
             bodies = [
                 body(LOOKUP.replace("@PICK@", phone_of(rng.randrange(10_000)))) for _ in range(500)
             ]
+        if args.stock_executor:
+            from bench.apps import use_stock_executor
+
+            use_stock_executor(rebuild=True)
         app = create_app(settings, database, source)
         if args.pyinstrument:
             from pyinstrument import Profiler
@@ -151,4 +156,9 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--pyinstrument", action="store_true")
     parser.add_argument("--cprofile", metavar="SORT", help="cProfile, sorted by SORT (tottime)")
+    parser.add_argument(
+        "--stock-executor",
+        action="store_true",
+        help="cdp's generic path on strawberry's stock executor (no execution.py shortcut)",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -5,6 +5,7 @@ and every other section is kept as it was."""
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parent
 @dataclass
 class Row:
     measure: str
-    value: float
+    value: float  # NaN: not measured (the detail says why), shown as "unavailable"
     unit: str
     target: str
     met: bool | None
@@ -30,7 +31,11 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         met = "—" if r.met is None else ("yes" if r.met else "**NO**")
         detail = f" ({r.detail})" if r.detail else ""
-        lines.append(f"| {r.measure} | {r.value:,.2f} {r.unit}{detail} | {r.target} | {met} |")
+        if math.isnan(r.value):
+            result = r.detail or "unavailable"
+        else:
+            result = f"{r.value:,.2f} {r.unit}{detail}"
+        lines.append(f"| {r.measure} | {result} | {r.target} | {met} |")
     return "\n".join(lines)
 
 

@@ -34,7 +34,8 @@ from bench.databases import (
 from bench.load import find_wrk
 from bench.lookups import lookup_rows
 from bench.report import ROOT, Row, machine, table, write_head
-from bench.serving import Setup, serving_rows
+from bench.servers import Setup
+from bench.serving import serving_rows
 from cdp.analytics.periods import Granularity, period_of
 from cdp.app import create_app
 from cdp.auth import Principal, Role, issue_token

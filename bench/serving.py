@@ -1,12 +1,13 @@
-"""Measures over HTTP against real uvicorn processes (PostgreSQL): `me` against the
-hand-written endpoint, auditing on against off, two workers against one, and ingest."""
+"""Measures over HTTP against real server processes (PostgreSQL): `me` against the
+hand-written endpoint and the peer (bench.peers), auditing on against off, two workers
+against one, and ingest."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import sys
 
 import asyncpg
-import httpx
 
 from bench.customer import (
     EVENTS_PER_CALL,
@@ -18,54 +19,16 @@ from bench.customer import (
 )
 from bench.databases import keystore_dsn
 from bench.load import Workload
+from bench.peers import me_rows, register_me
 from bench.phones import seed_phones
+from bench.postgraphile import install
+from bench.postgraphile import server as postgraphile
 from bench.report import Row
-from bench.servers import Server, running
+from bench.servers import Server, Setup, Spec, answer, running
 from bench.sides import Plan, alternate, once
-from cdp.auth import Role, issue_token
-from cdp.config import Settings
-from cdp.crypto import Keyring
+from cdp.auth import Role
 from cdp.db import Database
 from cdp.keys.source import KeyringSource
-
-
-@dataclass(frozen=True)
-class Setup:
-    settings: Settings
-    keyring: Keyring
-    dsn: str  # asyncpg form
-
-    @property
-    def environment(self) -> dict[str, str]:
-        return {
-            "CDP_DATABASE_URL": self.settings.database_url,
-            "CDP_KEYRING": str(self.settings.keyring),
-            "CDP_KEYSTORE_URL": self.settings.keystore_database_url,
-            "CDP_JWT_SECRET": self.settings.jwt_secret.get_secret_value(),
-        }
-
-    def token(self, role: Role, subject: str) -> str:
-        return "Bearer " + issue_token(self.settings, role=role, subject=subject, ttl_seconds=86400)
-
-
-def answer(server: Server, workload: Workload) -> dict[str, object]:
-    """One request, checked: the load generators only see HTTP status codes."""
-    text = workload.template.replace("@N@", "check").replace(
-        "@PICK@", workload.picks[0] if workload.picks else ""
-    )
-    response = httpx.post(
-        f"http://127.0.0.1:{server.port}{workload.path}",
-        content=text.encode(),
-        headers={"authorization": workload.authorization, "content-type": "application/json"},
-        timeout=30,
-    )
-    try:
-        payload: dict[str, object] = response.json()
-    except ValueError:
-        payload = {"body": response.text}
-    if response.status_code != 200 or "errors" in payload:
-        raise RuntimeError(f"{server.name} answered {response.status_code}: {str(payload)[:500]}")
-    return payload
 
 
 async def _people(setup: Setup, count: int) -> tuple[str, list[str]]:
@@ -99,31 +62,27 @@ async def serving_rows(setup: Setup, *, quick: bool, wrk: str | None) -> list[Ro
     seconds, rounds = (2.0, 1) if quick else (10.0, 5)
     me, others = await _people(setup, 500 if quick else 10_000)
     me_load = Workload(body(ME), setup.token(Role.CUSTOMER, me))
-    specs = {
+    document_id = await asyncio.to_thread(register_me, setup)
+    specs: dict[str, Spec] = {
         "cdp": ("cdp", 1),
         "hand-written": ("handwritten", 1),
+        "cdp, stock executor": ("stock_executor", 1),
         "cdp, auditing off": ("unaudited", 1),
         "cdp --workers 2": ("cdp", 2),
     }
+    peer_missing = await asyncio.to_thread(install)
+    if peer_missing is None:
+        specs["PostGraphile"] = postgraphile(setup.dsn)
+    else:
+        print(f"bench: PostGraphile unavailable ({peer_missing})", file=sys.stderr)
     rows: list[Row] = []
     with running(specs, setup.environment) as servers:
-        cdp, hand = servers["cdp"], servers["hand-written"]
-        if answer(cdp, me_load) != answer(hand, me_load):
-            raise RuntimeError("the hand-written endpoint does not answer as cdp does")
+        cdp = servers["cdp"]
         answer(servers["cdp, auditing off"], me_load)
         plan = Plan(seconds, rounds, 8, wrk)
-        (c, h), ratio = await alternate([cdp, hand], me_load, plan)
-        rows += [
-            Row("`me` via cdp, 8 connections", c.throughput, "req/s", "—", None, c.latencies),
-            Row("`me` hand-written, 8 connections", h.throughput, "req/s", "—", None, h.latencies),
-            Row(
-                "`me` throughput cdp / hand-written",
-                ratio,
-                "×",
-                "≥ 0.7",
-                None if quick else ratio >= 0.7,
-            ),
-        ]
+        rows += await me_rows(
+            setup, servers, me, document_id, plan, quick=quick, peer_missing=peer_missing
+        )
         (on, off), ratio = await alternate([cdp, servers["cdp, auditing off"]], me_load, plan)
         rows.append(
             Row(

@@ -4,12 +4,13 @@ so drift from whatever else the machine does falls on both; medians of the round
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.load import Result, Workload, run_load
-from bench.servers import Server
+from bench.servers import Server, cpu_seconds
 
 
 @dataclass(frozen=True)
@@ -26,18 +27,21 @@ class Side:
     p50_ms: float
     p99_ms: float
     results: tuple[Result, ...]
+    cpu_ms: float = math.nan  # median over rounds of the server's CPU ms per request
 
     @property
     def latencies(self) -> str:
-        return f"p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms"
+        cpu = "" if math.isnan(self.cpu_ms) else f", {self.cpu_ms:.1f} ms CPU per request"
+        return f"p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms{cpu}"
 
 
-def _side(results: list[Result]) -> Side:
+def _side(results: list[Result], cpu_ms: Sequence[float] = ()) -> Side:
     return Side(
         throughput=statistics.median(r.per_second for r in results),
         p50_ms=statistics.median(r.p50_ms for r in results),
         p99_ms=statistics.median(r.p99_ms for r in results),
         results=tuple(results),
+        cpu_ms=statistics.median(cpu_ms) if cpu_ms else math.nan,
     )
 
 
@@ -55,19 +59,39 @@ async def once(server: Server, workload: Workload, plan: Plan, seconds: float) -
     return result
 
 
+async def rounds(contenders: Sequence[tuple[Server, Workload]], plan: Plan) -> list[Side]:
+    """Each (server, workload)'s Side over `plan.rounds` rounds, taking turns in an order
+    reversed every other round, after a warm-up of each."""
+    for server, workload in contenders:
+        await once(server, workload, plan, max(1.0, plan.seconds / 3))
+    results: list[list[Result]] = [[] for _ in contenders]
+    cpu: list[list[float]] = [[] for _ in contenders]
+    for round_ in range(plan.rounds):
+        order = list(range(len(contenders)))
+        if round_ % 2:
+            order.reverse()
+        for i in order:
+            server, workload = contenders[i]
+            before = cpu_seconds(server)
+            result = await once(server, workload, plan, plan.seconds)
+            spent = cpu_seconds(server) - before
+            results[i].append(result)
+            if not math.isnan(spent) and result.requests:
+                cpu[i].append(spent * 1000 / result.requests)
+    return [_side(r, c) for r, c in zip(results, cpu, strict=True)]
+
+
+def ratio(first: Side, second: Side) -> float:
+    """The median over rounds of first/second throughput (each round's pair ran together)."""
+    return statistics.median(
+        a.per_second / max(b.per_second, 1e-9)
+        for a, b in zip(first.results, second.results, strict=True)
+    )
+
+
 async def alternate(
     servers: Sequence[Server], workload: Workload, plan: Plan
 ) -> tuple[list[Side], float]:
     """Each server's Side, and the median over rounds of first/second throughput ratios."""
-    for server in servers:
-        await once(server, workload, plan, max(1.0, plan.seconds / 3))  # warm-up
-    results: list[list[Result]] = [[] for _ in servers]
-    ratios = []
-    for round_ in range(plan.rounds):
-        order = list(range(len(servers)))
-        if round_ % 2:
-            order.reverse()
-        for i in order:
-            results[i].append(await once(servers[i], workload, plan, plan.seconds))
-        ratios.append(results[0][-1].per_second / max(results[1][-1].per_second, 1e-9))
-    return [_side(r) for r in results], statistics.median(ratios)
+    sides = await rounds([(server, workload) for server in servers], plan)
+    return sides, ratio(sides[0], sides[1])
