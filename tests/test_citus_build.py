@@ -1,6 +1,5 @@
 """The project's Citus build (scripts/build-citus.sh): its patch still applies to the vendored
-release: it guards
-the one definition that newer PostgreSQL 15 headers declare themselves."""
+release, guarding the one definition that newer PostgreSQL 15 headers declare themselves."""
 
 from __future__ import annotations
 
@@ -34,4 +33,3 @@ def test_the_patch_applies_to_the_vendored_release(tmp_path: Path) -> None:
     guarded = header.split("#ifndef CITUS_PG_HAS_CREATEDB_PRIVILEGE", 1)[1].split("#endif", 1)[0]
     assert "have_createdb_privilege(void)" in guarded
     assert header.count("have_createdb_privilege(void)") == 1
-
