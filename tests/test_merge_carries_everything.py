@@ -377,6 +377,7 @@ async def test_the_merge_record_counts_what_moved(
     assert record.loser_public_id == b.profile_id
     expected = {
         "identities": 1,
+        "profile_keys": 2,  # the identity's OpenID, alone and in its app
         "data_keys": 1,
         "points": len(b.points),
         "coupons": len(b.coupons),

@@ -96,6 +96,25 @@ def identity_keys(values: dict[str, Any]) -> set[Key]:
     return {(bidx, KeyKind.OPEN_ID.value), app_open_id_key(values["app_id"], bidx)}
 
 
+# The keys of every profile and identity as `profile_keys` and `identity_keys` compute them,
+# in SQL for PostgreSQL and Citus (one INSERT ... SELECT each, repartitioned by the key's hash
+# on the cluster): migration 0027's backfill, and the bench's after it seeds by COPY.
+FILL_SQL = (
+    "INSERT INTO profile_keys (key_hash, kind, profile_id) "
+    "SELECT sha256(convert_to('public_id:' || public_id, 'UTF8')), 'public_id', id FROM profiles",
+    "INSERT INTO profile_keys (key_hash, kind, profile_id) "
+    "SELECT union_id_bidx, 'union_id', id FROM profiles WHERE union_id_bidx IS NOT NULL",
+    "INSERT INTO profile_keys (key_hash, kind, profile_id) "
+    "SELECT phone_bidx, CASE WHEN phone_verified THEN 'phone_verified' ELSE 'phone' END, id "
+    "FROM profiles WHERE phone_bidx IS NOT NULL",
+    "INSERT INTO profile_keys (key_hash, kind, profile_id) "
+    "SELECT DISTINCT open_id_bidx, 'open_id', profile_id FROM identities",
+    "INSERT INTO profile_keys (key_hash, kind, profile_id) "
+    "SELECT sha256(convert_to('app_open_id:' || app_id || ':', 'UTF8') || open_id_bidx), "
+    "'app_open_id', profile_id FROM identities",
+)
+
+
 _PROFILE_COLUMNS = ("public_id", "union_id_bidx", "phone_bidx", "phone_verified")
 _IDENTITY_COLUMNS = ("app_id", "open_id_bidx")
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from cdp.distribution import distribute
-from cdp.profiles.directory import identity_keys, profile_keys
+from cdp.profiles.directory import FILL_SQL, identity_keys, profile_keys
 
 revision: str = "0027_profile_keys"
 down_revision: str | None = "0026_citus_distribution"
@@ -23,23 +23,6 @@ depends_on: str | Sequence[str] | None = None
 
 UNIQUE = sa.text("kind NOT IN ('phone', 'open_id')")
 BATCH = 5000
-
-# The keys as cdp.profiles.directory computes them, in SQL (PostgreSQL and Citus: one
-# INSERT ... SELECT each, repartitioned by the key's hash on the cluster).
-PG_BACKFILL = (
-    "INSERT INTO profile_keys (key_hash, kind, profile_id) "
-    "SELECT sha256(convert_to('public_id:' || public_id, 'UTF8')), 'public_id', id FROM profiles",
-    "INSERT INTO profile_keys (key_hash, kind, profile_id) "
-    "SELECT union_id_bidx, 'union_id', id FROM profiles WHERE union_id_bidx IS NOT NULL",
-    "INSERT INTO profile_keys (key_hash, kind, profile_id) "
-    "SELECT phone_bidx, CASE WHEN phone_verified THEN 'phone_verified' ELSE 'phone' END, id "
-    "FROM profiles WHERE phone_bidx IS NOT NULL",
-    "INSERT INTO profile_keys (key_hash, kind, profile_id) "
-    "SELECT DISTINCT open_id_bidx, 'open_id', profile_id FROM identities",
-    "INSERT INTO profile_keys (key_hash, kind, profile_id) "
-    "SELECT sha256(convert_to('app_open_id:' || app_id || ':', 'UTF8') || open_id_bidx), "
-    "'app_open_id', profile_id FROM identities",
-)
 
 
 def upgrade() -> None:
@@ -62,7 +45,7 @@ def upgrade() -> None:
     connection = op.get_bind()
     distribute(connection)  # on Citus: distributed by key_hash before it is filled
     if connection.dialect.name == "postgresql":
-        for statement in PG_BACKFILL:
+        for statement in FILL_SQL:
             connection.exec_driver_sql(statement)
     else:
         _backfill_in_python(connection)
