@@ -36,6 +36,12 @@ class KeyKind(StrEnum):
 
 
 SHARED_KINDS = (KeyKind.PHONE, KeyKind.OPEN_ID)  # the kinds several profiles may hold
+# A profile's own keys (the rest are those of its rows, which a merge hands on with them).
+OWN_KINDS = (KeyKind.PUBLIC_ID, KeyKind.UNION_ID, KeyKind.PHONE, KeyKind.VERIFIED_PHONE)
+# Rows found by an idempotency key, which is unique across people: table -> its key column.
+# The kind of their keys is the table's name. (Contacts keep theirs apart: retention drops
+# whole months of them, keys and all, behind the ORM's back.)
+IDEMPOTENT: dict[str, str] = {"coupons": "idempotency_key", "points_ledger": "idempotency_key"}
 _UNIQUE = sa.text("kind NOT IN ('phone', 'open_id')")
 
 
@@ -112,7 +118,26 @@ FILL_SQL = (
     "INSERT INTO profile_keys (key_hash, kind, profile_id) "
     "SELECT sha256(convert_to('app_open_id:' || app_id || ':', 'UTF8') || open_id_bidx), "
     "'app_open_id', profile_id FROM identities",
+    *(
+        "INSERT INTO profile_keys (key_hash, kind, profile_id) "
+        f"SELECT sha256(convert_to('{table}:' || {column}, 'UTF8')), '{table}', profile_id "
+        f"FROM {table}"
+        for table, column in IDEMPOTENT.items()
+    ),
 )
+
+
+def idempotency_key(table: str, key: str) -> Key:
+    return hashlib.sha256(f"{table}:{key}".encode()).digest(), table
+
+
+def _keyed_by(table: str) -> Any:
+    column = IDEMPOTENT[table]
+
+    def keys_of(values: dict[str, Any]) -> set[Key]:
+        return {idempotency_key(table, values[column])} if values.get(column) else set()
+
+    return (column,), keys_of
 
 
 _PROFILE_COLUMNS = ("public_id", "union_id_bidx", "phone_bidx", "phone_verified")
@@ -140,6 +165,7 @@ def _changes(session: orm.Session) -> tuple[list[tuple[Key, int]], list[tuple[Ke
     kinds = {
         "profiles": (_PROFILE_COLUMNS, profile_keys),
         "identities": (_IDENTITY_COLUMNS, identity_keys),
+        **{table: _keyed_by(table) for table in IDEMPOTENT},
     }
     for obj in [*session.new, *session.dirty, *session.deleted]:
         table = getattr(type(obj), "__tablename__", None)
@@ -168,6 +194,9 @@ _DELETE = sa.delete(KEYS).where(
     KEYS.c.kind == sa.bindparam("k"),
     KEYS.c.profile_id == sa.bindparam("p"),
 )
+_DELETE_KEY = sa.delete(KEYS).where(
+    KEYS.c.key_hash == sa.bindparam("h"), KEYS.c.kind == sa.bindparam("k")
+)
 _INSERT = sa.insert(KEYS).values(
     key_hash=sa.bindparam("h"), kind=sa.bindparam("k"), profile_id=sa.bindparam("p")
 )
@@ -181,6 +210,11 @@ def _keep_keys(session: orm.Session, _context: Any) -> None:
     # Deletes first: a flush may hand a unique key from one profile to another.
     if gone:
         connection.execute(_DELETE, _rows(gone))
+    stale = [{"h": h, "k": kind} for (h, kind), _ in new if kind in IDEMPOTENT]
+    if stale:
+        # An idempotency key is written only after its lookup, under the key's lock, found no
+        # row: a key left by rows deleted in bulk (a merge's copy) is stale.
+        connection.execute(_DELETE_KEY, stale)
     if new:
         connection.execute(_INSERT, _rows(new))
 
@@ -207,6 +241,12 @@ async def profile_ids_for(
     return list((await session.scalars(statement)).all())
 
 
+async def owner_of(session: AsyncSession, key: Key) -> int | None:
+    """The profile holding a key of a unique kind (one shard of the directory), or None."""
+    found = await profile_ids_for(session, [key], limit=1)
+    return found[0] if found else None
+
+
 async def owners(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, int]:
     """The profile holding each of `keys` (of unique kinds; those held by none absent): one
     statement for a batch, reaching the directory's shards of those hashes only."""
@@ -222,13 +262,14 @@ async def owners(session: AsyncSession, keys: Iterable[Key]) -> dict[Key, int]:
 
 
 async def move_keys(session: AsyncSession, *, loser_id: int, survivor_id: int) -> int:
-    """A merge's step: the loser's identities' keys go to the survivor with the identities
-    (its own keys go when it is deleted, its values when the survivor takes them). Reads the
-    two profiles' keys by profile id: on Citus a scatter, on a merge only."""
-    kinds = [KeyKind.OPEN_ID.value, KeyKind.APP_OPEN_ID.value]
+    """A merge's step: the keys of the loser's rows (identities, coupons, points) go to the
+    survivor with the rows (its own keys go when it is deleted, its values when the survivor
+    takes them). Reads the two profiles' keys by profile id: on Citus a scatter, on a merge
+    only."""
+    own = [kind.value for kind in OWN_KINDS]
     rows = await session.execute(
         sa.select(KEYS.c.key_hash, KEYS.c.kind, KEYS.c.profile_id).where(
-            KEYS.c.profile_id.in_([loser_id, survivor_id]), KEYS.c.kind.in_(kinds)
+            KEYS.c.profile_id.in_([loser_id, survivor_id]), KEYS.c.kind.not_in(own)
         )
     )
     held: dict[int, set[Key]] = {loser_id: set(), survivor_id: set()}

@@ -8,13 +8,21 @@ Revises: 0026_citus_distribution
 Create Date: 2026-12-04
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
 from cdp.distribution import distribute
-from cdp.profiles.directory import FILL_SQL, identity_keys, profile_keys
+from cdp.profiles.directory import (
+    FILL_SQL,
+    IDEMPOTENT,
+    Key,
+    idempotency_key,
+    identity_keys,
+    profile_keys,
+)
 
 revision: str = "0027_profile_keys"
 down_revision: str | None = "0026_citus_distribution"
@@ -55,18 +63,29 @@ def _backfill_in_python(connection: sa.Connection) -> None:
     keys = sa.table(
         "profile_keys", sa.column("key_hash"), sa.column("kind"), sa.column("profile_id")
     )
-    sources = (
-        ("SELECT id, public_id, union_id_bidx, phone_bidx, phone_verified FROM profiles", False),
-        ("SELECT profile_id, app_id, open_id_bidx FROM identities", True),
-    )
-    for query, identities in sources:
+    sources: list[tuple[str, Callable[[dict[str, Any]], set[Key]]]] = [
+        (
+            "SELECT id AS profile_id, public_id, union_id_bidx, phone_bidx, phone_verified "
+            "FROM profiles",
+            profile_keys,
+        ),
+        ("SELECT profile_id, app_id, open_id_bidx FROM identities", identity_keys),
+    ]
+    for table, column in IDEMPOTENT.items():
+        sources.append(
+            (
+                f"SELECT profile_id, {column} FROM {table}",
+                lambda row, t=table, c=column: {idempotency_key(t, row[c])},
+            )
+        )
+    for query, keys_of in sources:
         result = connection.exec_driver_sql(query)
         seen: set[tuple[bytes, str, int]] = set()
         while rows := result.mappings().fetchmany(BATCH):
             batch = []
             for row in rows:
-                owner = row["profile_id"] if identities else row["id"]
-                found = identity_keys(dict(row)) if identities else profile_keys(dict(row))
+                owner = row["profile_id"]
+                found = keys_of(dict(row))
                 for key_hash, kind in found:
                     if (key_hash, kind, owner) not in seen:
                         seen.add((key_hash, kind, owner))
