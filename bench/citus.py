@@ -146,9 +146,13 @@ class Side:
     rounds: dict[str, list[float]] = field(default_factory=dict)
 
 
-async def seed_side(side: Side, *, profiles: int, events: int) -> None:
+async def migrate_side(side: Side) -> None:
+    # One at a time: Alembic's context is global to the process.
     await asyncio.to_thread(upgrade_to_head, side.settings)
     await prepare_keystore(side.settings)
+
+
+async def seed_side(side: Side, *, profiles: int, events: int) -> None:
     started = time.perf_counter()
     # Half the people by bench/bulk.py (identities, orders; phones of no one findable), the
     # other half findable by phone: phone_of(i) for i in [profiles // 2, profiles).
@@ -262,6 +266,8 @@ async def run(quick: bool, profiles: int, events: int, rounds: int, output: Path
             )
             # Both seeded at once (the machine's two cores between them): the seeding times
             # are each side's under that load.
+            for side in sides:
+                await migrate_side(side)
             await asyncio.gather(
                 *(seed_side(side, profiles=profiles, events=events) for side in sides)
             )
