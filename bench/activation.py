@@ -26,6 +26,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from bench.bulk import refill_directory
 from bench.databases import bench_settings, cluster_dsn, fresh_database, prepare_keystore
 from bench.report import Row, write_section
 from cdp.activation.campaigns import advance, forecast, schedule_campaign
@@ -126,8 +127,10 @@ async def seed_members(dsn: str, members: int) -> None:
             columns=["profile_id", "tag", "source", "tagged_by", "tagged_at"],
             records=[(i, AUDIENCE, "RULE", "rule", now) for i in ids],
         )
+        await refill_directory(conn)
         for name in (
             "profiles",
+            "profile_keys",
             "identities",
             "wechat_subscribe_grants",
             "consents",

@@ -14,6 +14,8 @@ from typing import Any
 
 import asyncpg
 
+from cdp.profiles.directory import FILL_SQL
+
 CHANNELS = ("MINI_PROGRAM", "OFFICIAL_ACCOUNT", "CHANNELS", "WEB")
 SOURCES = (None, "menu", "article", "video", "moments", "search")
 EVENT_TYPES = ("article_read", "menu_click", "video_view", "page_view", "product_view")
@@ -174,9 +176,18 @@ async def seed(dsn: str, *, profiles: int, events: int, seed: int = 7) -> None:
                 f"(SELECT max(id) FROM {table}))"
             )
         await conn.execute(EVENT_KEYS)
+        await refill_directory(conn)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
+
+
+async def refill_directory(conn: asyncpg.Connection) -> None:
+    """The directory of lookup keys (cdp/profiles/directory.py) for rows written by COPY,
+    which its flush hook never sees: rebuilt whole."""
+    await conn.execute("TRUNCATE profile_keys")
+    for statement in FILL_SQL:
+        await conn.execute(statement)
 
 
 async def orders_and_events_for(dsn: str, profile_id: int, *, orders: int, events: int) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from bench.bulk import refill_directory
 from cdp.crypto import KEY_BYTES, Keyring, field_aad, seal
 
 CHUNK = 50_000
@@ -174,5 +175,7 @@ async def _finish(conn: asyncpg.Connection, keys_conn: asyncpg.Connection) -> No
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
             f"(SELECT coalesce(max(id), 1) FROM {table}))"
         )
+    await refill_directory(conn)
     await conn.execute("VACUUM ANALYZE profiles")
+    await conn.execute("ANALYZE profile_keys")
     await keys_conn.execute("VACUUM ANALYZE data_keys")

@@ -37,6 +37,12 @@ BY_PERSON: dict[str, str] = {
     "wechat_subscribe_grants": "profile_id",
 }
 
+# Distributed by something other than the person, not co-located with `profiles`: the
+# directory of lookup keys (cdp.profiles.directory), by the key's hash, so that a lookup by key
+# reads one shard. A reference table would put every key on every node and make every link a
+# write to all of them: it holds several rows per member, the largest table but events.
+BY_KEY: dict[str, str] = {"profile_keys": "key_hash"}
+
 # Small and shared: replicated to every node, joined with any shard locally. Suppressions
 # are read on every ingest path by (kind, blind index): a lookup on the local copy.
 REFERENCE: tuple[str, ...] = ("audiences", "campaigns", "privacy_notices", "suppressions")
@@ -94,7 +100,7 @@ def on_citus(connection: sa.Connection) -> bool:
 
 def placement(table: str) -> str:
     """'distributed', 'reference' or 'local': where the plan puts `table`."""
-    if table in BY_PERSON:
+    if table in BY_PERSON or table in BY_KEY:
         return "distributed"
     return "reference" if table in REFERENCE else "local"
 
@@ -181,6 +187,8 @@ def _restored(key: ForeignKey) -> str | None:
     """The foreign key as Citus can keep it, or None where it cannot (then the application
     removes what the key would have: merges and erasure name every table)."""
     source, target = placement(key.table), placement(key.target)
+    if key.table in BY_KEY or key.target in BY_KEY:
+        return None  # another distribution: no key can join it to a person's shard
     if source == "distributed" and target == "distributed":
         column, target_column = BY_PERSON[key.table], BY_PERSON[key.target]
         if key.target == ANCHOR and key.columns == (column,) and key.on_delete != "SET NULL":
@@ -232,6 +240,11 @@ def distribute(connection: sa.Connection) -> list[str]:
             connection.exec_driver_sql(
                 f"SELECT create_distributed_table('{table}', '{column}', "
                 f"colocate_with => '{colocate}')"
+            )
+    for table, column in BY_KEY.items():
+        if table in existing and table not in placed:
+            connection.exec_driver_sql(
+                f"SELECT create_distributed_table('{table}', '{column}', colocate_with => 'none')"
             )
     dropped = []
     for key in keys:

@@ -16,6 +16,7 @@ from cdp.lookups.models import LookupMiss
 from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order, OrderItem
 from cdp.outbox.models import OutboxCursor, OutboxMessage
+from cdp.profiles.directory import ProfileKey
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.rate_stores import RateBudget
 from cdp.reevaluation import QueuedProfile
@@ -62,6 +63,7 @@ __all__ = [
     "PointsLot",
     "PrivacyNotice",
     "Profile",
+    "ProfileKey",
     "ProfileMerge",
     "ProfileTag",
     "ProviderToken",

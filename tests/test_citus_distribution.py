@@ -19,7 +19,12 @@ _names = itertools.count()
 
 
 def test_every_table_has_one_place_in_the_plan() -> None:
-    planned = [*distribution.BY_PERSON, *distribution.REFERENCE, *distribution.LOCAL]
+    planned = [
+        *distribution.BY_PERSON,
+        *distribution.BY_KEY,
+        *distribution.REFERENCE,
+        *distribution.LOCAL,
+    ]
     tables = {*cdp.models.metadata.tables, *PG_ONLY.tables, "alembic_version"}
     assert sorted(planned) == sorted(set(planned)), "a table is in two places"
     assert set(planned) == tables
@@ -58,9 +63,13 @@ async def test_the_cluster_places_every_table_where_the_plan_says(
     )
     placed = {row["name"]: row for row in rows}
     assert {name: row["kind"] for name, row in placed.items()} == {
-        **{name: "distributed" for name in distribution.BY_PERSON},
+        **{name: "distributed" for name in [*distribution.BY_PERSON, *distribution.BY_KEY]},
         **{name: "reference" for name in distribution.REFERENCE},
     }
+    for name, column in distribution.BY_KEY.items():
+        # By its key, apart from the people: a lookup by key is one shard of it.
+        assert placed[name]["column"] == column, name
+        assert placed[name]["colocation_id"] != placed[distribution.ANCHOR]["colocation_id"]
     for name, column in distribution.BY_PERSON.items():
         assert placed[name]["column"] == column, name
         assert placed[name]["colocation_id"] == placed[distribution.ANCHOR]["colocation_id"], name

@@ -220,8 +220,9 @@ async def test_lifting_the_union_id_and_open_id_lets_the_person_start_a_new_empt
     assert me["consents"]["history"] == {"items": []}
     assert not any(c["explicit"] for c in me["consents"]["current"])
     counts = await rows_of(database, fresh_id)
-    # Nothing but the new identity, its key, and the audiences' note to re-evaluate the person.
-    expected = {"identities": 1, "data_keys": 1, "audience_queue": 1}
+    # Nothing but the new identity, its key, its lookup keys (public id, UnionID, the OpenID
+    # alone and in its app) and the audiences' note to re-evaluate the person.
+    expected = {"identities": 1, "data_keys": 1, "audience_queue": 1, "profile_keys": 4}
     assert counts == {**dict.fromkeys(counts, 0), **expected}
     # What was not lifted stays refused.
     official = {"channel": "OFFICIAL_ACCOUNT", "appId": OFFICIAL, "openId": s.official_open_id}

@@ -138,7 +138,9 @@ async def test_a_union_id_that_shows_two_profiles_are_one_person_merges_them(
         record = (await session.scalars(sa.select(ProfileMerge))).one()
     assert record.loser_public_id == newer["id"]
     assert record.moved["identities"] == 2 and record.moved["data_keys"] == 1
-    assert not any(n for name, n in record.moved.items() if name not in ("identities", "data_keys"))
+    assert record.moved["profile_keys"] == 4  # each identity's OpenID, alone and in its app
+    moving = ("identities", "data_keys", "profile_keys")
+    assert not any(n for name, n in record.moved.items() if name not in moving)
     assert record.reason == "union_id"
 
     # A customer holding a token for the merged-away profile reaches the survivor.

@@ -377,6 +377,8 @@ async def test_the_merge_record_counts_what_moved(
     assert record.loser_public_id == b.profile_id
     expected = {
         "identities": 1,
+        # The identity's OpenID (alone and in its app), the coupons' and entries' keys.
+        "profile_keys": 2 + len(b.points) + len(b.coupons),
         "data_keys": 1,
         "points": len(b.points),
         "coupons": len(b.coupons),

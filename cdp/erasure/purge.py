@@ -22,6 +22,7 @@ from cdp.loyalty.models import Coupon, PointsEntry, PointsLot
 from cdp.orders.models import Order
 from cdp.outbox.models import OutboxMessage
 from cdp.partitions import is_partitioned
+from cdp.profiles.directory import ProfileKey, forget_keys, public_id_key
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge
 from cdp.reevaluation import QueuedProfile
 from cdp.subscriptions.models import SubscribeGrant, WechatFollow
@@ -53,6 +54,7 @@ SPECIAL = (
     "data_keys",
     "profile_merges",
     "identity_reviews",  # by either of its two profiles
+    "profile_keys",  # every lookup key (an anonymised profile gets its tombstone's)
     "profiles",
     "audit_events",
     "erasure_requests",
@@ -123,6 +125,7 @@ async def purge(
         sa.delete(ProfileMerge).where(col(ProfileMerge.survivor_id) == profile_id)
     )
     counts["profile_merges"] = int(merges.rowcount or 0)  # type: ignore[attr-defined]
+    counts["profile_keys"] = await forget_keys(session, profile_id)
     reviews = await session.execute(sa.delete(IdentityReview).where(_reviews_of(profile_id)))
     counts["identity_reviews"] = int(reviews.rowcount or 0)  # type: ignore[attr-defined]
     profile = await session.get(Profile, profile_id)
@@ -158,6 +161,7 @@ async def purge(
             profile.public_id = tombstone  # the old id leads nowhere
         counts["profiles_anonymized"] = int(profile is not None)
     await session.flush()
+    await forget_keys(session, profile_id)  # the tombstone's, which leads nowhere either
     return counts
 
 
@@ -191,6 +195,8 @@ async def scan(
         ),
     )
     found["identity_reviews"] = await count(IdentityReview, _reviews_of(profile_id))
+    named = [public_id_key(p)[0] for p in public_ids] + union_hashes + phone_hashes + open_hashes
+    found["profile_keys"] = await count(ProfileKey, col(ProfileKey.key_hash).in_(named))
     found["profiles.public_id"] = await count(Profile, col(Profile.public_id).in_(public_ids))
     found["profiles.union_id_bidx"] = await count(
         Profile, col(Profile.union_id_bidx).in_(union_hashes)

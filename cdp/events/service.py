@@ -24,8 +24,9 @@ from cdp.events.models import Event
 from cdp.keys.vault import Vault
 from cdp.orders.entry import parse_entry
 from cdp.partitions import is_partitioned
+from cdp.profiles.directory import app_open_id_key, owners, public_id_key
 from cdp.profiles.merge import Merge, reassign_rows
-from cdp.profiles.models import Identity, Profile, ProfileMerge
+from cdp.profiles.models import ProfileMerge
 from cdp.profiles.values import clean_identifier
 from cdp.reevaluation import note as reevaluate
 from cdp.suppression.models import SuppressionKind
@@ -123,26 +124,15 @@ async def _resolve_people(
     """Profile ids for the identities and public ids the batch names (unknown ones absent)."""
     by_identity: dict[tuple[str, str], int] = {}
     wanted = {(e.app_id, e.open_id) for e in events if e.open_id and e.app_id}
-    hashes = {vault.blind_index("open_id", o): (a, o) for a, o in wanted}
-    if hashes:
-        rows = await session.execute(
-            sa.select(
-                col(Identity.app_id), col(Identity.open_id_bidx), col(Identity.profile_id)
-            ).where(col(Identity.open_id_bidx).in_(list(hashes)))
-        )
-        for app_id, bidx, profile_id in rows:
-            key = hashes.get(bidx)
-            if key is not None and key[0] == app_id:
-                by_identity[key] = profile_id
+    # Through the directory: the shards of these keys' hashes, never a scan of every shard.
+    keys = {app_open_id_key(a, vault.blind_index("open_id", o)): (a, o) for a, o in sorted(wanted)}
+    for key, profile_id in (await owners(session, keys)).items():
+        by_identity[keys[key]] = profile_id
     public_ids = {e.profile_id for e in events if e.profile_id}
     by_public: dict[str, int] = {}
     if public_ids:
-        found = await session.execute(
-            sa.select(col(Profile.public_id), col(Profile.id)).where(
-                col(Profile.public_id).in_(public_ids)
-            )
-        )
-        by_public = {pid: int(i or 0) for pid, i in found}
+        named = {public_id_key(pid): pid for pid in sorted(public_ids)}
+        by_public = {named[key]: owner for key, owner in (await owners(session, named)).items()}
         merged = await session.execute(
             sa.select(col(ProfileMerge.loser_public_id), col(ProfileMerge.survivor_id)).where(
                 col(ProfileMerge.loser_public_id).in_(public_ids - set(by_public))

@@ -20,6 +20,7 @@ from cdp.identity_rules import IdentifierType, IdentityRules
 from cdp.keys.vault import Vault
 from cdp.linking.reviews import refuse_attach_beyond_limit, refuse_beyond_limits
 from cdp.linking.steps import MERGE_STEPS
+from cdp.profiles import directory
 from cdp.profiles.merge import merge_profiles
 from cdp.profiles.models import Identity, Profile
 from cdp.profiles.personal import seal_open_id, write_field
@@ -227,17 +228,27 @@ async def _linked(
     session: AsyncSession, key: _Key
 ) -> tuple[Identity | None, Profile | None, Profile | None]:
     """The identity (app id, OpenID) and the profiles its OpenID and the UnionID lead to."""
-    identity = await session.scalar(_IDENTITY_BY_KEY, {"app_id": key.app_id, "bidx": key.open_bidx})
+    # Each found through the directory, then on the person's shard (router queries on Citus).
+    identity = None
+    holder = await directory.profile_ids_for(
+        session, [directory.app_open_id_key(key.app_id, key.open_bidx)], limit=1
+    )
+    if holder:
+        identity = await session.scalar(
+            _IDENTITY_BY_KEY, {"profile_id": holder[0], "app_id": key.app_id, "bidx": key.open_bidx}
+        )
     by_open = (
         await session.get(Profile, identity.profile_id, populate_existing=True)
         if identity
         else None
     )
-    by_union = (
-        await session.scalar(_PROFILE_BY_UNION, {"bidx": key.union_bidx})
-        if key.union_bidx is not None
-        else None
-    )
+    by_union = None
+    if key.union_bidx is not None:
+        owner = await directory.profile_ids_for(
+            session, [(key.union_bidx, directory.KeyKind.UNION_ID.value)], limit=1
+        )
+        if owner:
+            by_union = await session.scalar(_PROFILE_BY_ID, {"id": owner[0]})
     return identity, by_open, by_union
 
 
@@ -245,13 +256,14 @@ async def _linked(
 _IDENTITY_BY_KEY = (
     select(Identity)
     .where(
+        col(Identity.profile_id) == sa.bindparam("profile_id"),
         col(Identity.app_id) == sa.bindparam("app_id"),
         col(Identity.open_id_bidx) == sa.bindparam("bidx"),
     )
     .execution_options(populate_existing=True)
 )
-_PROFILE_BY_UNION = (
+_PROFILE_BY_ID = (
     select(Profile)
-    .where(col(Profile.union_id_bidx) == sa.bindparam("bidx"))
+    .where(col(Profile.id) == sa.bindparam("id"))
     .execution_options(populate_existing=True)
 )

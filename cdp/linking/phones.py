@@ -22,6 +22,7 @@ from cdp.identity_rules import IdentifierType
 from cdp.keys.vault import Vault
 from cdp.linking.reviews import LimitBroken, open_review, refuse_beyond_limits
 from cdp.linking.steps import MERGE_STEPS
+from cdp.profiles import directory
 from cdp.profiles.merge import merge_profiles
 from cdp.profiles.models import VERIFIED_SOURCES, IdentityReview, PhoneSource, Profile
 from cdp.profiles.personal import write_field
@@ -58,9 +59,14 @@ class VerifiedPhone:
 async def verified_holder(*, session: AsyncSession, phone: VerifiedPhone) -> Profile | None:
     """The profile holding `phone` verified, read under the phone's lock (held to commit)."""
     await lock_names(session, [("phone", phone.bidx.hex())])
+    holder = await directory.profile_ids_for(
+        session, [(phone.bidx, directory.KeyKind.VERIFIED_PHONE.value)], limit=1
+    )
+    if not holder:
+        return None
     return await session.scalar(
         sa.select(Profile)
-        .where(col(Profile.phone_bidx) == phone.bidx, col(Profile.phone_verified).is_(True))
+        .where(col(Profile.id) == holder[0])
         .execution_options(populate_existing=True)
     )
 

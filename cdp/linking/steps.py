@@ -26,6 +26,7 @@ async def move_messages(merge: Merge) -> int:
 
 MERGE_STEPS: tuple[Step, ...] = (
     Step("identities", ("identities",), merge.move_identities),
+    Step("profile_keys", ("profile_keys",), merge.move_keys),  # the identities' lookup keys
     Step("data_keys", ("data_keys",), merge.move_data_keys),  # in the key store
     Step("identity_reviews", ("identity_reviews",), merge.move_reviews),
     Step("consents", ("consents", "consent_history"), consent.merge_consents),

@@ -17,6 +17,7 @@ from cdp.db import lock_names, utcnow
 from cdp.errors import bad_input, conflict, not_found
 from cdp.idempotency import earlier_write
 from cdp.loyalty.models import Coupon, CouponKind
+from cdp.profiles import directory
 from cdp.profiles.merge import Merge, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.text import clean_key, clean_text
@@ -72,7 +73,11 @@ def _terms(coupon: Coupon) -> tuple[object, ...]:
 
 
 # Built once: building a statement costs about what running it does.
-_COUPON_BY_KEY = sa.select(Coupon).where(col(Coupon.idempotency_key) == sa.bindparam("key"))
+# The key's holder is found in the directory first: then one shard (the person's) on Citus.
+_COUPON_BY_KEY = sa.select(Coupon).where(
+    col(Coupon.profile_id) == sa.bindparam("owner"),
+    col(Coupon.idempotency_key) == sa.bindparam("key"),
+)
 
 
 async def issue_coupon(
@@ -108,19 +113,22 @@ async def issue_coupon(
     )
     _check_terms(coupon)
     await lock_names(session, [("coupon-key", key)])
-    existing = await earlier_write(
-        session,
-        _COUPON_BY_KEY,
-        {"key": key},
-        same=lambda held: (
-            _terms(held) == _terms(coupon)
-            and (given_valid_from is None or held.valid_from == valid_from)
-        ),
-        what="a different coupon",
-        action="coupon.issue",
-        profile_id=profile.id,
-        detail=lambda held: {"coupon": held.public_id},
-    )
+    owner = await directory.owner_of(session, directory.idempotency_key("coupons", key))
+    existing = None
+    if owner is not None:  # else no earlier write holds the key
+        existing = await earlier_write(
+            session,
+            _COUPON_BY_KEY,
+            {"owner": owner, "key": key},
+            same=lambda held: (
+                _terms(held) == _terms(coupon)
+                and (given_valid_from is None or held.valid_from == valid_from)
+            ),
+            what="a different coupon",
+            action="coupon.issue",
+            profile_id=profile.id,
+            detail=lambda held: {"coupon": held.public_id},
+        )
     if existing is not None:
         return existing
     session.add(coupon)

@@ -24,6 +24,7 @@ from cdp.distribution import moves_by_copy
 from cdp.errors import bad_input, conflict
 from cdp.idempotency import earlier_write
 from cdp.loyalty.models import EntryKind, PointsEntry, PointsLot
+from cdp.profiles import directory
 from cdp.profiles.merge import Merge, copy_rows, reassign_rows
 from cdp.profiles.models import Profile
 from cdp.reevaluation import note as reevaluate
@@ -137,8 +138,10 @@ async def current_balances(
     return {pid: balance for pid, (balance, _) in balances.items()}
 
 
+# The key's holder is found in the directory first: then one shard (the person's) on Citus.
 _ENTRY_BY_KEY = sa.select(PointsEntry).where(
-    col(PointsEntry.idempotency_key) == sa.bindparam("key")
+    col(PointsEntry.profile_id) == sa.bindparam("owner"),
+    col(PointsEntry.idempotency_key) == sa.bindparam("key"),
 )
 
 
@@ -177,16 +180,19 @@ async def record_entry(
     # below is what keeps one key to one profile.
     await lock_names(session, [("points-key", key)])
     asked = (profile.id, kind, points)
-    replay = await earlier_write(
-        session,
-        _ENTRY_BY_KEY,
-        {"key": key},
-        same=lambda held: (held.profile_id, held.kind, held.points) == asked,
-        what="a different points request",
-        action=f"points.{kind.value.lower()}",
-        profile_id=profile.id,
-        detail=lambda held: {"entry": held.id},
-    )
+    owner = await directory.owner_of(session, directory.idempotency_key("points_ledger", key))
+    replay = None
+    if owner is not None:  # else no earlier write holds the key
+        replay = await earlier_write(
+            session,
+            _ENTRY_BY_KEY,
+            {"owner": owner, "key": key},
+            same=lambda held: (held.profile_id, held.kind, held.points) == asked,
+            what="a different points request",
+            action=f"points.{kind.value.lower()}",
+            profile_id=profile.id,
+            detail=lambda held: {"entry": held.id},
+        )
     if replay is not None:
         return replay
     balance, any_due = await balance_of(session, profile.id, now)

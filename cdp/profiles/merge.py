@@ -21,6 +21,7 @@ from cdp.db import lock_profiles, utcnow
 from cdp.distribution import moves_by_copy
 from cdp.keys.vault import Vault
 from cdp.outbox import events
+from cdp.profiles import directory
 from cdp.profiles.models import Identity, IdentityReview, Profile, ProfileMerge, ReviewStatus
 from cdp.profiles.personal import PROFILE_FIELDS, read_field, write_field
 
@@ -86,6 +87,13 @@ async def copy_rows(merge: Merge, table: Any, *, where: Any = None) -> int:
 
 async def move_identities(merge: Merge) -> int:
     return await reassign_rows(merge, Identity)
+
+
+async def move_keys(merge: Merge) -> int:
+    assert merge.loser.id is not None and merge.survivor.id is not None
+    return await directory.move_keys(
+        merge.session, loser_id=merge.loser.id, survivor_id=merge.survivor.id
+    )
 
 
 async def move_reviews(merge: Merge) -> int:

@@ -14,6 +14,9 @@ from sqlmodel import Field, SQLModel
 from cdp.channels import Channel
 from cdp.columns import UtcDateTime, enum_column_type, profile_fk, timestamp_field
 
+# Imported with the tables it indexes: its flush hook keeps their lookup keys.
+from cdp.profiles import directory  # noqa: F401
+
 ID_MAX_LENGTH = 64  # OpenIDs and UnionIDs are 28-29 characters; app ids 18
 
 

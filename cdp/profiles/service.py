@@ -17,6 +17,8 @@ from cdp.audit import trail as audit
 from cdp.db import lock_profiles, utcnow
 from cdp.errors import bad_input, conflict, not_found
 from cdp.keys.vault import Vault
+from cdp.profiles import directory
+from cdp.profiles.directory import KeyKind
 from cdp.profiles.models import Identity, PhoneSource, Profile, ProfileMerge
 from cdp.profiles.personal import write_field
 from cdp.profiles.values import (
@@ -69,20 +71,38 @@ async def target_profile(*, session: AsyncSession, vault: Vault, public_id: str)
 
 async def get_profile(*, session: AsyncSession, public_id: str) -> Profile | None:
     """The profile with this public id, following merges to the surviving profile (the
-    final one of a chain: a merge repoints its loser's earlier losers)."""
-    profile = (
-        await session.scalars(select(Profile).where(Profile.public_id == public_id))
+    final one of a chain: a merge repoints its loser's earlier losers). Found through the
+    directory, then by id (on Citus: one shard of each)."""
+    found = await profiles_by_keys(session, [directory.public_id_key(public_id)])
+    if found:
+        return found[0]
+    survivor_id = await session.scalar(
+        select(ProfileMerge.survivor_id).where(ProfileMerge.loser_public_id == public_id)
+    )
+    return None if survivor_id is None else await profile_by_id(session, survivor_id)
+
+
+async def profile_by_id(session: AsyncSession, profile_id: int) -> Profile | None:
+    return (
+        await session.scalars(select(Profile).where(col(Profile.id) == profile_id))
     ).one_or_none()
-    if profile is not None:
-        return profile
-    survivor = (
-        await session.scalars(
-            select(Profile)
-            .join(ProfileMerge, col(ProfileMerge.survivor_id) == col(Profile.id))
-            .where(ProfileMerge.loser_public_id == public_id)
-        )
-    ).one_or_none()
-    return survivor
+
+
+async def profiles_by_keys(
+    session: AsyncSession, keys: list[directory.Key], *, limit: int = 2
+) -> list[Profile]:
+    """The profiles the directory lists for `keys` (at most `limit`, lowest id first), each
+    read by its id: the person's shard on Citus, never a scan of every shard."""
+    ids = await directory.profile_ids_for(session, keys, limit=limit)
+    if len(ids) == 1:
+        profile = await profile_by_id(session, ids[0])
+        return [] if profile is None else [profile]
+    if not ids:
+        return []
+    rows = await session.scalars(
+        select(Profile).where(col(Profile.id).in_(ids)).order_by(col(Profile.id))
+    )
+    return list(rows.all())
 
 
 async def new_profile(*, session: AsyncSession, vault: Vault) -> Profile:
@@ -134,19 +154,16 @@ async def find_profile(
         return found
     if keys.union_id is not None:
         bidx = vault.blind_index("union", clean_identifier(keys.union_id, field="unionId"))
-        query = select(Profile).where(col(Profile.union_id_bidx) == bidx)
-    elif keys.open_id is not None:
-        bidx = vault.blind_index("open_id", clean_identifier(keys.open_id, field="openId"))
-        query = (
-            select(Profile)
-            .join(Identity, col(Identity.profile_id) == col(Profile.id))
-            .where(col(Identity.open_id_bidx) == bidx)
-        )
-        if keys.app_id is not None:
-            query = query.where(Identity.app_id == clean_identifier(keys.app_id, field="appId"))
-    else:
+        held = await profiles_by_keys(session, [(bidx, KeyKind.UNION_ID.value)])
+        return held[0] if held else None
+    if keys.open_id is None:
         return await find_by_phone(session=session, vault=vault, phone=keys.phone or "")
-    rows = (await session.scalars(query.distinct().limit(2))).all()
+    bidx = vault.blind_index("open_id", clean_identifier(keys.open_id, field="openId"))
+    if keys.app_id is not None:
+        app_id = clean_identifier(keys.app_id, field="appId")
+        rows = await profiles_by_keys(session, [directory.app_open_id_key(app_id, bidx)])
+    else:
+        rows = await profiles_by_keys(session, [(bidx, KeyKind.OPEN_ID.value)])
     if len(rows) > 1:
         raise conflict("the lookup matches more than one profile; narrow it (appId)")
     return rows[0] if rows else None
@@ -157,22 +174,16 @@ async def find_by_phone(*, session: AsyncSession, vault: Vault, phone: str) -> P
     `phone_verified` says so); CONFLICT when several claim it and none verified it. An
     unverified claim never hides or stands in for the verified holder."""
     bidx = vault.blind_index("phone", normalize_phone(phone))
-    rows = (
-        await session.scalars(
-            select(Profile)
-            .where(col(Profile.phone_bidx) == bidx)
-            .order_by(col(Profile.phone_verified).desc(), col(Profile.id))
-            .limit(2)
-        )
-    ).all()
-    if not rows or rows[0].phone_verified:
-        return rows[0] if rows else None
+    verified = await profiles_by_keys(session, [(bidx, KeyKind.VERIFIED_PHONE.value)])
+    if verified:
+        return verified[0]
+    rows = await profiles_by_keys(session, [(bidx, KeyKind.PHONE.value)])
     if len(rows) > 1:
         raise conflict(
             "several profiles claim this phone and none verified it; look up by another key",
             reason="PHONE_UNVERIFIED",
         )
-    return rows[0]
+    return rows[0] if rows else None
 
 
 async def identities_of(

@@ -1,9 +1,11 @@
 """A throwaway Citus cluster for the suite: a coordinator and two workers on loopback, each a
 PostgreSQL 15 cluster run as `postgres` with `shared_preload_libraries = 'citus'`.
 
-Citus is not packaged by Debian: where it is missing, the vendored release source beside the
-repository (`../shared/vendor/build-citus.sh`, found by walking up from here) builds and
-installs it; where that folder is absent, the Citus tests are skipped with one loud line.
+Citus is not packaged by Debian: where it is missing, the project's `scripts/build-citus.sh`
+builds and installs it from the vendored release source beside the repository
+(`../shared/vendor/citus-13.2.2.tar.gz`, found by walking up), with the patch newer PostgreSQL
+15 headers need (the vendor's own `build-citus.sh` when they need none); where the source is
+absent or the build fails, the Citus tests are skipped with one loud line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncpg
 from tests.pg_cluster import PgCluster
 
 BUILD_SCRIPT = Path("shared") / "vendor" / "build-citus.sh"
+PROJECT_BUILD_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "build-citus.sh"
 HOW_TO_INSTALL = (
     "install Citus 13 for PostgreSQL 15 (Citus's packages, e.g. postgresql-15-citus-13.2 from "
     "https://packagecloud.io/citusdata/community) or put the vendor folder with "
@@ -58,9 +61,11 @@ def ensure_citus(bin_dir: Path) -> str | None:
     why it is not, with how to install it."""
     if citus_installed(bin_dir):
         return None
-    script = find_build_script()
-    if script is None:
+    vendor = find_build_script()
+    if vendor is None:
         return f"Citus is not installed and no {BUILD_SCRIPT} was found: {HOW_TO_INSTALL}"
+    # The project's script patches what these headers need and hands the rest to the vendor's.
+    script = PROJECT_BUILD_SCRIPT if PROJECT_BUILD_SCRIPT.is_file() else vendor
     lock_path = Path(tempfile.gettempdir()) / "cdp-citus-build.lock"
     # Two test workers may get here at once: one builds, the other waits and finds it.
     with lock_path.open("w") as lock:

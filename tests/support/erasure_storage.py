@@ -21,6 +21,7 @@ from tests.support.raw_bytes import raw_sqlite_bytes, stored_postgres_values
 AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 PROFILE_TABLES = [
     "identities",
+    "profile_keys",
     "consents",
     "consent_history",
     "contacts",
@@ -158,6 +159,7 @@ def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
             name: seeded[name]
             for name in (
                 "identities",
+                "profile_keys",
                 "consents",
                 "consent_history",
                 "contacts",
@@ -193,6 +195,9 @@ def expected_purge(seeded: dict[str, int], mode: str) -> dict[str, int]:
 
 SEEDED = {
     "identities": 2,
+    # Public id, UnionID, phone; each identity's OpenID alone and in its app; the idempotency
+    # keys of the three ledger entries and two coupons.
+    "profile_keys": 12,
     "consents": 6,  # MARKETING in each of five channels, ANALYTICS by SMS
     "consent_history": 2,
     "contacts": 1,
