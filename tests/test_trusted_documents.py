@@ -17,6 +17,7 @@ from cdp.auth import Role, issue_token
 from cdp.crypto import Keyring
 from cdp.db import Database
 from cdp.documents import registry
+from cdp.graphql import trusted
 from cdp.graphql.documents import operation_of
 from cdp.graphql.trusted import PAGES_MANIFEST
 from tests.conftest import ClientFactory, audited, make_settings
@@ -217,3 +218,22 @@ async def test_the_setting_closes_other_roles_to_document_text_too(
         key = await register(database, LOOKUP, Role.SUPPORT)
         ran = await post(support, {"documentId": key, "variables": body["variables"]})
         assert ran.json()["data"]["profile"]["id"] == alice.public_id
+
+
+async def test_a_role_taken_from_a_registered_document_is_refused_once_its_row_expires(
+    database: Database,
+    client_for: ClientFactory,
+    alice: Person,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(trusted.time, "monotonic", lambda: clock[0])
+    key = await register(database, LOOKUP, Role.SUPPORT, Role.COMPLIANCE)
+    compliance = client_for(Role.COMPLIANCE)
+    body = {"documentId": key, "variables": {"id": alice.public_id}}
+    assert (await post(compliance, body)).json()["data"]["profile"]["id"] == alice.public_id
+    await register(database, LOOKUP, Role.SUPPORT)  # compliance's role, taken away
+    clock[0] += trusted.FOUND_FOR_SECONDS - 1  # still within the kept row's time
+    assert (await post(compliance, body)).json()["data"]["profile"]["id"] == alice.public_id
+    clock[0] += 2
+    assert refusal(await post(compliance, body), 403, "FORBIDDEN")["reason"] == "DOCUMENT_ROLE"

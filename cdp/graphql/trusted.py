@@ -21,6 +21,7 @@ that minute's refusals are counted only, so that a client spraying ids cannot fi
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -44,6 +45,12 @@ PAGES_MANIFEST = Path(__file__).resolve().parent.parent / "documents" / "pages.j
 # Refusals audited one by one per principal and minute (bursts up to as many); then one
 # `throttled` record a minute, and the rest counted only.
 AUDITED_REFUSALS_PER_MINUTE = 10
+# A registered document's text never changes (its id is its hash), but `cdp documents register`
+# may change its roles from another process: a found row is kept this long for the roles it
+# names, so a role taken away reaches every serving process within it (one given is read at
+# once: a role the kept row lacks reads again), and a hot document costs no read per request.
+FOUND_FOR_SECONDS = 10.0
+FOUND_KEPT = 1024
 REFUSALS = Counter(
     "cdp_trusted_document_refusals",
     "Requests refused for their document, by reason (PERSISTED_DOCUMENT_NOT_FOUND, "
@@ -96,6 +103,7 @@ class TrustedDocuments:
         self.settings = settings
         self.trusted_only = settings.trusted_only_roles
         self.pages = {**page_documents(schema), **console_page_documents(schema)}
+        self.found: dict[str, tuple[float, Trusted]] = {}
 
     def runs_trusted_only(self, principal: Principal) -> bool:
         """The roles of `Settings.trusted_only_roles` (the customer in production), and in
@@ -104,13 +112,23 @@ class TrustedDocuments:
         session = principal.credential is Credential.SESSION and self.settings.is_production
         return session or principal.role in self.trusted_only
 
-    async def find(self, key: str, context: Context) -> Trusted | None:
+    async def find(self, key: str, context: Context, role: Role) -> Trusted | None:
         page = self.pages.get(key)
         if page is not None:
             return page
+        now = time.monotonic()
+        kept = self.found.get(key)
+        if kept is not None and kept[0] > now and role in kept[1].roles:
+            return kept[1]
         async with context.uow.session() as session:
             row = await registry.find(session, key)
-        return None if row is None else Trusted(row.document, row.operation_name, row.role_set)
+        if row is None:  # unknown ids are not kept: they are refused, audited and budgeted
+            return None
+        found = Trusted(row.document, row.operation_name, row.role_set)
+        if len(self.found) >= FOUND_KEPT:
+            self.found.clear()
+        self.found[key] = (now + FOUND_FOR_SECONDS, found)
+        return found
 
     async def resolve(self, params: dict[str, Any], context: Context) -> dict[str, Any]:
         """`params` with the named document's text as the query; CdpError when refused."""
@@ -132,7 +150,7 @@ class TrustedDocuments:
                     registry.document_id(str(params.get("query") or "")),
                 )
             return params
-        found = await self.find(key, context)
+        found = await self.find(key, context, role)
         if found is None:
             raise await self.refused(
                 context,
