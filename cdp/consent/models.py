@@ -3,8 +3,10 @@ the contacts sent (for frequency caps enforced in the database, across every ins
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -89,3 +91,31 @@ class Contact(SQLModel, table=True):
     channel: Channel = Field(sa_column=sa.Column(enum_column_type(Channel), nullable=False))
     idempotency_key: str | None = Field(default=None, max_length=128, unique=True)
     sent_at: datetime = timestamp_field()
+
+
+def current_states(rows: Mapping[tuple[ConsentPurpose, Channel], Any]) -> list[dict[str, Any]]:
+    """A person's consent for every purpose and channel, given their rows by (purpose,
+    channel): the row's choice where one was made, else the purpose's default, not explicit."""
+    return [_state(p, c, rows.get((p, c))) for p in ConsentPurpose for c in Channel]
+
+
+def _state(purpose: ConsentPurpose, channel: Channel, row: Any) -> dict[str, Any]:
+    if row is None:
+        return {
+            "purpose": purpose,
+            "channel": channel,
+            "granted": DEFAULT_GRANTED[purpose],
+            "explicit": False,
+            "notice_version": None,
+            "source_channel": None,
+            "updated_at": None,
+        }
+    return {
+        "purpose": purpose,
+        "channel": channel,
+        "granted": row.granted,
+        "explicit": True,
+        "notice_version": row.notice_version,
+        "source_channel": row.source_channel,
+        "updated_at": row.updated_at,
+    }

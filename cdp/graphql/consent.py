@@ -17,7 +17,7 @@ from cdp.channels import Channel
 from cdp.consent import contact as sends
 from cdp.consent import service
 from cdp.consent.contact import ContactAsk, Reason
-from cdp.consent.models import DEFAULT_GRANTED, Consent, ConsentChange, ConsentPurpose, Contact
+from cdp.consent.models import Consent, ConsentChange, ConsentPurpose, Contact, current_states
 from cdp.db import utcnow
 from cdp.errors import CdpError, ErrorCode, bad_input
 from cdp.graphql.context import Info, by_key
@@ -93,28 +93,6 @@ def _change(row: ConsentChange) -> ConsentChangeType:
     return copied(ConsentChangeType, row)
 
 
-def _state(purpose: ConsentPurpose, channel: Channel, row: Consent | None) -> ConsentState:
-    if row is None:
-        return ConsentState(
-            purpose=purpose,
-            channel=channel,
-            granted=DEFAULT_GRANTED[purpose],
-            explicit=False,
-            notice_version=None,
-            source_channel=None,
-            updated_at=None,
-        )
-    return ConsentState(
-        purpose=purpose,
-        channel=channel,
-        granted=row.granted,
-        explicit=True,
-        notice_version=row.notice_version,
-        source_channel=row.source_channel,
-        updated_at=row.updated_at,
-    )
-
-
 async def _consents(
     session: AsyncSession, keys: list[int]
 ) -> Mapping[int, dict[tuple[ConsentPurpose, Channel], Consent]]:
@@ -128,7 +106,7 @@ async def consents_of(info: Info, profile_id: int) -> ConsentsType:
     rows = await info.context.loader(CONSENTS).load(profile_id)
     return ConsentsType(
         profile_id=profile_id,
-        current=[_state(p, c, rows.get((p, c))) for p in ConsentPurpose for c in Channel],
+        current=[ConsentState(**state) for state in current_states(rows)],
     )
 
 

@@ -11,8 +11,7 @@ from operator import attrgetter
 from types import SimpleNamespace
 from typing import Any, Protocol
 
-from cdp.channels import Channel
-from cdp.consent.models import DEFAULT_GRANTED, ConsentPurpose
+from cdp.consent.models import current_states
 from cdp.graphql.pages import MAX_FIRST, sign_cursor
 from cdp.loyalty.coupons import CouponStatus, status_of
 from cdp.orders.models import OrderStatus
@@ -211,29 +210,7 @@ def consent_history(arguments: dict[str, Any], need: Need) -> Reader:
 
 def current(source: PersonRead, run: Run) -> list[SimpleNamespace]:
     rows = {(row.purpose, row.channel): row for row in source.consents}
-    return [_state(p, c, rows.get((p, c))) for p in ConsentPurpose for c in Channel]
-
-
-def _state(purpose: ConsentPurpose, channel: Channel, row: Any) -> SimpleNamespace:
-    if row is None:
-        return SimpleNamespace(
-            purpose=purpose,
-            channel=channel,
-            granted=DEFAULT_GRANTED[purpose],
-            explicit=False,
-            notice_version=None,
-            source_channel=None,
-            updated_at=None,
-        )
-    return SimpleNamespace(
-        purpose=purpose,
-        channel=channel,
-        granted=row.granted,
-        explicit=True,
-        notice_version=row.notice_version,
-        source_channel=row.source_channel,
-        updated_at=row.updated_at,
-    )
+    return [SimpleNamespace(**state) for state in current_states(rows)]
 
 
 def row_of(attribute: str) -> Spec:

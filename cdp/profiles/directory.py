@@ -158,20 +158,23 @@ def _values(obj: Any, columns: Sequence[str], *, before: bool) -> dict[str, Any]
     return values
 
 
+# The tables whose rows hold keys: their key columns, and the keys a row's values give.
+_KINDS: dict[str, Any] = {
+    "profiles": (_PROFILE_COLUMNS, profile_keys),
+    "identities": (_IDENTITY_COLUMNS, identity_keys),
+    **{table: _keyed_by(table) for table in IDEMPOTENT},
+}
+
+
 def _changes(session: orm.Session) -> tuple[list[tuple[Key, int]], list[tuple[Key, int]]]:
     """(keys to delete, keys to insert) for what this flush wrote."""
     gone: list[tuple[Key, int]] = []
     new: list[tuple[Key, int]] = []
-    kinds = {
-        "profiles": (_PROFILE_COLUMNS, profile_keys),
-        "identities": (_IDENTITY_COLUMNS, identity_keys),
-        **{table: _keyed_by(table) for table in IDEMPOTENT},
-    }
     for obj in [*session.new, *session.dirty, *session.deleted]:
         table = getattr(type(obj), "__tablename__", None)
-        if table not in kinds:
+        if table not in _KINDS:
             continue
-        columns, keys_of = kinds[table]
+        columns, keys_of = _KINDS[table]
         owner = obj.id if table == "profiles" else obj.profile_id
         if owner is None:
             continue
